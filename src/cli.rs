@@ -1,0 +1,535 @@
+//! The command line (SPEC §7). Every command takes `--json`; errors are one
+//! line on stderr and a non-zero exit, and change nothing.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::admin::ClientWithSecret;
+use crate::clock::SystemClock;
+use crate::config::{LogFormat, RawSettings, Settings};
+use crate::domain::{
+    Audience, AuthMethod, Client, ClientType, GrantType, InvalidInput, Lifetime, NewClient,
+    NewServiceAccount, PkcePolicy, ScopeName, ScopeSet, ServiceAccount, TokenFormat, Username,
+};
+use crate::startup::{Application, Core};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "OAuth 2.0 / OpenID Connect authorization server whose tokens Jira accepts"
+)]
+struct Cli {
+    #[command(flatten)]
+    settings: RawSettings,
+    /// Configuration file (default: ./tessera.toml if it exists)
+    #[arg(long, env = "TESSERA_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Service accounts: non-human principals with a Jira username
+    #[command(subcommand)]
+    ServiceAccount(ServiceAccountCommand),
+    /// Scopes clients may be granted
+    #[command(subcommand)]
+    Scope(ScopeCommand),
+    /// OAuth clients (apps)
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceAccountCommand {
+    /// Create a service account
+    Create {
+        /// The Jira username tokens will carry
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List service accounts
+    List,
+    /// Disable a service account: its clients' tokens stop working at once
+    Disable { username: String },
+    /// Enable a disabled service account
+    Enable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScopeCommand {
+    /// Create a scope
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List scopes
+    List,
+}
+
+#[derive(Debug, Args)]
+struct ClientCreateArgs {
+    #[arg(long)]
+    name: String,
+    /// A public client (no secret); arrives with the authorization code grant
+    #[arg(long)]
+    public: bool,
+    /// Allowed grant type (repeatable): client_credentials
+    #[arg(long = "grant", required = true)]
+    grants: Vec<String>,
+    /// Registered redirect URI (repeatable)
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Allowed scope (repeatable)
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Bind the client to this service account (its tokens act as it)
+    #[arg(long)]
+    service_account: Option<String>,
+    /// Access-token format: jwt (default) or opaque
+    #[arg(long, default_value = "jwt")]
+    token_format: String,
+    /// client_secret_basic (default) or client_secret_post
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// May introspect any token
+    #[arg(long)]
+    resource_server: bool,
+    /// required (default) or optional
+    #[arg(long, default_value = "required")]
+    pkce: String,
+    /// Audience of this client's tokens (repeatable)
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// Access-token lifetime, e.g. 10m
+    #[arg(long)]
+    access_token_ttl: Option<String>,
+    /// Refresh-token lifetime, e.g. 30d
+    #[arg(long)]
+    refresh_token_ttl: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a client; prints its secret once
+    Create(Box<ClientCreateArgs>),
+    /// List clients
+    List,
+    /// Show one client
+    Show { id: String },
+    /// Issue a new secret; the old one works for the grace period
+    RotateSecret {
+        id: String,
+        /// How long the old secret keeps working (default TESSERA_SECRET_ROTATION_GRACE)
+        #[arg(long)]
+        grace: Option<String>,
+    },
+    /// Disable a client: its tokens stop working at once
+    Disable { id: String },
+    /// Enable a disabled client
+    Enable { id: String },
+    /// Delete a client and its tokens
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List signing keys and their state
+    List,
+    /// Publish a new key now; it starts signing after --activate-in
+    Rotate {
+        /// Delay before the new key signs (default TESSERA_KEY_PUBLISH_AHEAD)
+        #[arg(long)]
+        activate_in: Option<String>,
+    },
+}
+
+/// Parses the arguments, runs the command, reports errors as one line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let line = format!("{error:#}").replace('\n', " ");
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.settings, cli.config.as_deref())?;
+    let json = cli.json;
+    match cli.command {
+        Command::Serve => {
+            telemetry::init(settings.log_format, "info,sqlx=warn,actix_server=warn");
+            let app = Application::build(settings).await?;
+            tracing::info!(
+                port = app.port(),
+                issuer = %app.core.settings.issuer,
+                database = %crate::startup::redact_url(&app.core.settings.database_url),
+                "tessera is listening"
+            );
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+        command => {
+            telemetry::init(LogFormat::Human, "warn,sqlx=error");
+            let core = Core::open(settings, Arc::new(SystemClock)).await?;
+            let result = admin_command(&core, command, json).await;
+            core.database.close().await;
+            result
+        }
+    }
+}
+
+async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Result<()> {
+    let admin = &core.admin;
+    match command {
+        Command::Serve => unreachable!("handled by run"),
+        Command::Migrate => print(json, json!({"migrated": true}), "migrations applied".into()),
+        Command::ServiceAccount(command) => match command {
+            ServiceAccountCommand::Create {
+                username,
+                display_name,
+            } => {
+                let account = admin
+                    .create_service_account(NewServiceAccount {
+                        username: Username::parse(&username)?,
+                        display_name: display_name.filter(|d| !d.trim().is_empty()),
+                    })
+                    .await?;
+                print(
+                    json,
+                    account_json(&account),
+                    format!("created service account {}", account.username),
+                )
+            }
+            ServiceAccountCommand::List => {
+                let accounts = admin.list_service_accounts().await?;
+                let text = table(
+                    &["USERNAME", "DISPLAY NAME", "ENABLED"],
+                    accounts
+                        .iter()
+                        .map(|a| {
+                            vec![
+                                a.username.to_string(),
+                                a.display_name.clone().unwrap_or_default(),
+                                yes_no(a.enabled),
+                            ]
+                        })
+                        .collect(),
+                );
+                print(json, accounts.iter().map(account_json).collect(), text)
+            }
+            ServiceAccountCommand::Disable { username } => {
+                admin
+                    .set_service_account_enabled(&Username::parse(&username)?, false)
+                    .await?;
+                print(
+                    json,
+                    json!({"username": username, "enabled": false}),
+                    format!("disabled service account {username}"),
+                )
+            }
+            ServiceAccountCommand::Enable { username } => {
+                admin
+                    .set_service_account_enabled(&Username::parse(&username)?, true)
+                    .await?;
+                print(
+                    json,
+                    json!({"username": username, "enabled": true}),
+                    format!("enabled service account {username}"),
+                )
+            }
+        },
+        Command::Scope(command) => match command {
+            ScopeCommand::Create { name, description } => {
+                let scope = admin.create_scope(ScopeName::parse(&name)?, &description).await?;
+                print(
+                    json,
+                    json!({"name": scope.name.as_str(), "description": scope.description}),
+                    format!("created scope {}", scope.name),
+                )
+            }
+            ScopeCommand::List => {
+                let scopes = admin.list_scopes().await?;
+                let text = table(
+                    &["NAME", "DESCRIPTION", "BUILT-IN"],
+                    scopes
+                        .iter()
+                        .map(|s| vec![s.name.to_string(), s.description.clone(), yes_no(s.builtin)])
+                        .collect(),
+                );
+                let value = scopes
+                    .iter()
+                    .map(|s| json!({"name": s.name.as_str(), "description": s.description, "builtin": s.builtin, "enabled": s.enabled}))
+                    .collect();
+                print(json, value, text)
+            }
+        },
+        Command::Client(command) => match command {
+            ClientCommand::Create(args) => {
+                let new = new_client(*args)?;
+                let created = admin.create_client(new).await?;
+                print(
+                    json,
+                    secret_json(&created),
+                    secret_text(&created, "created client"),
+                )
+            }
+            ClientCommand::List => {
+                let clients = admin.list_clients().await?;
+                let text = table(
+                    &[
+                        "CLIENT ID",
+                        "NAME",
+                        "GRANTS",
+                        "SERVICE ACCOUNT",
+                        "FORMAT",
+                        "ENABLED",
+                    ],
+                    clients
+                        .iter()
+                        .map(|c| {
+                            vec![
+                                c.id.to_string(),
+                                c.name.clone(),
+                                c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","),
+                                c.acting_username().map(|u| u.to_string()).unwrap_or_default(),
+                                c.token_format.to_string(),
+                                yes_no(c.enabled),
+                            ]
+                        })
+                        .collect(),
+                );
+                print(json, clients.iter().map(client_json).collect(), text)
+            }
+            ClientCommand::Show { id } => {
+                let client = admin.find_client(&id).await?;
+                let value = client_json(&client);
+                let text = serde_json::to_string_pretty(&value)?;
+                print(json, value, text)
+            }
+            ClientCommand::RotateSecret { id, grace } => {
+                let grace = grace.map(|g| g.parse::<Lifetime>()).transpose()?;
+                let rotated = admin.rotate_client_secret(&id, grace).await?;
+                print(
+                    json,
+                    secret_json(&rotated),
+                    secret_text(&rotated, "rotated the secret of client"),
+                )
+            }
+            ClientCommand::Disable { id } => {
+                admin.set_client_enabled(&id, false).await?;
+                print(
+                    json,
+                    json!({"client_id": id, "enabled": false}),
+                    format!("disabled client {id}"),
+                )
+            }
+            ClientCommand::Enable { id } => {
+                admin.set_client_enabled(&id, true).await?;
+                print(
+                    json,
+                    json!({"client_id": id, "enabled": true}),
+                    format!("enabled client {id}"),
+                )
+            }
+            ClientCommand::Delete { id } => {
+                admin.delete_client(&id).await?;
+                print(
+                    json,
+                    json!({"client_id": id, "deleted": true}),
+                    format!("deleted client {id}"),
+                )
+            }
+        },
+        Command::Keys(command) => match command {
+            KeysCommand::List => {
+                let keys = core.keys.current().describe(core.clock.now());
+                let text = table(
+                    &["KID", "ALG", "STATE", "ACTIVATES AT", "UNPUBLISHED AT"],
+                    keys.iter()
+                        .map(|k| {
+                            vec![
+                                k.kid.clone(),
+                                k.alg.to_owned(),
+                                k.state.as_str().to_owned(),
+                                k.activates_at.to_string(),
+                                k.unpublished_at.map(|t| t.to_string()).unwrap_or_default(),
+                            ]
+                        })
+                        .collect(),
+                );
+                print(json, serde_json::to_value(&keys)?, text)
+            }
+            KeysCommand::Rotate { activate_in } => {
+                let ahead = activate_in.map(|a| a.parse::<Lifetime>()).transpose()?;
+                let key = core.keys.rotate(ahead).await?;
+                let text = format!(
+                    "published key {} ({}); it signs from {} on. Resource servers that pin a PEM must fetch /oauth2/keys/{}.pem before then.",
+                    key.kid, key.alg, key.activates_at, key.kid
+                );
+                print(json, serde_json::to_value(&key)?, text)
+            }
+        },
+    }
+}
+
+fn new_client(args: ClientCreateArgs) -> Result<NewClient, InvalidInput> {
+    if !args.redirect_uris.is_empty() {
+        return Err(InvalidInput::new(
+            "--redirect-uri needs the authorization_code grant, which this version does not support yet",
+        ));
+    }
+    if args.refresh_token_ttl.is_some() {
+        return Err(InvalidInput::new(
+            "--refresh-token-ttl needs the refresh_token grant, which this version does not support yet",
+        ));
+    }
+    let grants: BTreeSet<GrantType> = args.grants.iter().map(|g| g.parse()).collect::<Result<_, _>>()?;
+    let scopes = ScopeSet::from_names(
+        args.scopes
+            .iter()
+            .map(|s| ScopeName::parse(s))
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    Ok(NewClient {
+        name: args.name,
+        client_type: if args.public {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        },
+        auth_method: args.auth_method.map(|m| m.parse::<AuthMethod>()).transpose()?,
+        token_format: args.token_format.parse::<TokenFormat>()?,
+        grants,
+        scopes,
+        audiences: args
+            .audiences
+            .iter()
+            .map(|a| Audience::parse(a))
+            .collect::<Result<_, _>>()?,
+        service_account: args.service_account.map(|u| Username::parse(&u)).transpose()?,
+        access_token_ttl: args.access_token_ttl.map(|t| t.parse()).transpose()?,
+        resource_server: args.resource_server,
+        pkce: args.pkce.parse::<PkcePolicy>()?,
+    })
+}
+
+fn account_json(account: &ServiceAccount) -> serde_json::Value {
+    json!({
+        "username": account.username.as_str(),
+        "display_name": account.display_name,
+        "enabled": account.enabled,
+        "created_at": account.created_at.seconds(),
+    })
+}
+
+fn client_json(client: &Client) -> serde_json::Value {
+    json!({
+        "client_id": client.id.as_str(),
+        "name": client.name,
+        "client_type": client.client_type.as_str(),
+        "token_endpoint_auth_method": client.auth_method.as_str(),
+        "token_format": client.token_format.as_str(),
+        "grant_types": client.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": client.scopes.to_string(),
+        "audiences": client.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "service_account": client.acting_username().map(|u| u.as_str()),
+        "access_token_ttl": client.access_token_ttl.map(|l| l.to_string()),
+        "resource_server": client.resource_server,
+        "pkce": client.pkce.as_str(),
+        "enabled": client.enabled,
+        "created_at": client.created_at.seconds(),
+    })
+}
+
+fn secret_json(created: &ClientWithSecret) -> serde_json::Value {
+    let mut value = client_json(&created.client);
+    value["client_secret"] = json!(created.secret.expose());
+    if let Some(at) = created.previous_secret_expires_at {
+        value["previous_secret_expires_at"] = json!(at.seconds());
+    }
+    value
+}
+
+fn secret_text(created: &ClientWithSecret, verb: &str) -> String {
+    let mut text = format!(
+        "{verb} {}\nclient_id:     {}\nclient_secret: {}\n\nThe secret is shown only now; store it safely.",
+        created.client.name,
+        created.client.id,
+        created.secret.expose()
+    );
+    if let Some(at) = created.previous_secret_expires_at {
+        text.push_str(&format!(
+            "\nThe previous secret keeps working until {at} (unix time).",
+            at = at.seconds()
+        ));
+    }
+    text
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_owned()
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(headers.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.into_iter().map(line));
+    out.join("\n")
+}
+
+fn print(json: bool, value: serde_json::Value, text: String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! Settings: command-line flags, then `TESSERA_*` environment variables,
+//! then an optional `tessera.toml`, then the defaults of SPEC §7.
+//! Secrets (the master key) live in types whose `Debug` is redacted.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::crypto::master::MasterKey;
+use crate::crypto::signing::SigningAlgorithm;
+use crate::domain::{InvalidInput, Lifetime};
+
+/// A secret string from the environment or a file; never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Every setting as given, before defaults; one field per SPEC §7 variable.
+/// Flags and environment fill it through clap; the file through serde.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// Listen address [env: TESSERA_BIND] (default 127.0.0.1:8080)
+    #[arg(long, env = "TESSERA_BIND", global = true)]
+    pub bind: Option<String>,
+    /// Issuer URL, the base of every published URL [env: TESSERA_ISSUER]
+    #[arg(long, env = "TESSERA_ISSUER", global = true)]
+    pub issuer: Option<String>,
+    /// postgres://… or sqlite://… [env: TESSERA_DATABASE_URL or DATABASE_URL]
+    #[arg(long, env = "TESSERA_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Folder of the embedded database and the generated master key
+    #[arg(long, env = "TESSERA_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// 32 bytes, base64; only from the environment or the file, never a flag
+    #[arg(skip)]
+    pub master_key: Option<SecretString>,
+    /// `aud` of tokens whose client names none (default: the issuer)
+    #[arg(long, env = "TESSERA_DEFAULT_AUDIENCE", global = true)]
+    pub default_audience: Option<String>,
+    /// Claim that carries the Jira username (default: username)
+    #[arg(long, env = "TESSERA_USERNAME_CLAIM", global = true)]
+    pub username_claim: Option<String>,
+    /// Log format: human or json
+    #[arg(long, env = "TESSERA_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// Algorithm of new signing keys: RS256, ES256 or EdDSA
+    #[arg(long, env = "TESSERA_SIGNING_ALG", global = true)]
+    pub signing_alg: Option<String>,
+    /// Default access-token lifetime (default 10m)
+    #[arg(long, env = "TESSERA_ACCESS_TOKEN_TTL", global = true)]
+    pub access_token_ttl: Option<String>,
+    /// How long a client's old secret keeps working after rotate-secret (default 24h)
+    #[arg(long, env = "TESSERA_SECRET_ROTATION_GRACE", global = true)]
+    pub secret_rotation_grace: Option<String>,
+    /// How long a new signing key is published before it signs (default 1h)
+    #[arg(long, env = "TESSERA_KEY_PUBLISH_AHEAD", global = true)]
+    pub key_publish_ahead: Option<String>,
+    /// Scheduled key rotation interval, or `off` (default 90d)
+    #[arg(long, env = "TESSERA_KEY_ROTATION_INTERVAL", global = true)]
+    pub key_rotation_interval: Option<String>,
+    /// Seconds a request waits for the database before answering 503 (default 3)
+    #[arg(long, env = "TESSERA_DATABASE_TIMEOUT_SECONDS", global = true)]
+    pub database_timeout_seconds: Option<u64>,
+    /// Database connections per server node (default 16)
+    #[arg(long, env = "TESSERA_DATABASE_MAX_CONNECTIONS", global = true)]
+    pub database_max_connections: Option<u32>,
+    /// HTTP worker threads (default: one per core)
+    #[arg(long, env = "TESSERA_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+impl RawSettings {
+    /// Fills what flags and environment left empty from `other` (the file).
+    fn or(self, other: RawSettings) -> RawSettings {
+        RawSettings {
+            bind: self.bind.or(other.bind),
+            issuer: self.issuer.or(other.issuer),
+            database_url: self.database_url.or(other.database_url),
+            data_dir: self.data_dir.or(other.data_dir),
+            master_key: self.master_key.or(other.master_key),
+            default_audience: self.default_audience.or(other.default_audience),
+            username_claim: self.username_claim.or(other.username_claim),
+            log_format: self.log_format.or(other.log_format),
+            signing_alg: self.signing_alg.or(other.signing_alg),
+            access_token_ttl: self.access_token_ttl.or(other.access_token_ttl),
+            secret_rotation_grace: self.secret_rotation_grace.or(other.secret_rotation_grace),
+            key_publish_ahead: self.key_publish_ahead.or(other.key_publish_ahead),
+            key_rotation_interval: self.key_rotation_interval.or(other.key_rotation_interval),
+            database_timeout_seconds: self.database_timeout_seconds.or(other.database_timeout_seconds),
+            database_max_connections: self.database_max_connections.or(other.database_max_connections),
+            workers: self.workers.or(other.workers),
+        }
+    }
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    Configured(SecretString),
+    File(PathBuf),
+}
+
+/// The resolved settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub issuer: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub master_key: MasterKeySource,
+    pub default_audience: String,
+    pub username_claim: String,
+    pub log_format: LogFormat,
+    pub signing_alg: SigningAlgorithm,
+    pub access_token_ttl: Lifetime,
+    pub secret_rotation_grace: Lifetime,
+    pub key_publish_ahead: Lifetime,
+    pub key_rotation_interval: Option<Lifetime>,
+    pub database_timeout: Duration,
+    pub database_max_connections: u32,
+    pub workers: Option<usize>,
+}
+
+/// Claims the username claim must not shadow.
+const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "client_id",
+    "scope",
+    "email",
+];
+
+impl Settings {
+    /// Resolves flags and environment (`given`) over the file at
+    /// `config_path` (or `./tessera.toml` if it exists) over the defaults.
+    pub fn load(given: RawSettings, config_path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut given = given;
+        if given.database_url.is_none() {
+            given.database_url = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty());
+        }
+        if given.master_key.is_none() {
+            given.master_key = std::env::var("TESSERA_MASTER_KEY")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(SecretString::new);
+        }
+        let file = match config_path {
+            Some(path) => Some(read_file(path)?),
+            None => {
+                let default = Path::new("tessera.toml");
+                if default.exists() {
+                    Some(read_file(default)?)
+                } else {
+                    None
+                }
+            }
+        };
+        Self::resolve(given.or(file.unwrap_or_default()))
+    }
+
+    /// Applies defaults and checks every value.
+    pub fn resolve(raw: RawSettings) -> anyhow::Result<Self> {
+        let bind = raw.bind.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or(&format!("http://{bind}")))?;
+        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tessera.db").display()));
+        let master_key = match raw.master_key {
+            Some(secret) => {
+                MasterKey::from_base64(secret.expose()).context("TESSERA_MASTER_KEY is invalid")?;
+                MasterKeySource::Configured(secret)
+            }
+            None => MasterKeySource::File(data_dir.join("master.key")),
+        };
+        let username_claim = raw.username_claim.unwrap_or_else(|| "username".to_owned());
+        if username_claim.is_empty() || RESERVED_CLAIMS.contains(&username_claim.as_str()) {
+            anyhow::bail!("TESSERA_USERNAME_CLAIM '{username_claim}' is empty or a registered claim name");
+        }
+        let log_format = match raw.log_format.as_deref() {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(other) => anyhow::bail!("unknown log format '{other}' (expected human or json)"),
+        };
+        let lifetime = |value: Option<String>, default: &str, name: &str| -> anyhow::Result<Lifetime> {
+            value
+                .as_deref()
+                .unwrap_or(default)
+                .parse::<Lifetime>()
+                .map_err(|e: InvalidInput| anyhow::anyhow!("{name}: {e}"))
+        };
+        let access_token_ttl = lifetime(raw.access_token_ttl, "10m", "TESSERA_ACCESS_TOKEN_TTL")?;
+        if access_token_ttl > crate::domain::MAX_ACCESS_TOKEN_TTL {
+            anyhow::bail!("TESSERA_ACCESS_TOKEN_TTL must be at most 24h");
+        }
+        let key_rotation_interval = match raw.key_rotation_interval.as_deref() {
+            Some("off") => None,
+            other => Some(lifetime(
+                other.map(str::to_owned),
+                "90d",
+                "TESSERA_KEY_ROTATION_INTERVAL",
+            )?),
+        };
+        Ok(Self {
+            default_audience: raw.default_audience.unwrap_or_else(|| issuer.clone()),
+            bind,
+            issuer,
+            database_url,
+            data_dir,
+            master_key,
+            username_claim,
+            log_format,
+            signing_alg: raw.signing_alg.as_deref().unwrap_or("RS256").parse()?,
+            access_token_ttl,
+            secret_rotation_grace: lifetime(
+                raw.secret_rotation_grace,
+                "24h",
+                "TESSERA_SECRET_ROTATION_GRACE",
+            )?,
+            key_publish_ahead: lifetime(raw.key_publish_ahead, "1h", "TESSERA_KEY_PUBLISH_AHEAD")?,
+            key_rotation_interval,
+            database_timeout: Duration::from_secs(raw.database_timeout_seconds.unwrap_or(3).clamp(1, 60)),
+            database_max_connections: raw.database_max_connections.unwrap_or(16).max(1),
+            workers: raw.workers,
+        })
+    }
+
+    /// Loads (or, in the embedded default, creates) the master key.
+    pub fn master_key(&self) -> anyhow::Result<(MasterKey, bool)> {
+        match &self.master_key {
+            MasterKeySource::Configured(secret) => Ok((MasterKey::from_base64(secret.expose())?, false)),
+            MasterKeySource::File(path) => MasterKey::load_or_create_file(path),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<RawSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("the config file {} is invalid", path.display()))
+}
+
+/// The issuer: an absolute http(s) URL without query or fragment, kept
+/// without a trailing slash so published URLs are `issuer + path`.
+fn parse_issuer(text: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(text).with_context(|| format!("issuer '{text}' is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+        anyhow::bail!("issuer '{text}' must be an http(s) URL without query or fragment");
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let settings = Settings::resolve(RawSettings::default()).unwrap();
+        assert_eq!(settings.bind, "127.0.0.1:8080");
+        assert_eq!(settings.issuer, "http://127.0.0.1:8080");
+        assert_eq!(settings.default_audience, settings.issuer);
+        assert_eq!(settings.username_claim, "username");
+        assert_eq!(settings.access_token_ttl.seconds(), 600);
+        assert!(settings.database_url.starts_with("sqlite://"));
+        assert!(settings.database_url.ends_with("tessera.db"));
+    }
+
+    #[test]
+    fn flags_and_environment_win_over_the_file() {
+        let given = RawSettings {
+            bind: Some("0.0.0.0:9000".into()),
+            ..Default::default()
+        };
+        let file: RawSettings =
+            toml::from_str("bind = \"1.2.3.4:1\"\nusername_claim = \"jira_user\"").unwrap();
+        let settings = Settings::resolve(given.or(file)).unwrap();
+        assert_eq!(settings.bind, "0.0.0.0:9000");
+        assert_eq!(settings.username_claim, "jira_user");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        let bad = |raw: RawSettings| Settings::resolve(raw).unwrap_err().to_string();
+        assert!(bad(RawSettings {
+            issuer: Some("ftp://x".into()),
+            ..Default::default()
+        })
+        .contains("issuer"));
+        assert!(bad(RawSettings {
+            username_claim: Some("sub".into()),
+            ..Default::default()
+        })
+        .contains("TESSERA_USERNAME_CLAIM"));
+        assert!(bad(RawSettings {
+            access_token_ttl: Some("2d".into()),
+            ..Default::default()
+        })
+        .contains("TESSERA_ACCESS_TOKEN_TTL"));
+        assert!(bad(RawSettings {
+            master_key: Some(SecretString::new("short".into())),
+            ..Default::default()
+        })
+        .contains("TESSERA_MASTER_KEY"));
+        assert!(toml::from_str::<RawSettings>("unknown_setting = 1").is_err());
+    }
+
+    #[test]
+    fn the_master_key_never_shows_in_debug_output() {
+        let settings = Settings::resolve(RawSettings {
+            master_key: Some(SecretString::new(MasterKey::generate().to_base64())),
+            ..Default::default()
+        })
+        .unwrap();
+        let MasterKeySource::Configured(secret) = &settings.master_key else {
+            panic!()
+        };
+        assert!(!format!("{settings:?}").contains(secret.expose()));
+    }
+}

@@ -1,0 +1,18 @@
+use super::{UnixTime, Username};
+
+/// A non-human principal with a Jira username; client-credentials tokens of
+/// clients bound to it carry it as subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub id: String,
+    pub username: Username,
+    pub display_name: Option<String>,
+    pub enabled: bool,
+    pub created_at: UnixTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewServiceAccount {
+    pub username: Username,
+    pub display_name: Option<String>,
+}

@@ -1,0 +1,15 @@
+//! Tessera: an OAuth 2.0 / OpenID Connect authorization server whose tokens
+//! Jira accepts. See `docs/ARCHITECTURE.md` for the map of these modules.
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

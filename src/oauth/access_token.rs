@@ -1,0 +1,83 @@
+//! Minting access tokens: a signed JWT (RFC 9068, no database write) or an
+//! opaque `tsr_at_` reference stored by its keyed hash.
+
+use super::{OAuthError, OAuthServer};
+use crate::crypto::jwt::{sign_access_token, AccessTokenClaims};
+use crate::crypto::secrets::{generate_secret, random_id, ACCESS_TOKEN_PREFIX};
+use crate::domain::{Client, ScopeSet, TokenFormat, UnixTime};
+use crate::store::StoredAccessToken;
+
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+/// Who and what a token is for.
+pub struct TokenSubject<'a> {
+    pub subject: &'a str,
+    pub username: Option<&'a str>,
+    pub email: Option<&'a str>,
+}
+
+impl OAuthServer {
+    pub(crate) async fn issue_access_token(
+        &self,
+        client: &Client,
+        who: TokenSubject<'_>,
+        scope: &ScopeSet,
+        audiences: Vec<String>,
+        now: UnixTime,
+    ) -> Result<IssuedAccessToken, OAuthError> {
+        let ttl = client
+            .access_token_ttl
+            .unwrap_or(self.config.access_token_ttl)
+            .seconds();
+        let expires_at = now.plus(ttl);
+        let jti = random_id(16);
+        let token = match client.token_format {
+            TokenFormat::Jwt => {
+                let keys = self.keys.current();
+                let key = keys
+                    .signer(now)
+                    .ok_or_else(|| anyhow::anyhow!("no signing key is active"))?;
+                let claims = AccessTokenClaims {
+                    issuer: self.config.issuer.clone(),
+                    subject: who.subject.to_owned(),
+                    audiences,
+                    issued_at: now.seconds(),
+                    expires_at: expires_at.seconds(),
+                    jti,
+                    client_id: client.id.as_str().to_owned(),
+                    scope: scope.to_string(),
+                    username: who
+                        .username
+                        .map(|u| (self.config.username_claim.clone(), u.to_owned())),
+                    email: who.email.map(str::to_owned),
+                };
+                sign_access_token(key, &claims)?
+            }
+            TokenFormat::Opaque => {
+                let secret = generate_secret(ACCESS_TOKEN_PREFIX);
+                let record = StoredAccessToken {
+                    jti,
+                    client_id: client.id.clone(),
+                    subject: who.subject.to_owned(),
+                    username: who.username.map(str::to_owned),
+                    scope: scope.to_string(),
+                    audience: audiences,
+                    issued_at: now,
+                    expires_at,
+                    revoked: false,
+                };
+                self.store
+                    .insert_access_token(&self.hasher.digest(secret.expose()), &record)
+                    .await?;
+                secret.expose().to_owned()
+            }
+        };
+        Ok(IssuedAccessToken {
+            token,
+            expires_in: ttl,
+        })
+    }
+}

@@ -1,0 +1,43 @@
+//! Authorization-server metadata (RFC 8414), also served as the OpenID
+//! discovery document. Lists exactly what is implemented; built once at
+//! start, served from memory.
+
+use serde::Serialize;
+
+use crate::crypto::signing::SigningAlgorithm;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
+    /// No authorization endpoint yet, so no response type is supported.
+    pub response_types_supported: Vec<&'static str>,
+    pub grant_types_supported: Vec<&'static str>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Algorithms of the JWT access tokens this server signs.
+    pub access_token_signing_alg_values_supported: Vec<&'static str>,
+}
+
+impl Metadata {
+    pub fn new(issuer: &str, signing_alg: SigningAlgorithm) -> Self {
+        let auth_methods = vec!["client_secret_basic", "client_secret_post"];
+        Self {
+            issuer: issuer.to_owned(),
+            token_endpoint: format!("{issuer}/oauth2/token"),
+            jwks_uri: format!("{issuer}/oauth2/jwks"),
+            introspection_endpoint: format!("{issuer}/oauth2/introspect"),
+            revocation_endpoint: format!("{issuer}/oauth2/revoke"),
+            response_types_supported: Vec::new(),
+            grant_types_supported: vec!["client_credentials"],
+            token_endpoint_auth_methods_supported: auth_methods.clone(),
+            introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+            revocation_endpoint_auth_methods_supported: auth_methods,
+            access_token_signing_alg_values_supported: vec![signing_alg.as_str()],
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! RFC 7662. A resource-server client may introspect any token, any other
+//! client only its own. Anything not provably live is `{"active": false}`
+//! and nothing else.
+
+use serde::Serialize;
+
+use super::client_auth::{authenticate_client, PresentedCredentials};
+use super::params::FormParams;
+use super::{OAuthError, OAuthServer};
+use crate::crypto::jwt::verify_access_token;
+use crate::crypto::secrets::ACCESS_TOKEN_PREFIX;
+use crate::domain::{Client, ClientId, UnixTime};
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Introspection {
+    Active(Box<ActiveToken>),
+    Inactive { active: bool },
+}
+
+impl Introspection {
+    pub fn inactive() -> Self {
+        Self::Inactive { active: false }
+    }
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ActiveToken {
+    pub active: bool,
+    pub scope: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub iss: String,
+    pub aud: Vec<String>,
+    pub token_type: &'static str,
+    pub jti: String,
+}
+
+/// What a token claims, whichever format it came in.
+pub(crate) struct TokenFacts {
+    pub client_id: ClientId,
+    pub subject: String,
+    pub username: Option<String>,
+    pub scope: String,
+    pub audience: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub jti: String,
+}
+
+impl OAuthServer {
+    /// `POST /oauth2/introspect`.
+    pub async fn introspect(
+        &self,
+        authorization: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<Introspection, OAuthError> {
+        let params = FormParams::parse(body)?;
+        let presented = PresentedCredentials::from_request(authorization, &params)?;
+        let now = self.clock.now();
+        let caller = authenticate_client(self.store.as_ref(), &self.hasher, &presented, now).await?;
+        let token = params.require("token")?;
+        let Some(facts) = self.live_token(token, now).await? else {
+            return Ok(Introspection::inactive());
+        };
+        if !caller.resource_server && caller.id != facts.client_id {
+            return Ok(Introspection::inactive());
+        }
+        Ok(Introspection::Active(Box::new(ActiveToken {
+            active: true,
+            scope: facts.scope,
+            client_id: facts.client_id.as_str().to_owned(),
+            username: facts.username,
+            sub: facts.subject,
+            exp: facts.expires_at,
+            iat: facts.issued_at,
+            iss: self.config.issuer.clone(),
+            aud: facts.audience,
+            token_type: "Bearer",
+            jti: facts.jti,
+        })))
+    }
+
+    /// The facts of `token` if it is ours, unexpired, unrevoked, and its
+    /// client and service account are still enabled.
+    pub(crate) async fn live_token(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Option<TokenFacts>, OAuthError> {
+        let facts = if token.starts_with(ACCESS_TOKEN_PREFIX) {
+            let Some(stored) = self.store.find_access_token(&self.hasher.digest(token)).await? else {
+                return Ok(None);
+            };
+            if stored.revoked {
+                return Ok(None);
+            }
+            TokenFacts {
+                client_id: stored.client_id,
+                subject: stored.subject,
+                username: stored.username,
+                scope: stored.scope,
+                audience: stored.audience,
+                issued_at: stored.issued_at.seconds(),
+                expires_at: stored.expires_at.seconds(),
+                jti: stored.jti,
+            }
+        } else {
+            let Some(facts) = self.verified_jwt(token, now) else {
+                return Ok(None);
+            };
+            if self.store.is_jwt_revoked(&facts.jti).await? {
+                return Ok(None);
+            }
+            facts
+        };
+        if facts.expires_at <= now.seconds() {
+            return Ok(None);
+        }
+        let Some(stored) = self.store.find_client(&facts.client_id).await? else {
+            return Ok(None);
+        };
+        if !principal_enabled(&stored.client) {
+            return Ok(None);
+        }
+        Ok(Some(facts))
+    }
+
+    /// Signature, type, issuer and key checks of a JWT access token, all in
+    /// memory; None for anything that is not one of our tokens.
+    pub(crate) fn verified_jwt(&self, token: &str, now: UnixTime) -> Option<TokenFacts> {
+        let keys = self.keys.current();
+        let claims = verify_access_token(token, |kid| keys.find(kid, now), &self.config.issuer).ok()?;
+        let username = claims
+            .other
+            .get(&self.config.username_claim)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        Some(TokenFacts {
+            client_id: ClientId::parse(&claims.client_id).ok()?,
+            subject: claims.sub,
+            username,
+            scope: claims.scope,
+            audience: claims.aud.to_vec(),
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+            jti: claims.jti,
+        })
+    }
+}
+
+/// The client and the service account it acts for are both enabled.
+fn principal_enabled(client: &Client) -> bool {
+    client.enabled && client.service_account.as_ref().is_none_or(|sa| sa.enabled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inactive_serialises_to_active_false_only() {
+        assert_eq!(
+            serde_json::to_string(&Introspection::inactive()).unwrap(),
+            r#"{"active":false}"#
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! RFC 7009. A client revokes its own tokens; anything else (unknown,
+//! foreign, malformed, already revoked) is answered 200 and changes nothing.
+//! A revoked JWT is recorded by `jti` so introspection on every node sees it.
+
+use super::client_auth::{authenticate_client, PresentedCredentials};
+use super::params::FormParams;
+use super::{OAuthError, OAuthServer};
+use crate::crypto::secrets::ACCESS_TOKEN_PREFIX;
+use crate::domain::UnixTime;
+
+impl OAuthServer {
+    /// `POST /oauth2/revoke`.
+    pub async fn revoke(&self, authorization: Option<&[u8]>, body: &[u8]) -> Result<(), OAuthError> {
+        let params = FormParams::parse(body)?;
+        let presented = PresentedCredentials::from_request(authorization, &params)?;
+        let now = self.clock.now();
+        let caller = authenticate_client(self.store.as_ref(), &self.hasher, &presented, now).await?;
+        let token = params.require("token")?;
+        // token_type_hint is advisory (RFC 7009 §2.1): every type is searched.
+        if token.starts_with(ACCESS_TOKEN_PREFIX) {
+            self.store
+                .revoke_access_token(&self.hasher.digest(token), &caller.id, now)
+                .await?;
+        } else if let Some(facts) = self.verified_jwt(token, now) {
+            if facts.client_id == caller.id && facts.expires_at > now.seconds() {
+                self.store
+                    .revoke_jwt(
+                        &facts.jti,
+                        &caller.id,
+                        UnixTime::from_seconds(facts.expires_at),
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! `Application::build(settings)`: everything the server needs, wired once,
+//! bound to a port (port 0 in tests) and ready to run. `main` and the tests
+//! start the same server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+
+use crate::admin::Admin;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::http::{routes, AppState};
+use crate::keys::KeyManager;
+use crate::oauth::discovery::Metadata;
+use crate::oauth::{OAuthConfig, OAuthServer};
+use crate::store::{Database, Store};
+
+/// The parts every entry point (server, command line, tests) shares.
+pub struct Core {
+    pub settings: Settings,
+    pub database: Database,
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyManager>,
+    pub oauth: Arc<OAuthServer>,
+    pub admin: Arc<Admin>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Core {
+    /// Connects, migrates, loads the master key and the signing keys.
+    pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let database = Database::connect_lazy(
+            &settings.database_url,
+            settings.database_timeout,
+            settings.database_max_connections,
+        )?;
+        database.migrate().await.with_context(|| {
+            format!(
+                "cannot prepare the database ({})",
+                redact_url(&settings.database_url)
+            )
+        })?;
+        let (master, created) = settings.master_key()?;
+        if created {
+            tracing::warn!(
+                path = %settings.data_dir.join("master.key").display(),
+                "generated a master key file; set TESSERA_MASTER_KEY in production and keep it safe: it decrypts the signing keys"
+            );
+        }
+        let store: Arc<dyn Store> = Arc::new(database.clone());
+        let keys = Arc::new(KeyManager::new(
+            store.clone(),
+            master.key_cipher(),
+            clock.clone(),
+            settings.signing_alg,
+            settings.key_publish_ahead,
+        ));
+        keys.ensure_signing_key()
+            .await
+            .context("cannot load the signing keys")?;
+        let hasher = master.secret_hasher();
+        let oauth = Arc::new(OAuthServer {
+            store: store.clone(),
+            keys: keys.clone(),
+            hasher: hasher.clone(),
+            clock: clock.clone(),
+            config: OAuthConfig {
+                issuer: settings.issuer.clone(),
+                default_audience: settings.default_audience.clone(),
+                username_claim: settings.username_claim.clone(),
+                access_token_ttl: settings.access_token_ttl,
+            },
+        });
+        let admin = Arc::new(Admin::new(
+            store.clone(),
+            hasher,
+            clock.clone(),
+            settings.secret_rotation_grace,
+        ));
+        Ok(Self {
+            settings,
+            database,
+            store,
+            keys,
+            oauth,
+            admin,
+            clock,
+        })
+    }
+}
+
+/// A bound, not yet running server plus its background maintenance.
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub core: Arc<Core>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let core = Arc::new(Core::open(settings, clock).await?);
+        let metadata = serde_json::to_vec(&Metadata::new(&core.settings.issuer, core.settings.signing_alg))?;
+        let state = web::Data::new(AppState {
+            oauth: core.oauth.clone(),
+            database: core.database.clone(),
+            metadata: web::Bytes::from(metadata),
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                .app_data(state.clone())
+                .configure(routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(20);
+        if let Some(workers) = core.settings.workers {
+            server = server.workers(workers.max(1));
+        }
+        let background = vec![
+            spawn_key_maintenance(core.clone()),
+            spawn_token_purge(core.clone()),
+        ];
+        Ok(Self {
+            port,
+            server: server.run(),
+            core,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped (SIGTERM/SIGINT: graceful).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in &self.background {
+            task.abort();
+        }
+        self.core.database.close().await;
+        result
+    }
+}
+
+/// Picks up keys rotated on other nodes or by the command line, and runs
+/// the scheduled rotation.
+fn spawn_key_maintenance(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let result = match core.settings.key_rotation_interval {
+                Some(interval) => core.keys.rotate_if_due(interval).await.map(|_| ()),
+                None => core.keys.reload().await,
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, "could not refresh the signing keys; serving the ones in memory");
+            }
+        }
+    })
+}
+
+/// Deletes records of expired opaque tokens and revoked JWTs.
+fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match core.store.purge_expired_tokens(core.clock.now()).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "purged expired token records"),
+                Err(error) => tracing::warn!(%error, "could not purge expired tokens"),
+            }
+        }
+    })
+}
+
+/// A database URL fit for a log line or an error: no password.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,221 @@
+//! The only place that knows which database it is talking to: connecting,
+//! SQLite pragmas, picking the migration set, and turning driver errors
+//! into `StoreError`.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor as _};
+
+use super::{StoreError, StoreResult};
+
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else {
+            anyhow::bail!("the database URL must start with postgres:// or sqlite://")
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+    timeout: Duration,
+}
+
+impl Database {
+    /// Builds the pool without connecting, so the server can start (and
+    /// answer 503) while the database is still down.
+    pub fn connect_lazy(url: &str, timeout: Duration, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(0)
+            .acquire_timeout(timeout)
+            .idle_timeout(Duration::from_secs(300))
+            .max_lifetime(Duration::from_secs(1_800))
+            .test_before_acquire(false);
+        let options = match backend {
+            Backend::Sqlite => options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options,
+        };
+        let pool = options
+            .connect_lazy(&url)
+            .context("the database URL is not valid")?;
+        Ok(Self {
+            pool,
+            backend,
+            timeout,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations of this backend.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let migrator = match self.backend {
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        let run = async {
+            migrator.run(&self.pool).await.map_err(|error| match error {
+                sqlx::migrate::MigrateError::Execute(inner) => map_error(inner),
+                other => StoreError::Unexpected(anyhow::Error::new(other).context("migration failed")),
+            })
+        };
+        // Migrations may legitimately take longer than one statement.
+        match tokio::time::timeout(self.timeout * 10, run).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!("migrations timed out"))),
+        }
+    }
+
+    /// Is the database answering? For `/readyz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.bounded(async { sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()) })
+            .await
+    }
+
+    /// Runs one database operation with the statement timeout, mapping errors.
+    pub(super) async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> StoreResult<T> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(result) => result.map_err(map_error),
+            Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "the database did not answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        anyhow::bail!("an in-memory SQLite database would lose everything at exit; give a file path, e.g. sqlite://./data/tessera.db");
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if rest.contains("mode=") {
+        Ok(url.to_owned())
+    } else if rest.contains('?') {
+        Ok(format!("{url}&mode=rwc"))
+    } else {
+        Ok(format!("{url}?mode=rwc"))
+    }
+}
+
+/// Driver errors → store errors: connection-level trouble is `Unavailable`
+/// (503 upstream), constraint violations are `Conflict`.
+pub(super) fn map_error(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(anyhow::Error::new(error)),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if db.is_unique_violation() {
+                StoreError::Conflict("already exists".into())
+            } else if db.is_foreign_key_violation() {
+                StoreError::Conflict("refers to something that does not exist".into())
+            } else if code.starts_with("57P") || code.starts_with("08") || code == "53300" {
+                // admin shutdown, connection exceptions, too many connections
+                StoreError::Unavailable(anyhow::anyhow!("database error {code}: {}", db.message()))
+            } else {
+                StoreError::Unexpected(anyhow::anyhow!("database error {code}: {}", db.message()))
+            }
+        }
+        other => StoreError::Unexpected(anyhow::Error::new(other)),
+    }
+}
+
+/// Reads a 0/1 flag column.
+pub(super) fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row as _;
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+pub(super) fn to_flag(value: bool) -> i64 {
+    i64::from(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_url_scheme() {
+        assert_eq!(Backend::of_url("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(Backend::of_url("sqlite://./x.db").unwrap(), Backend::Sqlite);
+        assert!(Backend::of_url("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn in_memory_sqlite_is_refused() {
+        assert!(prepare_sqlite_url("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn migration_folders_hold_the_same_file_names() {
+        let names = |dir: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let root = env!("CARGO_MANIFEST_DIR");
+        assert_eq!(
+            names(&format!("{root}/migrations/postgres")),
+            names(&format!("{root}/migrations/sqlite"))
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! Persistence: small traits by capability, and `Database`, their one SQL
+//! implementation for Postgres and SQLite (portable SQL through sqlx's
+//! `Any` driver). Nothing here knows about HTTP.
+
+mod clients;
+mod db;
+mod keys;
+mod scopes;
+mod service_accounts;
+mod tokens;
+
+use async_trait::async_trait;
+
+pub use db::{Backend, Database};
+
+use crate::domain::{
+    Client, ClientId, NewClient, NewServiceAccount, ScopeName, ServiceAccount, UnixTime, Username,
+};
+
+/// What can go wrong below the domain; `Unavailable` becomes 503.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A uniqueness or reference rule was broken; the text is safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A stored client secret digest and when it stops working (after rotation).
+#[derive(Debug, Clone)]
+pub struct SecretRecord {
+    pub digest: String,
+    pub expires_at: Option<UnixTime>,
+}
+
+/// A client with the digests of its secrets, as client authentication needs it.
+#[derive(Debug, Clone)]
+pub struct StoredClient {
+    pub client: Client,
+    pub secrets: Vec<SecretRecord>,
+}
+
+#[async_trait]
+pub trait ServiceAccountStore: Send + Sync {
+    async fn create_service_account(
+        &self,
+        new: &NewServiceAccount,
+        now: UnixTime,
+    ) -> StoreResult<ServiceAccount>;
+    async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
+    async fn find_service_account(&self, username: &Username) -> StoreResult<Option<ServiceAccount>>;
+    async fn set_service_account_enabled(&self, username: &Username, enabled: bool) -> StoreResult<()>;
+}
+
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub name: ScopeName,
+    pub description: String,
+    pub builtin: bool,
+    pub enabled: bool,
+}
+
+#[async_trait]
+pub trait ScopeStore: Send + Sync {
+    async fn create_scope(&self, name: &ScopeName, description: &str, now: UnixTime) -> StoreResult<Scope>;
+    async fn list_scopes(&self) -> StoreResult<Vec<Scope>>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a validated client with its first secret digest (if any).
+    async fn create_client(
+        &self,
+        id: &ClientId,
+        new: &NewClient,
+        auth_method: crate::domain::AuthMethod,
+        secret_digest: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<Client>;
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<StoredClient>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Adds `new_digest` as the current secret; secrets that had no expiry
+    /// now expire at `old_expire_at`. One transaction.
+    async fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new_digest: &str,
+        old_expire_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn set_client_enabled(&self, id: &ClientId, enabled: bool, now: UnixTime) -> StoreResult<()>;
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<()>;
+}
+
+/// An opaque access token as stored (by digest).
+#[derive(Debug, Clone)]
+pub struct StoredAccessToken {
+    pub jti: String,
+    pub client_id: ClientId,
+    pub subject: String,
+    pub username: Option<String>,
+    pub scope: String,
+    pub audience: Vec<String>,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked: bool,
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_access_token(&self, digest: &str, token: &StoredAccessToken) -> StoreResult<()>;
+    async fn find_access_token(&self, digest: &str) -> StoreResult<Option<StoredAccessToken>>;
+    /// Marks the opaque token revoked if it belongs to `client`; true if it did.
+    async fn revoke_access_token(&self, digest: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        client: &ClientId,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Deletes records of tokens that have expired; returns how many.
+    async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64>;
+}
+
+/// A signing key as stored: the private key sealed under the master key.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub sealed_private_key: String,
+    pub created_at: UnixTime,
+    pub activates_at: UnixTime,
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Inserts `key` only if no key activates after `now` (no pending next
+    /// key); true if inserted. Keeps concurrent schedulers from piling up keys.
+    async fn insert_next_key_if_none(&self, key: &StoredKey, now: UnixTime) -> StoreResult<bool>;
+}
+
+/// Everything the server needs from storage.
+pub trait Store: ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore {}
+
+impl<T: ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore> Store for T {}

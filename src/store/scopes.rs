@@ -1,0 +1,59 @@
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::Row as _;
+
+use super::db::flag;
+use super::{Database, Scope, ScopeStore, StoreError, StoreResult};
+use crate::domain::{ScopeName, UnixTime};
+
+#[async_trait]
+impl ScopeStore for Database {
+    async fn create_scope(&self, name: &ScopeName, description: &str, now: UnixTime) -> StoreResult<Scope> {
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "INSERT INTO scopes (name, description, builtin, enabled, created_at) VALUES ($1, $2, 0, 1, $3)",
+                )
+                .bind(name.as_str())
+                .bind(description)
+                .bind(now.seconds())
+                .execute(self.pool()),
+            )
+            .await;
+        match result {
+            Err(StoreError::Conflict(_)) => {
+                Err(StoreError::Conflict(format!("scope '{name}' already exists")))
+            }
+            Err(other) => Err(other),
+            Ok(_) => Ok(Scope {
+                name: name.clone(),
+                description: description.to_owned(),
+                builtin: false,
+                enabled: true,
+            }),
+        }
+    }
+
+    async fn list_scopes(&self) -> StoreResult<Vec<Scope>> {
+        let rows = self
+            .bounded(
+                sqlx::query("SELECT name, description, builtin, enabled FROM scopes ORDER BY name")
+                    .fetch_all(self.pool()),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let read = || -> anyhow::Result<Scope> {
+                    let name: String = row.try_get("name")?;
+                    Ok(Scope {
+                        name: ScopeName::parse(&name).context("stored scope name is invalid")?,
+                        description: row.try_get("description")?,
+                        builtin: flag(row, "builtin")?,
+                        enabled: flag(row, "enabled")?,
+                    })
+                };
+                read().map_err(StoreError::Unexpected)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,106 @@
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::db::{flag, to_flag};
+use super::{Database, ServiceAccountStore, StoreError, StoreResult};
+use crate::crypto::secrets::random_id;
+use crate::domain::{NewServiceAccount, ServiceAccount, UnixTime, Username};
+
+pub(super) const COLUMNS: &str = "sa.id AS sa_id, sa.username AS sa_username, sa.display_name AS sa_display_name, sa.enabled AS sa_enabled, sa.created_at AS sa_created_at";
+
+/// Reads the `sa_*` columns of `COLUMNS`; None when the join found no account.
+pub(super) fn from_row(row: &AnyRow) -> Result<Option<ServiceAccount>, StoreError> {
+    let read = || -> anyhow::Result<Option<ServiceAccount>> {
+        let Some(id) = row.try_get::<Option<String>, _>("sa_id")? else {
+            return Ok(None);
+        };
+        let username: String = row.try_get("sa_username")?;
+        Ok(Some(ServiceAccount {
+            id,
+            username: Username::parse(&username).context("stored username is invalid")?,
+            display_name: row.try_get("sa_display_name")?,
+            enabled: flag(row, "sa_enabled")?,
+            created_at: UnixTime::from_seconds(row.try_get("sa_created_at")?),
+        }))
+    };
+    read().map_err(StoreError::Unexpected)
+}
+
+#[async_trait]
+impl ServiceAccountStore for Database {
+    async fn create_service_account(
+        &self,
+        new: &NewServiceAccount,
+        now: UnixTime,
+    ) -> StoreResult<ServiceAccount> {
+        let id = random_id(12);
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "INSERT INTO service_accounts (id, username, display_name, enabled, created_at) VALUES ($1, $2, $3, 1, $4)",
+                )
+                .bind(&id)
+                .bind(new.username.as_str())
+                .bind(new.display_name.as_deref())
+                .bind(now.seconds())
+                .execute(self.pool()),
+            )
+            .await;
+        match result {
+            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+                "a service account named '{}' already exists",
+                new.username
+            ))),
+            Err(other) => Err(other),
+            Ok(_) => Ok(ServiceAccount {
+                id,
+                username: new.username.clone(),
+                display_name: new.display_name.clone(),
+                enabled: true,
+                created_at: now,
+            }),
+        }
+    }
+
+    async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
+        let sql = format!("SELECT {COLUMNS} FROM service_accounts sa ORDER BY sa.username");
+        let rows = self.bounded(sqlx::query(&sql).fetch_all(self.pool())).await?;
+        rows.iter()
+            .map(|row| from_row(row).map(|sa| sa.expect("sa_id is never null here")))
+            .collect()
+    }
+
+    async fn find_service_account(&self, username: &Username) -> StoreResult<Option<ServiceAccount>> {
+        let sql = format!("SELECT {COLUMNS} FROM service_accounts sa WHERE sa.username = $1");
+        let row = self
+            .bounded(
+                sqlx::query(&sql)
+                    .bind(username.as_str())
+                    .fetch_optional(self.pool()),
+            )
+            .await?;
+        match row {
+            Some(row) => from_row(&row),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_service_account_enabled(&self, username: &Username, enabled: bool) -> StoreResult<()> {
+        let done = self
+            .bounded(
+                sqlx::query("UPDATE service_accounts SET enabled = $1 WHERE username = $2")
+                    .bind(to_flag(enabled))
+                    .bind(username.as_str())
+                    .execute(self.pool()),
+            )
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "no service account named '{username}'"
+            )));
+        }
+        Ok(())
+    }
+}
