@@ -22,7 +22,7 @@ fn client_query(filter: &str) -> String {
 }
 
 /// The child rows of one client in a single round trip.
-const CHILDREN: &str = "SELECT 'grant' AS kind, grant_type AS value, NULL AS expires_at FROM client_grants WHERE client_id = $1 \
+const CHILDREN: &str = "SELECT 'grant' AS kind, grant_type AS value, CAST(NULL AS BIGINT) AS expires_at FROM client_grants WHERE client_id = $1 \
      UNION ALL SELECT 'scope', scope, NULL FROM client_scopes WHERE client_id = $1 \
      UNION ALL SELECT 'audience', audience, NULL FROM client_audiences WHERE client_id = $1 \
      UNION ALL SELECT 'secret', secret_hash, expires_at FROM client_secrets WHERE client_id = $1";

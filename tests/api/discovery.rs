@@ -1,0 +1,55 @@
+//! RFC 8414 metadata and OIDC discovery: the same document, listing exactly
+//! what is implemented; health endpoints.
+
+use crate::both_backends;
+use crate::helpers::{send, spawn_app, Backend, ISSUER};
+
+both_backends!(
+    both_metadata_documents_list_exactly_what_is_implemented,
+    liveness_and_readiness_answer
+);
+
+async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let oauth = app.get("/.well-known/oauth-authorization-server").await;
+    let oidc = app.get("/.well-known/openid-configuration").await;
+    assert_eq!(oauth.status, 200);
+    assert_eq!(oauth.json(), oidc.json(), "one source of truth");
+    let metadata = oauth.json();
+    assert_eq!(metadata["issuer"], ISSUER);
+    assert_eq!(metadata["token_endpoint"], format!("{ISSUER}/oauth2/token"));
+    assert_eq!(metadata["jwks_uri"], format!("{ISSUER}/oauth2/jwks"));
+    assert_eq!(
+        metadata["introspection_endpoint"],
+        format!("{ISSUER}/oauth2/introspect")
+    );
+    assert_eq!(metadata["revocation_endpoint"], format!("{ISSUER}/oauth2/revoke"));
+    assert_eq!(
+        metadata["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(metadata["response_types_supported"], serde_json::json!([]));
+    let methods = serde_json::json!(["client_secret_basic", "client_secret_post"]);
+    assert_eq!(metadata["token_endpoint_auth_methods_supported"], methods);
+    assert!(!metadata.to_string().contains("\"none\""));
+    assert!(
+        metadata.get("authorization_endpoint").is_none(),
+        "not implemented yet, so not listed"
+    );
+
+    // A spoofed Host or X-Forwarded-Host does not change the issuer (SEC-E04).
+    let spoofed = send(
+        app.http
+            .get(app.url("/.well-known/openid-configuration"))
+            .header("x-forwarded-host", "evil.example")
+            .header("host", "evil.example"),
+    )
+    .await;
+    assert_eq!(spoofed.json()["issuer"], ISSUER);
+}
+
+async fn liveness_and_readiness_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.get("/healthz").await.status, 200);
+    assert_eq!(app.get("/readyz").await.json()["status"], "ready");
+}

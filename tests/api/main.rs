@@ -1,0 +1,15 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! One integration-test binary: every module below runs against SQLite and
+//! against a real Postgres (a fresh database per test).
+
+mod helpers;
+
+mod discovery;
+mod introspection;
+
+mod keys;
+
+mod revocation;
+mod token_client_credentials;
+mod token_errors;
