@@ -186,11 +186,21 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut RawSettings)) -> TestApp {
+    spawn_app_at(backend, UnixTime::now(), configure).await
+}
+
+/// A server whose clock starts at `start` (e.g. in the past, to mint tokens
+/// that are already expired by the wall clock of another party).
+pub async fn spawn_app_at(
+    backend: Backend,
+    start: UnixTime,
+    configure: impl FnOnce(&mut RawSettings),
+) -> TestApp {
     init_test_logging();
     let data = Arc::new(TestData::new(backend).await);
     let mut raw = data.raw_settings();
     configure(&mut raw);
-    spawn_node(data, raw, ManualClock::new(UnixTime::now())).await
+    spawn_node(data, raw, ManualClock::new(start)).await
 }
 
 /// Starts a server node on `data` (a second node shares the database and

@@ -4,9 +4,13 @@
 //! against a real Postgres (a fresh database per test).
 
 mod helpers;
+mod jira;
+mod jira_standin;
 
 mod discovery;
+mod fault_proxy;
 mod introspection;
+mod outage;
 
 mod keys;
 

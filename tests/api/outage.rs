@@ -1,0 +1,107 @@
+//! SECURITY-CHECKLIST §4.1: with the database gone every endpoint that needs
+//! it answers 503 `temporarily_unavailable` within 5 s (never a token, never
+//! `active: true`); JWKS, PEM and discovery keep answering from memory; the
+//! server recovers by itself. Postgres only: it is the store that can vanish
+//! under a running server.
+
+use std::net::ToSocketAddrs as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tessera::clock::ManualClock;
+use tessera::domain::{TokenFormat, UnixTime};
+
+use crate::fault_proxy::FaultProxy;
+use crate::helpers::{spawn_node, Backend, ClientSpec, Response, TestData};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
+    let data = Arc::new(TestData::new(Backend::Postgres).await);
+    let direct = url::Url::parse(&data.database_url()).unwrap();
+    let upstream = format!("{}:{}", direct.host_str().unwrap(), direct.port().unwrap_or(5432))
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = FaultProxy::start(upstream).await;
+    let mut through_proxy = direct.clone();
+    through_proxy.set_host(Some("127.0.0.1")).unwrap();
+    through_proxy.set_port(Some(proxy.port)).unwrap();
+    let mut raw = data.raw_settings();
+    raw.database_url = Some(through_proxy.to_string());
+    raw.database_timeout_seconds = Some(2);
+    let app = spawn_node(data.clone(), raw, ManualClock::new(UnixTime::now())).await;
+
+    let client = app.deploy_client().await;
+    let opaque = app
+        .create_client(ClientSpec {
+            token_format: TokenFormat::Opaque,
+            ..Default::default()
+        })
+        .await;
+    let jwt = app.access_token(&client).await;
+    let reference = app.access_token(&opaque).await;
+    let kid = crate::helpers::jwt_parts(&jwt).0["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    proxy.cut();
+
+    let unavailable = |response: &Response, started: Instant, what: &str| {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what} took {:?}",
+            started.elapsed()
+        );
+        response.assert_oauth_error(503, "temporarily_unavailable");
+        assert_eq!(response.header("retry-after"), Some("5"), "{what}");
+        assert!(!response.body.contains("access_token") && !response.body.contains("\"active\""));
+    };
+    let started = Instant::now();
+    unavailable(&app.token(&client, &[]).await, started, "token");
+    let started = Instant::now();
+    unavailable(&app.introspect(&client, &jwt).await, started, "introspect jwt");
+    let started = Instant::now();
+    unavailable(
+        &app.introspect(&opaque, &reference).await,
+        started,
+        "introspect opaque",
+    );
+    let started = Instant::now();
+    unavailable(&app.revoke(&client, &jwt).await, started, "revoke");
+
+    let started = Instant::now();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        app.get("/healthz").await.status,
+        200,
+        "liveness does not depend on the database"
+    );
+    assert_eq!(
+        app.get("/oauth2/jwks").await.status,
+        200,
+        "JWKS is served from memory"
+    );
+    assert_eq!(app.get(&format!("/oauth2/keys/{kid}.pem")).await.status, 200);
+    assert_eq!(app.get("/.well-known/openid-configuration").await.status, 200);
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = app.token(&client, &[]).await;
+        if response.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover: {}", response.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.get("/readyz").await.status, 200);
+    assert!(
+        app.is_active(&client, &jwt).await,
+        "the token issued before the outage is still live"
+    );
+    assert!(app.is_active(&opaque, &reference).await);
+}
