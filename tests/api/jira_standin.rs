@@ -100,8 +100,11 @@ fn jira_error(status: u16, message: &str) -> HttpResponse {
         .json(json!({"error": {"status": "ERROR", "message": message}}))
 }
 
+const INVALID: &str = "Token Invalid: Error while validating the token.";
+const NO_USER: &str = "No user found with this username/email address";
+
 fn invalid() -> HttpResponse {
-    jira_error(400, "Token Invalid: Error while validating the token.")
+    jira_error(400, INVALID)
 }
 
 async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse {
@@ -120,7 +123,7 @@ async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse
             };
             match validate_jwt(token, &key, username_claim) {
                 Ok(name) => name,
-                Err(response) => return response,
+                Err((status, message)) => return jira_error(status, message),
             }
         }
         JiraMode::Jwks {
@@ -144,7 +147,7 @@ async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse
             };
             match validate_jwt(token, &key, username_claim) {
                 Ok(name) => name,
-                Err(response) => return response,
+                Err((status, message)) => return jira_error(status, message),
             }
         }
         JiraMode::Introspection {
@@ -175,17 +178,18 @@ async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse
             }
             match body["username"].as_str() {
                 Some(name) => name.to_owned(),
-                None => return jira_error(400, "No user found with this username/email address"),
+                None => return jira_error(400, NO_USER),
             }
         }
     };
     match state.users.get(&username) {
         Some(user) => HttpResponse::Ok().json(user),
-        None => jira_error(400, "No user found with this username/email address"),
+        None => jira_error(400, NO_USER),
     }
 }
 
-fn validate_jwt(token: &str, key: &DecodingKey, username_claim: &str) -> Result<String, HttpResponse> {
+/// The username in a valid token, or the status and message Jira answers.
+fn validate_jwt(token: &str, key: &DecodingKey, username_claim: &str) -> Result<String, (u16, &'static str)> {
     let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.validate_aud = false;
     validation.leeway = 0;
@@ -193,10 +197,10 @@ fn validate_jwt(token: &str, key: &DecodingKey, username_claim: &str) -> Result<
         Ok(data) => data.claims[username_claim]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| jira_error(400, "No user found with this username/email address")),
+            .ok_or((400, NO_USER)),
         Err(error) if matches!(error.kind(), ErrorKind::ExpiredSignature) => {
-            Err(jira_error(401, "Token Expired: The token provided is expired."))
+            Err((401, "Token Expired: The token provided is expired."))
         }
-        Err(_) => Err(invalid()),
+        Err(_) => Err((400, INVALID)),
     }
 }
