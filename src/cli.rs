@@ -533,3 +533,36 @@ fn print(json: bool, value: serde_json::Value, text: String) -> anyhow::Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn client_create_ttl_is_the_clients_not_the_server_default() {
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant",
+            "client_credentials",
+            "--access-token-ttl",
+            "5m",
+        ])
+        .unwrap();
+        assert!(cli.settings.access_token_ttl.is_none());
+        let Command::Client(ClientCommand::Create(args)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(args.access_token_ttl.as_deref(), Some("5m"));
+    }
+}

@@ -74,7 +74,12 @@ pub struct RawSettings {
     #[arg(long, env = "TESSERA_SIGNING_ALG", global = true)]
     pub signing_alg: Option<String>,
     /// Default access-token lifetime (default 10m)
-    #[arg(long, env = "TESSERA_ACCESS_TOKEN_TTL", global = true)]
+    #[arg(
+        id = "default_access_token_ttl",
+        long = "default-access-token-ttl",
+        env = "TESSERA_ACCESS_TOKEN_TTL",
+        global = true
+    )]
     pub access_token_ttl: Option<String>,
     /// How long a client's old secret keeps working after rotate-secret (default 24h)
     #[arg(long, env = "TESSERA_SECRET_ROTATION_GRACE", global = true)]

@@ -7,6 +7,7 @@ mod helpers;
 mod jira;
 mod jira_standin;
 
+mod cli;
 mod discovery;
 mod fault_proxy;
 mod introspection;
