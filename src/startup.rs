@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::http::{routes, AppState};
 use crate::keys::KeyManager;
 use crate::oauth::discovery::Metadata;
+use crate::oauth::throttle::{FailureThrottle, ThrottlePolicy};
 use crate::oauth::{OAuthConfig, OAuthServer};
 use crate::store::{Database, Store};
 
@@ -75,6 +76,7 @@ impl Core {
                 username_claim: settings.username_claim.clone(),
                 access_token_ttl: settings.access_token_ttl,
             },
+            throttle: FailureThrottle::new(ThrottlePolicy::default()),
         });
         let admin = Arc::new(Admin::new(
             store.clone(),

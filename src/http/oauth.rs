@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 
 use super::{oauth_error_response, AppState};
-use crate::oauth::OAuthError;
+use crate::oauth::{OAuthError, Request};
 
 /// Largest form body accepted (actix's own form default).
 const BODY_LIMIT: usize = 16 * 1024;
@@ -13,7 +13,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 pub async fn token(request: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let result = async {
         let body = form_body(&request, payload).await?;
-        state.oauth.token(authorization(&request), &body).await
+        state.oauth.token(&core_request(&request, &body)).await
     }
     .await;
     match result {
@@ -29,7 +29,7 @@ pub async fn introspect(
 ) -> HttpResponse {
     let result = async {
         let body = form_body(&request, payload).await?;
-        state.oauth.introspect(authorization(&request), &body).await
+        state.oauth.introspect(&core_request(&request, &body)).await
     }
     .await;
     match result {
@@ -41,7 +41,7 @@ pub async fn introspect(
 pub async fn revoke(request: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let result = async {
         let body = form_body(&request, payload).await?;
-        state.oauth.revoke(authorization(&request), &body).await
+        state.oauth.revoke(&core_request(&request, &body)).await
     }
     .await;
     match result {
@@ -57,8 +57,12 @@ fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpRespo
     builder
 }
 
-fn authorization(request: &HttpRequest) -> Option<&[u8]> {
-    request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes())
+fn core_request<'a>(request: &'a HttpRequest, body: &'a [u8]) -> Request<'a> {
+    Request {
+        authorization: request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()),
+        body,
+        peer: request.peer_addr().map(|a| a.ip()),
+    }
 }
 
 /// The body of a form POST: right content type, at most `BODY_LIMIT` bytes.

@@ -73,6 +73,16 @@ impl PresentedCredentials {
         })
     }
 
+    /// The client id the request names, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::IdOnly { client_id } => {
+                Some(client_id)
+            }
+            Self::None => None,
+        }
+    }
+
     fn used_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })
     }

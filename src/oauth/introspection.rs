@@ -4,9 +4,8 @@
 
 use serde::Serialize;
 
-use super::client_auth::{authenticate_client, PresentedCredentials};
 use super::params::FormParams;
-use super::{OAuthError, OAuthServer};
+use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::jwt::verify_access_token;
 use crate::crypto::secrets::ACCESS_TOKEN_PREFIX;
 use crate::domain::{Client, ClientId, UnixTime};
@@ -54,15 +53,10 @@ pub(crate) struct TokenFacts {
 
 impl OAuthServer {
     /// `POST /oauth2/introspect`.
-    pub async fn introspect(
-        &self,
-        authorization: Option<&[u8]>,
-        body: &[u8],
-    ) -> Result<Introspection, OAuthError> {
-        let params = FormParams::parse(body)?;
-        let presented = PresentedCredentials::from_request(authorization, &params)?;
+    pub async fn introspect(&self, request: &Request<'_>) -> Result<Introspection, OAuthError> {
+        let params = FormParams::parse(request.body)?;
         let now = self.clock.now();
-        let caller = authenticate_client(self.store.as_ref(), &self.hasher, &presented, now).await?;
+        let caller = self.authenticate(request, &params, now).await?;
         let token = params.require("token")?;
         let Some(facts) = self.live_token(token, now).await? else {
             return Ok(Introspection::inactive());

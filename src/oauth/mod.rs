@@ -10,8 +10,10 @@ pub mod grants;
 pub mod introspection;
 pub mod params;
 pub mod revocation;
+pub mod throttle;
 mod token_request;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use access_token::IssuedAccessToken;
@@ -20,7 +22,7 @@ pub use token_request::{TokenRequest, TokenResponse};
 
 use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
-use crate::domain::Lifetime;
+use crate::domain::{Client, Lifetime, UnixTime};
 use crate::keys::KeyManager;
 use crate::store::Store;
 
@@ -40,25 +42,48 @@ pub struct OAuthServer {
     pub hasher: SecretHasher,
     pub clock: Arc<dyn Clock>,
     pub config: OAuthConfig,
+    pub throttle: throttle::FailureThrottle,
 }
 
 impl OAuthServer {
     /// `POST /oauth2/token`.
-    pub async fn token(
-        &self,
-        authorization: Option<&[u8]>,
-        body: &[u8],
-    ) -> Result<TokenResponse, OAuthError> {
-        let params = params::FormParams::parse(body)?;
-        let request = TokenRequest::parse(&params)?;
-        let presented = client_auth::PresentedCredentials::from_request(authorization, &params)?;
+    pub async fn token(&self, request: &Request<'_>) -> Result<TokenResponse, OAuthError> {
+        let params = params::FormParams::parse(request.body)?;
+        let token_request = TokenRequest::parse(&params)?;
         let now = self.clock.now();
-        let client =
-            client_auth::authenticate_client(self.store.as_ref(), &self.hasher, &presented, now).await?;
-        match request {
+        let client = self.authenticate(request, &params, now).await?;
+        match token_request {
             TokenRequest::ClientCredentials { scope, resources } => {
                 grants::client_credentials::grant(self, &client, scope, &resources, now).await
             }
         }
     }
+
+    /// Client authentication behind the failure throttle.
+    async fn authenticate(
+        &self,
+        request: &Request<'_>,
+        params: &params::FormParams,
+        now: UnixTime,
+    ) -> Result<Client, OAuthError> {
+        let presented = client_auth::PresentedCredentials::from_request(request.authorization, params)?;
+        let client_id = presented.client_id();
+        if let Some(retry_after) = self.throttle.blocked(client_id, request.peer, now) {
+            return Err(OAuthError::SlowDown { retry_after });
+        }
+        let result =
+            client_auth::authenticate_client(self.store.as_ref(), &self.hasher, &presented, now).await;
+        if let Err(OAuthError::InvalidClient { .. }) = &result {
+            self.throttle.record_failure(client_id, request.peer, now);
+        }
+        result
+    }
+}
+
+/// What the core needs of an HTTP request to a back-channel endpoint.
+pub struct Request<'a> {
+    pub authorization: Option<&'a [u8]>,
+    pub body: &'a [u8],
+    /// The TCP peer (not a forwarded header).
+    pub peer: Option<IpAddr>,
 }

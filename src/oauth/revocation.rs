@@ -2,19 +2,17 @@
 //! foreign, malformed, already revoked) is answered 200 and changes nothing.
 //! A revoked JWT is recorded by `jti` so introspection on every node sees it.
 
-use super::client_auth::{authenticate_client, PresentedCredentials};
 use super::params::FormParams;
-use super::{OAuthError, OAuthServer};
+use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::secrets::ACCESS_TOKEN_PREFIX;
 use crate::domain::UnixTime;
 
 impl OAuthServer {
     /// `POST /oauth2/revoke`.
-    pub async fn revoke(&self, authorization: Option<&[u8]>, body: &[u8]) -> Result<(), OAuthError> {
-        let params = FormParams::parse(body)?;
-        let presented = PresentedCredentials::from_request(authorization, &params)?;
+    pub async fn revoke(&self, request: &Request<'_>) -> Result<(), OAuthError> {
+        let params = FormParams::parse(request.body)?;
         let now = self.clock.now();
-        let caller = authenticate_client(self.store.as_ref(), &self.hasher, &presented, now).await?;
+        let caller = self.authenticate(request, &params, now).await?;
         let token = params.require("token")?;
         // token_type_hint is advisory (RFC 7009 §2.1): every type is searched.
         if token.starts_with(ACCESS_TOKEN_PREFIX) {

@@ -16,6 +16,7 @@ both_backends!(
     failed_client_authentication_is_a_uniform_401,
     a_disabled_client_or_service_account_gets_no_token,
     client_secrets_in_the_query_are_ignored,
+    repeated_authentication_failures_are_throttled,
 );
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -234,4 +235,37 @@ async fn client_secrets_in_the_query_are_ignored(backend: Backend) {
     ));
     let request = app.http.post(url).form(&[("grant_type", "client_credentials")]);
     send(request).await.assert_oauth_error(401, "invalid_client");
+}
+
+async fn repeated_authentication_failures_are_throttled(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.deploy_client().await;
+    let wrong = TestClient {
+        id: client.id.clone(),
+        secret: "guess".into(),
+    };
+    for _ in 0..20 {
+        app.token(&wrong, &[])
+            .await
+            .assert_oauth_error(401, "invalid_client");
+    }
+    let blocked = app.token(&wrong, &[]).await;
+    blocked.assert_oauth_error(429, "slow_down");
+    let retry_after: u64 = blocked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after));
+    // The other endpoints share the counter, and a forged forwarding header changes nothing.
+    let spoofed = app
+        .http
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .header("x-forwarded-for", "203.0.113.9")
+        .form(&[("token", "x")]);
+    send(spoofed).await.assert_oauth_error(429, "slow_down");
+
+    app.clock.advance(60);
+    assert_eq!(
+        app.token(&client, &[]).await.status,
+        200,
+        "the block ends with its window"
+    );
 }
