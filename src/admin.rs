@@ -10,7 +10,7 @@ use crate::domain::{
     Client, ClientId, InvalidInput, Lifetime, NewClient, NewServiceAccount, ScopeName, ServiceAccount,
     UnixTime, Username,
 };
-use crate::store::{Scope, Store, StoreError};
+use crate::store::{ClientCache, Scope, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -22,6 +22,9 @@ pub enum AdminError {
 
 pub struct Admin {
     store: Arc<dyn Store>,
+    /// Dropped from at once on every change made here; other nodes learn
+    /// of it through the change log.
+    clients: Arc<ClientCache>,
     hasher: SecretHasher,
     clock: Arc<dyn Clock>,
     secret_rotation_grace: Lifetime,
@@ -39,12 +42,14 @@ pub struct ClientWithSecret {
 impl Admin {
     pub fn new(
         store: Arc<dyn Store>,
+        clients: Arc<ClientCache>,
         hasher: SecretHasher,
         clock: Arc<dyn Clock>,
         secret_rotation_grace: Lifetime,
     ) -> Self {
         Self {
             store,
+            clients,
             hasher,
             clock,
             secret_rotation_grace,
@@ -69,7 +74,11 @@ impl Admin {
         username: &Username,
         enabled: bool,
     ) -> Result<(), AdminError> {
-        Ok(self.store.set_service_account_enabled(username, enabled).await?)
+        self.store
+            .set_service_account_enabled(username, enabled, self.clock.now())
+            .await?;
+        self.clients.evict_service_account(username.as_str());
+        Ok(())
     }
 
     pub async fn create_scope(&self, name: ScopeName, description: &str) -> Result<Scope, AdminError> {
@@ -134,6 +143,7 @@ impl Admin {
                 now,
             )
             .await?;
+        self.clients.evict_client(&client.id);
         Ok(ClientWithSecret {
             client,
             secret,
@@ -143,14 +153,17 @@ impl Admin {
 
     pub async fn set_client_enabled(&self, id: &str, enabled: bool) -> Result<(), AdminError> {
         let id = ClientId::parse(id)?;
-        Ok(self
-            .store
+        self.store
             .set_client_enabled(&id, enabled, self.clock.now())
-            .await?)
+            .await?;
+        self.clients.evict_client(&id);
+        Ok(())
     }
 
     pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
         let id = ClientId::parse(id)?;
-        Ok(self.store.delete_client(&id).await?)
+        self.store.delete_client(&id, self.clock.now()).await?;
+        self.clients.evict_client(&id);
+        Ok(())
     }
 }

@@ -19,7 +19,7 @@ use crate::keys::KeyManager;
 use crate::oauth::discovery::Metadata;
 use crate::oauth::throttle::{FailureThrottle, ThrottlePolicy};
 use crate::oauth::{OAuthConfig, OAuthServer};
-use crate::store::{Database, Store};
+use crate::store::{ClientCache, Database, Store, StoreError, SYNC_INTERVAL};
 
 /// The parts every entry point (server, command line, tests) shares.
 pub struct Core {
@@ -65,6 +65,7 @@ impl Core {
             .await
             .context("cannot load the signing keys")?;
         let hasher = master.secret_hasher();
+        let clients = Arc::new(ClientCache::new());
         let oauth = Arc::new(OAuthServer {
             store: store.clone(),
             keys: keys.clone(),
@@ -77,9 +78,11 @@ impl Core {
                 access_token_ttl: settings.access_token_ttl,
             },
             throttle: FailureThrottle::new(ThrottlePolicy::default()),
+            clients: clients.clone(),
         });
         let admin = Arc::new(Admin::new(
             store.clone(),
+            clients,
             hasher,
             clock.clone(),
             settings.secret_rotation_grace,
@@ -131,9 +134,11 @@ impl Application {
         if let Some(workers) = core.settings.workers {
             server = server.workers(workers.max(1));
         }
+        core.oauth.clients.sync(core.store.as_ref()).await?;
         let background = vec![
             spawn_key_maintenance(core.clone()),
             spawn_token_purge(core.clone()),
+            spawn_cache_sync(core.clone()),
         ];
         Ok(Self {
             port,
@@ -177,13 +182,48 @@ fn spawn_key_maintenance(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// A change-log read slower than this counts as failed: the cache is
+/// dropped rather than trusted while the database is in doubt.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Drops cached clients that changed on another node or from the command line.
+fn spawn_cache_sync(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SYNC_INTERVAL);
+        let mut failing = false;
+        loop {
+            tick.tick().await;
+            let sync = tokio::time::timeout(SYNC_TIMEOUT, core.oauth.clients.sync(core.store.as_ref()));
+            match sync.await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "change log read timed out"
+                )))
+            }) {
+                Ok(()) => failing = false,
+                Err(error) => {
+                    // Without the change log nothing cached can be trusted.
+                    core.oauth.clients.clear();
+                    if !failing {
+                        tracing::warn!(%error, "cannot read the change log; client cache disabled until it can");
+                    }
+                    failing = true;
+                }
+            }
+        }
+    })
+}
+
 /// Deletes records of expired opaque tokens and revoked JWTs.
 fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            match core.store.purge_expired_tokens(core.clock.now()).await {
+            let now = core.clock.now();
+            if let Err(error) = core.store.purge_changes(now.plus(-86_400)).await {
+                tracing::warn!(%error, "could not purge the change log");
+            }
+            match core.store.purge_expired_tokens(now).await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "purged expired token records"),
                 Err(error) => tracing::warn!(%error, "could not purge expired tokens"),

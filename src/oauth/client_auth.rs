@@ -10,8 +10,8 @@ use base64::Engine as _;
 use super::params::{decode, FormParams};
 use super::OAuthError;
 use crate::crypto::secrets::SecretHasher;
-use crate::domain::{AuthMethod, Client, ClientId, ClientType, UnixTime};
-use crate::store::ClientStore;
+use crate::domain::{AuthMethod, ClientType, UnixTime};
+use crate::store::StoredClient;
 
 /// The credentials a request presented, before they are checked.
 pub enum PresentedCredentials {
@@ -83,6 +83,11 @@ impl PresentedCredentials {
         }
     }
 
+    /// Whether a secret was presented at all (else no lookup is needed).
+    pub fn has_secret(&self) -> bool {
+        matches!(self, Self::Basic { .. } | Self::Post { .. })
+    }
+
     fn used_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })
     }
@@ -102,28 +107,24 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
     (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
 }
 
-/// Checks the presented credentials; returns the enabled, confidential
-/// client they prove. Unknown client, wrong secret, wrong method and
+/// Checks the presented credentials against the client they name (looked
+/// up by the caller). Unknown client, wrong secret, wrong method and
 /// disabled client all give the same `invalid_client`.
-pub async fn authenticate_client(
-    store: &dyn ClientStore,
+pub fn verify_client(
+    stored: Option<&StoredClient>,
     hasher: &SecretHasher,
     presented: &PresentedCredentials,
     now: UnixTime,
-) -> Result<Client, OAuthError> {
-    let basic = presented.used_basic();
-    let fail = || OAuthError::InvalidClient { basic };
-    let (client_id, secret, method) = match presented {
-        PresentedCredentials::Basic { client_id, secret } => {
-            (client_id, secret, AuthMethod::ClientSecretBasic)
-        }
-        PresentedCredentials::Post { client_id, secret } => (client_id, secret, AuthMethod::ClientSecretPost),
+) -> Result<(), OAuthError> {
+    let fail = || OAuthError::InvalidClient {
+        basic: presented.used_basic(),
+    };
+    let (secret, method) = match presented {
+        PresentedCredentials::Basic { secret, .. } => (secret, AuthMethod::ClientSecretBasic),
+        PresentedCredentials::Post { secret, .. } => (secret, AuthMethod::ClientSecretPost),
         PresentedCredentials::IdOnly { .. } | PresentedCredentials::None => return Err(fail()),
     };
-    let Ok(id) = ClientId::parse(client_id) else {
-        return Err(fail());
-    };
-    let Some(stored) = store.find_client(&id).await? else {
+    let Some(stored) = stored else {
         // Same work as a known client, so timing does not tell who exists.
         let _ = hasher.digest(secret);
         return Err(fail());
@@ -133,7 +134,7 @@ pub async fn authenticate_client(
         .iter()
         .filter(|s| s.expires_at.is_none_or(|at| now < at))
         .fold(false, |ok, s| hasher.matches(secret, &s.digest) | ok);
-    let client = stored.client;
+    let client = &stored.client;
     if !secret_ok
         || !client.enabled
         || client.client_type != ClientType::Confidential
@@ -141,7 +142,7 @@ pub async fn authenticate_client(
     {
         return Err(fail());
     }
-    Ok(client)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,9 +22,9 @@ pub use token_request::{TokenRequest, TokenResponse};
 
 use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
-use crate::domain::{Client, Lifetime, UnixTime};
+use crate::domain::{ClientId, Lifetime, UnixTime};
 use crate::keys::KeyManager;
-use crate::store::Store;
+use crate::store::{ClientCache, Store, StoredClient};
 
 /// The settings the protocol needs.
 #[derive(Debug, Clone)]
@@ -43,6 +43,7 @@ pub struct OAuthServer {
     pub clock: Arc<dyn Clock>,
     pub config: OAuthConfig,
     pub throttle: throttle::FailureThrottle,
+    pub clients: Arc<ClientCache>,
 }
 
 impl OAuthServer {
@@ -54,7 +55,7 @@ impl OAuthServer {
         let client = self.authenticate(request, &params, now).await?;
         match token_request {
             TokenRequest::ClientCredentials { scope, resources } => {
-                grants::client_credentials::grant(self, &client, scope, &resources, now).await
+                grants::client_credentials::grant(self, &client.client, scope, &resources, now).await
             }
         }
     }
@@ -65,18 +66,29 @@ impl OAuthServer {
         request: &Request<'_>,
         params: &params::FormParams,
         now: UnixTime,
-    ) -> Result<Client, OAuthError> {
+    ) -> Result<Arc<StoredClient>, OAuthError> {
         let presented = client_auth::PresentedCredentials::from_request(request.authorization, params)?;
         let client_id = presented.client_id();
         if let Some(retry_after) = self.throttle.blocked(client_id, request.peer, now) {
             return Err(OAuthError::SlowDown { retry_after });
         }
-        let result =
-            client_auth::authenticate_client(self.store.as_ref(), &self.hasher, &presented, now).await;
-        if let Err(OAuthError::InvalidClient { .. }) = &result {
-            self.throttle.record_failure(client_id, request.peer, now);
+        let id = client_id
+            .and_then(|id| ClientId::parse(id).ok())
+            .filter(|_| presented.has_secret());
+        let stored = match id {
+            Some(id) => self.clients.find(self.store.as_ref(), &id, now).await?,
+            None => None,
+        };
+        match (
+            client_auth::verify_client(stored.as_deref(), &self.hasher, &presented, now),
+            stored,
+        ) {
+            (Ok(()), Some(stored)) => Ok(stored),
+            (result, _) => {
+                self.throttle.record_failure(client_id, request.peer, now);
+                Err(result.err().unwrap_or(OAuthError::InvalidClient { basic: false }))
+            }
         }
-        result
     }
 }
 

@@ -17,14 +17,14 @@ impl OAuthServer {
         // token_type_hint is advisory (RFC 7009 §2.1): every type is searched.
         if token.starts_with(ACCESS_TOKEN_PREFIX) {
             self.store
-                .revoke_access_token(&self.hasher.digest(token), &caller.id, now)
+                .revoke_access_token(&self.hasher.digest(token), &caller.client.id, now)
                 .await?;
         } else if let Some(facts) = self.verified_jwt(token, now) {
-            if facts.client_id == caller.id && facts.expires_at > now.seconds() {
+            if facts.client_id == caller.client.id && facts.expires_at > now.seconds() {
                 self.store
                     .revoke_jwt(
                         &facts.jti,
-                        &caller.id,
+                        &caller.client.id,
                         UnixTime::from_seconds(facts.expires_at),
                         now,
                     )

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
+use super::changes::{record_change, Entity};
 use super::db::{flag, to_flag};
 use super::{service_accounts, ClientStore, Database, SecretRecord, StoreError, StoreResult, StoredClient};
 use crate::crypto::secrets::random_id;
@@ -272,6 +273,7 @@ impl ClientStore for Database {
                 .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?;
+            record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
             tx.commit().await?;
             Ok(true)
         };
@@ -283,30 +285,36 @@ impl ClientStore for Database {
     }
 
     async fn set_client_enabled(&self, id: &ClientId, enabled: bool, now: UnixTime) -> StoreResult<()> {
-        let done = self
-            .bounded(
-                sqlx::query("UPDATE clients SET enabled = $1, updated_at = $2 WHERE id = $3")
-                    .bind(to_flag(enabled))
-                    .bind(now.seconds())
-                    .bind(id.as_str())
-                    .execute(self.pool()),
-            )
-            .await?;
-        if done.rows_affected() == 0 {
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done = sqlx::query("UPDATE clients SET enabled = $1, updated_at = $2 WHERE id = $3")
+                .bind(to_flag(enabled))
+                .bind(now.seconds())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() > 0)
+        };
+        if !self.bounded(transaction).await? {
             return Err(StoreError::NotFound(format!("no client with id '{id}'")));
         }
         Ok(())
     }
 
-    async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
-        let done = self
-            .bounded(
-                sqlx::query("DELETE FROM clients WHERE id = $1")
-                    .bind(id.as_str())
-                    .execute(self.pool()),
-            )
-            .await?;
-        if done.rows_affected() == 0 {
+    async fn delete_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()> {
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done = sqlx::query("DELETE FROM clients WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() > 0)
+        };
+        if !self.bounded(transaction).await? {
             return Err(StoreError::NotFound(format!("no client with id '{id}'")));
         }
         Ok(())

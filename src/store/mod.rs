@@ -2,6 +2,8 @@
 //! implementation for Postgres and SQLite (portable SQL through sqlx's
 //! `Any` driver). Nothing here knows about HTTP.
 
+mod cache;
+mod changes;
 mod clients;
 mod db;
 mod keys;
@@ -11,6 +13,8 @@ mod tokens;
 
 use async_trait::async_trait;
 
+pub use cache::{ClientCache, SYNC_INTERVAL};
+pub use changes::{Change, ChangeStore, Entity};
 pub use db::{Backend, Database};
 
 use crate::domain::{
@@ -56,7 +60,12 @@ pub trait ServiceAccountStore: Send + Sync {
     ) -> StoreResult<ServiceAccount>;
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
     async fn find_service_account(&self, username: &Username) -> StoreResult<Option<ServiceAccount>>;
-    async fn set_service_account_enabled(&self, username: &Username, enabled: bool) -> StoreResult<()>;
+    async fn set_service_account_enabled(
+        &self,
+        username: &Username,
+        enabled: bool,
+        now: UnixTime,
+    ) -> StoreResult<()>;
 }
 
 #[derive(Debug, Clone)]
@@ -96,7 +105,7 @@ pub trait ClientStore: Send + Sync {
         now: UnixTime,
     ) -> StoreResult<()>;
     async fn set_client_enabled(&self, id: &ClientId, enabled: bool, now: UnixTime) -> StoreResult<()>;
-    async fn delete_client(&self, id: &ClientId) -> StoreResult<()>;
+    async fn delete_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()>;
 }
 
 /// An opaque access token as stored (by digest).
@@ -113,10 +122,22 @@ pub struct StoredAccessToken {
     pub revoked: bool,
 }
 
+/// Whether a token's client (and the service account it acts for) still
+/// stand behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub revoked: bool,
+    /// The client exists and is enabled, and so is its service account.
+    pub owner_active: bool,
+}
+
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     async fn insert_access_token(&self, digest: &str, token: &StoredAccessToken) -> StoreResult<()>;
-    async fn find_access_token(&self, digest: &str) -> StoreResult<Option<StoredAccessToken>>;
+    /// An opaque token and the standing of its owner, in one read.
+    async fn find_access_token(&self, digest: &str) -> StoreResult<Option<(StoredAccessToken, Standing)>>;
+    /// Revocation of a JWT and the standing of its client, in one read.
+    async fn jwt_standing(&self, jti: &str, client: &ClientId) -> StoreResult<Standing>;
     /// Marks the opaque token revoked if it belongs to `client`; true if it did.
     async fn revoke_access_token(&self, digest: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
     async fn revoke_jwt(
@@ -126,7 +147,6 @@ pub trait TokenStore: Send + Sync {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<()>;
-    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool>;
     /// Deletes records of tokens that have expired; returns how many.
     async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64>;
 }
@@ -151,6 +171,9 @@ pub trait KeyStore: Send + Sync {
 }
 
 /// Everything the server needs from storage.
-pub trait Store: ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore {}
+pub trait Store:
+    ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore + ChangeStore
+{
+}
 
-impl<T: ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore> Store for T {}
+impl<T: ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore + ChangeStore> Store for T {}

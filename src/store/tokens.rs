@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use sqlx::Row as _;
 
-use super::{Database, StoreError, StoreResult, StoredAccessToken, TokenStore};
+use super::{Database, Standing, StoreError, StoreResult, StoredAccessToken, TokenStore};
 use crate::domain::{ClientId, UnixTime};
 
 #[async_trait]
@@ -27,22 +27,25 @@ impl TokenStore for Database {
         Ok(())
     }
 
-    async fn find_access_token(&self, digest: &str) -> StoreResult<Option<StoredAccessToken>> {
+    async fn find_access_token(&self, digest: &str) -> StoreResult<Option<(StoredAccessToken, Standing)>> {
         let row = self
             .bounded(
                 sqlx::query(
-                    "SELECT jti, client_id, subject, username, scope, audience, issued_at, expires_at, revoked_at \
-                     FROM access_tokens WHERE token_hash = $1",
+                    "SELECT t.jti, t.client_id, t.subject, t.username, t.scope, t.audience, t.issued_at, t.expires_at, \
+                     t.revoked_at, c.enabled AS client_enabled, sa.enabled AS sa_enabled \
+                     FROM access_tokens t JOIN clients c ON c.id = t.client_id \
+                     LEFT JOIN service_accounts sa ON sa.id = c.service_account_id WHERE t.token_hash = $1",
                 )
                 .bind(digest)
                 .fetch_optional(self.pool()),
             )
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let read = || -> anyhow::Result<StoredAccessToken> {
+        let read = || -> anyhow::Result<(StoredAccessToken, Standing)> {
             let client_id: String = row.try_get("client_id")?;
             let audience: String = row.try_get("audience")?;
-            Ok(StoredAccessToken {
+            let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
+            let token = StoredAccessToken {
                 jti: row.try_get("jti")?,
                 client_id: ClientId::parse(&client_id)?,
                 subject: row.try_get("subject")?,
@@ -55,10 +58,45 @@ impl TokenStore for Database {
                     .collect(),
                 issued_at: UnixTime::from_seconds(row.try_get("issued_at")?),
                 expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
-                revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-            })
+                revoked,
+            };
+            Ok((
+                token,
+                Standing {
+                    revoked,
+                    owner_active: owner_active(&row)?,
+                },
+            ))
         };
         read().map(Some).map_err(StoreError::Unexpected)
+    }
+
+    async fn jwt_standing(&self, jti: &str, client: &ClientId) -> StoreResult<Standing> {
+        let row = self
+            .bounded(
+                sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1) AS revoked, \
+                     c.enabled AS client_enabled, sa.enabled AS sa_enabled \
+                     FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id WHERE c.id = $2",
+                )
+                .bind(jti)
+                .bind(client.as_str())
+                .fetch_optional(self.pool()),
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(Standing {
+                revoked: false,
+                owner_active: false,
+            });
+        };
+        let read = || -> anyhow::Result<Standing> {
+            Ok(Standing {
+                revoked: row.try_get::<i64, _>("revoked")? > 0,
+                owner_active: owner_active(&row)?,
+            })
+        };
+        read().map_err(StoreError::Unexpected)
     }
 
     async fn revoke_access_token(&self, digest: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool> {
@@ -98,17 +136,6 @@ impl TokenStore for Database {
         Ok(())
     }
 
-    async fn is_jwt_revoked(&self, jti: &str) -> StoreResult<bool> {
-        let row = self
-            .bounded(
-                sqlx::query("SELECT jti FROM revoked_jwts WHERE jti = $1")
-                    .bind(jti)
-                    .fetch_optional(self.pool()),
-            )
-            .await?;
-        Ok(row.is_some())
-    }
-
     async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64> {
         let opaque = self
             .bounded(
@@ -126,4 +153,11 @@ impl TokenStore for Database {
             .await?;
         Ok(opaque.rows_affected() + jwts.rows_affected())
     }
+}
+
+/// The client is enabled, and so is its service account if it has one.
+fn owner_active(row: &sqlx::any::AnyRow) -> Result<bool, sqlx::Error> {
+    let client: i64 = row.try_get("client_enabled")?;
+    let account: Option<i64> = row.try_get("sa_enabled")?;
+    Ok(client != 0 && account.is_none_or(|a| a != 0))
 }

@@ -8,6 +8,7 @@ mod jira;
 mod jira_standin;
 
 mod cli;
+mod client_cache;
 mod discovery;
 mod fault_proxy;
 mod introspection;

@@ -217,6 +217,7 @@ async fn the_username_claim_name_is_configurable(backend: Backend) {
 async fn rotated_secrets_overlap_for_the_grace_period(backend: Backend) {
     let app = spawn_app(backend).await;
     let old = app.deploy_client().await;
+    app.access_token(&old).await; // the client is now cached on this node
     let rotated = app
         .core
         .admin

@@ -1,0 +1,110 @@
+//! The change log: every write to a client or a service account also writes
+//! a row here, in the same transaction, so every node (and a server running
+//! beside the command line) can drop what it cached about that principal.
+
+use async_trait::async_trait;
+use sqlx::{Any, Row as _, Transaction};
+
+use super::{Database, StoreError, StoreResult};
+use crate::domain::UnixTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Client,
+    ServiceAccount,
+}
+
+impl Entity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::ServiceAccount => "service_account",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub entity: Entity,
+    pub entity_id: String,
+}
+
+/// Sequence numbers are handed out before commit, so a transaction can
+/// commit after one with a higher number; reading a little behind the last
+/// number seen catches those late arrivals.
+pub const LOOKBACK: i64 = 64;
+
+pub(super) async fn record_change(
+    tx: &mut Transaction<'_, Any>,
+    entity: Entity,
+    entity_id: &str,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO changes (entity, entity_id, changed_at) VALUES ($1, $2, $3)")
+        .bind(entity.as_str())
+        .bind(entity_id)
+        .bind(now.seconds())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+pub trait ChangeStore: Send + Sync {
+    /// The highest sequence number so far (0 if none).
+    async fn latest_change(&self) -> StoreResult<i64>;
+    /// Changes with `seq > after - LOOKBACK`, oldest first.
+    async fn changes_since(&self, after: i64) -> StoreResult<Vec<Change>>;
+    /// Forgets changes older than `before`.
+    async fn purge_changes(&self, before: UnixTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+impl ChangeStore for Database {
+    async fn latest_change(&self) -> StoreResult<i64> {
+        let row = self
+            .bounded(
+                sqlx::query("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS seq FROM changes")
+                    .fetch_one(self.pool()),
+            )
+            .await?;
+        row.try_get("seq").map_err(|e| StoreError::Unexpected(e.into()))
+    }
+
+    async fn changes_since(&self, after: i64) -> StoreResult<Vec<Change>> {
+        let rows = self
+            .bounded(
+                sqlx::query("SELECT seq, entity, entity_id FROM changes WHERE seq > $1 ORDER BY seq")
+                    .bind(after - LOOKBACK)
+                    .fetch_all(self.pool()),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let entity: String = row.try_get("entity")?;
+                Ok(Change {
+                    seq: row.try_get("seq")?,
+                    entity: if entity == "service_account" {
+                        Entity::ServiceAccount
+                    } else {
+                        Entity::Client
+                    },
+                    entity_id: row.try_get("entity_id")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| StoreError::Unexpected(e.into()))
+    }
+
+    async fn purge_changes(&self, before: UnixTime) -> StoreResult<u64> {
+        let done = self
+            .bounded(
+                sqlx::query("DELETE FROM changes WHERE changed_at < $1")
+                    .bind(before.seconds())
+                    .execute(self.pool()),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
