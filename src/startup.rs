@@ -46,6 +46,7 @@ impl Core {
                 redact_url(&settings.database_url)
             )
         })?;
+        warn_if_issuer_is_plain_http(&settings.issuer);
         let (master, created) = settings.master_key()?;
         if created {
             tracing::warn!(
@@ -230,6 +231,20 @@ fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// OAuth needs TLS outside a developer's machine (RFC 9700 §2.6).
+fn warn_if_issuer_is_plain_http(issuer: &str) {
+    let Ok(url) = url::Url::parse(issuer) else { return };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        tracing::warn!(%issuer, "the issuer is plain http on a non-loopback host; serve Tessera behind TLS and set TESSERA_ISSUER to its https URL");
+    }
 }
 
 /// A database URL fit for a log line or an error: no password.

@@ -58,12 +58,16 @@ impl OAuthServer {
         let now = self.clock.now();
         let caller = self.authenticate(request, &params, now).await?;
         let token = params.require("token")?;
-        let Some(facts) = self.live_token(token, now).await? else {
+        let caller_id = caller.client.id.as_str();
+        if let Some(retry_after) = self.throttle.scanning(caller_id, now) {
+            return Err(OAuthError::SlowDown { retry_after });
+        }
+        let entitled =
+            |facts: &TokenFacts| caller.client.resource_server || caller.client.id == facts.client_id;
+        let Some(facts) = self.live_token(token, now).await?.filter(entitled) else {
+            self.throttle.record_inactive(caller_id, now);
             return Ok(Introspection::inactive());
         };
-        if !caller.client.resource_server && caller.client.id != facts.client_id {
-            return Ok(Introspection::inactive());
-        }
         Ok(Introspection::Active(Box::new(ActiveToken {
             active: true,
             scope: facts.scope,

@@ -4,6 +4,9 @@
 //! until the window ends. The source is the TCP peer, never a forwarded
 //! header, so a spoofed `X-Forwarded-For` cannot reset a counter.
 //!
+//! Token scanning (RFC 7662 §4): an authenticated caller whose
+//! introspections keep finding inactive tokens is slowed down the same way.
+//!
 //! The map is only touched when failures exist, so the success path of a
 //! busy server takes no lock.
 
@@ -19,6 +22,10 @@ pub struct ThrottlePolicy {
     pub window_seconds: i64,
     pub max_failures_per_client: u32,
     pub max_failures_per_address: u32,
+    /// Inactive introspection answers one caller may get per window. High
+    /// enough for a resource server that meets many expired tokens; a
+    /// scanner guessing 256-bit tokens needs far more.
+    pub max_inactive_introspections: u32,
 }
 
 impl Default for ThrottlePolicy {
@@ -27,6 +34,7 @@ impl Default for ThrottlePolicy {
             window_seconds: 60,
             max_failures_per_client: 20,
             max_failures_per_address: 100,
+            max_inactive_introspections: 6_000,
         }
     }
 }
@@ -35,6 +43,7 @@ impl Default for ThrottlePolicy {
 enum Key {
     Client(String),
     Address(IpAddr),
+    Scanner(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,15 +89,35 @@ impl FailureThrottle {
     }
 
     pub fn record_failure(&self, client_id: Option<&str>, address: Option<IpAddr>, now: UnixTime) {
+        let keys = client_id
+            .map(|id| Key::Client(id.to_owned()))
+            .into_iter()
+            .chain(address.map(Key::Address));
+        self.count(keys, now);
+    }
+
+    /// Seconds to wait if this caller has had too many inactive answers.
+    pub fn scanning(&self, caller: &str, now: UnixTime) -> Option<u64> {
+        if self.tracked.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let windows = self.windows.lock().expect("throttle lock poisoned");
+        let window = windows.get(&Key::Scanner(caller.to_owned()))?;
+        let ends = window.started.seconds() + self.policy.window_seconds;
+        (window.failures >= self.policy.max_inactive_introspections && now.seconds() < ends)
+            .then(|| (ends - now.seconds()).max(1) as u64)
+    }
+
+    pub fn record_inactive(&self, caller: &str, now: UnixTime) {
+        self.count(std::iter::once(Key::Scanner(caller.to_owned())), now);
+    }
+
+    fn count(&self, keys: impl Iterator<Item = Key>, now: UnixTime) {
         let mut windows = self.windows.lock().expect("throttle lock poisoned");
         if windows.len() >= MAX_TRACKED {
             let window = self.policy.window_seconds;
             windows.retain(|_, w| now.seconds() < w.started.seconds() + window);
         }
-        let keys = client_id
-            .map(|id| Key::Client(id.to_owned()))
-            .into_iter()
-            .chain(address.map(Key::Address));
         for key in keys {
             if windows.len() >= MAX_TRACKED {
                 break;
@@ -120,9 +149,8 @@ mod tests {
     #[test]
     fn a_client_id_is_blocked_after_its_limit_until_the_window_ends() {
         let throttle = FailureThrottle::new(ThrottlePolicy {
-            window_seconds: 60,
             max_failures_per_client: 3,
-            max_failures_per_address: 100,
+            ..ThrottlePolicy::default()
         });
         for _ in 0..2 {
             throttle.record_failure(Some("c1"), None, at(1_000));
@@ -145,9 +173,9 @@ mod tests {
     #[test]
     fn an_address_is_blocked_across_client_ids() {
         let throttle = FailureThrottle::new(ThrottlePolicy {
-            window_seconds: 60,
             max_failures_per_client: 100,
             max_failures_per_address: 5,
+            ..ThrottlePolicy::default()
         });
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         for n in 0..5 {
@@ -157,5 +185,19 @@ mod tests {
         assert!(throttle
             .blocked(Some("another"), Some("192.0.2.8".parse().unwrap()), at(1))
             .is_none());
+    }
+
+    #[test]
+    fn a_caller_meeting_too_many_inactive_tokens_is_slowed_down() {
+        let throttle = FailureThrottle::new(ThrottlePolicy {
+            max_inactive_introspections: 2,
+            ..ThrottlePolicy::default()
+        });
+        throttle.record_inactive("rs", at(0));
+        assert_eq!(throttle.scanning("rs", at(0)), None);
+        throttle.record_inactive("rs", at(0));
+        assert_eq!(throttle.scanning("rs", at(0)), Some(60));
+        assert_eq!(throttle.scanning("other", at(0)), None);
+        assert_eq!(throttle.scanning("rs", at(60)), None);
     }
 }

@@ -17,6 +17,7 @@ both_backends!(
     a_disabled_client_or_service_account_gets_no_token,
     client_secrets_in_the_query_are_ignored,
     repeated_authentication_failures_are_throttled,
+    basic_credentials_are_form_decoded_after_base64,
 );
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -268,4 +269,21 @@ async fn repeated_authentication_failures_are_throttled(backend: Backend) {
         200,
         "the block ends with its window"
     );
+}
+
+async fn basic_credentials_are_form_decoded_after_base64(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.deploy_client().await;
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+    let encode = |text: &str| text.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
+    let header = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", encode(&client.id), encode(&client.secret)))
+    );
+    let request = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .header("authorization", header)
+        .form(&[("grant_type", "client_credentials")]);
+    assert_eq!(send(request).await.status, 200);
 }
