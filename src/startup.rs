@@ -100,6 +100,33 @@ impl Core {
     }
 }
 
+/// `Core::open`, retried while the database is unreachable (SECURITY-CHECKLIST
+/// §4.1: a server started during an outage becomes ready when the database
+/// returns). Any other error — a bad URL, a wrong master key — ends at once.
+async fn open_when_database_answers(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Core> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match Core::open(settings.clone(), clock.clone()).await {
+            Ok(core) => return Ok(core),
+            Err(error)
+                if matches!(
+                    error.downcast_ref::<StoreError>(),
+                    Some(StoreError::Unavailable(_))
+                ) =>
+            {
+                tracing::warn!(
+                    error = %format!("{error:#}"),
+                    retry_in = ?delay,
+                    "the database is not reachable yet; waiting for it"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// A bound, not yet running server plus its background maintenance.
 pub struct Application {
     port: u16,
@@ -117,7 +144,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let core = Arc::new(Core::open(settings, clock).await?);
+        let core = Arc::new(open_when_database_answers(settings, clock).await?);
         let metadata = serde_json::to_vec(&Metadata::new(&core.settings.issuer, core.settings.signing_alg))?;
         let state = web::Data::new(AppState {
             oauth: core.oauth.clone(),

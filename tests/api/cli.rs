@@ -270,3 +270,26 @@ async fn secrets_are_shown_only_at_creation_and_rotation(backend: Backend) {
     assert!(new_secret.starts_with("tsr_cs_") && new_secret != secret);
     assert!(rotated["previous_secret_expires_at"].is_i64());
 }
+
+#[tokio::test]
+async fn an_unreachable_database_is_one_line_and_a_failure() {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["client", "list"])
+        .current_dir(&dir)
+        .env("TESSERA_DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing")
+        .env("TESSERA_DATA_DIR", &dir)
+        .env("TESSERA_DATABASE_TIMEOUT_SECONDS", "1")
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("database is unavailable") && !stderr.contains("secret"),
+        "{stderr}"
+    );
+}

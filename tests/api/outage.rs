@@ -108,3 +108,41 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
     );
     assert!(app.is_active(&opaque, &reference).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_during_an_outage_becomes_ready_when_the_database_returns() {
+    let data = Arc::new(TestData::new(Backend::Postgres).await);
+    let direct = url::Url::parse(&data.database_url()).unwrap();
+    let upstream = format!("{}:{}", direct.host_str().unwrap(), direct.port().unwrap_or(5432))
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = FaultProxy::start(upstream).await;
+    proxy.cut();
+    let mut through_proxy = direct.clone();
+    through_proxy.set_host(Some("127.0.0.1")).unwrap();
+    through_proxy.set_port(Some(proxy.port)).unwrap();
+    let mut raw = data.raw_settings();
+    raw.database_url = Some(through_proxy.to_string());
+    raw.database_timeout_seconds = Some(1);
+
+    let started = Instant::now();
+    let restore_later = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        proxy.restore();
+    };
+    let starting = tokio::time::timeout(
+        Duration::from_secs(25),
+        spawn_node(data.clone(), raw, ManualClock::new(UnixTime::now())),
+    );
+    let (app, ()) = tokio::join!(starting, restore_later);
+    let app = app.expect("the server starts once the database answers");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the server waited for its database"
+    );
+    assert_eq!(app.get("/readyz").await.status, 200);
+    let client = app.deploy_client().await;
+    assert_eq!(app.token(&client, &[]).await.status, 200);
+}
