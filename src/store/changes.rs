@@ -3,6 +3,8 @@
 //! beside the command line) can drop what it cached about that principal.
 
 use async_trait::async_trait;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use sqlx::{Any, Row as _, Transaction};
 
 use super::{Database, StoreError, StoreResult};
@@ -48,6 +50,27 @@ pub(super) async fn record_change(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+impl Database {
+    /// Runs one statement that changes a principal and records the change,
+    /// in one transaction; true if the statement matched a row.
+    pub(super) async fn apply_change<'q>(
+        &self,
+        statement: Query<'q, Any, AnyArguments<'q>>,
+        entity: Entity,
+        entity_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done = statement.execute(&mut *tx).await?;
+            record_change(&mut tx, entity, entity_id, now).await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() > 0)
+        };
+        self.bounded(transaction).await
+    }
 }
 
 #[async_trait]

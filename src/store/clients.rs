@@ -280,43 +280,30 @@ impl ClientStore for Database {
         if self.bounded(transaction).await? {
             Ok(())
         } else {
-            Err(StoreError::NotFound(format!("no client with id '{id}'")))
+            Err(no_such_client(id))
         }
     }
 
     async fn set_client_enabled(&self, id: &ClientId, enabled: bool, now: UnixTime) -> StoreResult<()> {
-        let transaction = async {
-            let mut tx = self.pool().begin().await?;
-            let done = sqlx::query("UPDATE clients SET enabled = $1, updated_at = $2 WHERE id = $3")
-                .bind(to_flag(enabled))
-                .bind(now.seconds())
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
-            tx.commit().await?;
-            Ok(done.rows_affected() > 0)
-        };
-        if !self.bounded(transaction).await? {
-            return Err(StoreError::NotFound(format!("no client with id '{id}'")));
-        }
-        Ok(())
+        let statement = sqlx::query("UPDATE clients SET enabled = $1, updated_at = $2 WHERE id = $3")
+            .bind(to_flag(enabled))
+            .bind(now.seconds())
+            .bind(id.as_str());
+        let changed = self
+            .apply_change(statement, Entity::Client, id.as_str(), now)
+            .await?;
+        changed.then_some(()).ok_or_else(|| no_such_client(id))
     }
 
     async fn delete_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()> {
-        let transaction = async {
-            let mut tx = self.pool().begin().await?;
-            let done = sqlx::query("DELETE FROM clients WHERE id = $1")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
-            tx.commit().await?;
-            Ok(done.rows_affected() > 0)
-        };
-        if !self.bounded(transaction).await? {
-            return Err(StoreError::NotFound(format!("no client with id '{id}'")));
-        }
-        Ok(())
+        let statement = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id.as_str());
+        let changed = self
+            .apply_change(statement, Entity::Client, id.as_str(), now)
+            .await?;
+        changed.then_some(()).ok_or_else(|| no_such_client(id))
     }
+}
+
+fn no_such_client(id: &ClientId) -> StoreError {
+    StoreError::NotFound(format!("no client with id '{id}'"))
 }

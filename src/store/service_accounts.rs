@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::changes::{record_change, Entity};
+use super::changes::Entity;
 use super::db::{flag, to_flag};
 use super::{Database, ServiceAccountStore, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
@@ -94,22 +94,14 @@ impl ServiceAccountStore for Database {
         enabled: bool,
         now: UnixTime,
     ) -> StoreResult<()> {
-        let transaction = async {
-            let mut tx = self.pool().begin().await?;
-            let done = sqlx::query("UPDATE service_accounts SET enabled = $1 WHERE username = $2")
-                .bind(to_flag(enabled))
-                .bind(username.as_str())
-                .execute(&mut *tx)
-                .await?;
-            record_change(&mut tx, Entity::ServiceAccount, username.as_str(), now).await?;
-            tx.commit().await?;
-            Ok(done.rows_affected() > 0)
-        };
-        if !self.bounded(transaction).await? {
-            return Err(StoreError::NotFound(format!(
-                "no service account named '{username}'"
-            )));
-        }
-        Ok(())
+        let statement = sqlx::query("UPDATE service_accounts SET enabled = $1 WHERE username = $2")
+            .bind(to_flag(enabled))
+            .bind(username.as_str());
+        let changed = self
+            .apply_change(statement, Entity::ServiceAccount, username.as_str(), now)
+            .await?;
+        changed
+            .then_some(())
+            .ok_or_else(|| StoreError::NotFound(format!("no service account named '{username}'")))
     }
 }

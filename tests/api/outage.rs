@@ -9,13 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tessera::clock::ManualClock;
+use tessera::config::RawSettings;
 use tessera::domain::{TokenFormat, UnixTime};
 
 use crate::fault_proxy::FaultProxy;
 use crate::helpers::{spawn_node, Backend, ClientSpec, Response, TestData};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
+/// A fresh Postgres database reached through a proxy the test can cut,
+/// and settings that point at the proxy.
+async fn database_behind_a_proxy(timeout_seconds: u64) -> (Arc<TestData>, FaultProxy, RawSettings) {
     let data = Arc::new(TestData::new(Backend::Postgres).await);
     let direct = url::Url::parse(&data.database_url()).unwrap();
     let upstream = format!("{}:{}", direct.host_str().unwrap(), direct.port().unwrap_or(5432))
@@ -29,7 +31,13 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
     through_proxy.set_port(Some(proxy.port)).unwrap();
     let mut raw = data.raw_settings();
     raw.database_url = Some(through_proxy.to_string());
-    raw.database_timeout_seconds = Some(2);
+    raw.database_timeout_seconds = Some(timeout_seconds);
+    (data, proxy, raw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
+    let (data, proxy, raw) = database_behind_a_proxy(2).await;
     let app = spawn_node(data.clone(), raw, ManualClock::new(UnixTime::now())).await;
 
     let client = app.deploy_client().await;
@@ -111,21 +119,8 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_started_during_an_outage_becomes_ready_when_the_database_returns() {
-    let data = Arc::new(TestData::new(Backend::Postgres).await);
-    let direct = url::Url::parse(&data.database_url()).unwrap();
-    let upstream = format!("{}:{}", direct.host_str().unwrap(), direct.port().unwrap_or(5432))
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = FaultProxy::start(upstream).await;
+    let (data, proxy, raw) = database_behind_a_proxy(1).await;
     proxy.cut();
-    let mut through_proxy = direct.clone();
-    through_proxy.set_host(Some("127.0.0.1")).unwrap();
-    through_proxy.set_port(Some(proxy.port)).unwrap();
-    let mut raw = data.raw_settings();
-    raw.database_url = Some(through_proxy.to_string());
-    raw.database_timeout_seconds = Some(1);
 
     let started = Instant::now();
     let restore_later = async {
