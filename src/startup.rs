@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
@@ -154,6 +154,12 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                // Path without the query string, so nothing passed in a URL reaches the log.
+                .wrap(
+                    Logger::new("%{r}a \"%{METHOD}xi %U\" %s %b %Dms")
+                        .custom_request_replace("METHOD", |request| request.method().to_string())
+                        .log_target("tessera::access"),
+                )
                 .app_data(state.clone())
                 .configure(routes)
         })

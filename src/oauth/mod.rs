@@ -79,16 +79,11 @@ impl OAuthServer {
             Some(id) => self.clients.find(self.store.as_ref(), &id, now).await?,
             None => None,
         };
-        match (
-            client_auth::verify_client(stored.as_deref(), &self.hasher, &presented, now),
-            stored,
-        ) {
-            (Ok(()), Some(stored)) => Ok(stored),
-            (result, _) => {
-                self.throttle.record_failure(client_id, request.peer, now);
-                Err(result.err().unwrap_or(OAuthError::InvalidClient { basic: false }))
-            }
+        if let Err(error) = client_auth::verify_client(stored.as_deref(), &self.hasher, &presented, now) {
+            self.throttle.record_failure(client_id, request.peer, now);
+            return Err(error);
         }
+        Ok(stored.expect("verify_client accepts only a client that exists"))
     }
 }
 
