@@ -13,8 +13,9 @@ use crate::admin::ClientWithSecret;
 use crate::clock::SystemClock;
 use crate::config::{LogFormat, RawSettings, Settings};
 use crate::domain::{
-    Audience, AuthMethod, Client, ClientType, GrantType, InvalidInput, Lifetime, NewClient,
-    NewServiceAccount, PkcePolicy, ScopeName, ScopeSet, ServiceAccount, TokenFormat, Username,
+    Audience, AuthMethod, Client, ClientType, Email, GrantType, InvalidInput, Lifetime, NewClient,
+    NewServiceAccount, NewUser, Password, PkcePolicy, Role, ScopeName, ScopeSet, ServiceAccount, TokenFormat,
+    User, Username,
 };
 use crate::startup::{Application, Core};
 use crate::telemetry;
@@ -44,6 +45,9 @@ enum Command {
     Serve,
     /// Apply database migrations and exit
     Migrate,
+    /// People who sign in (username = their Jira username)
+    #[command(subcommand)]
+    User(UserCommand),
     /// Service accounts: non-human principals with a Jira username
     #[command(subcommand)]
     ServiceAccount(ServiceAccountCommand),
@@ -73,6 +77,33 @@ enum ServiceAccountCommand {
     /// Disable a service account: its clients' tokens stop working at once
     Disable { username: String },
     /// Enable a disabled service account
+    Enable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from a prompt or, with
+    /// --password-stdin, from standard input (never from a flag)
+    Create {
+        /// The user's Jira username
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Make the user an administrator
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List,
+    /// Disable a user: they cannot sign in and their grants end
+    Disable { username: String },
+    /// Enable a disabled user
     Enable { username: String },
 }
 
@@ -216,6 +247,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
     match command {
         Command::Serve => unreachable!("handled by run"),
         Command::Migrate => print(json, json!({"migrated": true}), "migrations applied".into()),
+        Command::User(command) => user_command(core, command, json).await,
         Command::ServiceAccount(command) => match command {
             ServiceAccountCommand::Create {
                 username,
@@ -403,6 +435,108 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
             }
         },
     }
+}
+
+async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::Result<()> {
+    let accounts = &core.accounts;
+    match command {
+        UserCommand::Create {
+            username,
+            email,
+            display_name,
+            admin,
+            password_stdin,
+        } => {
+            let username = Username::parse(&username)?;
+            let email = Email::parse(&email)?;
+            let password = Password::parse(&read_password(password_stdin)?)?;
+            let user = accounts
+                .create_user(NewUser {
+                    username,
+                    email,
+                    display_name: display_name.filter(|d| !d.trim().is_empty()),
+                    password,
+                    role: if admin { Role::Admin } else { Role::User },
+                })
+                .await?;
+            print(
+                json,
+                user_json(&user),
+                format!("created {} {}", user.role.as_str(), user.username),
+            )
+        }
+        UserCommand::List => {
+            let users = accounts.list_users().await?;
+            let text = table(
+                &["USERNAME", "EMAIL", "DISPLAY NAME", "ROLE", "ENABLED"],
+                users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.username.to_string(),
+                            u.email.to_string(),
+                            u.display_name.clone().unwrap_or_default(),
+                            u.role.as_str().to_owned(),
+                            yes_no(u.enabled),
+                        ]
+                    })
+                    .collect(),
+            );
+            print(json, users.iter().map(user_json).collect(), text)
+        }
+        UserCommand::Disable { username } => {
+            accounts
+                .set_user_enabled(&Username::parse(&username)?, false)
+                .await?;
+            print(
+                json,
+                json!({"username": username, "enabled": false}),
+                format!("disabled user {username}"),
+            )
+        }
+        UserCommand::Enable { username } => {
+            accounts
+                .set_user_enabled(&Username::parse(&username)?, true)
+                .await?;
+            print(
+                json,
+                json!({"username": username, "enabled": true}),
+                format!("enabled user {username}"),
+            )
+        }
+    }
+}
+
+/// The new password: the first line of standard input, or typed twice at a
+/// prompt. Never a flag, so it stays out of shell history and `ps`.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        return Ok(password.strip_suffix('\r').unwrap_or(password).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask for the password on; pipe it in with --password-stdin");
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Repeat the password: ")?;
+    if first != second {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+fn user_json(user: &User) -> serde_json::Value {
+    json!({
+        "username": user.username.as_str(),
+        "email": user.email.as_str(),
+        "display_name": user.display_name,
+        "role": user.role.as_str(),
+        "enabled": user.enabled,
+        "created_at": user.created_at.seconds(),
+    })
 }
 
 fn new_client(args: ClientCreateArgs) -> Result<NewClient, InvalidInput> {

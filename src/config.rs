@@ -61,6 +61,10 @@ pub struct RawSettings {
     /// 32 bytes, base64; only from the environment or the file, never a flag
     #[arg(skip)]
     pub master_key: Option<SecretString>,
+    /// Password of the `admin` created at first start (default: random, printed once);
+    /// only from the environment or the file
+    #[arg(skip)]
+    pub bootstrap_admin_password: Option<SecretString>,
     /// `aud` of tokens whose client names none (default: the issuer)
     #[arg(long, env = "TESSERA_DEFAULT_AUDIENCE", global = true)]
     pub default_audience: Option<String>,
@@ -110,6 +114,7 @@ impl RawSettings {
             database_url: self.database_url.or(other.database_url),
             data_dir: self.data_dir.or(other.data_dir),
             master_key: self.master_key.or(other.master_key),
+            bootstrap_admin_password: self.bootstrap_admin_password.or(other.bootstrap_admin_password),
             default_audience: self.default_audience.or(other.default_audience),
             username_claim: self.username_claim.or(other.username_claim),
             log_format: self.log_format.or(other.log_format),
@@ -140,6 +145,7 @@ pub struct Settings {
     pub database_url: String,
     pub data_dir: PathBuf,
     pub master_key: MasterKeySource,
+    pub bootstrap_admin_password: Option<SecretString>,
     pub default_audience: String,
     pub username_claim: String,
     pub log_format: LogFormat,
@@ -174,6 +180,12 @@ impl Settings {
         let mut given = given;
         if given.database_url.is_none() {
             given.database_url = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty());
+        }
+        if given.bootstrap_admin_password.is_none() {
+            given.bootstrap_admin_password = std::env::var("TESSERA_BOOTSTRAP_ADMIN_PASSWORD")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(SecretString::new);
         }
         if given.master_key.is_none() {
             given.master_key = std::env::var("TESSERA_MASTER_KEY")
@@ -245,6 +257,7 @@ impl Settings {
             database_url,
             data_dir,
             master_key,
+            bootstrap_admin_password: raw.bootstrap_admin_password,
             username_claim,
             log_format,
             signing_alg: raw.signing_alg.as_deref().unwrap_or("RS256").parse()?,

@@ -1,6 +1,7 @@
 //! Tessera: an OAuth 2.0 / OpenID Connect authorization server whose tokens
 //! Jira accepts. See `docs/ARCHITECTURE.md` for the map of these modules.
 
+pub mod accounts;
 pub mod admin;
 pub mod cli;
 pub mod clock;

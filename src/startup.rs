@@ -11,9 +11,11 @@ use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
+use crate::accounts::{Accounts, BOOTSTRAP_ADMIN};
 use crate::admin::Admin;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::crypto::password::PasswordHasher;
 use crate::http::{routes, AppState};
 use crate::keys::KeyManager;
 use crate::oauth::discovery::Metadata;
@@ -29,6 +31,7 @@ pub struct Core {
     pub keys: Arc<KeyManager>,
     pub oauth: Arc<OAuthServer>,
     pub admin: Arc<Admin>,
+    pub accounts: Arc<Accounts>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -88,6 +91,12 @@ impl Core {
             clock.clone(),
             settings.secret_rotation_grace,
         ));
+        let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            PasswordHasher::new(concurrency),
+            clock.clone(),
+        ));
         Ok(Self {
             settings,
             database,
@@ -95,6 +104,7 @@ impl Core {
             keys,
             oauth,
             admin,
+            accounts,
             clock,
         })
     }
@@ -145,6 +155,18 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let core = Arc::new(open_when_database_answers(settings, clock).await?);
+        let given = core
+            .settings
+            .bootstrap_admin_password
+            .as_ref()
+            .map(|p| p.expose());
+        if let Some(password) = core.accounts.ensure_bootstrap_admin(given).await? {
+            // Shown once, on the console, never through the log.
+            eprintln!(
+                "\n  Created the first administrator.\n    username: {BOOTSTRAP_ADMIN}\n    password: {}\n  It is shown only now; change it after signing in.\n",
+                password.expose()
+            );
+        }
         let metadata = serde_json::to_vec(&Metadata::new(&core.settings.issuer, core.settings.signing_alg))?;
         let state = web::Data::new(AppState {
             oauth: core.oauth.clone(),

@@ -4,6 +4,7 @@
 
 pub mod jwt;
 pub mod master;
+pub mod password;
 pub mod secrets;
 pub mod signing;
 

@@ -6,6 +6,7 @@ mod duration;
 mod scope;
 mod service_account;
 mod time;
+mod user;
 mod username;
 
 pub use client::{
@@ -16,6 +17,7 @@ pub use duration::Lifetime;
 pub use scope::{ScopeName, ScopeSet};
 pub use service_account::{NewServiceAccount, ServiceAccount};
 pub use time::UnixTime;
+pub use user::{Email, NewUser, Password, Role, User};
 pub use username::Username;
 
 /// Why a value given by a person or a peer was refused; the text is safe to

@@ -10,6 +10,7 @@ mod keys;
 mod scopes;
 mod service_accounts;
 mod tokens;
+mod users;
 
 use async_trait::async_trait;
 
@@ -18,7 +19,8 @@ pub use changes::{Change, ChangeStore, Entity};
 pub use db::{Backend, Database};
 
 use crate::domain::{
-    Client, ClientId, NewClient, NewServiceAccount, ScopeName, ServiceAccount, UnixTime, Username,
+    Client, ClientId, NewClient, NewServiceAccount, NewUser, ScopeName, ServiceAccount, UnixTime, User,
+    Username,
 };
 
 /// What can go wrong below the domain; `Unavailable` becomes 503.
@@ -170,10 +172,24 @@ pub trait KeyStore: Send + Sync {
     async fn insert_next_key_if_none(&self, key: &StoredKey, now: UnixTime) -> StoreResult<bool>;
 }
 
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(&self, new: &NewUser, password_hash: &str, now: UnixTime) -> StoreResult<User>;
+    /// The user whose username or (lower-case) email is `login`, with the
+    /// password hash to verify.
+    async fn find_user_for_login(&self, login: &str) -> StoreResult<Option<(User, String)>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()>;
+    async fn any_enabled_admin(&self) -> StoreResult<bool>;
+}
+
 /// Everything the server needs from storage.
 pub trait Store:
-    ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore + ChangeStore
+    ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore + ChangeStore + UserStore
 {
 }
 
-impl<T: ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore + ChangeStore> Store for T {}
+impl<T> Store for T where
+    T: ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore + ChangeStore + UserStore
+{
+}

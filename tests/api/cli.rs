@@ -17,31 +17,43 @@ both_backends!(
     secrets_are_shown_only_at_creation_and_rotation,
 );
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Output {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         assert_eq!(self.code, 0, "stderr: {}", self.stderr);
         serde_json::from_str(&self.stdout).unwrap_or_else(|_| panic!("not JSON: {}", self.stdout))
     }
 }
 
-async fn tessera(data: &TestData, args: &[&str]) -> Output {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+pub(crate) async fn tessera(data: &TestData, args: &[&str]) -> Output {
+    tessera_with_input(data, args, "").await
+}
+
+/// Runs the binary on `data` with `input` on standard input.
+pub(crate) async fn tessera_with_input(data: &TestData, args: &[&str], input: &str) -> Output {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .current_dir(&data.dir)
         .env("TESSERA_DATABASE_URL", data.database_url())
         .env("TESSERA_DATA_DIR", &data.dir)
         .env("TESSERA_ISSUER", crate::helpers::ISSUER)
         .env_remove("TESSERA_MASTER_KEY")
         .env_remove("DATABASE_URL")
-        .output()
-        .await
+        .spawn()
         .expect("the binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
     Output {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8(output.stdout).unwrap(),

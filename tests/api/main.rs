@@ -19,3 +19,4 @@ mod keys;
 mod revocation;
 mod token_client_credentials;
 mod token_errors;
+mod users;

@@ -1,0 +1,13 @@
+-- People: they sign in to authorize apps and, as admins, run the console.
+-- `username` is their Jira username; `email` is stored lower-case.
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    email         TEXT NOT NULL UNIQUE,
+    display_name  TEXT,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    enabled       BIGINT NOT NULL DEFAULT 1,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);

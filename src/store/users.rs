@@ -1,0 +1,120 @@
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::db::{flag, to_flag};
+use super::{Database, StoreError, StoreResult, UserStore};
+use crate::crypto::secrets::random_id;
+use crate::domain::{Email, NewUser, UnixTime, User, Username};
+
+const COLUMNS: &str = "id, username, email, display_name, role, enabled, created_at, password_hash";
+
+fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
+    let read = || -> anyhow::Result<(User, String)> {
+        let username: String = row.try_get("username")?;
+        let email: String = row.try_get("email")?;
+        let role: String = row.try_get("role")?;
+        let user = User {
+            id: row.try_get("id")?,
+            username: Username::parse(&username).context("stored username is invalid")?,
+            email: Email::parse(&email).context("stored email is invalid")?,
+            display_name: row.try_get("display_name")?,
+            role: role.parse()?,
+            enabled: flag(row, "enabled")?,
+            created_at: UnixTime::from_seconds(row.try_get("created_at")?),
+        };
+        Ok((user, row.try_get("password_hash")?))
+    };
+    read().map_err(StoreError::Unexpected)
+}
+
+#[async_trait]
+impl UserStore for Database {
+    async fn create_user(&self, new: &NewUser, password_hash: &str, now: UnixTime) -> StoreResult<User> {
+        let id = random_id(12);
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "INSERT INTO users (id, username, email, display_name, password_hash, role, enabled, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+                )
+                .bind(&id)
+                .bind(new.username.as_str())
+                .bind(new.email.as_str())
+                .bind(new.display_name.as_deref())
+                .bind(password_hash)
+                .bind(new.role.as_str())
+                .bind(now.seconds())
+                .execute(self.pool()),
+            )
+            .await;
+        match result {
+            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+                "a user named '{}' or with the email {} already exists",
+                new.username, new.email
+            ))),
+            Err(other) => Err(other),
+            Ok(_) => Ok(User {
+                id,
+                username: new.username.clone(),
+                email: new.email.clone(),
+                display_name: new.display_name.clone(),
+                role: new.role,
+                enabled: true,
+                created_at: now,
+            }),
+        }
+    }
+
+    async fn find_user_for_login(&self, login: &str) -> StoreResult<Option<(User, String)>> {
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1 OR email = $2");
+        let rows = self
+            .bounded(
+                sqlx::query(&sql)
+                    .bind(login)
+                    .bind(login.to_lowercase())
+                    .fetch_all(self.pool()),
+            )
+            .await?;
+        // A username that equals another user's email is ambiguous: the
+        // username wins, as Jira's own login does.
+        let mut found: Vec<(User, String)> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        found.sort_by_key(|(user, _)| user.username.as_str() != login);
+        Ok(found.into_iter().next())
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username");
+        let rows = self.bounded(sqlx::query(&sql).fetch_all(self.pool())).await?;
+        rows.iter()
+            .map(|row| from_row(row).map(|(user, _)| user))
+            .collect()
+    }
+
+    async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()> {
+        let done = self
+            .bounded(
+                sqlx::query("UPDATE users SET enabled = $1, updated_at = $2 WHERE username = $3")
+                    .bind(to_flag(enabled))
+                    .bind(now.seconds())
+                    .bind(username.as_str())
+                    .execute(self.pool()),
+            )
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("no user named '{username}'")));
+        }
+        Ok(())
+    }
+
+    async fn any_enabled_admin(&self) -> StoreResult<bool> {
+        let row = self
+            .bounded(
+                sqlx::query("SELECT id FROM users WHERE role = 'admin' AND enabled = 1 LIMIT 1")
+                    .fetch_optional(self.pool()),
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+}
