@@ -3,6 +3,8 @@
 
 mod client;
 mod duration;
+mod pkce;
+mod redirect_uri;
 mod scope;
 mod service_account;
 mod time;
@@ -14,6 +16,8 @@ pub use client::{
     MAX_ACCESS_TOKEN_TTL,
 };
 pub use duration::Lifetime;
+pub use pkce::{CodeChallenge, CodeVerifier};
+pub use redirect_uri::RedirectUri;
 pub use scope::{ScopeName, ScopeSet};
 pub use service_account::{NewServiceAccount, ServiceAccount};
 pub use time::UnixTime;
