@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::crypto::secrets::{generate_secret, random_id, Secret, SecretHasher, CLIENT_SECRET_PREFIX};
 use crate::domain::{
-    Client, ClientId, InvalidInput, Lifetime, NewClient, NewServiceAccount, ScopeName, ServiceAccount,
-    UnixTime, Username,
+    Client, ClientId, ClientType, InvalidInput, Lifetime, NewClient, NewServiceAccount, ScopeName,
+    ServiceAccount, UnixTime, Username,
 };
 use crate::store::{ClientCache, Scope, Store, StoreError};
 
@@ -30,11 +30,12 @@ pub struct Admin {
     secret_rotation_grace: Lifetime,
 }
 
-/// A client as just created or rotated: the secret is shown this once.
+/// A client as just created or rotated: the secret (none for a public
+/// client) is shown this once.
 #[derive(Debug)]
 pub struct ClientWithSecret {
     pub client: Client,
-    pub secret: Secret,
+    pub secret: Option<Secret>,
     /// When the previous secret stops working (rotation only).
     pub previous_secret_expires_at: Option<UnixTime>,
 }
@@ -95,15 +96,16 @@ impl Admin {
         Ok(self.store.list_scopes().await?)
     }
 
-    /// Registers a confidential client; returns it with its first secret.
+    /// Registers a client; a confidential one gets its first secret.
     pub async fn create_client(&self, new: NewClient) -> Result<ClientWithSecret, AdminError> {
         let auth_method = new.validate()?;
         let id = ClientId::parse(&random_id(16)).expect("generated ids are valid");
-        let secret = generate_secret(CLIENT_SECRET_PREFIX);
-        let digest = self.hasher.digest(secret.expose());
+        let secret =
+            (new.client_type == ClientType::Confidential).then(|| generate_secret(CLIENT_SECRET_PREFIX));
+        let digest = secret.as_ref().map(|s| self.hasher.digest(s.expose()));
         let client = self
             .store
-            .create_client(&id, &new, auth_method, Some(&digest), self.clock.now())
+            .create_client(&id, &new, auth_method, digest.as_deref(), self.clock.now())
             .await?;
         Ok(ClientWithSecret {
             client,
@@ -132,6 +134,11 @@ impl Admin {
         grace: Option<Lifetime>,
     ) -> Result<ClientWithSecret, AdminError> {
         let client = self.find_client(id).await?;
+        if client.client_type == ClientType::Public {
+            return Err(
+                InvalidInput::new(format!("client {id} is public: it has no secret to rotate")).into(),
+            );
+        }
         let now = self.clock.now();
         let old_expires_at = now.plus(grace.unwrap_or(self.secret_rotation_grace).seconds());
         let secret = generate_secret(CLIENT_SECRET_PREFIX);
@@ -146,7 +153,7 @@ impl Admin {
         self.clients.evict_client(&client.id);
         Ok(ClientWithSecret {
             client,
-            secret,
+            secret: Some(secret),
             previous_secret_expires_at: Some(old_expires_at),
         })
     }

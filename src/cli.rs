@@ -14,8 +14,8 @@ use crate::clock::SystemClock;
 use crate::config::{LogFormat, RawSettings, Settings};
 use crate::domain::{
     Audience, AuthMethod, Client, ClientType, Email, GrantType, InvalidInput, Lifetime, NewClient,
-    NewServiceAccount, NewUser, Password, PkcePolicy, Role, ScopeName, ScopeSet, ServiceAccount, TokenFormat,
-    User, Username,
+    NewServiceAccount, NewUser, Password, PkcePolicy, RedirectUri, Role, ScopeName, ScopeSet, ServiceAccount,
+    TokenFormat, User, Username,
 };
 use crate::startup::{Application, Core};
 use crate::telemetry;
@@ -123,10 +123,10 @@ enum ScopeCommand {
 struct ClientCreateArgs {
     #[arg(long)]
     name: String,
-    /// A public client (no secret); arrives with the authorization code grant
+    /// A public client: no secret, authorization_code with PKCE only
     #[arg(long)]
     public: bool,
-    /// Allowed grant type (repeatable): client_credentials
+    /// Allowed grant type (repeatable): client_credentials, authorization_code, refresh_token
     #[arg(long = "grant", required = true)]
     grants: Vec<String>,
     /// Registered redirect URI (repeatable)
@@ -540,16 +540,6 @@ fn user_json(user: &User) -> serde_json::Value {
 }
 
 fn new_client(args: ClientCreateArgs) -> Result<NewClient, InvalidInput> {
-    if !args.redirect_uris.is_empty() {
-        return Err(InvalidInput::new(
-            "--redirect-uri needs the authorization_code grant, which this version does not support yet",
-        ));
-    }
-    if args.refresh_token_ttl.is_some() {
-        return Err(InvalidInput::new(
-            "--refresh-token-ttl needs the refresh_token grant, which this version does not support yet",
-        ));
-    }
     let grants: BTreeSet<GrantType> = args.grants.iter().map(|g| g.parse()).collect::<Result<_, _>>()?;
     let scopes = ScopeSet::from_names(
         args.scopes
@@ -568,6 +558,11 @@ fn new_client(args: ClientCreateArgs) -> Result<NewClient, InvalidInput> {
         token_format: args.token_format.parse::<TokenFormat>()?,
         grants,
         scopes,
+        redirect_uris: args
+            .redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u))
+            .collect::<Result<_, _>>()?,
         audiences: args
             .audiences
             .iter()
@@ -575,6 +570,7 @@ fn new_client(args: ClientCreateArgs) -> Result<NewClient, InvalidInput> {
             .collect::<Result<_, _>>()?,
         service_account: args.service_account.map(|u| Username::parse(&u)).transpose()?,
         access_token_ttl: args.access_token_ttl.map(|t| t.parse()).transpose()?,
+        refresh_token_ttl: args.refresh_token_ttl.map(|t| t.parse()).transpose()?,
         resource_server: args.resource_server,
         pkce: args.pkce.parse::<PkcePolicy>()?,
     })
@@ -598,9 +594,11 @@ fn client_json(client: &Client) -> serde_json::Value {
         "token_format": client.token_format.as_str(),
         "grant_types": client.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scope": client.scopes.to_string(),
+        "redirect_uris": client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "audiences": client.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "service_account": client.acting_username().map(|u| u.as_str()),
         "access_token_ttl": client.access_token_ttl.map(|l| l.to_string()),
+        "refresh_token_ttl": client.refresh_token_ttl.map(|l| l.to_string()),
         "resource_server": client.resource_server,
         "pkce": client.pkce.as_str(),
         "enabled": client.enabled,
@@ -610,7 +608,9 @@ fn client_json(client: &Client) -> serde_json::Value {
 
 fn secret_json(created: &ClientWithSecret) -> serde_json::Value {
     let mut value = client_json(&created.client);
-    value["client_secret"] = json!(created.secret.expose());
+    if let Some(secret) = &created.secret {
+        value["client_secret"] = json!(secret.expose());
+    }
     if let Some(at) = created.previous_secret_expires_at {
         value["previous_secret_expires_at"] = json!(at.seconds());
     }
@@ -619,11 +619,16 @@ fn secret_json(created: &ClientWithSecret) -> serde_json::Value {
 
 fn secret_text(created: &ClientWithSecret, verb: &str) -> String {
     let mut text = format!(
-        "{verb} {}\nclient_id:     {}\nclient_secret: {}\n\nThe secret is shown only now; store it safely.",
-        created.client.name,
-        created.client.id,
-        created.secret.expose()
+        "{verb} {}\nclient_id:     {}",
+        created.client.name, created.client.id
     );
+    match &created.secret {
+        Some(secret) => text.push_str(&format!(
+            "\nclient_secret: {}\n\nThe secret is shown only now; store it safely.",
+            secret.expose()
+        )),
+        None => text.push_str("\n\nA public client has no secret: it proves itself with PKCE."),
+    }
     if let Some(at) = created.previous_secret_expires_at {
         text.push_str(&format!(
             "\nThe previous secret keeps working until {at} (unix time).",

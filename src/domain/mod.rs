@@ -13,7 +13,7 @@ mod username;
 
 pub use client::{
     Audience, AuthMethod, Client, ClientId, ClientType, GrantType, NewClient, PkcePolicy, TokenFormat,
-    MAX_ACCESS_TOKEN_TTL,
+    MAX_ACCESS_TOKEN_TTL, MAX_REFRESH_TOKEN_TTL,
 };
 pub use duration::Lifetime;
 pub use pkce::{CodeChallenge, CodeVerifier};

@@ -10,13 +10,13 @@ use super::db::{flag, to_flag};
 use super::{service_accounts, ClientStore, Database, SecretRecord, StoreError, StoreResult, StoredClient};
 use crate::crypto::secrets::random_id;
 use crate::domain::{
-    Audience, AuthMethod, Client, ClientId, Lifetime, NewClient, ScopeName, ScopeSet, UnixTime,
+    Audience, AuthMethod, Client, ClientId, Lifetime, NewClient, RedirectUri, ScopeName, ScopeSet, UnixTime,
 };
 
 fn client_query(filter: &str) -> String {
     format!(
         "SELECT c.id, c.name, c.client_type, c.auth_method, c.token_format, c.access_token_ttl, \
-         c.resource_server, c.pkce, c.enabled, c.created_at, {sa} \
+         c.refresh_token_ttl, c.resource_server, c.pkce, c.enabled, c.created_at, {sa} \
          FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id {filter}",
         sa = service_accounts::COLUMNS
     )
@@ -26,6 +26,7 @@ fn client_query(filter: &str) -> String {
 const CHILDREN: &str = "SELECT 'grant' AS kind, grant_type AS value, CAST(NULL AS BIGINT) AS expires_at FROM client_grants WHERE client_id = $1 \
      UNION ALL SELECT 'scope', scope, NULL FROM client_scopes WHERE client_id = $1 \
      UNION ALL SELECT 'audience', audience, NULL FROM client_audiences WHERE client_id = $1 \
+     UNION ALL SELECT 'redirect_uri', uri, NULL FROM client_redirect_uris WHERE client_id = $1 \
      UNION ALL SELECT 'secret', secret_hash, expires_at FROM client_secrets WHERE client_id = $1";
 
 fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
@@ -36,6 +37,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         let token_format: String = row.try_get("token_format")?;
         let pkce: String = row.try_get("pkce")?;
         let ttl: Option<i64> = row.try_get("access_token_ttl")?;
+        let refresh_ttl: Option<i64> = row.try_get("refresh_token_ttl")?;
         Ok(Client {
             id: ClientId::parse(&id).context("stored client id is invalid")?,
             name: row.try_get("name")?,
@@ -44,9 +46,11 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
             token_format: token_format.parse()?,
             grants: BTreeSet::new(),
             scopes: ScopeSet::default(),
+            redirect_uris: Vec::new(),
             audiences: Vec::new(),
             service_account: service_accounts::from_row(row)?,
             access_token_ttl: ttl.map(Lifetime::from_seconds),
+            refresh_token_ttl: refresh_ttl.map(Lifetime::from_seconds),
             resource_server: flag(row, "resource_server")?,
             pkce: pkce.parse()?,
             enabled: flag(row, "enabled")?,
@@ -73,6 +77,7 @@ fn add_children(client: &mut Client, rows: &[AnyRow]) -> Result<Vec<SecretRecord
                 }
                 "scope" => scopes.push(ScopeName::parse(&value)?),
                 "audience" => client.audiences.push(Audience::parse(&value)?),
+                "redirect_uri" => client.redirect_uris.push(RedirectUri::parse(&value)?),
                 "secret" => secrets.push(SecretRecord {
                     digest: value,
                     expires_at: row
@@ -87,6 +92,7 @@ fn add_children(client: &mut Client, rows: &[AnyRow]) -> Result<Vec<SecretRecord
     read().map_err(StoreError::Unexpected)?;
     client.scopes = ScopeSet::from_names(scopes);
     client.audiences.sort();
+    client.redirect_uris.sort();
     Ok(secrets)
 }
 
@@ -124,8 +130,8 @@ impl ClientStore for Database {
             let mut tx = self.pool().begin().await?;
             sqlx::query(
                 "INSERT INTO clients (id, name, client_type, auth_method, token_format, service_account_id, \
-                 access_token_ttl, resource_server, pkce, enabled, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
+                 access_token_ttl, refresh_token_ttl, resource_server, pkce, enabled, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $11, $8, $9, 1, $10, $10)",
             )
             .bind(id.as_str())
             .bind(new.name.trim())
@@ -137,8 +143,16 @@ impl ClientStore for Database {
             .bind(to_flag(new.resource_server))
             .bind(new.pkce.as_str())
             .bind(now.seconds())
+            .bind(new.refresh_token_ttl.map(|l| l.seconds()))
             .execute(&mut *tx)
             .await?;
+            for uri in &new.redirect_uris {
+                sqlx::query("INSERT INTO client_redirect_uris (client_id, uri) VALUES ($1, $2)")
+                    .bind(id.as_str())
+                    .bind(uri.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for grant in &new.grants {
                 sqlx::query("INSERT INTO client_grants (client_id, grant_type) VALUES ($1, $2)")
                     .bind(id.as_str())
@@ -174,24 +188,10 @@ impl ClientStore for Database {
             tx.commit().await
         };
         self.bounded(transaction).await?;
-        let mut audiences = new.audiences.clone();
-        audiences.sort();
-        Ok(Client {
-            id: id.clone(),
-            name: new.name.trim().to_owned(),
-            client_type: new.client_type,
-            auth_method,
-            token_format: new.token_format,
-            grants: new.grants.clone(),
-            scopes: new.scopes.clone(),
-            audiences,
-            service_account,
-            access_token_ttl: new.access_token_ttl,
-            resource_server: new.resource_server,
-            pkce: new.pkce,
-            enabled: true,
-            created_at: now,
-        })
+        let stored = self.find_client(id).await?;
+        stored
+            .map(|stored| stored.client)
+            .ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("client {id} vanished after insert")))
     }
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<StoredClient>> {

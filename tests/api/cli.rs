@@ -12,6 +12,7 @@ use crate::helpers::{spawn_node, Backend, ClientSpec, TestClient, TestData};
 
 both_backends!(
     a_client_created_on_the_command_line_gets_tokens,
+    public_clients_get_no_secret,
     bad_input_is_one_line_on_stderr_and_changes_nothing,
     keys_can_be_listed_and_rotated,
     secrets_are_shown_only_at_creation_and_rotation,
@@ -159,7 +160,60 @@ async fn bad_input_is_one_line_on_stderr_and_changes_nothing(backend: Backend) {
         (with(&["--access-token-ttl", "3d"]), "maximum"),
         (with(&["--token-format", "xml"]), "token format"),
         (with(&["--auth-method", "none"]), "public clients"),
-        (with(&["--public"]), "public clients"),
+        (
+            with(&["--public"]),
+            "public client cannot use the client_credentials grant",
+        ),
+        (
+            vec!["client", "create", "--name", "x", "--grant", "authorization_code"],
+            "needs at least one redirect URI",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                "http://app.example/cb",
+            ],
+            "must use https",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                "https://app.example/cb#f",
+            ],
+            "fragment",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--public",
+                "--grant",
+                "authorization_code",
+                "--redirect-uri",
+                "https://app.example/cb",
+                "--pkce",
+                "optional",
+            ],
+            "PKCE cannot be optional",
+        ),
+        (
+            vec!["client", "create", "--name", "x", "--grant", "refresh_token"],
+            "needs the authorization_code grant",
+        ),
         (
             with(&["--redirect-uri", "https://app.example/cb"]),
             "authorization_code",
@@ -304,4 +358,45 @@ async fn an_unreachable_database_is_one_line_and_a_failure() {
         stderr.contains("database is unavailable") && !stderr.contains("secret"),
         "{stderr}"
     );
+}
+
+async fn public_clients_get_no_secret(backend: Backend) {
+    let data = TestData::new(backend).await;
+    let args = [
+        "client",
+        "create",
+        "--name",
+        "spa",
+        "--public",
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "refresh_token",
+        "--redirect-uri",
+        "https://spa.example/cb",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+    ];
+    let text = tessera(&data, &args).await;
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        !text.stdout.contains("client_secret") && text.stdout.contains("no secret"),
+        "{}",
+        text.stdout
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let created = tessera(&data, &json_args).await.json();
+    assert!(created.get("client_secret").is_none());
+    assert_eq!(created["client_type"], "public");
+    assert_eq!(created["token_endpoint_auth_method"], "none");
+    assert_eq!(created["pkce"], "required");
+    assert_eq!(
+        created["redirect_uris"],
+        serde_json::json!(["http://127.0.0.1/cb", "https://spa.example/cb"])
+    );
+    let id = created["client_id"].as_str().unwrap();
+    let rotate = tessera(&data, &["client", "rotate-secret", id]).await;
+    assert_ne!(rotate.code, 0);
+    assert!(rotate.stderr.contains("no secret"), "{}", rotate.stderr);
 }

@@ -78,7 +78,7 @@ async fn changes_on_one_node_reach_the_cache_of_another_within_a_second(backend:
         .unwrap();
     let new = TestClient {
         id: client.id.clone(),
-        secret: rotated.secret.expose().to_owned(),
+        secret: rotated.secret.unwrap().expose().to_owned(),
     };
     eventually_status(&second, &new, 200).await;
 

@@ -339,6 +339,8 @@ impl TestApp {
                 token_format: spec.token_format,
                 grants: [GrantType::ClientCredentials].into_iter().collect(),
                 scopes: ScopeSet::from_names(spec.scopes.iter().map(|s| ScopeName::parse(s).unwrap())),
+                redirect_uris: Vec::new(),
+                refresh_token_ttl: None,
                 audiences: spec
                     .audiences
                     .iter()
@@ -353,7 +355,11 @@ impl TestApp {
             .unwrap();
         TestClient {
             id: created.client.id.to_string(),
-            secret: created.secret.expose().to_owned(),
+            secret: created
+                .secret
+                .expect("confidential clients get a secret")
+                .expose()
+                .to_owned(),
         }
     }
 

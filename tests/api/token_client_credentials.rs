@@ -226,7 +226,7 @@ async fn rotated_secrets_overlap_for_the_grace_period(backend: Backend) {
         .unwrap();
     let new = crate::helpers::TestClient {
         id: old.id.clone(),
-        secret: rotated.secret.expose().to_owned(),
+        secret: rotated.secret.unwrap().expose().to_owned(),
     };
     assert_ne!(new.secret, old.secret);
     assert_eq!(
