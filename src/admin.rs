@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::crypto::secrets::{generate_secret, random_id, Secret, SecretHasher, CLIENT_SECRET_PREFIX};
+use crate::crypto::secrets::{
+    generate_secret, random_alphanumeric, Secret, SecretHasher, CLIENT_SECRET_PREFIX,
+};
 use crate::domain::{
     Client, ClientId, ClientType, InvalidInput, Lifetime, NewClient, NewServiceAccount, ScopeName,
     ServiceAccount, UnixTime, Username,
@@ -99,7 +101,8 @@ impl Admin {
     /// Registers a client; a confidential one gets its first secret.
     pub async fn create_client(&self, new: NewClient) -> Result<ClientWithSecret, AdminError> {
         let auth_method = new.validate()?;
-        let id = ClientId::parse(&random_id(16)).expect("generated ids are valid");
+        // 22 alphanumeric characters: 130 bits, and never a leading '-'.
+        let id = ClientId::parse(&random_alphanumeric(22)).expect("generated ids are valid");
         let secret =
             (new.client_type == ClientType::Confidential).then(|| generate_secret(CLIENT_SECRET_PREFIX));
         let digest = secret.as_ref().map(|s| self.hasher.digest(s.expose()));
