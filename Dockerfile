@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock rustfmt.toml clippy.toml ./
 COPY src src
 COPY migrations migrations
 COPY templates templates
+COPY assets assets
 RUN cargo build --release --locked --bin tessera
 
 FROM debian:bookworm-slim

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod sessions;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

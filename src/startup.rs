@@ -16,11 +16,12 @@ use crate::admin::Admin;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
-use crate::http::{routes, AppState};
+use crate::http::{routes, AppState, CookieSettings};
 use crate::keys::KeyManager;
 use crate::oauth::discovery::Metadata;
 use crate::oauth::throttle::{FailureThrottle, ThrottlePolicy};
 use crate::oauth::{OAuthConfig, OAuthServer};
+use crate::sessions::Sessions;
 use crate::store::{ClientCache, Database, Store, StoreError, SYNC_INTERVAL};
 
 /// The parts every entry point (server, command line, tests) shares.
@@ -172,6 +173,19 @@ impl Application {
             oauth: core.oauth.clone(),
             database: core.database.clone(),
             metadata: web::Bytes::from(metadata),
+            sessions: Arc::new(Sessions::new(
+                core.store.clone(),
+                core.oauth.hasher.clone(),
+                core.clock.clone(),
+            )),
+            accounts: core.accounts.clone(),
+            login_throttle: FailureThrottle::new(ThrottlePolicy {
+                window_seconds: 900,
+                max_failures_per_client: 5,
+                max_failures_per_address: 50,
+                ..ThrottlePolicy::default()
+            }),
+            cookies: CookieSettings::for_issuer(&core.settings.issuer),
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -24,6 +24,9 @@ pub struct AccessTokenClaims {
     /// The Jira username, under the configured claim name.
     pub username: Option<(String, String)>,
     pub email: Option<String>,
+    /// The user grant the token belongs to (`gid`), so introspection can
+    /// tell when the grant was revoked.
+    pub grant_id: Option<String>,
 }
 
 impl Serialize for AccessTokenClaims {
@@ -45,6 +48,9 @@ impl Serialize for AccessTokenClaims {
         }
         if let Some(email) = &self.email {
             map.serialize_entry("email", email)?;
+        }
+        if let Some(grant_id) = &self.grant_id {
+            map.serialize_entry("gid", grant_id)?;
         }
         map.end()
     }
@@ -165,6 +171,7 @@ mod tests {
             scope: "read".into(),
             username: Some(("username".into(), "svc-deploy".into())),
             email: None,
+            grant_id: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! actix adapters only: extract what the core needs, call it, map the
 //! answer. No SQL, no protocol rules.
 
+mod authorize;
 mod errors;
 mod health;
 mod oauth;
@@ -10,8 +11,35 @@ use std::sync::Arc;
 
 use actix_web::web;
 
+use crate::accounts::Accounts;
+use crate::oauth::throttle::FailureThrottle;
 use crate::oauth::OAuthServer;
+use crate::sessions::Sessions;
 use crate::store::Database;
+
+/// The browser-session cookie: `__Host-` and `Secure` behind https; plain
+/// on a loopback http issuer, where browsers refuse `Secure` cookies.
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    pub name: String,
+    pub secure: bool,
+}
+
+impl CookieSettings {
+    pub fn for_issuer(issuer: &str) -> Self {
+        if issuer.starts_with("https://") {
+            Self {
+                name: "__Host-tessera_session".into(),
+                secure: true,
+            }
+        } else {
+            Self {
+                name: "tessera_session".into(),
+                secure: false,
+            }
+        }
+    }
+}
 
 pub use errors::oauth_error_response;
 
@@ -21,6 +49,11 @@ pub struct AppState {
     pub database: Database,
     /// The discovery document, serialised once at start.
     pub metadata: web::Bytes,
+    pub sessions: Arc<Sessions>,
+    pub accounts: Arc<Accounts>,
+    /// Back-off after failed sign-ins, per account and per address.
+    pub login_throttle: FailureThrottle,
+    pub cookies: CookieSettings,
 }
 
 /// The one route table.
@@ -41,6 +74,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(web::post().to(oauth::revoke))
                 .default_service(web::to(errors::post_only)),
         )
+        .service(
+            web::resource("/oauth2/authorize")
+                .route(web::get().to(authorize::get))
+                .route(web::post().to(authorize::post)),
+        )
+        .route("/assets/tessera.css", web::get().to(authorize::stylesheet))
         .route("/oauth2/jwks", web::get().to(well_known::jwks))
         .route("/oauth2/keys/{file}", web::get().to(well_known::pem))
         .route(

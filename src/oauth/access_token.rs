@@ -17,6 +17,8 @@ pub struct TokenSubject<'a> {
     pub subject: &'a str,
     pub username: Option<&'a str>,
     pub email: Option<&'a str>,
+    /// The user grant behind the token; revoking it ends the token.
+    pub grant_id: Option<&'a str>,
 }
 
 impl OAuthServer {
@@ -53,6 +55,7 @@ impl OAuthServer {
                         .username
                         .map(|u| (self.config.username_claim.clone(), u.to_owned())),
                     email: who.email.map(str::to_owned),
+                    grant_id: who.grant_id.map(str::to_owned),
                 };
                 sign_access_token(key, &claims)?
             }
@@ -68,6 +71,7 @@ impl OAuthServer {
                     issued_at: now,
                     expires_at,
                     revoked: false,
+                    grant_id: who.grant_id.map(str::to_owned),
                 };
                 self.store
                     .insert_access_token(&self.hasher.digest(secret.expose()), &record)

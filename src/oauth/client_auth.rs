@@ -83,11 +83,6 @@ impl PresentedCredentials {
         }
     }
 
-    /// Whether a secret was presented at all (else no lookup is needed).
-    pub fn has_secret(&self) -> bool {
-        matches!(self, Self::Basic { .. } | Self::Post { .. })
-    }
-
     fn used_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })
     }
@@ -122,7 +117,16 @@ pub fn verify_client(
     let (secret, method) = match presented {
         PresentedCredentials::Basic { secret, .. } => (secret, AuthMethod::ClientSecretBasic),
         PresentedCredentials::Post { secret, .. } => (secret, AuthMethod::ClientSecretPost),
-        PresentedCredentials::IdOnly { .. } | PresentedCredentials::None => return Err(fail()),
+        // A public client identifies itself by client_id alone (RFC 6749 §3.2.1).
+        PresentedCredentials::IdOnly { .. } => {
+            let public = stored.is_some_and(|s| {
+                s.client.enabled
+                    && s.client.client_type == ClientType::Public
+                    && s.client.auth_method == AuthMethod::None
+            });
+            return if public { Ok(()) } else { Err(fail()) };
+        }
+        PresentedCredentials::None => return Err(fail()),
     };
     let Some(stored) = stored else {
         // Same work as a known client, so timing does not tell who exists.

@@ -9,13 +9,16 @@ use crate::crypto::signing::SigningAlgorithm;
 #[derive(Debug, Clone, Serialize)]
 pub struct Metadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
-    /// No authorization endpoint yet, so no response type is supported.
     pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    pub authorization_response_iss_parameter_supported: bool,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -28,15 +31,23 @@ impl Metadata {
         let auth_methods = vec!["client_secret_basic", "client_secret_post"];
         Self {
             issuer: issuer.to_owned(),
+            authorization_endpoint: format!("{issuer}/oauth2/authorize"),
             token_endpoint: format!("{issuer}/oauth2/token"),
             jwks_uri: format!("{issuer}/oauth2/jwks"),
             introspection_endpoint: format!("{issuer}/oauth2/introspect"),
             revocation_endpoint: format!("{issuer}/oauth2/revoke"),
-            response_types_supported: Vec::new(),
-            grant_types_supported: vec!["client_credentials"],
-            token_endpoint_auth_methods_supported: auth_methods.clone(),
-            introspection_endpoint_auth_methods_supported: auth_methods.clone(),
-            revocation_endpoint_auth_methods_supported: auth_methods,
+            response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query"],
+            grant_types_supported: vec!["authorization_code", "client_credentials"],
+            code_challenge_methods_supported: vec!["S256"],
+            authorization_response_iss_parameter_supported: true,
+            token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post", "none"],
+            introspection_endpoint_auth_methods_supported: auth_methods,
+            revocation_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
             access_token_signing_alg_values_supported: vec![signing_alg.as_str()],
         }
     }

@@ -8,7 +8,7 @@ use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::jwt::verify_access_token;
 use crate::crypto::secrets::ACCESS_TOKEN_PREFIX;
-use crate::domain::{ClientId, UnixTime};
+use crate::domain::{ClientId, ClientType, UnixTime};
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(untagged)]
@@ -49,6 +49,7 @@ pub(crate) struct TokenFacts {
     pub issued_at: i64,
     pub expires_at: i64,
     pub jti: String,
+    pub grant_id: Option<String>,
 }
 
 impl OAuthServer {
@@ -57,6 +58,10 @@ impl OAuthServer {
         let params = FormParams::parse(request.body)?;
         let now = self.clock.now();
         let caller = self.authenticate(request, &params, now).await?;
+        if caller.client.client_type == ClientType::Public {
+            // Introspection needs an authenticated caller (RFC 7662 §2.1).
+            return Err(OAuthError::InvalidClient { basic: false });
+        }
         let token = params.require("token")?;
         let caller_id = caller.client.id.as_str();
         if let Some(retry_after) = self.throttle.scanning(caller_id, now) {
@@ -106,6 +111,7 @@ impl OAuthServer {
                 issued_at: stored.issued_at.seconds(),
                 expires_at: stored.expires_at.seconds(),
                 jti: stored.jti,
+                grant_id: stored.grant_id,
             };
             (facts, standing)
         } else {
@@ -115,7 +121,10 @@ impl OAuthServer {
             if facts.expires_at <= now.seconds() {
                 return Ok(None);
             }
-            let standing = self.store.jwt_standing(&facts.jti, &facts.client_id).await?;
+            let standing = self
+                .store
+                .jwt_standing(&facts.jti, &facts.client_id, facts.grant_id.as_deref())
+                .await?;
             (facts, standing)
         };
         let live = !standing.revoked && standing.owner_active && facts.expires_at > now.seconds();
@@ -141,6 +150,11 @@ impl OAuthServer {
             issued_at: claims.iat,
             expires_at: claims.exp,
             jti: claims.jti,
+            grant_id: claims
+                .other
+                .get("gid")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
         })
     }
 }

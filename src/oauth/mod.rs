@@ -3,6 +3,7 @@
 //! hands it header bytes and bodies, the store is behind traits.
 
 mod access_token;
+pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 mod error;
@@ -54,6 +55,20 @@ impl OAuthServer {
         let now = self.clock.now();
         let client = self.authenticate(request, &params, now).await?;
         match token_request {
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+                resources,
+            } => {
+                let request = grants::authorization_code::CodeExchange {
+                    code: &code,
+                    redirect_uri: redirect_uri.as_deref(),
+                    code_verifier: code_verifier.as_deref(),
+                    resources: &resources,
+                };
+                grants::authorization_code::grant(self, &client.client, request, now).await
+            }
             TokenRequest::ClientCredentials { scope, resources } => {
                 grants::client_credentials::grant(self, &client.client, scope, &resources, now).await
             }
@@ -72,9 +87,7 @@ impl OAuthServer {
         if let Some(retry_after) = self.throttle.blocked(client_id, request.peer, now) {
             return Err(OAuthError::SlowDown { retry_after });
         }
-        let id = client_id
-            .and_then(|id| ClientId::parse(id).ok())
-            .filter(|_| presented.has_secret());
+        let id = client_id.and_then(|id| ClientId::parse(id).ok());
         let stored = match id {
             Some(id) => self.clients.find(self.store.as_ref(), &id, now).await?,
             None => None,

@@ -19,7 +19,22 @@ pub struct FormParams {
 
 impl FormParams {
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let (params, repeated) = Self::parse_noting_repeats(body)?;
+        match repeated.first() {
+            Some(name) => Err(OAuthError::invalid_request(format!(
+                "parameter '{}' is repeated",
+                printable(name)
+            ))),
+            None => Ok(params),
+        }
+    }
+
+    /// Like `parse`, but a repeated parameter is reported instead of
+    /// refused (its first value is kept): the authorization endpoint must
+    /// know *which* one was repeated to decide whether it may redirect.
+    pub fn parse_noting_repeats(body: &[u8]) -> Result<(Self, Vec<String>), OAuthError> {
         let mut params = Self::default();
+        let mut repeats = Vec::new();
         for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match pair.iter().position(|&b| b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -34,19 +49,19 @@ impl FormParams {
                 params.repeated.entry(name).or_default().push(value);
             } else {
                 match params.single.entry(name) {
-                    Entry::Occupied(entry) => {
-                        return Err(OAuthError::invalid_request(format!(
-                            "parameter '{}' is repeated",
-                            printable(entry.key())
-                        )))
-                    }
+                    Entry::Occupied(entry) => repeats.push(entry.key().clone()),
                     Entry::Vacant(entry) => {
                         entry.insert(value);
                     }
                 }
             }
         }
-        Ok(params)
+        Ok((params, repeats))
+    }
+
+    /// Every single-valued parameter, for carrying a request through forms.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.single.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {

@@ -9,6 +9,12 @@ use crate::domain::ScopeSet;
 
 #[derive(Debug)]
 pub enum TokenRequest {
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+        resources: Vec<String>,
+    },
     ClientCredentials {
         scope: Option<ScopeSet>,
         resources: Vec<String>,
@@ -19,6 +25,12 @@ impl TokenRequest {
     pub fn parse(params: &FormParams) -> Result<Self, OAuthError> {
         let grant_type = params.require("grant_type")?;
         match grant_type {
+            "authorization_code" => Ok(Self::AuthorizationCode {
+                code: params.require("code")?.to_owned(),
+                redirect_uri: params.get("redirect_uri").map(str::to_owned),
+                code_verifier: params.get("code_verifier").map(str::to_owned),
+                resources: params.all("resource").to_vec(),
+            }),
             "client_credentials" => Ok(Self::ClientCredentials {
                 scope: parse_scope(params.get("scope"))?,
                 resources: params.all("resource").to_vec(),
@@ -86,7 +98,10 @@ mod tests {
     #[test]
     fn blank_scope_counts_as_absent() {
         let TokenRequest::ClientCredentials { scope, .. } =
-            parse("grant_type=client_credentials&scope=+").unwrap();
+            parse("grant_type=client_credentials&scope=+").unwrap()
+        else {
+            panic!("wrong variant")
+        };
         assert!(scope.is_none());
     }
 }

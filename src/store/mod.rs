@@ -6,9 +6,11 @@ mod cache;
 mod changes;
 mod clients;
 mod db;
+mod grants;
 mod keys;
 mod scopes;
 mod service_accounts;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -122,6 +124,8 @@ pub struct StoredAccessToken {
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked: bool,
+    /// The user grant it came from, if any (its revocation ends the token).
+    pub grant_id: Option<String>,
 }
 
 /// Whether a token's client (and the service account it acts for) still
@@ -129,7 +133,8 @@ pub struct StoredAccessToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     pub revoked: bool,
-    /// The client exists and is enabled, and so is its service account.
+    /// The client exists and is enabled, and so is its service account; for
+    /// a user's token, the grant is unrevoked and the user enabled.
     pub owner_active: bool,
 }
 
@@ -139,7 +144,12 @@ pub trait TokenStore: Send + Sync {
     /// An opaque token and the standing of its owner, in one read.
     async fn find_access_token(&self, digest: &str) -> StoreResult<Option<(StoredAccessToken, Standing)>>;
     /// Revocation of a JWT and the standing of its client, in one read.
-    async fn jwt_standing(&self, jti: &str, client: &ClientId) -> StoreResult<Standing>;
+    async fn jwt_standing(
+        &self,
+        jti: &str,
+        client: &ClientId,
+        grant_id: Option<&str>,
+    ) -> StoreResult<Standing>;
     /// Marks the opaque token revoked if it belongs to `client`; true if it did.
     async fn revoke_access_token(&self, digest: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
     async fn revoke_jwt(
@@ -181,15 +191,120 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()>;
     async fn any_enabled_admin(&self) -> StoreResult<bool>;
+    async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
+}
+
+/// A browser session (by keyed hash of its cookie). Before sign-in it has
+/// no user: it only carries the CSRF token of the login form.
+#[derive(Debug, Clone)]
+pub struct StoredSession {
+    pub user: Option<User>,
+    pub csrf_token: String,
+    pub auth_time: Option<UnixTime>,
+    pub last_seen_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, id_hash: &str, session: &NewSession, now: UnixTime) -> StoreResult<()>;
+    async fn find_session(&self, id_hash: &str) -> StoreResult<Option<StoredSession>>;
+    async fn touch_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user_id: Option<String>,
+    pub csrf_token: String,
+    pub auth_time: Option<UnixTime>,
+    pub expires_at: UnixTime,
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// The scope a user has approved for a client, if any.
+    async fn find_consent(&self, user_id: &str, client: &ClientId) -> StoreResult<Option<String>>;
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client: &ClientId,
+        scope: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+}
+
+/// An authorization code to store, with the grant it starts.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub code_hash: String,
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: UnixTime,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub expires_at: UnixTime,
+    pub grant_expires_at: UnixTime,
+}
+
+/// A stored code and the grant it belongs to.
+#[derive(Debug, Clone)]
+pub struct StoredCode {
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: UnixTime,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub expires_at: UnixTime,
+    pub used: bool,
+    pub grant_revoked: bool,
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores the grant and its code in one transaction.
+    async fn create_code(&self, code: &NewCode, now: UnixTime) -> StoreResult<()>;
+    async fn find_code(&self, code_hash: &str) -> StoreResult<Option<StoredCode>>;
+    /// Marks an unused code used; false if it was used already (one
+    /// conditional statement, so concurrent redemptions cannot both win).
+    async fn consume_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Revokes a grant: every token issued under it stops being live.
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<()>;
 }
 
 /// Everything the server needs from storage.
 pub trait Store:
-    ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore + ChangeStore + UserStore
+    ServiceAccountStore
+    + ScopeStore
+    + ClientStore
+    + TokenStore
+    + KeyStore
+    + ChangeStore
+    + UserStore
+    + SessionStore
+    + ConsentStore
+    + GrantStore
 {
 }
 
 impl<T> Store for T where
-    T: ServiceAccountStore + ScopeStore + ClientStore + TokenStore + KeyStore + ChangeStore + UserStore
+    T: ServiceAccountStore
+        + ScopeStore
+        + ClientStore
+        + TokenStore
+        + KeyStore
+        + ChangeStore
+        + UserStore
+        + SessionStore
+        + ConsentStore
+        + GrantStore
 {
 }

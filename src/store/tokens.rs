@@ -9,8 +9,8 @@ impl TokenStore for Database {
     async fn insert_access_token(&self, digest: &str, token: &StoredAccessToken) -> StoreResult<()> {
         self.bounded(
             sqlx::query(
-                "INSERT INTO access_tokens (token_hash, jti, client_id, subject, username, scope, audience, issued_at, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+                "INSERT INTO access_tokens (token_hash, jti, client_id, subject, username, scope, audience, issued_at, expires_at, revoked_at, grant_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
             )
             .bind(digest)
             .bind(&token.jti)
@@ -21,6 +21,7 @@ impl TokenStore for Database {
             .bind(token.audience.join(" "))
             .bind(token.issued_at.seconds())
             .bind(token.expires_at.seconds())
+            .bind(token.grant_id.as_deref())
             .execute(self.pool()),
         )
         .await?;
@@ -32,9 +33,13 @@ impl TokenStore for Database {
             .bounded(
                 sqlx::query(
                     "SELECT t.jti, t.client_id, t.subject, t.username, t.scope, t.audience, t.issued_at, t.expires_at, \
-                     t.revoked_at, c.enabled AS client_enabled, sa.enabled AS sa_enabled \
+                     t.revoked_at, t.grant_id, c.enabled AS client_enabled, sa.enabled AS sa_enabled, \
+                     CASE WHEN t.grant_id IS NULL THEN 1 \
+                          WHEN g.revoked_at IS NULL AND u.enabled = 1 THEN 1 ELSE 0 END AS grant_live \
                      FROM access_tokens t JOIN clients c ON c.id = t.client_id \
-                     LEFT JOIN service_accounts sa ON sa.id = c.service_account_id WHERE t.token_hash = $1",
+                     LEFT JOIN service_accounts sa ON sa.id = c.service_account_id \
+                     LEFT JOIN grants g ON g.id = t.grant_id LEFT JOIN users u ON u.id = g.user_id \
+                     WHERE t.token_hash = $1",
                 )
                 .bind(digest)
                 .fetch_optional(self.pool()),
@@ -59,6 +64,7 @@ impl TokenStore for Database {
                 issued_at: UnixTime::from_seconds(row.try_get("issued_at")?),
                 expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
                 revoked,
+                grant_id: row.try_get("grant_id")?,
             };
             Ok((
                 token,
@@ -71,16 +77,24 @@ impl TokenStore for Database {
         read().map(Some).map_err(StoreError::Unexpected)
     }
 
-    async fn jwt_standing(&self, jti: &str, client: &ClientId) -> StoreResult<Standing> {
+    async fn jwt_standing(
+        &self,
+        jti: &str,
+        client: &ClientId,
+        grant_id: Option<&str>,
+    ) -> StoreResult<Standing> {
         let row = self
             .bounded(
                 sqlx::query(
                     "SELECT (SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1) AS revoked, \
-                     c.enabled AS client_enabled, sa.enabled AS sa_enabled \
+                     c.enabled AS client_enabled, sa.enabled AS sa_enabled, \
+                     CASE WHEN $3 = '' THEN 1 ELSE (SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
+                          WHERE g.id = $3 AND g.revoked_at IS NULL AND u.enabled = 1) END AS grant_live \
                      FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id WHERE c.id = $2",
                 )
                 .bind(jti)
                 .bind(client.as_str())
+                .bind(grant_id.unwrap_or_default())
                 .fetch_optional(self.pool()),
             )
             .await?;
@@ -155,9 +169,11 @@ impl TokenStore for Database {
     }
 }
 
-/// The client is enabled, and so is its service account if it has one.
+/// The client is enabled, and so is its service account if it has one;
+/// the user grant behind the token (if any) is live.
 fn owner_active(row: &sqlx::any::AnyRow) -> Result<bool, sqlx::Error> {
     let client: i64 = row.try_get("client_enabled")?;
     let account: Option<i64> = row.try_get("sa_enabled")?;
-    Ok(client != 0 && account.is_none_or(|a| a != 0))
+    let grant_live: i64 = row.try_get("grant_live")?;
+    Ok(client != 0 && account.is_none_or(|a| a != 0) && grant_live > 0)
 }

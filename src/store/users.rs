@@ -8,9 +8,10 @@ use super::{Database, StoreError, StoreResult, UserStore};
 use crate::crypto::secrets::random_id;
 use crate::domain::{Email, NewUser, UnixTime, User, Username};
 
-const COLUMNS: &str = "id, username, email, display_name, role, enabled, created_at, password_hash";
+pub(super) const COLUMNS: &str =
+    "id, username, email, display_name, role, enabled, created_at, password_hash";
 
-fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
     let read = || -> anyhow::Result<(User, String)> {
         let username: String = row.try_get("username")?;
         let email: String = row.try_get("email")?;
@@ -106,6 +107,14 @@ impl UserStore for Database {
             return Err(StoreError::NotFound(format!("no user named '{username}'")));
         }
         Ok(())
+    }
+
+    async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+        let row = self
+            .bounded(sqlx::query(&sql).bind(id).fetch_optional(self.pool()))
+            .await?;
+        row.map(|row| from_row(&row).map(|(user, _)| user)).transpose()
     }
 
     async fn any_enabled_admin(&self) -> StoreResult<bool> {

@@ -26,15 +26,29 @@ async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backe
     assert_eq!(metadata["revocation_endpoint"], format!("{ISSUER}/oauth2/revoke"));
     assert_eq!(
         metadata["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["authorization_code", "client_credentials"])
     );
-    assert_eq!(metadata["response_types_supported"], serde_json::json!([]));
-    let methods = serde_json::json!(["client_secret_basic", "client_secret_post"]);
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        format!("{ISSUER}/oauth2/authorize")
+    );
+    assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(metadata["response_modes_supported"], serde_json::json!(["query"]));
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
+    let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
     assert_eq!(metadata["token_endpoint_auth_methods_supported"], methods);
-    assert!(!metadata.to_string().contains("\"none\""));
+    assert_eq!(
+        metadata["introspection_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"]),
+        "introspection needs an authenticated caller"
+    );
+    let listed = metadata.to_string();
     assert!(
-        metadata.get("authorization_endpoint").is_none(),
-        "not implemented yet, so not listed"
+        !listed.contains("implicit") && !listed.contains("password") && !listed.contains("token id_token")
     );
 
     // A spoofed Host or X-Forwarded-Host does not change the issuer (SEC-E04).

@@ -7,6 +7,8 @@ mod helpers;
 mod jira;
 mod jira_standin;
 
+mod authorize;
+mod browser;
 mod cli;
 mod client_cache;
 mod discovery;

@@ -2,7 +2,7 @@
 //! service account it is bound to. No refresh token.
 
 use super::resolve_audience;
-use crate::domain::{Client, GrantType, ScopeSet, UnixTime};
+use crate::domain::{Client, ClientType, GrantType, ScopeSet, UnixTime};
 use crate::oauth::access_token::TokenSubject;
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 
@@ -13,6 +13,10 @@ pub async fn grant(
     resources: &[String],
     now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
+    if client.client_type == ClientType::Public {
+        // A public client cannot authenticate, so it cannot act for itself (SEC-C14).
+        return Err(OAuthError::InvalidClient { basic: false });
+    }
     if !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::UnauthorizedClient(
             "this client may not use the client_credentials grant".into(),
@@ -40,11 +44,13 @@ pub async fn grant(
             subject: account.username.as_str(),
             username: Some(account.username.as_str()),
             email: None,
+            grant_id: None,
         },
         None => TokenSubject {
             subject: client.id.as_str(),
             username: None,
             email: None,
+            grant_id: None,
         },
     };
     let issued = server

@@ -1,5 +1,6 @@
 //! One file per grant type.
 
+pub mod authorization_code;
 pub mod client_credentials;
 
 use super::OAuthError;

@@ -1,0 +1,394 @@
+//! `GET, POST /oauth2/authorize`: the pages of the authorization code flow
+//! (sign-in, consent, error) over the rules in `oauth::authorize`.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use aws_lc_rs::constant_time;
+use futures_util::StreamExt as _;
+
+use super::AppState;
+use crate::domain::User;
+use crate::oauth::authorize::{AuthorizationRequest, AuthorizeError, Next};
+use crate::oauth::params::FormParams;
+use crate::sessions::Started;
+use crate::store::StoredSession;
+
+/// Longest query or form accepted (SECURITY-CHECKLIST §2.1 #21).
+const REQUEST_LIMIT: usize = 16 * 1024;
+/// Form fields of our own pages; never carried as protocol parameters.
+const PAGE_FIELDS: &[&str] = &["tessera_action", "tessera_csrf", "username", "password"];
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage<'a> {
+    client_name: &'a str,
+    error: Option<&'a str>,
+    params: Vec<(String, String)>,
+    csrf_token: &'a str,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "auth/consent.html")]
+struct ConsentPage<'a> {
+    client_name: &'a str,
+    username: &'a str,
+    scopes: Vec<(String, String)>,
+    params: Vec<(String, String)>,
+    csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "auth/error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+pub async fn get(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let query = request.query_string();
+    if query.len() > REQUEST_LIMIT {
+        return error_page(414, "The request is too long.");
+    }
+    handle(&request, &state, query.as_bytes(), false).await
+}
+
+pub async fn post(
+    request: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    {
+        return error_page(400, "The request is malformed.");
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return error_page(400, "The request is malformed.");
+        };
+        if body.len() + chunk.len() > REQUEST_LIMIT {
+            return error_page(413, "The request is too long.");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    handle(&request, &state, &body, true).await
+}
+
+async fn handle(request: &HttpRequest, state: &AppState, raw: &[u8], is_post: bool) -> HttpResponse {
+    let Ok((params, repeated)) = FormParams::parse_noting_repeats(raw) else {
+        return error_page(400, "The request is malformed.");
+    };
+    let auth = match state.oauth.validate_authorization(&params, &repeated).await {
+        Ok(auth) => auth,
+        Err(error) => return authorize_error(error, is_post),
+    };
+    let cookie = request.cookie(&state.cookies.name).map(|c| c.value().to_owned());
+    let session = match &cookie {
+        Some(value) => match state.sessions.load(value).await {
+            Ok(session) => session,
+            Err(_) => return unavailable(&state.oauth, &auth),
+        },
+        None => None,
+    };
+    let carried = carried_params(&params);
+
+    if is_post {
+        if let Some(action) = params.get("tessera_action") {
+            let csrf_ok = match (&session, params.get("tessera_csrf")) {
+                (Some(session), Some(token)) => {
+                    constant_time::verify_slices_are_equal(session.csrf_token.as_bytes(), token.as_bytes())
+                        .is_ok()
+                }
+                _ => false,
+            };
+            let cross_site = request
+                .headers()
+                .get("sec-fetch-site")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+            if !csrf_ok || cross_site {
+                return error_page(
+                    403,
+                    "This form has expired or did not come from Tessera. Go back to the application and start again.",
+                );
+            }
+            match action {
+                "login" => return sign_in(request, state, &auth, &params, &carried, cookie.as_deref()).await,
+                "consent" => {
+                    if let Some((user, auth_time)) = signed_in(session.as_ref()) {
+                        return match state.oauth.approve(&auth, user, auth_time).await {
+                            Ok(url) => redirect(&url, true),
+                            Err(error) => authorize_error(error, true),
+                        };
+                    }
+                }
+                "deny" => return redirect(&state.oauth.deny(&auth), true),
+                _ => {}
+            }
+        }
+    }
+
+    match state.oauth.next_step(&auth, session.as_ref(), false).await {
+        Ok(Next::Redirect(url)) => redirect(&url, is_post),
+        Ok(Next::Consent) => {
+            let session = session.expect("consent is asked only of a signed-in user");
+            consent_page(state, &auth, &session, &carried, None).await
+        }
+        Ok(Next::SignIn) => login_page(state, &auth, session.as_ref(), &carried, None, "", 200).await,
+        Err(error) => authorize_error(error, is_post),
+    }
+}
+
+/// The login form was posted: check the password (behind the back-off),
+/// start a new session, and go on to consent or back to the client.
+async fn sign_in(
+    request: &HttpRequest,
+    state: &AppState,
+    auth: &AuthorizationRequest,
+    params: &FormParams,
+    carried: &[(String, String)],
+    old_cookie: Option<&str>,
+) -> HttpResponse {
+    let login = params.get("username").unwrap_or_default();
+    let password = params.get("password").unwrap_or_default();
+    let now = state.oauth.clock.now();
+    let account = login.trim().to_lowercase();
+    let peer = request.peer_addr().map(|a| a.ip());
+    let current = match old_cookie {
+        Some(cookie) => state.sessions.load(cookie).await.ok().flatten(),
+        None => None,
+    };
+    if let Some(wait) = state.login_throttle.blocked(Some(&account), peer, now) {
+        let minutes = wait.div_ceil(60);
+        let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
+        return login_page(state, auth, current.as_ref(), carried, Some(&message), login, 429).await;
+    }
+    let user = match state.accounts.verify_login(login, password).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            state.login_throttle.record_failure(Some(&account), peer, now);
+            tracing::info!(target: "tessera::audit", login = %printable(login), "failed sign-in");
+            let message = "The username or password is not right.";
+            return login_page(state, auth, current.as_ref(), carried, Some(message), login, 200).await;
+        }
+        Err(error) => {
+            tracing::error!(%error, "sign-in failed");
+            return unavailable(&state.oauth, auth);
+        }
+    };
+    let (started, auth_time) = match state.sessions.sign_in(old_cookie, &user).await {
+        Ok(started) => started,
+        Err(_) => return unavailable(&state.oauth, auth),
+    };
+    tracing::info!(target: "tessera::audit", user = %user.username, "signed in");
+    let session = StoredSession {
+        user: Some(user),
+        csrf_token: started.csrf_token.clone(),
+        auth_time: Some(auth_time),
+        last_seen_at: auth_time,
+        expires_at: auth_time,
+    };
+    let mut response = match state.oauth.next_step(auth, Some(&session), true).await {
+        Ok(Next::Redirect(url)) => redirect(&url, true),
+        Ok(Next::Consent) => consent_page(state, auth, &session, carried, None).await,
+        Ok(Next::SignIn) => login_page(state, auth, Some(&session), carried, None, "", 200).await,
+        Err(error) => authorize_error(error, true),
+    };
+    set_session_cookie(&mut response, state, &started);
+    response
+}
+
+fn signed_in(session: Option<&StoredSession>) -> Option<(&User, crate::domain::UnixTime)> {
+    let session = session?;
+    let user = session.user.as_ref().filter(|u| u.enabled)?;
+    Some((user, session.auth_time?))
+}
+
+async fn login_page(
+    state: &AppState,
+    auth: &AuthorizationRequest,
+    session: Option<&StoredSession>,
+    carried: &[(String, String)],
+    error: Option<&str>,
+    username: &str,
+    status: u16,
+) -> HttpResponse {
+    // The form needs a session to bind its CSRF token to; before sign-in
+    // that is an anonymous one, replaced at sign-in.
+    let (csrf_token, started) = match session {
+        Some(session) => (session.csrf_token.clone(), None),
+        None => match state.sessions.start_anonymous().await {
+            Ok(started) => (started.csrf_token.clone(), Some(started)),
+            Err(_) => return unavailable(&state.oauth, auth),
+        },
+    };
+    let page = LoginPage {
+        client_name: &auth.client.client.name,
+        error,
+        params: carried.to_vec(),
+        csrf_token: &csrf_token,
+        username,
+    };
+    let mut response = html(status, page.render());
+    if let Some(started) = started {
+        set_session_cookie(&mut response, state, &started);
+    }
+    response
+}
+
+async fn consent_page(
+    state: &AppState,
+    auth: &AuthorizationRequest,
+    session: &StoredSession,
+    carried: &[(String, String)],
+    _error: Option<&str>,
+) -> HttpResponse {
+    let descriptions = match state.oauth.store.list_scopes().await {
+        Ok(scopes) => scopes,
+        Err(_) => return unavailable(&state.oauth, auth),
+    };
+    let scopes = auth
+        .scope
+        .iter()
+        .map(|name| {
+            let description = descriptions
+                .iter()
+                .find(|s| &s.name == name)
+                .map(|s| s.description.clone())
+                .unwrap_or_default();
+            (name.to_string(), description)
+        })
+        .collect();
+    let username = session
+        .user
+        .as_ref()
+        .map(|u| u.username.to_string())
+        .unwrap_or_default();
+    let page = ConsentPage {
+        client_name: &auth.client.client.name,
+        username: &username,
+        scopes,
+        params: carried.to_vec(),
+        csrf_token: &session.csrf_token,
+    };
+    html(200, page.render())
+}
+
+/// The protocol parameters to carry through our forms.
+fn carried_params(params: &FormParams) -> Vec<(String, String)> {
+    let mut carried: Vec<(String, String)> = params
+        .iter()
+        .filter(|(name, _)| !PAGE_FIELDS.contains(name))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    carried.sort();
+    carried
+}
+
+fn set_session_cookie(response: &mut HttpResponse, state: &AppState, started: &Started) {
+    let cookie = Cookie::build(state.cookies.name.clone(), started.cookie.clone())
+        .path("/")
+        .http_only(true)
+        .secure(state.cookies.secure)
+        .same_site(SameSite::Lax)
+        .finish();
+    let _ = response.add_cookie(&cookie);
+}
+
+fn authorize_error(error: AuthorizeError, after_post: bool) -> HttpResponse {
+    match error {
+        AuthorizeError::Page { status, message } => error_page(status, &message),
+        AuthorizeError::Redirect(url) => redirect(&url, after_post),
+    }
+}
+
+fn unavailable(oauth: &crate::oauth::OAuthServer, auth: &AuthorizationRequest) -> HttpResponse {
+    let url = auth.response_url(
+        &oauth.config.issuer,
+        &[
+            ("error", "temporarily_unavailable"),
+            ("error_description", "try again in a moment"),
+        ],
+    );
+    redirect(&url, false)
+}
+
+/// 303 after a form POST (never 307, SEC-A08), 302 after a GET.
+fn redirect(url: &str, after_post: bool) -> HttpResponse {
+    let status = if after_post {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
+    let mut response = HttpResponse::build(status);
+    security_headers(&mut response);
+    response.insert_header((header::LOCATION, url)).finish()
+}
+
+pub fn error_page(status: u16, message: &str) -> HttpResponse {
+    let title = match status {
+        403 => "This form cannot be used",
+        413 | 414 => "The request is too long",
+        503 => "Tessera is unavailable",
+        500.. => "Something went wrong",
+        _ => "This request cannot be completed",
+    };
+    let mut response = html(status, ErrorPage { title, message }.render());
+    if status == 503 {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    }
+    response
+}
+
+fn html(status: u16, rendered: Result<String, askama::Error>) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    security_headers(&mut response);
+    match rendered {
+        Ok(body) => response.content_type("text/html; charset=utf-8").body(body),
+        Err(error) => {
+            tracing::error!(%error, "a page failed to render");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// Headers of every page of the flow (SEC-A17, SEC-A18, §5.4). The CSP has
+/// no `form-action`: Chrome would apply it to the redirect after consent.
+fn security_headers(response: &mut actix_web::HttpResponseBuilder) {
+    response
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("Cross-Origin-Opener-Policy", "same-origin"));
+}
+
+fn printable(text: &str) -> String {
+    text.chars().take(80).filter(|c| !c.is_control()).collect()
+}
+
+/// `GET /assets/tessera.css`: the one stylesheet, compiled into the binary.
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(include_str!("../../assets/tessera.css"))
+}

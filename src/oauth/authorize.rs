@@ -1,0 +1,450 @@
+//! The authorization endpoint's rules (RFC 6749 §4.1, RFC 7636, RFC 9207,
+//! OIDC Core §3.1.2): which requests may redirect at all, what each error
+//! is, when the user must sign in or consent, and the code that ends it.
+//! The HTTP layer renders pages and sets cookies; it asks this module what
+//! to do.
+
+use std::sync::Arc;
+
+use url::form_urlencoded;
+
+use super::params::FormParams;
+use super::OAuthServer;
+use crate::crypto::secrets::{generate_secret, random_id};
+use crate::domain::{ClientId, ClientType, CodeChallenge, GrantType, PkcePolicy, ScopeSet, UnixTime, User};
+use crate::store::{NewCode, StoreError, StoredClient, StoredSession};
+
+/// Codes live 60 s (SEC-B06).
+pub const CODE_LIFETIME_SECONDS: i64 = 60;
+/// A grant (and every refresh token of it) ends after this, whatever happens.
+pub const GRANT_MAX_LIFETIME_SECONDS: i64 = 365 * 86_400;
+/// Longest `state` or `nonce` accepted; longer is refused, never truncated.
+const MAX_ECHOED_LENGTH: usize = 4_096;
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub client: Arc<StoredClient>,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub state: Option<String>,
+    pub scope: ScopeSet,
+    pub challenge: Option<CodeChallenge>,
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// Why a request ends without a code.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Client or redirect URI could not be trusted: an error page, never a
+    /// redirect (SEC-A04).
+    Page { status: u16, message: String },
+    /// The redirect URI is verified: the error goes back to the client.
+    Redirect(String),
+}
+
+/// What the browser should see next.
+#[derive(Debug)]
+pub enum Next {
+    SignIn,
+    Consent,
+    /// Go back to the client with this URL.
+    Redirect(String),
+}
+
+impl AuthorizationRequest {
+    /// The URL that carries `params` back to the client, with `state` and
+    /// `iss` (RFC 9207); correctly percent-encoded whatever they contain.
+    pub fn response_url(&self, issuer: &str, params: &[(&str, &str)]) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+        if let Some(state) = &self.state {
+            query.append_pair("state", state);
+        }
+        query.append_pair("iss", issuer);
+        let separator = if self.redirect_uri.contains('?') { '&' } else { '?' };
+        format!("{}{separator}{}", self.redirect_uri, query.finish())
+    }
+
+    fn error(&self, issuer: &str, code: &str, description: &str) -> AuthorizeError {
+        AuthorizeError::Redirect(
+            self.response_url(issuer, &[("error", code), ("error_description", description)]),
+        )
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.client.client.client_type == ClientType::Public
+    }
+}
+
+fn page(status: u16, message: &str) -> AuthorizeError {
+    AuthorizeError::Page {
+        status,
+        message: message.to_owned(),
+    }
+}
+
+impl OAuthServer {
+    /// Validates an authorization request in the order that decides whether
+    /// an error may be redirected: client and redirect URI first.
+    pub async fn validate_authorization(
+        &self,
+        params: &FormParams,
+        repeated: &[String],
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        let now = self.clock.now();
+        if repeated.iter().any(|r| r == "client_id" || r == "redirect_uri") {
+            return Err(page(
+                400,
+                "The request repeats client_id or redirect_uri, so it cannot be trusted.",
+            ));
+        }
+        let Some(client_id) = params.get("client_id") else {
+            return Err(page(
+                400,
+                "The request names no application (client_id is missing).",
+            ));
+        };
+        let unknown = || {
+            page(
+                400,
+                "The application that sent you here is not registered or is disabled.",
+            )
+        };
+        let id = ClientId::parse(client_id).map_err(|_| unknown())?;
+        let client = match self.clients.find(self.store.as_ref(), &id, now).await {
+            Ok(Some(client)) if client.client.enabled => client,
+            Ok(_) => return Err(unknown()),
+            Err(StoreError::Unavailable(_)) => {
+                return Err(page(
+                    503,
+                    "Tessera cannot reach its database right now. Try again in a moment.",
+                ))
+            }
+            Err(other) => {
+                return Err(page(
+                    500,
+                    &format!("Something went wrong ({}).", error_id(&other)),
+                ))
+            }
+        };
+        let registered = &client.client.redirect_uris;
+        let (redirect_uri, given) = match params.get("redirect_uri") {
+            Some(asked) => match registered.iter().find(|r| r.matches(asked)) {
+                Some(_) => (asked.to_owned(), true),
+                None => {
+                    return Err(page(
+                        400,
+                        "The redirect URI does not match any registered for this application.",
+                    ))
+                }
+            },
+            None => match registered.as_slice() {
+                [only] => (only.as_str().to_owned(), false),
+                [] => {
+                    return Err(page(
+                        400,
+                        "This application is not registered for sign-in in the browser.",
+                    ))
+                }
+                _ => {
+                    return Err(page(
+                        400,
+                        "The request must name its redirect URI: the application has several.",
+                    ))
+                }
+            },
+        };
+
+        let mut request = AuthorizationRequest {
+            client: client.clone(),
+            redirect_uri,
+            redirect_uri_given: given,
+            state: params.get("state").map(str::to_owned),
+            scope: ScopeSet::default(),
+            challenge: None,
+            nonce: None,
+            prompt: Prompt::default(),
+            max_age: None,
+        };
+        let issuer = self.config.issuer.as_str();
+        if request
+            .state
+            .as_ref()
+            .is_some_and(|s| s.len() > MAX_ECHOED_LENGTH)
+        {
+            request.state = None;
+            return Err(request.error(issuer, "invalid_request", "state is too long"));
+        }
+        if let Some(name) = repeated.first() {
+            let description = format!("parameter {} is repeated", printable(name));
+            return Err(request.error(issuer, "invalid_request", &description));
+        }
+        match params.get("response_type") {
+            Some("code") => {}
+            None => return Err(request.error(issuer, "invalid_request", "response_type is required")),
+            Some(_) => {
+                return Err(request.error(
+                    issuer,
+                    "unsupported_response_type",
+                    "only response_type=code is supported",
+                ))
+            }
+        }
+        if !client.client.allows_grant(GrantType::AuthorizationCode) {
+            return Err(request.error(
+                issuer,
+                "unauthorized_client",
+                "this client may not use the authorization code flow",
+            ));
+        }
+        if params.get("request").is_some() {
+            return Err(request.error(
+                issuer,
+                "request_not_supported",
+                "request objects are not supported",
+            ));
+        }
+        if params.get("request_uri").is_some() {
+            return Err(request.error(
+                issuer,
+                "request_uri_not_supported",
+                "request_uri is not supported",
+            ));
+        }
+        if params.get("response_mode").is_some_and(|m| m != "query") {
+            return Err(request.error(issuer, "invalid_request", "only response_mode=query is supported"));
+        }
+        request.scope = match params.get("scope") {
+            None => client.client.scopes.clone(),
+            Some(text) => match ScopeSet::parse(text) {
+                Ok(scope) if scope.is_subset_of(&client.client.scopes) => scope,
+                Ok(_) => {
+                    return Err(request.error(
+                        issuer,
+                        "invalid_scope",
+                        "a requested scope is not allowed for this client",
+                    ))
+                }
+                Err(_) => return Err(request.error(issuer, "invalid_scope", "scope is malformed")),
+            },
+        };
+        request.challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+            (Some(challenge), method) => match CodeChallenge::parse(challenge, method) {
+                Ok(challenge) => Some(challenge),
+                Err(e) => return Err(request.error(issuer, "invalid_request", &e.0)),
+            },
+            (None, Some(_)) => {
+                return Err(request.error(
+                    issuer,
+                    "invalid_request",
+                    "code_challenge_method without code_challenge",
+                ))
+            }
+            (None, None)
+                if client.client.pkce == PkcePolicy::Required
+                    || client.client.client_type == ClientType::Public =>
+            {
+                return Err(request.error(
+                    issuer,
+                    "invalid_request",
+                    "code_challenge required (PKCE with S256)",
+                ))
+            }
+            (None, None) => None,
+        };
+        request.nonce = params.get("nonce").map(str::to_owned);
+        if request
+            .nonce
+            .as_ref()
+            .is_some_and(|n| n.len() > MAX_ECHOED_LENGTH)
+        {
+            return Err(request.error(issuer, "invalid_request", "nonce is too long"));
+        }
+        if let Some(prompt) = params.get("prompt") {
+            for value in prompt.split(' ').filter(|v| !v.is_empty()) {
+                match value {
+                    "none" => request.prompt.none = true,
+                    "login" => request.prompt.login = true,
+                    "consent" => request.prompt.consent = true,
+                    "select_account" => {}
+                    _ => return Err(request.error(issuer, "invalid_request", "prompt has an unknown value")),
+                }
+            }
+            if request.prompt.none && (request.prompt.login || request.prompt.consent) {
+                return Err(request.error(
+                    issuer,
+                    "invalid_request",
+                    "prompt=none cannot be combined with other values",
+                ));
+            }
+        }
+        if let Some(max_age) = params.get("max_age") {
+            match max_age.parse::<i64>() {
+                Ok(seconds) if seconds >= 0 => request.max_age = Some(seconds),
+                _ => {
+                    return Err(request.error(
+                        issuer,
+                        "invalid_request",
+                        "max_age must be a whole number of seconds",
+                    ))
+                }
+            }
+        }
+        Ok(request)
+    }
+
+    /// Sign in, consent, or redirect with a code.
+    pub async fn next_step(
+        &self,
+        request: &AuthorizationRequest,
+        session: Option<&StoredSession>,
+        just_signed_in: bool,
+    ) -> Result<Next, AuthorizeError> {
+        let now = self.clock.now();
+        let issuer = self.config.issuer.as_str();
+        let signed_in = session.and_then(|s| s.user.as_ref().filter(|u| u.enabled).map(|u| (u, s.auth_time)));
+        let Some((user, auth_time)) = signed_in else {
+            return if request.prompt.none {
+                Err(request.error(issuer, "login_required", "the user is not signed in"))
+            } else {
+                Ok(Next::SignIn)
+            };
+        };
+        let auth_time = auth_time.unwrap_or(now);
+        let too_old = request
+            .max_age
+            .is_some_and(|max| now.seconds() - auth_time.seconds() > max);
+        if !just_signed_in && (request.prompt.login || too_old) {
+            return if request.prompt.none {
+                Err(request.error(issuer, "login_required", "the user must sign in again"))
+            } else {
+                Ok(Next::SignIn)
+            };
+        }
+        // Public clients are asked every time (SEC-A21): their identity is not assured.
+        let remembered = if request.prompt.consent || request.is_public() {
+            false
+        } else {
+            let consent = self
+                .store
+                .find_consent(&user.id, &request.client.client.id)
+                .await
+                .map_err(|e| self.store_failure(request, e))?;
+            consent
+                .and_then(|scope| ScopeSet::parse(&scope).ok())
+                .is_some_and(|granted| request.scope.is_subset_of(&granted))
+        };
+        if remembered {
+            return self
+                .issue_code(request, user, auth_time)
+                .await
+                .map(Next::Redirect);
+        }
+        if request.prompt.none {
+            return Err(request.error(
+                issuer,
+                "consent_required",
+                "the user has not approved this application",
+            ));
+        }
+        Ok(Next::Consent)
+    }
+
+    /// The user approved: remember it and go back with a code.
+    pub async fn approve(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+        auth_time: UnixTime,
+    ) -> Result<String, AuthorizeError> {
+        let now = self.clock.now();
+        self.store
+            .save_consent(
+                &user.id,
+                &request.client.client.id,
+                &request.scope.to_string(),
+                now,
+            )
+            .await
+            .map_err(|e| self.store_failure(request, e))?;
+        self.issue_code(request, user, auth_time).await
+    }
+
+    pub fn deny(&self, request: &AuthorizationRequest) -> String {
+        request.response_url(
+            &self.config.issuer,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user declined"),
+            ],
+        )
+    }
+
+    async fn issue_code(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+        auth_time: UnixTime,
+    ) -> Result<String, AuthorizeError> {
+        let now = self.clock.now();
+        let code = generate_secret("");
+        let new = NewCode {
+            code_hash: self.hasher.digest(code.expose()),
+            grant_id: random_id(16),
+            client_id: request.client.client.id.clone(),
+            user_id: user.id.clone(),
+            scope: request.scope.to_string(),
+            auth_time,
+            redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_given: request.redirect_uri_given,
+            code_challenge: request.challenge.as_ref().map(|c| c.as_str().to_owned()),
+            nonce: request.nonce.clone(),
+            expires_at: now.plus(CODE_LIFETIME_SECONDS),
+            grant_expires_at: now.plus(GRANT_MAX_LIFETIME_SECONDS),
+        };
+        self.store
+            .create_code(&new, now)
+            .await
+            .map_err(|e| self.store_failure(request, e))?;
+        Ok(request.response_url(&self.config.issuer, &[("code", code.expose())]))
+    }
+
+    /// After the redirect URI is verified, a storage failure goes back to
+    /// the client as `temporarily_unavailable` or `server_error`.
+    fn store_failure(&self, request: &AuthorizationRequest, error: StoreError) -> AuthorizeError {
+        let issuer = self.config.issuer.as_str();
+        match error {
+            StoreError::Unavailable(_) => {
+                request.error(issuer, "temporarily_unavailable", "try again in a moment")
+            }
+            other => {
+                tracing::error!(error = ?other, "authorization request failed");
+                request.error(issuer, "server_error", "the server met an unexpected error")
+            }
+        }
+    }
+}
+
+fn error_id(error: &StoreError) -> String {
+    tracing::error!(error = ?error, "authorization request failed");
+    "see the server log".to_owned()
+}
+
+fn printable(name: &str) -> String {
+    name.chars()
+        .take(40)
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}

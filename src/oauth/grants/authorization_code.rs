@@ -1,0 +1,94 @@
+//! RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6): a code is redeemed once, by
+//! the client it was issued to, with the verifier of its challenge and the
+//! redirect URI it was sent to. A second redemption revokes everything
+//! issued from the code (SEC-B07); a redemption that fails its checks
+//! (wrong client, verifier or redirect URI) neither burns the code nor
+//! revokes anything (SEC-B08).
+
+use super::resolve_audience;
+use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantType, ScopeSet, UnixTime};
+use crate::oauth::access_token::TokenSubject;
+use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
+
+pub struct CodeExchange<'a> {
+    pub code: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
+    pub resources: &'a [String],
+}
+
+fn invalid(description: &str) -> OAuthError {
+    OAuthError::InvalidGrant(description.to_owned())
+}
+
+pub async fn grant(
+    server: &OAuthServer,
+    client: &Client,
+    request: CodeExchange<'_>,
+    now: UnixTime,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use the authorization_code grant".into(),
+        ));
+    }
+    let verifier = request
+        .code_verifier
+        .map(CodeVerifier::parse)
+        .transpose()
+        .map_err(|e| OAuthError::InvalidRequest(e.0))?;
+    let code_hash = server.hasher.digest(request.code);
+    let Some(code) = server.store.find_code(&code_hash).await? else {
+        return Err(invalid("the code is unknown, expired or already used"));
+    };
+    if code.client_id != client.id {
+        return Err(invalid("the code was issued to another client"));
+    }
+    if now >= code.expires_at {
+        return Err(invalid("the code is unknown, expired or already used"));
+    }
+    if request.redirect_uri.is_some_and(|uri| uri != code.redirect_uri) {
+        return Err(invalid("redirect_uri differs from the authorization request's"));
+    }
+    match (&code.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) => {
+            if !CodeChallenge::from_stored(challenge.clone()).is_satisfied_by(&verifier) {
+                return Err(invalid("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(invalid("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "code_verifier sent, but the authorization request had no code_challenge",
+            ))
+        }
+        (None, None) => {}
+    }
+    // Every check passed: this is the rightful client. A used code now means
+    // a replay, so everything issued from it is revoked.
+    if code.used || code.grant_revoked || !server.store.consume_code(&code_hash, now).await? {
+        server.store.revoke_grant(&code.grant_id, now).await?;
+        tracing::warn!(target: "tessera::audit", client = %client.id, "authorization code replayed; its grant is revoked");
+        return Err(invalid("the code is unknown, expired or already used"));
+    }
+    let Some(user) = server.store.find_user(&code.user_id).await?.filter(|u| u.enabled) else {
+        return Err(invalid("the user of this code is disabled"));
+    };
+    let scope = ScopeSet::parse(&code.scope).map_err(|e| anyhow::anyhow!("stored scope is invalid: {e}"))?;
+    let audiences = resolve_audience(client, request.resources, &server.config.default_audience)?;
+    let who = TokenSubject {
+        subject: &user.id,
+        username: Some(user.username.as_str()),
+        email: Some(user.email.as_str()),
+        grant_id: Some(&code.grant_id),
+    };
+    let issued = server
+        .issue_access_token(client, who, &scope, audiences, now)
+        .await?;
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: scope.to_string(),
+    })
+}

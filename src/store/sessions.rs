@@ -1,0 +1,125 @@
+use async_trait::async_trait;
+use sqlx::Row as _;
+
+use super::{ConsentStore, Database, NewSession, SessionStore, StoreError, StoreResult, StoredSession};
+use crate::domain::{ClientId, UnixTime};
+
+#[async_trait]
+impl SessionStore for Database {
+    async fn create_session(&self, id_hash: &str, session: &NewSession, now: UnixTime) -> StoreResult<()> {
+        self.bounded(
+            sqlx::query(
+                "INSERT INTO sessions (id_hash, user_id, csrf_token, auth_time, created_at, last_seen_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5, $6)",
+            )
+            .bind(id_hash)
+            .bind(session.user_id.as_deref())
+            .bind(&session.csrf_token)
+            .bind(session.auth_time.map(|t| t.seconds()))
+            .bind(now.seconds())
+            .bind(session.expires_at.seconds())
+            .execute(self.pool()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_session(&self, id_hash: &str) -> StoreResult<Option<StoredSession>> {
+        let sql = format!(
+            "SELECT s.csrf_token, s.auth_time, s.last_seen_at, s.expires_at, s.user_id, {columns} \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1",
+            columns = super::users::COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let Some(row) = self
+            .bounded(sqlx::query(&sql).bind(id_hash).fetch_optional(self.pool()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let user_id: Option<String> = row
+            .try_get("user_id")
+            .map_err(|e| StoreError::Unexpected(e.into()))?;
+        let user = match user_id {
+            Some(_) => Some(super::users::from_row(&row)?.0),
+            None => None,
+        };
+        let read = || -> Result<StoredSession, sqlx::Error> {
+            Ok(StoredSession {
+                user: None,
+                csrf_token: row.try_get("csrf_token")?,
+                auth_time: row
+                    .try_get::<Option<i64>, _>("auth_time")?
+                    .map(UnixTime::from_seconds),
+                last_seen_at: UnixTime::from_seconds(row.try_get("last_seen_at")?),
+                expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
+            })
+        };
+        let mut session = read().map_err(|e| StoreError::Unexpected(e.into()))?;
+        session.user = user;
+        Ok(Some(session))
+    }
+
+    async fn touch_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()> {
+        self.bounded(
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                .bind(now.seconds())
+                .bind(id_hash)
+                .execute(self.pool()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.bounded(
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(self.pool()),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConsentStore for Database {
+    async fn find_consent(&self, user_id: &str, client: &ClientId) -> StoreResult<Option<String>> {
+        let row = self
+            .bounded(
+                sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
+                    .bind(user_id)
+                    .bind(client.as_str())
+                    .fetch_optional(self.pool()),
+            )
+            .await?;
+        row.map(|row| row.try_get("scope"))
+            .transpose()
+            .map_err(|e| StoreError::Unexpected(e.into()))
+    }
+
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client: &ClientId,
+        scope: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        self.bounded(
+            sqlx::query(
+                "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, granted_at = $4",
+            )
+            .bind(user_id)
+            .bind(client.as_str())
+            .bind(scope)
+            .bind(now.seconds())
+            .execute(self.pool()),
+        )
+        .await?;
+        Ok(())
+    }
+}
