@@ -30,11 +30,7 @@ pub const BOOTSTRAP_ADMIN: &str = "admin";
 
 impl Accounts {
     pub fn new(store: Arc<dyn Store>, passwords: PasswordHasher, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            passwords,
-            clock,
-        }
+        Self { store, passwords, clock }
     }
 
     pub async fn create_user(&self, new: NewUser) -> Result<User, AccountError> {
@@ -52,10 +48,7 @@ impl Accounts {
     }
 
     pub async fn set_user_enabled(&self, username: &Username, enabled: bool) -> Result<(), AccountError> {
-        Ok(self
-            .store
-            .set_user_enabled(username, enabled, self.clock.now())
-            .await?)
+        Ok(self.store.set_user_enabled(username, enabled, self.clock.now()).await?)
     }
 
     /// The enabled user whose username or email is `login` and whose
@@ -65,15 +58,9 @@ impl Accounts {
         let Some(password) = Password::for_verification(password) else {
             return Ok(None);
         };
-        let found = if login.len() <= 320 {
-            self.store.find_user_for_login(login.trim()).await?
-        } else {
-            None
-        };
-        let matches = self
-            .passwords
-            .verify(&password, found.as_ref().map(|(_, hash)| hash.as_str()))
-            .await?;
+        let found =
+            if login.len() <= 320 { self.store.find_user_for_login(login.trim()).await? } else { None };
+        let matches = self.passwords.verify(&password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
         Ok(found.map(|(user, _)| user).filter(|user| matches && user.enabled))
     }
 

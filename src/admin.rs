@@ -50,13 +50,7 @@ impl Admin {
         clock: Arc<dyn Clock>,
         secret_rotation_grace: Lifetime,
     ) -> Self {
-        Self {
-            store,
-            clients,
-            hasher,
-            clock,
-            secret_rotation_grace,
-        }
+        Self { store, clients, hasher, clock, secret_rotation_grace }
     }
 
     pub async fn create_service_account(&self, new: NewServiceAccount) -> Result<ServiceAccount, AdminError> {
@@ -77,9 +71,7 @@ impl Admin {
         username: &Username,
         enabled: bool,
     ) -> Result<(), AdminError> {
-        self.store
-            .set_service_account_enabled(username, enabled, self.clock.now())
-            .await?;
+        self.store.set_service_account_enabled(username, enabled, self.clock.now()).await?;
         self.clients.evict_service_account(username.as_str());
         Ok(())
     }
@@ -88,10 +80,7 @@ impl Admin {
         if description.chars().count() > 500 {
             return Err(InvalidInput::new("scope description must be at most 500 characters").into());
         }
-        Ok(self
-            .store
-            .create_scope(&name, description.trim(), self.clock.now())
-            .await?)
+        Ok(self.store.create_scope(&name, description.trim(), self.clock.now()).await?)
     }
 
     pub async fn list_scopes(&self) -> Result<Vec<Scope>, AdminError> {
@@ -106,15 +95,9 @@ impl Admin {
         let secret =
             (new.client_type == ClientType::Confidential).then(|| generate_secret(CLIENT_SECRET_PREFIX));
         let digest = secret.as_ref().map(|s| self.hasher.digest(s.expose()));
-        let client = self
-            .store
-            .create_client(&id, &new, auth_method, digest.as_deref(), self.clock.now())
-            .await?;
-        Ok(ClientWithSecret {
-            client,
-            secret,
-            previous_secret_expires_at: None,
-        })
+        let client =
+            self.store.create_client(&id, &new, auth_method, digest.as_deref(), self.clock.now()).await?;
+        Ok(ClientWithSecret { client, secret, previous_secret_expires_at: None })
     }
 
     pub async fn find_client(&self, id: &str) -> Result<Client, AdminError> {
@@ -139,19 +122,14 @@ impl Admin {
         let client = self.find_client(id).await?;
         if client.client_type == ClientType::Public {
             return Err(
-                InvalidInput::new(format!("client {id} is public: it has no secret to rotate")).into(),
+                InvalidInput::new(format!("client {id} is public: it has no secret to rotate")).into()
             );
         }
         let now = self.clock.now();
         let old_expires_at = now.plus(grace.unwrap_or(self.secret_rotation_grace).seconds());
         let secret = generate_secret(CLIENT_SECRET_PREFIX);
         self.store
-            .rotate_client_secret(
-                &client.id,
-                &self.hasher.digest(secret.expose()),
-                old_expires_at,
-                now,
-            )
+            .rotate_client_secret(&client.id, &self.hasher.digest(secret.expose()), old_expires_at, now)
             .await?;
         self.clients.evict_client(&client.id);
         Ok(ClientWithSecret {
@@ -163,9 +141,7 @@ impl Admin {
 
     pub async fn set_client_enabled(&self, id: &str, enabled: bool) -> Result<(), AdminError> {
         let id = ClientId::parse(id)?;
-        self.store
-            .set_client_enabled(&id, enabled, self.clock.now())
-            .await?;
+        self.store.set_client_enabled(&id, enabled, self.clock.now()).await?;
         self.clients.evict_client(&id);
         Ok(())
     }

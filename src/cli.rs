@@ -249,21 +249,14 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
         Command::Migrate => print(json, json!({"migrated": true}), "migrations applied".into()),
         Command::User(command) => user_command(core, command, json).await,
         Command::ServiceAccount(command) => match command {
-            ServiceAccountCommand::Create {
-                username,
-                display_name,
-            } => {
+            ServiceAccountCommand::Create { username, display_name } => {
                 let account = admin
                     .create_service_account(NewServiceAccount {
                         username: Username::parse(&username)?,
                         display_name: display_name.filter(|d| !d.trim().is_empty()),
                     })
                     .await?;
-                print(
-                    json,
-                    account_json(&account),
-                    format!("created service account {}", account.username),
-                )
+                print(json, account_json(&account), format!("created service account {}", account.username))
             }
             ServiceAccountCommand::List => {
                 let accounts = admin.list_service_accounts().await?;
@@ -283,9 +276,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
                 print(json, accounts.iter().map(account_json).collect(), text)
             }
             ServiceAccountCommand::Disable { username } => {
-                admin
-                    .set_service_account_enabled(&Username::parse(&username)?, false)
-                    .await?;
+                admin.set_service_account_enabled(&Username::parse(&username)?, false).await?;
                 print(
                     json,
                     json!({"username": username, "enabled": false}),
@@ -293,9 +284,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
                 )
             }
             ServiceAccountCommand::Enable { username } => {
-                admin
-                    .set_service_account_enabled(&Username::parse(&username)?, true)
-                    .await?;
+                admin.set_service_account_enabled(&Username::parse(&username)?, true).await?;
                 print(
                     json,
                     json!({"username": username, "enabled": true}),
@@ -332,23 +321,12 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
             ClientCommand::Create(args) => {
                 let new = new_client(*args)?;
                 let created = admin.create_client(new).await?;
-                print(
-                    json,
-                    secret_json(&created),
-                    secret_text(&created, "created client"),
-                )
+                print(json, secret_json(&created), secret_text(&created, "created client"))
             }
             ClientCommand::List => {
                 let clients = admin.list_clients().await?;
                 let text = table(
-                    &[
-                        "CLIENT ID",
-                        "NAME",
-                        "GRANTS",
-                        "SERVICE ACCOUNT",
-                        "FORMAT",
-                        "ENABLED",
-                    ],
+                    &["CLIENT ID", "NAME", "GRANTS", "SERVICE ACCOUNT", "FORMAT", "ENABLED"],
                     clients
                         .iter()
                         .map(|c| {
@@ -374,35 +352,19 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
             ClientCommand::RotateSecret { id, grace } => {
                 let grace = grace.map(|g| g.parse::<Lifetime>()).transpose()?;
                 let rotated = admin.rotate_client_secret(&id, grace).await?;
-                print(
-                    json,
-                    secret_json(&rotated),
-                    secret_text(&rotated, "rotated the secret of client"),
-                )
+                print(json, secret_json(&rotated), secret_text(&rotated, "rotated the secret of client"))
             }
             ClientCommand::Disable { id } => {
                 admin.set_client_enabled(&id, false).await?;
-                print(
-                    json,
-                    json!({"client_id": id, "enabled": false}),
-                    format!("disabled client {id}"),
-                )
+                print(json, json!({"client_id": id, "enabled": false}), format!("disabled client {id}"))
             }
             ClientCommand::Enable { id } => {
                 admin.set_client_enabled(&id, true).await?;
-                print(
-                    json,
-                    json!({"client_id": id, "enabled": true}),
-                    format!("enabled client {id}"),
-                )
+                print(json, json!({"client_id": id, "enabled": true}), format!("enabled client {id}"))
             }
             ClientCommand::Delete { id } => {
                 admin.delete_client(&id).await?;
-                print(
-                    json,
-                    json!({"client_id": id, "deleted": true}),
-                    format!("deleted client {id}"),
-                )
+                print(json, json!({"client_id": id, "deleted": true}), format!("deleted client {id}"))
             }
         },
         Command::Keys(command) => match command {
@@ -440,13 +402,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
 async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::Result<()> {
     let accounts = &core.accounts;
     match command {
-        UserCommand::Create {
-            username,
-            email,
-            display_name,
-            admin,
-            password_stdin,
-        } => {
+        UserCommand::Create { username, email, display_name, admin, password_stdin } => {
             let username = Username::parse(&username)?;
             let email = Email::parse(&email)?;
             let password = Password::parse(&read_password(password_stdin)?)?;
@@ -459,11 +415,7 @@ async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::
                     role: if admin { Role::Admin } else { Role::User },
                 })
                 .await?;
-            print(
-                json,
-                user_json(&user),
-                format!("created {} {}", user.role.as_str(), user.username),
-            )
+            print(json, user_json(&user), format!("created {} {}", user.role.as_str(), user.username))
         }
         UserCommand::List => {
             let users = accounts.list_users().await?;
@@ -485,24 +437,12 @@ async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::
             print(json, users.iter().map(user_json).collect(), text)
         }
         UserCommand::Disable { username } => {
-            accounts
-                .set_user_enabled(&Username::parse(&username)?, false)
-                .await?;
-            print(
-                json,
-                json!({"username": username, "enabled": false}),
-                format!("disabled user {username}"),
-            )
+            accounts.set_user_enabled(&Username::parse(&username)?, false).await?;
+            print(json, json!({"username": username, "enabled": false}), format!("disabled user {username}"))
         }
         UserCommand::Enable { username } => {
-            accounts
-                .set_user_enabled(&Username::parse(&username)?, true)
-                .await?;
-            print(
-                json,
-                json!({"username": username, "enabled": true}),
-                format!("enabled user {username}"),
-            )
+            accounts.set_user_enabled(&Username::parse(&username)?, true).await?;
+            print(json, json!({"username": username, "enabled": true}), format!("enabled user {username}"))
         }
     }
 }
@@ -541,33 +481,17 @@ fn user_json(user: &User) -> serde_json::Value {
 
 fn new_client(args: ClientCreateArgs) -> Result<NewClient, InvalidInput> {
     let grants: BTreeSet<GrantType> = args.grants.iter().map(|g| g.parse()).collect::<Result<_, _>>()?;
-    let scopes = ScopeSet::from_names(
-        args.scopes
-            .iter()
-            .map(|s| ScopeName::parse(s))
-            .collect::<Result<Vec<_>, _>>()?,
-    );
+    let scopes =
+        ScopeSet::from_names(args.scopes.iter().map(|s| ScopeName::parse(s)).collect::<Result<Vec<_>, _>>()?);
     Ok(NewClient {
         name: args.name,
-        client_type: if args.public {
-            ClientType::Public
-        } else {
-            ClientType::Confidential
-        },
+        client_type: if args.public { ClientType::Public } else { ClientType::Confidential },
         auth_method: args.auth_method.map(|m| m.parse::<AuthMethod>()).transpose()?,
         token_format: args.token_format.parse::<TokenFormat>()?,
         grants,
         scopes,
-        redirect_uris: args
-            .redirect_uris
-            .iter()
-            .map(|u| RedirectUri::parse(u))
-            .collect::<Result<_, _>>()?,
-        audiences: args
-            .audiences
-            .iter()
-            .map(|a| Audience::parse(a))
-            .collect::<Result<_, _>>()?,
+        redirect_uris: args.redirect_uris.iter().map(|u| RedirectUri::parse(u)).collect::<Result<_, _>>()?,
+        audiences: args.audiences.iter().map(|a| Audience::parse(a)).collect::<Result<_, _>>()?,
         service_account: args.service_account.map(|u| Username::parse(&u)).transpose()?,
         access_token_ttl: args.access_token_ttl.map(|t| t.parse()).transpose()?,
         refresh_token_ttl: args.refresh_token_ttl.map(|t| t.parse()).transpose()?,
@@ -618,10 +542,7 @@ fn secret_json(created: &ClientWithSecret) -> serde_json::Value {
 }
 
 fn secret_text(created: &ClientWithSecret, verb: &str) -> String {
-    let mut text = format!(
-        "{verb} {}\nclient_id:     {}",
-        created.client.name, created.client.id
-    );
+    let mut text = format!("{verb} {}\nclient_id:     {}", created.client.name, created.client.id);
     match &created.secret {
         Some(secret) => text.push_str(&format!(
             "\nclient_secret: {}\n\nThe secret is shown only now; store it safely.",
@@ -699,9 +620,7 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.settings.access_token_ttl.is_none());
-        let Command::Client(ClientCommand::Create(args)) = cli.command else {
-            panic!()
-        };
+        let Command::Client(ClientCommand::Create(args)) = cli.command else { panic!() };
         assert_eq!(args.access_token_ttl.as_deref(), Some("5m"));
     }
 }

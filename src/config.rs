@@ -160,18 +160,8 @@ pub struct Settings {
 }
 
 /// Claims the username claim must not shadow.
-const RESERVED_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "nbf",
-    "jti",
-    "client_id",
-    "scope",
-    "email",
-];
+const RESERVED_CLAIMS: &[&str] =
+    &["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "email"];
 
 impl Settings {
     /// Resolves flags and environment (`given`) over the file at
@@ -188,10 +178,8 @@ impl Settings {
                 .map(SecretString::new);
         }
         if given.master_key.is_none() {
-            given.master_key = std::env::var("TESSERA_MASTER_KEY")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(SecretString::new);
+            given.master_key =
+                std::env::var("TESSERA_MASTER_KEY").ok().filter(|v| !v.is_empty()).map(SecretString::new);
         }
         let file = match config_path {
             Some(path) => Some(read_file(path)?),
@@ -212,9 +200,8 @@ impl Settings {
         let bind = raw.bind.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or(&format!("http://{bind}")))?;
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
-        let database_url = raw
-            .database_url
-            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tessera.db").display()));
+        let database_url =
+            raw.database_url.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tessera.db").display()));
         let master_key = match raw.master_key {
             Some(secret) => {
                 MasterKey::from_base64(secret.expose()).context("TESSERA_MASTER_KEY is invalid")?;
@@ -244,11 +231,7 @@ impl Settings {
         }
         let key_rotation_interval = match raw.key_rotation_interval.as_deref() {
             Some("off") => None,
-            other => Some(lifetime(
-                other.map(str::to_owned),
-                "90d",
-                "TESSERA_KEY_ROTATION_INTERVAL",
-            )?),
+            other => Some(lifetime(other.map(str::to_owned), "90d", "TESSERA_KEY_ROTATION_INTERVAL")?),
         };
         Ok(Self {
             default_audience: raw.default_audience.unwrap_or_else(|| issuer.clone()),
@@ -318,10 +301,7 @@ mod tests {
 
     #[test]
     fn flags_and_environment_win_over_the_file() {
-        let given = RawSettings {
-            bind: Some("0.0.0.0:9000".into()),
-            ..Default::default()
-        };
+        let given = RawSettings { bind: Some("0.0.0.0:9000".into()), ..Default::default() };
         let file: RawSettings =
             toml::from_str("bind = \"1.2.3.4:1\"\nusername_claim = \"jira_user\"").unwrap();
         let settings = Settings::resolve(given.or(file)).unwrap();
@@ -332,21 +312,11 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_the_setting_named() {
         let bad = |raw: RawSettings| Settings::resolve(raw).unwrap_err().to_string();
-        assert!(bad(RawSettings {
-            issuer: Some("ftp://x".into()),
-            ..Default::default()
-        })
-        .contains("issuer"));
-        assert!(bad(RawSettings {
-            username_claim: Some("sub".into()),
-            ..Default::default()
-        })
-        .contains("TESSERA_USERNAME_CLAIM"));
-        assert!(bad(RawSettings {
-            access_token_ttl: Some("2d".into()),
-            ..Default::default()
-        })
-        .contains("TESSERA_ACCESS_TOKEN_TTL"));
+        assert!(bad(RawSettings { issuer: Some("ftp://x".into()), ..Default::default() }).contains("issuer"));
+        assert!(bad(RawSettings { username_claim: Some("sub".into()), ..Default::default() })
+            .contains("TESSERA_USERNAME_CLAIM"));
+        assert!(bad(RawSettings { access_token_ttl: Some("2d".into()), ..Default::default() })
+            .contains("TESSERA_ACCESS_TOKEN_TTL"));
         assert!(bad(RawSettings {
             master_key: Some(SecretString::new("short".into())),
             ..Default::default()
@@ -362,9 +332,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let MasterKeySource::Configured(secret) = &settings.master_key else {
-            panic!()
-        };
+        let MasterKeySource::Configured(secret) = &settings.master_key else { panic!() };
         assert!(!format!("{settings:?}").contains(secret.expose()));
     }
 }

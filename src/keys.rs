@@ -76,19 +76,12 @@ impl KeySet {
 
     /// The key that signs at `now`: the most recently activated one.
     pub fn signer(&self, now: UnixTime) -> Option<&Arc<SigningKey>> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|e| e.activates_at <= now)
-            .map(|e| &e.key)
+        self.entries.iter().rev().find(|e| e.activates_at <= now).map(|e| &e.key)
     }
 
     /// Keys a verifier may use at `now`: next, active and retired ones.
     pub fn published(&self, now: UnixTime) -> impl Iterator<Item = &Arc<SigningKey>> {
-        self.entries
-            .iter()
-            .filter(move |e| e.state(now) != KeyState::Expired)
-            .map(|e| &e.key)
+        self.entries.iter().filter(move |e| e.state(now) != KeyState::Expired).map(|e| &e.key)
     }
 
     /// A published key by `kid`; never looks anywhere but this in-memory set.
@@ -260,11 +253,7 @@ mod tests {
 
     fn entry(kid: &str, activates_at: i64) -> Entry {
         Entry {
-            key: Arc::new(
-                SigningKey::generate(kid.into(), SigningAlgorithm::EdDsa)
-                    .unwrap()
-                    .key,
-            ),
+            key: Arc::new(SigningKey::generate(kid.into(), SigningAlgorithm::EdDsa).unwrap().key),
             created_at: UnixTime::from_seconds(0),
             activates_at: UnixTime::from_seconds(activates_at),
             superseded_at: None,
@@ -288,12 +277,6 @@ mod tests {
     fn nothing_signs_before_the_first_key_activates() {
         let set = KeySet::new(vec![entry("k", 100)]);
         assert!(set.signer(UnixTime::from_seconds(99)).is_none());
-        assert_eq!(
-            set.jwks(UnixTime::from_seconds(99))["keys"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(set.jwks(UnixTime::from_seconds(99))["keys"].as_array().unwrap().len(), 1);
     }
 }

@@ -83,12 +83,7 @@ impl Sessions {
             auth_time,
             expires_at: now.plus(ABSOLUTE_TIMEOUT_SECONDS),
         };
-        self.store
-            .create_session(&self.hasher.digest(cookie.expose()), &session, now)
-            .await?;
-        Ok(Started {
-            cookie: cookie.expose().to_owned(),
-            csrf_token,
-        })
+        self.store.create_session(&self.hasher.digest(cookie.expose()), &session, now).await?;
+        Ok(Started { cookie: cookie.expose().to_owned(), csrf_token })
     }
 }

@@ -45,10 +45,7 @@ impl Core {
             settings.database_max_connections,
         )?;
         database.migrate().await.with_context(|| {
-            format!(
-                "cannot prepare the database ({})",
-                redact_url(&settings.database_url)
-            )
+            format!("cannot prepare the database ({})", redact_url(&settings.database_url))
         })?;
         warn_if_issuer_is_plain_http(&settings.issuer);
         let (master, created) = settings.master_key()?;
@@ -66,9 +63,7 @@ impl Core {
             settings.signing_alg,
             settings.key_publish_ahead,
         ));
-        keys.ensure_signing_key()
-            .await
-            .context("cannot load the signing keys")?;
+        keys.ensure_signing_key().await.context("cannot load the signing keys")?;
         let hasher = master.secret_hasher();
         let clients = Arc::new(ClientCache::new());
         let oauth = Arc::new(OAuthServer {
@@ -93,21 +88,9 @@ impl Core {
             settings.secret_rotation_grace,
         ));
         let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let accounts = Arc::new(Accounts::new(
-            store.clone(),
-            PasswordHasher::new(concurrency),
-            clock.clone(),
-        ));
-        Ok(Self {
-            settings,
-            database,
-            store,
-            keys,
-            oauth,
-            admin,
-            accounts,
-            clock,
-        })
+        let accounts =
+            Arc::new(Accounts::new(store.clone(), PasswordHasher::new(concurrency), clock.clone()));
+        Ok(Self { settings, database, store, keys, oauth, admin, accounts, clock })
     }
 }
 
@@ -119,12 +102,7 @@ async fn open_when_database_answers(settings: Settings, clock: Arc<dyn Clock>) -
     loop {
         match Core::open(settings.clone(), clock.clone()).await {
             Ok(core) => return Ok(core),
-            Err(error)
-                if matches!(
-                    error.downcast_ref::<StoreError>(),
-                    Some(StoreError::Unavailable(_))
-                ) =>
-            {
+            Err(error) if matches!(error.downcast_ref::<StoreError>(), Some(StoreError::Unavailable(_))) => {
                 tracing::warn!(
                     error = %format!("{error:#}"),
                     retry_in = ?delay,
@@ -156,11 +134,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let core = Arc::new(open_when_database_answers(settings, clock).await?);
-        let given = core
-            .settings
-            .bootstrap_admin_password
-            .as_ref()
-            .map(|p| p.expose());
+        let given = core.settings.bootstrap_admin_password.as_ref().map(|p| p.expose());
         if let Some(password) = core.accounts.ensure_bootstrap_admin(given).await? {
             // Shown once, on the console, never through the log.
             eprintln!(
@@ -210,12 +184,7 @@ impl Application {
             spawn_token_purge(core.clone()),
             spawn_cache_sync(core.clone()),
         ];
-        Ok(Self {
-            port,
-            server: server.run(),
-            core,
-            background,
-        })
+        Ok(Self { port, server: server.run(), core, background })
     }
 
     pub fn port(&self) -> u16 {
@@ -265,9 +234,7 @@ fn spawn_cache_sync(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             let sync = tokio::time::timeout(SYNC_TIMEOUT, core.oauth.clients.sync(core.store.as_ref()));
             match sync.await.unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(anyhow::anyhow!(
-                    "change log read timed out"
-                )))
+                Err(StoreError::Unavailable(anyhow::anyhow!("change log read timed out")))
             }) {
                 Ok(()) => failing = false,
                 Err(error) => {

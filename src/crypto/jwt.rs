@@ -132,11 +132,7 @@ pub fn verify_access_token<'k>(
     if !typ_ok {
         return Err(JwtRejected::WrongType);
     }
-    let kid = header
-        .kid
-        .as_deref()
-        .filter(|k| k.len() <= 128)
-        .ok_or(JwtRejected::UnknownKey)?;
+    let kid = header.kid.as_deref().filter(|k| k.len() <= 128).ok_or(JwtRejected::UnknownKey)?;
     let key = find_key(kid).ok_or(JwtRejected::UnknownKey)?;
     let alg = key.alg().jsonwebtoken();
     if header.alg != alg {
@@ -177,19 +173,12 @@ mod tests {
 
     #[test]
     fn signed_tokens_verify_with_every_algorithm() {
-        for alg in [
-            SigningAlgorithm::Rs256,
-            SigningAlgorithm::Es256,
-            SigningAlgorithm::EdDsa,
-        ] {
+        for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
             let key = SigningKey::generate("k1".into(), alg).unwrap().key;
             let token = sign_access_token(&key, &claims()).unwrap();
-            let verified = verify_access_token(
-                &token,
-                |kid| (kid == "k1").then_some(&key),
-                "https://auth.example",
-            )
-            .unwrap();
+            let verified =
+                verify_access_token(&token, |kid| (kid == "k1").then_some(&key), "https://auth.example")
+                    .unwrap();
             assert_eq!(verified.sub, "svc-deploy");
             assert_eq!(verified.other["username"], "svc-deploy");
         }
@@ -197,9 +186,7 @@ mod tests {
 
     #[test]
     fn tampering_wrong_issuer_and_unknown_kid_are_rejected() {
-        let key = SigningKey::generate("k1".into(), SigningAlgorithm::Rs256)
-            .unwrap()
-            .key;
+        let key = SigningKey::generate("k1".into(), SigningAlgorithm::Rs256).unwrap().key;
         let token = sign_access_token(&key, &claims()).unwrap();
         let find = |kid: &str| (kid == "k1").then_some(&key);
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
@@ -208,10 +195,7 @@ mod tests {
             verify_access_token(&parts.join("."), find, "https://auth.example").unwrap_err(),
             JwtRejected::Invalid
         );
-        assert_eq!(
-            verify_access_token(&token, find, "https://other").unwrap_err(),
-            JwtRejected::WrongIssuer
-        );
+        assert_eq!(verify_access_token(&token, find, "https://other").unwrap_err(), JwtRejected::WrongIssuer);
         assert_eq!(
             verify_access_token(&token, |_| None, "https://auth.example").unwrap_err(),
             JwtRejected::UnknownKey
@@ -224,15 +208,11 @@ mod tests {
 
     #[test]
     fn alg_none_and_hs256_with_the_public_key_are_rejected() {
-        let key = SigningKey::generate("k1".into(), SigningAlgorithm::Rs256)
-            .unwrap()
-            .key;
+        let key = SigningKey::generate("k1".into(), SigningAlgorithm::Rs256).unwrap().key;
         let find = |kid: &str| (kid == "k1").then_some(&key);
         let body = b64url(&serde_json::to_vec(&claims()).unwrap());
         let none_header = b64url(br#"{"alg":"none","typ":"at+jwt","kid":"k1"}"#);
-        assert!(
-            verify_access_token(&format!("{none_header}.{body}."), find, "https://auth.example").is_err()
-        );
+        assert!(verify_access_token(&format!("{none_header}.{body}."), find, "https://auth.example").is_err());
         let hs_header = b64url(br#"{"alg":"HS256","typ":"at+jwt","kid":"k1"}"#);
         let input = format!("{hs_header}.{body}");
         let mac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.public_pem().as_bytes());
@@ -246,9 +226,7 @@ mod tests {
 
     #[test]
     fn string_typed_exp_is_rejected() {
-        let key = SigningKey::generate("k1".into(), SigningAlgorithm::EdDsa)
-            .unwrap()
-            .key;
+        let key = SigningKey::generate("k1".into(), SigningAlgorithm::EdDsa).unwrap().key;
         let header = b64url(br#"{"alg":"EdDSA","typ":"at+jwt","kid":"k1"}"#);
         let body = b64url(br#"{"iss":"i","sub":"s","aud":"a","exp":"99999999999","iat":1,"jti":"j","client_id":"c","scope":""}"#);
         let input = format!("{header}.{body}");

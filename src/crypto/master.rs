@@ -32,9 +32,8 @@ impl MasterKey {
 
     /// Parses the base64 form used in `TESSERA_MASTER_KEY` and the key file.
     pub fn from_base64(text: &str) -> Result<Self, InvalidInput> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| InvalidInput::new("master key is not valid base64"))?;
+        let bytes =
+            STANDARD.decode(text.trim()).map_err(|_| InvalidInput::new("master key is not valid base64"))?;
         let array: [u8; 32] = bytes.try_into().map_err(|_| {
             InvalidInput::new("master key must be exactly 32 bytes (44 characters of base64)")
         })?;
@@ -84,9 +83,8 @@ impl MasterKey {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tessera master key v1");
         let prk = salt.extract(&self.0);
         let info = [label];
-        let okm = prk
-            .expand(&info, hkdf::HKDF_SHA256)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let okm =
+            prk.expand(&info, hkdf::HKDF_SHA256).expect("32 bytes is a valid HKDF-SHA256 output length");
         let mut out = [0u8; 32];
         okm.fill(&mut out).expect("output length matches");
         out

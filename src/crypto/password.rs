@@ -22,10 +22,7 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// `concurrency` hashes at most run at once; more wait their turn.
     pub fn new(concurrency: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy: OnceCell::new(),
-        }
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: OnceCell::new() }
     }
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
@@ -50,11 +47,7 @@ impl PasswordHasher {
         let matches = tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&phc)
                 .map_err(|e| anyhow::anyhow!("stored password hash is invalid: {e}"))?;
-            Ok::<_, anyhow::Error>(
-                Argon2::default()
-                    .verify_password(plain.as_bytes(), &parsed)
-                    .is_ok(),
-            )
+            Ok::<_, anyhow::Error>(Argon2::default().verify_password(plain.as_bytes(), &parsed).is_ok())
         })
         .await
         .context("the password verification task failed")??;

@@ -11,6 +11,8 @@ use super::b64url;
 
 /// Prefix of opaque access tokens.
 pub const ACCESS_TOKEN_PREFIX: &str = "tsr_at_";
+/// Prefix of refresh tokens.
+pub const REFRESH_TOKEN_PREFIX: &str = "tsr_rt_";
 /// Prefix of client secrets.
 pub const CLIENT_SECRET_PREFIX: &str = "tsr_cs_";
 

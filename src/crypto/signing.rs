@@ -79,10 +79,7 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -107,18 +104,12 @@ impl SigningKey {
             SigningAlgorithm::Es256 => {
                 let pair = signature::EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
                     .map_err(|_| anyhow::anyhow!("EC key generation failed"))?;
-                pair.to_pkcs8v1()
-                    .map_err(|_| anyhow::anyhow!("EC key export failed"))?
-                    .as_ref()
-                    .to_vec()
+                pair.to_pkcs8v1().map_err(|_| anyhow::anyhow!("EC key export failed"))?.as_ref().to_vec()
             }
             SigningAlgorithm::EdDsa => {
                 let pair = signature::Ed25519KeyPair::generate()
                     .map_err(|_| anyhow::anyhow!("Ed25519 key generation failed"))?;
-                pair.to_pkcs8v1()
-                    .map_err(|_| anyhow::anyhow!("Ed25519 key export failed"))?
-                    .as_ref()
-                    .to_vec()
+                pair.to_pkcs8v1().map_err(|_| anyhow::anyhow!("Ed25519 key export failed"))?.as_ref().to_vec()
             }
         };
         let key = Self::from_pkcs8(kid, alg, &pkcs8)?;
@@ -159,11 +150,7 @@ impl SigningKey {
                 let pair = signature::Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?;
                 let x = b64url(pair.public_key().as_ref());
                 let spki = spki_der(pair.public_key().as_der())?;
-                (
-                    KeyPair::Ed(pair),
-                    json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
-                    spki,
-                )
+                (KeyPair::Ed(pair), json!({"kty": "OKP", "crv": "Ed25519", "x": x}), spki)
             }
         };
         let mut jwk = jwk_members;
@@ -172,15 +159,7 @@ impl SigningKey {
         jwk["alg"] = json!(alg.as_str());
         let decoding = decoding_key(alg, &jwk)?;
         let public_pem = pem::encode(&pem::Pem::new("PUBLIC KEY", spki));
-        Ok(Self {
-            kid,
-            alg,
-            pair,
-            jwk,
-            public_pem,
-            decoding,
-            rng: SystemRandom::new(),
-        })
+        Ok(Self { kid, alg, pair, jwk, public_pem, decoding, rng: SystemRandom::new() })
     }
 
     pub fn kid(&self) -> &str {
@@ -228,10 +207,7 @@ impl SigningKey {
 fn spki_der(
     der: Result<PublicKeyX509Der<'static>, aws_lc_rs::error::Unspecified>,
 ) -> anyhow::Result<Vec<u8>> {
-    Ok(der
-        .map_err(|_| anyhow::anyhow!("public key export failed"))?
-        .as_ref()
-        .to_vec())
+    Ok(der.map_err(|_| anyhow::anyhow!("public key export failed"))?.as_ref().to_vec())
 }
 
 fn decoding_key(alg: SigningAlgorithm, jwk: &serde_json::Value) -> anyhow::Result<jsonwebtoken::DecodingKey> {
@@ -250,11 +226,7 @@ mod tests {
 
     #[test]
     fn each_algorithm_generates_reloads_and_exports_only_public_members() {
-        for alg in [
-            SigningAlgorithm::Rs256,
-            SigningAlgorithm::Es256,
-            SigningAlgorithm::EdDsa,
-        ] {
+        for alg in [SigningAlgorithm::Rs256, SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
             let generated = SigningKey::generate("k1".into(), alg).unwrap();
             let reloaded = SigningKey::from_pkcs8("k1".into(), alg, &generated.pkcs8).unwrap();
             assert_eq!(generated.key.public_jwk(), reloaded.public_jwk());

@@ -116,9 +116,7 @@ impl Audience {
             return Err(InvalidInput::new("audience must be 1 to 512 characters"));
         }
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(InvalidInput::new(
-                "audience must not contain spaces or control characters",
-            ));
+            return Err(InvalidInput::new("audience must not contain spaces or control characters"));
         }
         Ok(Self(text.to_owned()))
     }
@@ -225,9 +223,7 @@ impl NewClient {
             ));
         }
         if !code_flow && !self.redirect_uris.is_empty() {
-            return Err(InvalidInput::new(
-                "redirect URIs are only for the authorization_code grant",
-            ));
+            return Err(InvalidInput::new("redirect URIs are only for the authorization_code grant"));
         }
         if self.grants.contains(&GrantType::RefreshToken) && !code_flow {
             return Err(InvalidInput::new(
@@ -235,15 +231,11 @@ impl NewClient {
             ));
         }
         if self.pkce == PkcePolicy::Optional && !code_flow {
-            return Err(InvalidInput::new(
-                "PKCE applies to the authorization_code grant only",
-            ));
+            return Err(InvalidInput::new("PKCE applies to the authorization_code grant only"));
         }
         if let Some(ttl) = self.refresh_token_ttl {
             if !self.grants.contains(&GrantType::RefreshToken) {
-                return Err(InvalidInput::new(
-                    "a refresh-token lifetime needs the refresh_token grant",
-                ));
+                return Err(InvalidInput::new("a refresh-token lifetime needs the refresh_token grant"));
             }
             if ttl > MAX_REFRESH_TOKEN_TTL {
                 return Err(InvalidInput::new(format!(
@@ -253,9 +245,7 @@ impl NewClient {
         }
         let mut uris = BTreeSet::new();
         if let Some(twice) = self.redirect_uris.iter().find(|u| !uris.insert(*u)) {
-            return Err(InvalidInput::new(format!(
-                "redirect URI '{twice}' is listed twice"
-            )));
+            return Err(InvalidInput::new(format!("redirect URI '{twice}' is listed twice")));
         }
         if self.grants.is_empty() {
             return Err(InvalidInput::new("a client needs at least one grant (--grant)"));
@@ -270,10 +260,7 @@ impl NewClient {
         let mut seen = BTreeSet::new();
         for audience in &self.audiences {
             if !seen.insert(audience) {
-                return Err(InvalidInput::new(format!(
-                    "audience '{}' is listed twice",
-                    audience.as_str()
-                )));
+                return Err(InvalidInput::new(format!("audience '{}' is listed twice", audience.as_str())));
             }
         }
         Ok(method)
@@ -309,10 +296,7 @@ mod tests {
     fn public_clients_use_none_pkce_and_no_client_credentials() {
         let public = client(ClientType::Public, &[CODE, GrantType::RefreshToken], &[CB]);
         assert_eq!(public.validate().unwrap(), AuthMethod::None);
-        let optional = NewClient {
-            pkce: PkcePolicy::Optional,
-            ..client(ClientType::Public, &[CODE], &[CB])
-        };
+        let optional = NewClient { pkce: PkcePolicy::Optional, ..client(ClientType::Public, &[CODE], &[CB]) };
         assert!(optional.validate().unwrap_err().0.contains("PKCE"));
         let cc = client(ClientType::Public, &[GrantType::ClientCredentials], &[]);
         assert!(cc.validate().is_err());
@@ -326,21 +310,11 @@ mod tests {
     #[test]
     fn grants_and_redirect_uris_must_fit_together() {
         assert!(client(ClientType::Confidential, &[CODE], &[]).validate().is_err());
-        assert!(
-            client(ClientType::Confidential, &[GrantType::ClientCredentials], &[CB])
-                .validate()
-                .is_err()
-        );
-        assert!(client(ClientType::Confidential, &[GrantType::RefreshToken], &[])
-            .validate()
-            .is_err());
-        assert!(client(ClientType::Confidential, &[CODE], &[CB, CB])
-            .validate()
-            .is_err());
-        let optional = NewClient {
-            pkce: PkcePolicy::Optional,
-            ..client(ClientType::Confidential, &[CODE], &[CB])
-        };
+        assert!(client(ClientType::Confidential, &[GrantType::ClientCredentials], &[CB]).validate().is_err());
+        assert!(client(ClientType::Confidential, &[GrantType::RefreshToken], &[]).validate().is_err());
+        assert!(client(ClientType::Confidential, &[CODE], &[CB, CB]).validate().is_err());
+        let optional =
+            NewClient { pkce: PkcePolicy::Optional, ..client(ClientType::Confidential, &[CODE], &[CB]) };
         assert_eq!(optional.validate().unwrap(), AuthMethod::ClientSecretBasic);
     }
 }

@@ -42,9 +42,7 @@ impl FromStr for Lifetime {
         let value: i64 = number.parse().map_err(|_| bad())?;
         let seconds = value.checked_mul(multiplier).ok_or_else(bad)?;
         if seconds == 0 {
-            return Err(InvalidInput::new(format!(
-                "invalid duration '{text}': it must be longer than zero"
-            )));
+            return Err(InvalidInput::new(format!("invalid duration '{text}': it must be longer than zero")));
         }
         Ok(Self(seconds))
     }
@@ -79,17 +77,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage_zero_negative_and_overflow() {
-        for bad in [
-            "",
-            "10",
-            "m",
-            "-5m",
-            "1.5h",
-            "0s",
-            "10w",
-            "99999999999999999999d",
-            "1 0m",
-        ] {
+        for bad in ["", "10", "m", "-5m", "1.5h", "0s", "10w", "99999999999999999999d", "1 0m"] {
             assert!(bad.parse::<Lifetime>().is_err(), "{bad} should be rejected");
         }
     }

@@ -12,9 +12,7 @@ use super::InvalidInput;
 /// `43*128unreserved` (RFC 7636 §4.1, §4.2).
 fn well_formed(text: &str) -> bool {
     (43..=128).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +31,7 @@ impl CodeChallenge {
             }
         }
         if !well_formed(challenge) {
-            return Err(InvalidInput::new(
-                "code_challenge must be 43 to 128 unreserved characters",
-            ));
+            return Err(InvalidInput::new("code_challenge must be 43 to 128 unreserved characters"));
         }
         Ok(Self(challenge.to_owned()))
     }
@@ -63,9 +59,7 @@ pub struct CodeVerifier(String);
 impl CodeVerifier {
     pub fn parse(text: &str) -> Result<Self, InvalidInput> {
         if !well_formed(text) {
-            return Err(InvalidInput::new(
-                "code_verifier must be 43 to 128 unreserved characters",
-            ));
+            return Err(InvalidInput::new("code_verifier must be 43 to 128 unreserved characters"));
         }
         Ok(Self(text.to_owned()))
     }
@@ -112,9 +106,6 @@ mod tests {
             assert!(CodeChallenge::parse(&bad, Some("S256")).is_err(), "{bad}");
             assert!(CodeVerifier::parse(&bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            format!("{:?}", CodeVerifier::parse(VERIFIER).unwrap()),
-            "CodeVerifier([redacted])"
-        );
+        assert_eq!(format!("{:?}", CodeVerifier::parse(VERIFIER).unwrap()), "CodeVerifier([redacted])");
     }
 }

@@ -26,9 +26,7 @@ impl RedirectUri {
             return Err(bad("must not contain a fragment"));
         }
         if text.contains('*') {
-            return Err(bad(
-                "must not contain a wildcard: redirect URIs are matched exactly",
-            ));
+            return Err(bad("must not contain a wildcard: redirect URIs are matched exactly"));
         }
         let url = url::Url::parse(text).map_err(|_| bad("is not an absolute URI"))?;
         if !url.username().is_empty() || url.password().is_some() {
@@ -173,8 +171,6 @@ mod tests {
         ] {
             assert!(!registered.matches(variant), "{variant} must not match");
         }
-        assert!(RedirectUri::parse("http://[::1]/cb")
-            .unwrap()
-            .matches("http://[::1]:4000/cb"));
+        assert!(RedirectUri::parse("http://[::1]/cb").unwrap().matches("http://[::1]:4000/cb"));
     }
 }

@@ -60,10 +60,7 @@ impl Password {
             )));
         }
         if normalised.len() > Self::MAX_BYTES {
-            return Err(InvalidInput::new(format!(
-                "the password must be at most {} bytes",
-                Self::MAX_BYTES
-            )));
+            return Err(InvalidInput::new(format!("the password must be at most {} bytes", Self::MAX_BYTES)));
         }
         Ok(Self(normalised))
     }
@@ -108,9 +105,7 @@ impl FromStr for Role {
         match text {
             "admin" => Ok(Self::Admin),
             "user" => Ok(Self::User),
-            other => Err(InvalidInput::new(format!(
-                "unknown role '{other}' (expected admin or user)"
-            ))),
+            other => Err(InvalidInput::new(format!("unknown role '{other}' (expected admin or user)"))),
         }
     }
 }
@@ -143,21 +138,11 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_checked() {
-        assert_eq!(
-            Email::parse(" Jane.Doe@Example.COM ").unwrap().as_str(),
-            "jane.doe@example.com"
-        );
+        assert_eq!(Email::parse(" Jane.Doe@Example.COM ").unwrap().as_str(), "jane.doe@example.com");
         assert!(Email::parse("admin@localhost").is_ok());
-        for bad in [
-            "",
-            "no-at",
-            "@example.com",
-            "jane@",
-            "two words@example.com",
-            "a@b@c",
-            "a@.com",
-            "a@com.",
-        ] {
+        for bad in
+            ["", "no-at", "@example.com", "jane@", "two words@example.com", "a@b@c", "a@.com", "a@com."]
+        {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -167,14 +152,8 @@ mod tests {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse(&"x".repeat(1_025)).is_err());
         // U+FB01 (the "fi" ligature) normalises to "fi" under NFKC.
-        assert_eq!(
-            Password::parse("\u{fb01}rst-secret").unwrap().expose(),
-            "first-secret"
-        );
-        assert_eq!(
-            format!("{:?}", Password::parse("correct horse").unwrap()),
-            "Password([redacted])"
-        );
+        assert_eq!(Password::parse("\u{fb01}rst-secret").unwrap().expose(), "first-secret");
+        assert_eq!(format!("{:?}", Password::parse("correct horse").unwrap()), "Password([redacted])");
         assert!(Password::for_verification("short").is_some());
     }
 }

@@ -17,9 +17,7 @@ impl Username {
             return Err(InvalidInput::new("username must be at most 255 characters"));
         }
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(InvalidInput::new(
-                "username must not contain spaces or control characters",
-            ));
+            return Err(InvalidInput::new("username must not contain spaces or control characters"));
         }
         Ok(Self(text.to_owned()))
     }

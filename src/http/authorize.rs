@@ -60,11 +60,8 @@ pub async fn post(
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type
         .split(';')
         .next()
@@ -271,11 +268,7 @@ async fn consent_page(
             (name.to_string(), description)
         })
         .collect();
-    let username = session
-        .user
-        .as_ref()
-        .map(|u| u.username.to_string())
-        .unwrap_or_default();
+    let username = session.user.as_ref().map(|u| u.username.to_string()).unwrap_or_default();
     let page = ConsentPage {
         client_name: &auth.client.client.name,
         username: &username,
@@ -317,21 +310,14 @@ fn authorize_error(error: AuthorizeError, after_post: bool) -> HttpResponse {
 fn unavailable(oauth: &crate::oauth::OAuthServer, auth: &AuthorizationRequest) -> HttpResponse {
     let url = auth.response_url(
         &oauth.config.issuer,
-        &[
-            ("error", "temporarily_unavailable"),
-            ("error_description", "try again in a moment"),
-        ],
+        &[("error", "temporarily_unavailable"), ("error_description", "try again in a moment")],
     );
     redirect(&url, false)
 }
 
 /// 303 after a form POST (never 307, SEC-A08), 302 after a GET.
 fn redirect(url: &str, after_post: bool) -> HttpResponse {
-    let status = if after_post {
-        StatusCode::SEE_OTHER
-    } else {
-        StatusCode::FOUND
-    };
+    let status = if after_post { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
     let mut response = HttpResponse::build(status);
     security_headers(&mut response);
     response.insert_header((header::LOCATION, url)).finish()
@@ -347,9 +333,7 @@ pub fn error_page(status: u16, message: &str) -> HttpResponse {
     };
     let mut response = html(status, ErrorPage { title, message }.render());
     if status == 503 {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
     }
     response
 }

@@ -21,9 +21,7 @@ pub fn oauth_error_response(error: &OAuthError) -> HttpResponse {
         _ => StatusCode::BAD_REQUEST,
     };
     let mut response = HttpResponse::build(status);
-    response
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"));
+    response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
     match error {
         OAuthError::InvalidClient { .. } => {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\""));
@@ -44,8 +42,6 @@ pub fn oauth_error_response(error: &OAuthError) -> HttpResponse {
 pub async fn post_only() -> HttpResponse {
     let mut response = oauth_error_response(&OAuthError::invalid_request("this endpoint accepts POST only"));
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
-        .headers_mut()
-        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
     response
 }

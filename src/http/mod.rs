@@ -28,15 +28,9 @@ pub struct CookieSettings {
 impl CookieSettings {
     pub fn for_issuer(issuer: &str) -> Self {
         if issuer.starts_with("https://") {
-            Self {
-                name: "__Host-tessera_session".into(),
-                secure: true,
-            }
+            Self { name: "__Host-tessera_session".into(), secure: true }
         } else {
-            Self {
-                name: "tessera_session".into(),
-                secure: false,
-            }
+            Self { name: "tessera_session".into(), secure: false }
         }
     }
 }
@@ -82,14 +76,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/assets/tessera.css", web::get().to(authorize::stylesheet))
         .route("/oauth2/jwks", web::get().to(well_known::jwks))
         .route("/oauth2/keys/{file}", web::get().to(well_known::pem))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            web::get().to(well_known::metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            web::get().to(well_known::metadata),
-        )
+        .route("/.well-known/oauth-authorization-server", web::get().to(well_known::metadata))
+        .route("/.well-known/openid-configuration", web::get().to(well_known::metadata))
         .route("/healthz", web::get().to(health::live))
         .route("/readyz", web::get().to(health::ready));
 }

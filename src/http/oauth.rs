@@ -51,9 +51,7 @@ pub async fn revoke(request: HttpRequest, payload: web::Payload, state: web::Dat
 }
 
 fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    builder
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"));
+    builder.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
     builder
 }
 
@@ -67,16 +65,11 @@ fn core_request<'a>(request: &'a HttpRequest, body: &'a [u8]) -> Request<'a> {
 
 /// The body of a form POST: right content type, at most `BODY_LIMIT` bytes.
 async fn form_body(request: &HttpRequest, mut payload: web::Payload) -> Result<web::BytesMut, OAuthError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {

@@ -26,10 +26,8 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 pub async fn pem(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     let now = state.oauth.clock.now();
     let keys = state.oauth.keys.current();
-    let found = path
-        .strip_suffix(".pem")
-        .and_then(|kid| keys.find(kid, now))
-        .map(|key| key.public_pem().to_owned());
+    let found =
+        path.strip_suffix(".pem").and_then(|kid| keys.find(kid, now)).map(|key| key.public_pem().to_owned());
     match found {
         Some(pem) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, JWKS_CACHE))

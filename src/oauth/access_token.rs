@@ -30,18 +30,13 @@ impl OAuthServer {
         audiences: Vec<String>,
         now: UnixTime,
     ) -> Result<IssuedAccessToken, OAuthError> {
-        let ttl = client
-            .access_token_ttl
-            .unwrap_or(self.config.access_token_ttl)
-            .seconds();
+        let ttl = client.access_token_ttl.unwrap_or(self.config.access_token_ttl).seconds();
         let expires_at = now.plus(ttl);
         let jti = random_id(16);
         let token = match client.token_format {
             TokenFormat::Jwt => {
                 let keys = self.keys.current();
-                let key = keys
-                    .signer(now)
-                    .ok_or_else(|| anyhow::anyhow!("no signing key is active"))?;
+                let key = keys.signer(now).ok_or_else(|| anyhow::anyhow!("no signing key is active"))?;
                 let claims = AccessTokenClaims {
                     issuer: self.config.issuer.clone(),
                     subject: who.subject.to_owned(),
@@ -51,9 +46,7 @@ impl OAuthServer {
                     jti,
                     client_id: client.id.as_str().to_owned(),
                     scope: scope.to_string(),
-                    username: who
-                        .username
-                        .map(|u| (self.config.username_claim.clone(), u.to_owned())),
+                    username: who.username.map(|u| (self.config.username_claim.clone(), u.to_owned())),
                     email: who.email.map(str::to_owned),
                     grant_id: who.grant_id.map(str::to_owned),
                 };
@@ -73,15 +66,10 @@ impl OAuthServer {
                     revoked: false,
                     grant_id: who.grant_id.map(str::to_owned),
                 };
-                self.store
-                    .insert_access_token(&self.hasher.digest(secret.expose()), &record)
-                    .await?;
+                self.store.insert_access_token(&self.hasher.digest(secret.expose()), &record).await?;
                 secret.expose().to_owned()
             }
         };
-        Ok(IssuedAccessToken {
-            token,
-            expires_in: ttl,
-        })
+        Ok(IssuedAccessToken { token, expires_in: ttl })
     }
 }

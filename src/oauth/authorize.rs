@@ -89,10 +89,7 @@ impl AuthorizationRequest {
 }
 
 fn page(status: u16, message: &str) -> AuthorizeError {
-    AuthorizeError::Page {
-        status,
-        message: message.to_owned(),
-    }
+    AuthorizeError::Page { status, message: message.to_owned() }
 }
 
 impl OAuthServer {
@@ -105,39 +102,20 @@ impl OAuthServer {
     ) -> Result<AuthorizationRequest, AuthorizeError> {
         let now = self.clock.now();
         if repeated.iter().any(|r| r == "client_id" || r == "redirect_uri") {
-            return Err(page(
-                400,
-                "The request repeats client_id or redirect_uri, so it cannot be trusted.",
-            ));
+            return Err(page(400, "The request repeats client_id or redirect_uri, so it cannot be trusted."));
         }
         let Some(client_id) = params.get("client_id") else {
-            return Err(page(
-                400,
-                "The request names no application (client_id is missing).",
-            ));
+            return Err(page(400, "The request names no application (client_id is missing)."));
         };
-        let unknown = || {
-            page(
-                400,
-                "The application that sent you here is not registered or is disabled.",
-            )
-        };
+        let unknown = || page(400, "The application that sent you here is not registered or is disabled.");
         let id = ClientId::parse(client_id).map_err(|_| unknown())?;
         let client = match self.clients.find(self.store.as_ref(), &id, now).await {
             Ok(Some(client)) if client.client.enabled => client,
             Ok(_) => return Err(unknown()),
             Err(StoreError::Unavailable(_)) => {
-                return Err(page(
-                    503,
-                    "Tessera cannot reach its database right now. Try again in a moment.",
-                ))
+                return Err(page(503, "Tessera cannot reach its database right now. Try again in a moment."))
             }
-            Err(other) => {
-                return Err(page(
-                    500,
-                    &format!("Something went wrong ({}).", error_id(&other)),
-                ))
-            }
+            Err(other) => return Err(page(500, &format!("Something went wrong ({}).", error_id(&other)))),
         };
         let registered = &client.client.redirect_uris;
         let (redirect_uri, given) = match params.get("redirect_uri") {
@@ -153,10 +131,7 @@ impl OAuthServer {
             None => match registered.as_slice() {
                 [only] => (only.as_str().to_owned(), false),
                 [] => {
-                    return Err(page(
-                        400,
-                        "This application is not registered for sign-in in the browser.",
-                    ))
+                    return Err(page(400, "This application is not registered for sign-in in the browser."))
                 }
                 _ => {
                     return Err(page(
@@ -179,11 +154,7 @@ impl OAuthServer {
             max_age: None,
         };
         let issuer = self.config.issuer.as_str();
-        if request
-            .state
-            .as_ref()
-            .is_some_and(|s| s.len() > MAX_ECHOED_LENGTH)
-        {
+        if request.state.as_ref().is_some_and(|s| s.len() > MAX_ECHOED_LENGTH) {
             request.state = None;
             return Err(request.error(issuer, "invalid_request", "state is too long"));
         }
@@ -210,18 +181,10 @@ impl OAuthServer {
             ));
         }
         if params.get("request").is_some() {
-            return Err(request.error(
-                issuer,
-                "request_not_supported",
-                "request objects are not supported",
-            ));
+            return Err(request.error(issuer, "request_not_supported", "request objects are not supported"));
         }
         if params.get("request_uri").is_some() {
-            return Err(request.error(
-                issuer,
-                "request_uri_not_supported",
-                "request_uri is not supported",
-            ));
+            return Err(request.error(issuer, "request_uri_not_supported", "request_uri is not supported"));
         }
         if params.get("response_mode").is_some_and(|m| m != "query") {
             return Err(request.error(issuer, "invalid_request", "only response_mode=query is supported"));
@@ -265,11 +228,7 @@ impl OAuthServer {
             (None, None) => None,
         };
         request.nonce = params.get("nonce").map(str::to_owned);
-        if request
-            .nonce
-            .as_ref()
-            .is_some_and(|n| n.len() > MAX_ECHOED_LENGTH)
-        {
+        if request.nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHOED_LENGTH) {
             return Err(request.error(issuer, "invalid_request", "nonce is too long"));
         }
         if let Some(prompt) = params.get("prompt") {
@@ -323,9 +282,7 @@ impl OAuthServer {
             };
         };
         let auth_time = auth_time.unwrap_or(now);
-        let too_old = request
-            .max_age
-            .is_some_and(|max| now.seconds() - auth_time.seconds() > max);
+        let too_old = request.max_age.is_some_and(|max| now.seconds() - auth_time.seconds() > max);
         if !just_signed_in && (request.prompt.login || too_old) {
             return if request.prompt.none {
                 Err(request.error(issuer, "login_required", "the user must sign in again"))
@@ -347,10 +304,7 @@ impl OAuthServer {
                 .is_some_and(|granted| request.scope.is_subset_of(&granted))
         };
         if remembered {
-            return self
-                .issue_code(request, user, auth_time)
-                .await
-                .map(Next::Redirect);
+            return self.issue_code(request, user, auth_time).await.map(Next::Redirect);
         }
         if request.prompt.none {
             return Err(request.error(
@@ -371,12 +325,7 @@ impl OAuthServer {
     ) -> Result<String, AuthorizeError> {
         let now = self.clock.now();
         self.store
-            .save_consent(
-                &user.id,
-                &request.client.client.id,
-                &request.scope.to_string(),
-                now,
-            )
+            .save_consent(&user.id, &request.client.client.id, &request.scope.to_string(), now)
             .await
             .map_err(|e| self.store_failure(request, e))?;
         self.issue_code(request, user, auth_time).await
@@ -385,10 +334,7 @@ impl OAuthServer {
     pub fn deny(&self, request: &AuthorizationRequest) -> String {
         request.response_url(
             &self.config.issuer,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the user declined"),
-            ],
+            &[("error", "access_denied"), ("error_description", "the user declined")],
         )
     }
 
@@ -414,10 +360,7 @@ impl OAuthServer {
             expires_at: now.plus(CODE_LIFETIME_SECONDS),
             grant_expires_at: now.plus(GRANT_MAX_LIFETIME_SECONDS),
         };
-        self.store
-            .create_code(&new, now)
-            .await
-            .map_err(|e| self.store_failure(request, e))?;
+        self.store.create_code(&new, now).await.map_err(|e| self.store_failure(request, e))?;
         Ok(request.response_url(&self.config.issuer, &[("code", code.expose())]))
     }
 
@@ -443,8 +386,5 @@ fn error_id(error: &StoreError) -> String {
 }
 
 fn printable(name: &str) -> String {
-    name.chars()
-        .take(40)
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect()
+    name.chars().take(40).filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
 }

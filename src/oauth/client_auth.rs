@@ -61,13 +61,8 @@ impl PresentedCredentials {
             return Ok(Self::Basic { client_id, secret });
         }
         Ok(match (body_id, body_secret) {
-            (Some(id), Some(secret)) => Self::Post {
-                client_id: id.to_owned(),
-                secret: secret.to_owned(),
-            },
-            (Some(id), None) => Self::IdOnly {
-                client_id: id.to_owned(),
-            },
+            (Some(id), Some(secret)) => Self::Post { client_id: id.to_owned(), secret: secret.to_owned() },
+            (Some(id), None) => Self::IdOnly { client_id: id.to_owned() },
             (None, Some(_)) => return Err(OAuthError::invalid_request("client_secret without client_id")),
             (None, None) => Self::None,
         })
@@ -111,9 +106,7 @@ pub fn verify_client(
     presented: &PresentedCredentials,
     now: UnixTime,
 ) -> Result<(), OAuthError> {
-    let fail = || OAuthError::InvalidClient {
-        basic: presented.used_basic(),
-    };
+    let fail = || OAuthError::InvalidClient { basic: presented.used_basic() };
     let (secret, method) = match presented {
         PresentedCredentials::Basic { secret, .. } => (secret, AuthMethod::ClientSecretBasic),
         PresentedCredentials::Post { secret, .. } => (secret, AuthMethod::ClientSecretPost),
@@ -161,9 +154,7 @@ mod tests {
     fn basic_credentials_are_form_decoded() {
         let header = basic("my%3Aclient", "a%2Bb+c%25");
         let presented = PresentedCredentials::from_request(Some(&header), &FormParams::default()).unwrap();
-        let PresentedCredentials::Basic { client_id, secret } = presented else {
-            panic!()
-        };
+        let PresentedCredentials::Basic { client_id, secret } = presented else { panic!() };
         assert_eq!(client_id, "my:client");
         assert_eq!(secret, "a+b c%");
     }
@@ -177,26 +168,15 @@ mod tests {
 
     #[test]
     fn malformed_basic_is_invalid_client() {
-        for header in [
-            &b"Basic !!!"[..],
-            b"Basic bm9jb2xvbg==",
-            b"Bearer abc",
-            b"Basic \xff",
-        ] {
+        for header in [&b"Basic !!!"[..], b"Basic bm9jb2xvbg==", b"Bearer abc", b"Basic \xff"] {
             let error = PresentedCredentials::from_request(Some(header), &FormParams::default()).unwrap_err();
-            assert!(
-                matches!(error, OAuthError::InvalidClient { basic: true }),
-                "{header:?}"
-            );
+            assert!(matches!(error, OAuthError::InvalidClient { basic: true }), "{header:?}");
         }
     }
 
     #[test]
     fn debug_hides_the_secret() {
-        let presented = PresentedCredentials::Post {
-            client_id: "c".into(),
-            secret: "s3cr3t".into(),
-        };
+        let presented = PresentedCredentials::Post { client_id: "c".into(), secret: "s3cr3t".into() };
         assert!(!format!("{presented:?}").contains("s3cr3t"));
     }
 }

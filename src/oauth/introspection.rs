@@ -121,10 +121,8 @@ impl OAuthServer {
             if facts.expires_at <= now.seconds() {
                 return Ok(None);
             }
-            let standing = self
-                .store
-                .jwt_standing(&facts.jti, &facts.client_id, facts.grant_id.as_deref())
-                .await?;
+            let standing =
+                self.store.jwt_standing(&facts.jti, &facts.client_id, facts.grant_id.as_deref()).await?;
             (facts, standing)
         };
         let live = !standing.revoked && standing.owner_active && facts.expires_at > now.seconds();
@@ -136,11 +134,8 @@ impl OAuthServer {
     pub(crate) fn verified_jwt(&self, token: &str, now: UnixTime) -> Option<TokenFacts> {
         let keys = self.keys.current();
         let claims = verify_access_token(token, |kid| keys.find(kid, now), &self.config.issuer).ok()?;
-        let username = claims
-            .other
-            .get(&self.config.username_claim)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let username =
+            claims.other.get(&self.config.username_claim).and_then(|v| v.as_str()).map(str::to_owned);
         Some(TokenFacts {
             client_id: ClientId::parse(&claims.client_id).ok()?,
             subject: claims.sub,
@@ -150,11 +145,7 @@ impl OAuthServer {
             issued_at: claims.iat,
             expires_at: claims.exp,
             jti: claims.jti,
-            grant_id: claims
-                .other
-                .get("gid")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
+            grant_id: claims.other.get("gid").and_then(|v| v.as_str()).map(str::to_owned),
         })
     }
 }
@@ -165,9 +156,6 @@ mod tests {
 
     #[test]
     fn inactive_serialises_to_active_false_only() {
-        assert_eq!(
-            serde_json::to_string(&Introspection::inactive()).unwrap(),
-            r#"{"active":false}"#
-        );
+        assert_eq!(serde_json::to_string(&Introspection::inactive()).unwrap(), r#"{"active":false}"#);
     }
 }

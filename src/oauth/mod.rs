@@ -55,12 +55,7 @@ impl OAuthServer {
         let now = self.clock.now();
         let client = self.authenticate(request, &params, now).await?;
         match token_request {
-            TokenRequest::AuthorizationCode {
-                code,
-                redirect_uri,
-                code_verifier,
-                resources,
-            } => {
+            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resources } => {
                 let request = grants::authorization_code::CodeExchange {
                     code: &code,
                     redirect_uri: redirect_uri.as_deref(),
@@ -68,6 +63,10 @@ impl OAuthServer {
                     resources: &resources,
                 };
                 grants::authorization_code::grant(self, &client.client, request, now).await
+            }
+            TokenRequest::RefreshToken { refresh_token, scope, resources } => {
+                grants::refresh_token::grant(self, &client.client, &refresh_token, scope, &resources, now)
+                    .await
             }
             TokenRequest::ClientCredentials { scope, resources } => {
                 grants::client_credentials::grant(self, &client.client, scope, &resources, now).await

@@ -21,10 +21,9 @@ impl FormParams {
     pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
         let (params, repeated) = Self::parse_noting_repeats(body)?;
         match repeated.first() {
-            Some(name) => Err(OAuthError::invalid_request(format!(
-                "parameter '{}' is repeated",
-                printable(name)
-            ))),
+            Some(name) => {
+                Err(OAuthError::invalid_request(format!("parameter '{}' is repeated", printable(name))))
+            }
             None => Ok(params),
         }
     }
@@ -73,8 +72,7 @@ impl FormParams {
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("parameter '{name}' is required")))
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("parameter '{name}' is required")))
     }
 }
 
@@ -128,11 +126,7 @@ mod tests {
     #[test]
     fn repeated_parameters_bad_encoding_and_bad_utf8_are_invalid_request() {
         for body in [&b"a=1&a=2"[..], b"a=%ZZ", b"a=%4", b"a=%FF%FE"] {
-            assert_eq!(
-                FormParams::parse(body).unwrap_err().code(),
-                "invalid_request",
-                "{body:?}"
-            );
+            assert_eq!(FormParams::parse(body).unwrap_err().code(), "invalid_request", "{body:?}");
         }
     }
 

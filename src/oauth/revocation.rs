@@ -4,7 +4,7 @@
 
 use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
-use crate::crypto::secrets::ACCESS_TOKEN_PREFIX;
+use crate::crypto::secrets::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
 use crate::domain::UnixTime;
 
 impl OAuthServer {
@@ -15,19 +15,20 @@ impl OAuthServer {
         let caller = self.authenticate(request, &params, now).await?;
         let token = params.require("token")?;
         // token_type_hint is advisory (RFC 7009 §2.1): every type is searched.
-        if token.starts_with(ACCESS_TOKEN_PREFIX) {
-            self.store
-                .revoke_access_token(&self.hasher.digest(token), &caller.client.id, now)
-                .await?;
+        if token.starts_with(REFRESH_TOKEN_PREFIX) {
+            // Revoking a refresh token ends its grant: the refresh token and
+            // every access token of the grant (RFC 7009 §2.1).
+            if let Some(stored) = self.store.find_refresh_token(&self.hasher.digest(token)).await? {
+                if stored.client_id == caller.client.id {
+                    self.store.revoke_grant(&stored.grant_id, now).await?;
+                }
+            }
+        } else if token.starts_with(ACCESS_TOKEN_PREFIX) {
+            self.store.revoke_access_token(&self.hasher.digest(token), &caller.client.id, now).await?;
         } else if let Some(facts) = self.verified_jwt(token, now) {
             if facts.client_id == caller.client.id && facts.expires_at > now.seconds() {
                 self.store
-                    .revoke_jwt(
-                        &facts.jti,
-                        &caller.client.id,
-                        UnixTime::from_seconds(facts.expires_at),
-                        now,
-                    )
+                    .revoke_jwt(&facts.jti, &caller.client.id, UnixTime::from_seconds(facts.expires_at), now)
                     .await?;
             }
         }

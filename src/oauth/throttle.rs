@@ -64,10 +64,7 @@ pub struct FailureThrottle {
 
 impl FailureThrottle {
     pub fn new(policy: ThrottlePolicy) -> Self {
-        Self {
-            policy,
-            ..Default::default()
-        }
+        Self { policy, ..Default::default() }
     }
 
     /// Seconds to wait if this client id or address is over its limit.
@@ -89,10 +86,8 @@ impl FailureThrottle {
     }
 
     pub fn record_failure(&self, client_id: Option<&str>, address: Option<IpAddr>, now: UnixTime) {
-        let keys = client_id
-            .map(|id| Key::Client(id.to_owned()))
-            .into_iter()
-            .chain(address.map(Key::Address));
+        let keys =
+            client_id.map(|id| Key::Client(id.to_owned())).into_iter().chain(address.map(Key::Address));
         self.count(keys, now);
     }
 
@@ -122,15 +117,9 @@ impl FailureThrottle {
             if windows.len() >= MAX_TRACKED {
                 break;
             }
-            let window = windows.entry(key).or_insert(Window {
-                started: now,
-                failures: 0,
-            });
+            let window = windows.entry(key).or_insert(Window { started: now, failures: 0 });
             if now.seconds() >= window.started.seconds() + self.policy.window_seconds {
-                *window = Window {
-                    started: now,
-                    failures: 0,
-                };
+                *window = Window { started: now, failures: 0 };
             }
             window.failures = window.failures.saturating_add(1);
         }
@@ -148,26 +137,16 @@ mod tests {
 
     #[test]
     fn a_client_id_is_blocked_after_its_limit_until_the_window_ends() {
-        let throttle = FailureThrottle::new(ThrottlePolicy {
-            max_failures_per_client: 3,
-            ..ThrottlePolicy::default()
-        });
+        let throttle =
+            FailureThrottle::new(ThrottlePolicy { max_failures_per_client: 3, ..ThrottlePolicy::default() });
         for _ in 0..2 {
             throttle.record_failure(Some("c1"), None, at(1_000));
         }
         assert_eq!(throttle.blocked(Some("c1"), None, at(1_000)), None);
         throttle.record_failure(Some("c1"), None, at(1_010));
         assert_eq!(throttle.blocked(Some("c1"), None, at(1_010)), Some(50));
-        assert_eq!(
-            throttle.blocked(Some("c2"), None, at(1_010)),
-            None,
-            "other clients are unaffected"
-        );
-        assert_eq!(
-            throttle.blocked(Some("c1"), None, at(1_060)),
-            None,
-            "the window ends"
-        );
+        assert_eq!(throttle.blocked(Some("c2"), None, at(1_010)), None, "other clients are unaffected");
+        assert_eq!(throttle.blocked(Some("c1"), None, at(1_060)), None, "the window ends");
     }
 
     #[test]
@@ -182,9 +161,7 @@ mod tests {
             throttle.record_failure(Some(&format!("random-{n}")), Some(ip), at(0));
         }
         assert!(throttle.blocked(Some("another"), Some(ip), at(1)).is_some());
-        assert!(throttle
-            .blocked(Some("another"), Some("192.0.2.8".parse().unwrap()), at(1))
-            .is_none());
+        assert!(throttle.blocked(Some("another"), Some("192.0.2.8".parse().unwrap()), at(1)).is_none());
     }
 
     #[test]

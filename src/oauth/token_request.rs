@@ -19,6 +19,11 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         resources: Vec<String>,
     },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<ScopeSet>,
+        resources: Vec<String>,
+    },
 }
 
 impl TokenRequest {
@@ -31,6 +36,11 @@ impl TokenRequest {
                 code_verifier: params.get("code_verifier").map(str::to_owned),
                 resources: params.all("resource").to_vec(),
             }),
+            "refresh_token" => Ok(Self::RefreshToken {
+                refresh_token: params.require("refresh_token")?.to_owned(),
+                scope: parse_scope(params.get("scope"))?,
+                resources: params.all("resource").to_vec(),
+            }),
             "client_credentials" => Ok(Self::ClientCredentials {
                 scope: parse_scope(params.get("scope"))?,
                 resources: params.all("resource").to_vec(),
@@ -38,9 +48,7 @@ impl TokenRequest {
             "password" => Err(OAuthError::UnsupportedGrantType(
                 "the password grant is not supported (RFC 9700 section 2.4)".into(),
             )),
-            _ => Err(OAuthError::UnsupportedGrantType(
-                "this grant_type is not supported".into(),
-            )),
+            _ => Err(OAuthError::UnsupportedGrantType("this grant_type is not supported".into())),
         }
     }
 }
@@ -62,6 +70,8 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 #[cfg(test)]
@@ -75,24 +85,13 @@ mod tests {
     #[test]
     fn grant_type_is_required_and_unknown_ones_are_unsupported() {
         assert_eq!(parse("").unwrap_err().code(), "invalid_request");
-        assert_eq!(
-            parse("grant_type=foo").unwrap_err().code(),
-            "unsupported_grant_type"
-        );
-        assert_eq!(
-            parse("grant_type=password").unwrap_err().code(),
-            "unsupported_grant_type"
-        );
+        assert_eq!(parse("grant_type=foo").unwrap_err().code(), "unsupported_grant_type");
+        assert_eq!(parse("grant_type=password").unwrap_err().code(), "unsupported_grant_type");
     }
 
     #[test]
     fn scope_with_forbidden_characters_is_invalid_scope() {
-        assert_eq!(
-            parse("grant_type=client_credentials&scope=a%22b")
-                .unwrap_err()
-                .code(),
-            "invalid_scope"
-        );
+        assert_eq!(parse("grant_type=client_credentials&scope=a%22b").unwrap_err().code(), "invalid_scope");
     }
 
     #[test]

@@ -78,13 +78,7 @@ impl ClientCache {
         let client = Arc::new(stored);
         let mut entries = self.entries.write().expect("cache lock poisoned");
         if self.generation.load(Ordering::SeqCst) == generation {
-            entries.insert(
-                id.clone(),
-                Entry {
-                    client: client.clone(),
-                    loaded_at: now,
-                },
-            );
+            entries.insert(id.clone(), Entry { client: client.clone(), loaded_at: now });
         }
         Ok(Some(client))
     }
@@ -100,12 +94,7 @@ impl ClientCache {
         let mut entries = self.entries.write().expect("cache lock poisoned");
         self.generation.fetch_add(1, Ordering::SeqCst);
         entries.retain(|_, entry| {
-            entry
-                .client
-                .client
-                .service_account
-                .as_ref()
-                .is_none_or(|sa| sa.username.as_str() != username)
+            entry.client.client.service_account.as_ref().is_none_or(|sa| sa.username.as_str() != username)
         });
     }
 
@@ -125,11 +114,7 @@ impl ClientCache {
         if !started {
             let latest = store.latest_change().await?;
             let mut state = self.sync.lock().expect("sync lock poisoned");
-            *state = SyncState {
-                last_seq: latest,
-                seen: HashSet::new(),
-                started: true,
-            };
+            *state = SyncState { last_seq: latest, seen: HashSet::new(), started: true };
             // Anything cached before we knew where the log stood may be stale.
             drop(state);
             self.clear();

@@ -108,11 +108,7 @@ impl ChangeStore for Database {
                 let entity: String = row.try_get("entity")?;
                 Ok(Change {
                     seq: row.try_get("seq")?,
-                    entity: if entity == "service_account" {
-                        Entity::ServiceAccount
-                    } else {
-                        Entity::Client
-                    },
+                    entity: if entity == "service_account" { Entity::ServiceAccount } else { Entity::Client },
                     entity_id: row.try_get("entity_id")?,
                 })
             })

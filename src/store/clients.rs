@@ -80,9 +80,7 @@ fn add_children(client: &mut Client, rows: &[AnyRow]) -> Result<Vec<SecretRecord
                 "redirect_uri" => client.redirect_uris.push(RedirectUri::parse(&value)?),
                 "secret" => secrets.push(SecretRecord {
                     digest: value,
-                    expires_at: row
-                        .try_get::<Option<i64>, _>("expires_at")?
-                        .map(UnixTime::from_seconds),
+                    expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(UnixTime::from_seconds),
                 }),
                 other => anyhow::bail!("unexpected child row kind {other}"),
             }
@@ -196,16 +194,12 @@ impl ClientStore for Database {
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<StoredClient>> {
         let sql = client_query("WHERE c.id = $1");
-        let Some(row) = self
-            .bounded(sqlx::query(&sql).bind(id.as_str()).fetch_optional(self.pool()))
-            .await?
+        let Some(row) = self.bounded(sqlx::query(&sql).bind(id.as_str()).fetch_optional(self.pool())).await?
         else {
             return Ok(None);
         };
         let mut client = client_from_row(&row)?;
-        let children = self
-            .bounded(sqlx::query(CHILDREN).bind(id.as_str()).fetch_all(self.pool()))
-            .await?;
+        let children = self.bounded(sqlx::query(CHILDREN).bind(id.as_str()).fetch_all(self.pool())).await?;
         let secrets = add_children(&mut client, &children)?;
         Ok(Some(StoredClient { client, secrets }))
     }
@@ -216,13 +210,8 @@ impl ClientStore for Database {
         let mut clients = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut client = client_from_row(row)?;
-            let children = self
-                .bounded(
-                    sqlx::query(CHILDREN)
-                        .bind(client.id.as_str())
-                        .fetch_all(self.pool()),
-                )
-                .await?;
+            let children =
+                self.bounded(sqlx::query(CHILDREN).bind(client.id.as_str()).fetch_all(self.pool())).await?;
             add_children(&mut client, &children)?;
             clients.push(client);
         }
@@ -289,17 +278,13 @@ impl ClientStore for Database {
             .bind(to_flag(enabled))
             .bind(now.seconds())
             .bind(id.as_str());
-        let changed = self
-            .apply_change(statement, Entity::Client, id.as_str(), now)
-            .await?;
+        let changed = self.apply_change(statement, Entity::Client, id.as_str(), now).await?;
         changed.then_some(()).ok_or_else(|| no_such_client(id))
     }
 
     async fn delete_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()> {
         let statement = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id.as_str());
-        let changed = self
-            .apply_change(statement, Entity::Client, id.as_str(), now)
-            .await?;
+        let changed = self.apply_change(statement, Entity::Client, id.as_str(), now).await?;
         changed.then_some(()).ok_or_else(|| no_such_client(id))
     }
 }

@@ -70,14 +70,8 @@ impl Database {
             }),
             Backend::Postgres => options,
         };
-        let pool = options
-            .connect_lazy(&url)
-            .context("the database URL is not valid")?;
-        Ok(Self {
-            pool,
-            backend,
-            timeout,
-        })
+        let pool = options.connect_lazy(&url).context("the database URL is not valid")?;
+        Ok(Self { pool, backend, timeout })
     }
 
     pub fn backend(&self) -> Backend {
@@ -109,8 +103,7 @@ impl Database {
 
     /// Is the database answering? For `/readyz`.
     pub async fn ping(&self) -> StoreResult<()> {
-        self.bounded(async { sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()) })
-            .await
+        self.bounded(async { sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()) }).await
     }
 
     /// Runs one database operation with the statement timeout, mapping errors.

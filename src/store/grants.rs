@@ -3,7 +3,9 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 
 use super::db::to_flag;
-use super::{Database, GrantStore, NewCode, StoreError, StoreResult, StoredCode};
+use super::{
+    Database, GrantStore, NewCode, NewRefreshToken, StoreError, StoreResult, StoredCode, StoredRefreshToken,
+};
 use crate::domain::{ClientId, UnixTime};
 
 #[async_trait]
@@ -99,5 +101,67 @@ impl GrantStore for Database {
         )
         .await?;
         Ok(())
+    }
+
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
+        self.bounded(
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, grant_id, scope, issued_at, expires_at, used_at) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(&token.token_hash)
+            .bind(&token.grant_id)
+            .bind(&token.scope)
+            .bind(token.issued_at.seconds())
+            .bind(token.expires_at.seconds())
+            .execute(self.pool()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>> {
+        let row = self
+            .bounded(
+                sqlx::query(
+                    "SELECT r.grant_id, g.client_id, g.user_id, r.scope, r.issued_at, r.expires_at, r.used_at, \
+                     g.revoked_at, g.expires_at AS grant_expires_at, g.auth_time \
+                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(self.pool()),
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let read = || -> anyhow::Result<StoredRefreshToken> {
+            let client_id: String = row.try_get("client_id")?;
+            Ok(StoredRefreshToken {
+                grant_id: row.try_get("grant_id")?,
+                client_id: ClientId::parse(&client_id).context("stored client id is invalid")?,
+                user_id: row.try_get("user_id")?,
+                scope: row.try_get("scope")?,
+                issued_at: UnixTime::from_seconds(row.try_get("issued_at")?),
+                expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
+                used_at: row.try_get::<Option<i64>, _>("used_at")?.map(UnixTime::from_seconds),
+                grant_revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+                grant_expires_at: UnixTime::from_seconds(row.try_get("grant_expires_at")?),
+                auth_time: UnixTime::from_seconds(row.try_get("auth_time")?),
+            })
+        };
+        read().map(Some).map_err(StoreError::Unexpected)
+    }
+
+    async fn consume_refresh_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<bool> {
+        let done = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
+                )
+                .bind(now.seconds())
+                .bind(token_hash)
+                .execute(self.pool()),
+            )
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -278,6 +278,35 @@ pub trait GrantStore: Send + Sync {
     async fn consume_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<bool>;
     /// Revokes a grant: every token issued under it stops being live.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<()>;
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()>;
+    async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;
+    /// Marks an unused, unexpired refresh token used; false if another
+    /// request used it first (one conditional statement: the rotation).
+    async fn consume_refresh_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<bool>;
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub scope: String,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A refresh token with its grant.
+#[derive(Debug, Clone)]
+pub struct StoredRefreshToken {
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub user_id: String,
+    pub scope: String,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+    pub grant_revoked: bool,
+    pub grant_expires_at: UnixTime,
+    pub auth_time: UnixTime,
 }
 
 /// Everything the server needs from storage.

@@ -68,20 +68,12 @@ impl ServiceAccountStore for Database {
     async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>> {
         let sql = format!("SELECT {COLUMNS} FROM service_accounts sa ORDER BY sa.username");
         let rows = self.bounded(sqlx::query(&sql).fetch_all(self.pool())).await?;
-        rows.iter()
-            .map(|row| from_row(row).map(|sa| sa.expect("sa_id is never null here")))
-            .collect()
+        rows.iter().map(|row| from_row(row).map(|sa| sa.expect("sa_id is never null here"))).collect()
     }
 
     async fn find_service_account(&self, username: &Username) -> StoreResult<Option<ServiceAccount>> {
         let sql = format!("SELECT {COLUMNS} FROM service_accounts sa WHERE sa.username = $1");
-        let row = self
-            .bounded(
-                sqlx::query(&sql)
-                    .bind(username.as_str())
-                    .fetch_optional(self.pool()),
-            )
-            .await?;
+        let row = self.bounded(sqlx::query(&sql).bind(username.as_str()).fetch_optional(self.pool())).await?;
         match row {
             Some(row) => from_row(&row),
             None => Ok(None),
@@ -97,9 +89,7 @@ impl ServiceAccountStore for Database {
         let statement = sqlx::query("UPDATE service_accounts SET enabled = $1 WHERE username = $2")
             .bind(to_flag(enabled))
             .bind(username.as_str());
-        let changed = self
-            .apply_change(statement, Entity::ServiceAccount, username.as_str(), now)
-            .await?;
+        let changed = self.apply_change(statement, Entity::ServiceAccount, username.as_str(), now).await?;
         changed
             .then_some(())
             .ok_or_else(|| StoreError::NotFound(format!("no service account named '{username}'")))

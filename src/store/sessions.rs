@@ -28,21 +28,14 @@ impl SessionStore for Database {
         let sql = format!(
             "SELECT s.csrf_token, s.auth_time, s.last_seen_at, s.expires_at, s.user_id, {columns} \
              FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1",
-            columns = super::users::COLUMNS
-                .split(", ")
-                .map(|c| format!("u.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            columns =
+                super::users::COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
         );
-        let Some(row) = self
-            .bounded(sqlx::query(&sql).bind(id_hash).fetch_optional(self.pool()))
-            .await?
+        let Some(row) = self.bounded(sqlx::query(&sql).bind(id_hash).fetch_optional(self.pool())).await?
         else {
             return Ok(None);
         };
-        let user_id: Option<String> = row
-            .try_get("user_id")
-            .map_err(|e| StoreError::Unexpected(e.into()))?;
+        let user_id: Option<String> = row.try_get("user_id").map_err(|e| StoreError::Unexpected(e.into()))?;
         let user = match user_id {
             Some(_) => Some(super::users::from_row(&row)?.0),
             None => None,
@@ -51,9 +44,7 @@ impl SessionStore for Database {
             Ok(StoredSession {
                 user: None,
                 csrf_token: row.try_get("csrf_token")?,
-                auth_time: row
-                    .try_get::<Option<i64>, _>("auth_time")?
-                    .map(UnixTime::from_seconds),
+                auth_time: row.try_get::<Option<i64>, _>("auth_time")?.map(UnixTime::from_seconds),
                 last_seen_at: UnixTime::from_seconds(row.try_get("last_seen_at")?),
                 expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
             })
@@ -76,9 +67,7 @@ impl SessionStore for Database {
 
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
         self.bounded(
-            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-                .bind(id_hash)
-                .execute(self.pool()),
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(self.pool()),
         )
         .await?;
         Ok(())
@@ -96,9 +85,7 @@ impl ConsentStore for Database {
                     .fetch_optional(self.pool()),
             )
             .await?;
-        row.map(|row| row.try_get("scope"))
-            .transpose()
-            .map_err(|e| StoreError::Unexpected(e.into()))
+        row.map(|row| row.try_get("scope")).transpose().map_err(|e| StoreError::Unexpected(e.into()))
     }
 
     async fn save_consent(

@@ -56,23 +56,13 @@ impl TokenStore for Database {
                 subject: row.try_get("subject")?,
                 username: row.try_get("username")?,
                 scope: row.try_get("scope")?,
-                audience: audience
-                    .split(' ')
-                    .filter(|a| !a.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                audience: audience.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
                 issued_at: UnixTime::from_seconds(row.try_get("issued_at")?),
                 expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
                 revoked,
                 grant_id: row.try_get("grant_id")?,
             };
-            Ok((
-                token,
-                Standing {
-                    revoked,
-                    owner_active: owner_active(&row)?,
-                },
-            ))
+            Ok((token, Standing { revoked, owner_active: owner_active(&row)? }))
         };
         read().map(Some).map_err(StoreError::Unexpected)
     }
@@ -99,16 +89,10 @@ impl TokenStore for Database {
             )
             .await?;
         let Some(row) = row else {
-            return Ok(Standing {
-                revoked: false,
-                owner_active: false,
-            });
+            return Ok(Standing { revoked: false, owner_active: false });
         };
         let read = || -> anyhow::Result<Standing> {
-            Ok(Standing {
-                revoked: row.try_get::<i64, _>("revoked")? > 0,
-                owner_active: owner_active(&row)?,
-            })
+            Ok(Standing { revoked: row.try_get::<i64, _>("revoked")? > 0, owner_active: owner_active(&row)? })
         };
         read().map_err(StoreError::Unexpected)
     }

@@ -71,12 +71,7 @@ impl UserStore for Database {
     async fn find_user_for_login(&self, login: &str) -> StoreResult<Option<(User, String)>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1 OR email = $2");
         let rows = self
-            .bounded(
-                sqlx::query(&sql)
-                    .bind(login)
-                    .bind(login.to_lowercase())
-                    .fetch_all(self.pool()),
-            )
+            .bounded(sqlx::query(&sql).bind(login).bind(login.to_lowercase()).fetch_all(self.pool()))
             .await?;
         // A username that equals another user's email is ambiguous: the
         // username wins, as Jira's own login does.
@@ -88,9 +83,7 @@ impl UserStore for Database {
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username");
         let rows = self.bounded(sqlx::query(&sql).fetch_all(self.pool())).await?;
-        rows.iter()
-            .map(|row| from_row(row).map(|(user, _)| user))
-            .collect()
+        rows.iter().map(|row| from_row(row).map(|(user, _)| user)).collect()
     }
 
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()> {
@@ -111,9 +104,7 @@ impl UserStore for Database {
 
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        let row = self
-            .bounded(sqlx::query(&sql).bind(id).fetch_optional(self.pool()))
-            .await?;
+        let row = self.bounded(sqlx::query(&sql).bind(id).fetch_optional(self.pool())).await?;
         row.map(|row| from_row(&row).map(|(user, _)| user)).transpose()
     }
 

@@ -33,13 +33,19 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const PASSWORD: &str = "correct horse battery";
 
-struct Setup {
-    app: TestApp,
-    client: TestClient,
-    jira: TestClient,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub client: TestClient,
+    pub jira: TestClient,
 }
 
 async fn setup(backend: Backend, kind: ClientType, pkce: PkcePolicy) -> Setup {
+    setup_with(backend, kind, pkce, false).await
+}
+
+/// A user `jane`, a client of the code flow (with the refresh_token grant
+/// and `offline_access` if `refresh`), and a resource-server client.
+pub(crate) async fn setup_with(backend: Backend, kind: ClientType, pkce: PkcePolicy, refresh: bool) -> Setup {
     let app = spawn_app(backend).await;
     app.core
         .accounts
@@ -61,9 +67,13 @@ async fn setup(backend: Backend, kind: ClientType, pkce: PkcePolicy) -> Setup {
             client_type: kind,
             auth_method: None,
             token_format: TokenFormat::Jwt,
-            grants: [GrantType::AuthorizationCode].into_iter().collect(),
+            grants: if refresh {
+                [GrantType::AuthorizationCode, GrantType::RefreshToken].into_iter().collect()
+            } else {
+                [GrantType::AuthorizationCode].into_iter().collect()
+            },
             scopes: ScopeSet::from_names(
-                ["openid", "profile", "jira:read"].map(|s| ScopeName::parse(s).unwrap()),
+                ["openid", "profile", "jira:read", "offline_access"].map(|s| ScopeName::parse(s).unwrap()),
             ),
             redirect_uris: vec![
                 RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
@@ -82,12 +92,7 @@ async fn setup(backend: Backend, kind: ClientType, pkce: PkcePolicy) -> Setup {
         id: created.client.id.to_string(),
         secret: created.secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
     };
-    let jira = app
-        .create_client(ClientSpec {
-            resource_server: true,
-            ..Default::default()
-        })
-        .await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
     Setup { app, client, jira }
 }
 
@@ -107,9 +112,7 @@ fn authorize_url(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -> 
             params.push((name, value));
         }
     }
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
     app.url(&format!("/oauth2/authorize?{query}"))
 }
 
@@ -127,30 +130,20 @@ fn location(response: &Response) -> (String, HashMap<String, String>) {
 async fn sign_in_and_approve(setup: &Setup, browser: &Browser, url: &str) -> Response {
     let app = &setup.app;
     let login = browser.get(url).await;
-    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.status, 200, "{} {:?}", login.body, login.header("location"));
     assert!(login.body.contains("Sign in"), "{}", login.body);
     let consent = browser
-        .submit(
-            app,
-            &login,
-            &[
-                ("username", "jane"),
-                ("password", PASSWORD),
-                ("tessera_action", "login"),
-            ],
-        )
+        .submit(app, &login, &[("username", "jane"), ("password", PASSWORD), ("tessera_action", "login")])
         .await;
     if consent.status == 303 {
         return consent; // consent remembered from before
     }
     assert_eq!(consent.status, 200, "{}", consent.body);
     assert!(consent.body.contains("Allow"), "{}", consent.body);
-    browser
-        .submit(app, &consent, &[("tessera_action", "consent")])
-        .await
+    browser.submit(app, &consent, &[("tessera_action", "consent")]).await
 }
 
-async fn exchange(setup: &Setup, code: &str, extra: &[(&str, &str)]) -> Response {
+pub(crate) async fn exchange(setup: &Setup, code: &str, extra: &[(&str, &str)]) -> Response {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -168,7 +161,7 @@ async fn exchange(setup: &Setup, code: &str, extra: &[(&str, &str)]) -> Response
 }
 
 /// A fresh code for jane, through the whole browser flow.
-async fn code_for(setup: &Setup, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn code_for(setup: &Setup, extra: &[(&str, &str)]) -> String {
     let browser = Browser::new();
     let done = sign_in_and_approve(setup, &browser, &authorize_url(&setup.app, &setup.client, extra)).await;
     assert_eq!(done.status, 303, "{}", done.body);
@@ -183,11 +176,7 @@ async fn a_user_signs_in_consents_and_the_code_exchanges_for_tokens(backend: Bac
     let url = authorize_url(
         app,
         &setup.client,
-        &[
-            ("state", state),
-            ("redirect_uri", "http://127.0.0.1:53123/cb"),
-            ("extra", "foobar"),
-        ],
+        &[("state", state), ("redirect_uri", "http://127.0.0.1:53123/cb"), ("extra", "foobar")],
     );
 
     let login = browser.get(&url).await;
@@ -196,15 +185,8 @@ async fn a_user_signs_in_consents_and_the_code_exchanges_for_tokens(backend: Bac
     assert_eq!(login.header("referrer-policy"), Some("no-referrer"));
     assert_eq!(login.header("cache-control"), Some("no-store"));
     let csp = login.header("content-security-policy").unwrap();
-    assert!(
-        csp.contains("frame-ancestors 'none'") && !csp.contains("form-action"),
-        "{csp}"
-    );
-    assert!(
-        !login.body.contains("<script>"),
-        "escaped on the page: {}",
-        login.body
-    );
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("form-action"), "{csp}");
+    assert!(!login.body.contains("<script>"), "escaped on the page: {}", login.body);
     assert!(
         login.body.contains("Demo &#60;App&#62;") || login.body.contains("Demo &lt;App&gt;"),
         "{}",
@@ -217,41 +199,24 @@ async fn a_user_signs_in_consents_and_the_code_exchanges_for_tokens(backend: Bac
         .submit(
             app,
             &login,
-            &[
-                ("username", "JANE@example.com"),
-                ("password", PASSWORD),
-                ("tessera_action", "login"),
-            ],
+            &[("username", "JANE@example.com"), ("password", PASSWORD), ("tessera_action", "login")],
         )
         .await;
     assert_eq!(consent.status, 200, "{}", consent.body);
     let signed_in_cookie = consent.header("set-cookie").expect("a new session id at sign-in");
-    assert_ne!(
-        signed_in_cookie.split(';').next(),
-        anonymous_cookie.split(';').next()
-    );
+    assert_ne!(signed_in_cookie.split(';').next(), anonymous_cookie.split(';').next());
     assert!(consent.body.contains("jira:read") && consent.body.contains("openid"));
 
-    let done = browser
-        .submit(app, &consent, &[("tessera_action", "consent")])
-        .await;
+    let done = browser.submit(app, &consent, &[("tessera_action", "consent")]).await;
     assert_eq!(done.status, 303, "never 307 after a form post");
     let (base, query) = location(&done);
     assert_eq!(base, "http://127.0.0.1/cb");
-    assert!(done
-        .header("location")
-        .unwrap()
-        .starts_with("http://127.0.0.1:53123/cb?"));
+    assert!(done.header("location").unwrap().starts_with("http://127.0.0.1:53123/cb?"));
     assert_eq!(query["state"], state, "state comes back byte for byte");
     assert_eq!(query["iss"], ISSUER);
     assert_eq!(query["code"].len(), 43);
 
-    let tokens = exchange(
-        &setup,
-        &query["code"],
-        &[("redirect_uri", "http://127.0.0.1:53123/cb")],
-    )
-    .await;
+    let tokens = exchange(&setup, &query["code"], &[("redirect_uri", "http://127.0.0.1:53123/cb")]).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     assert_eq!(tokens.header("cache-control"), Some("no-store"));
     let body = tokens.json();
@@ -260,29 +225,16 @@ async fn a_user_signs_in_consents_and_the_code_exchanges_for_tokens(backend: Bac
     assert_eq!(claims["username"], "jane");
     assert_eq!(claims["email"], "jane@example.com");
     assert_eq!(claims["client_id"], setup.client.id.as_str());
-    assert_ne!(
-        claims["sub"], "jane",
-        "sub is the user's stable id, not the renamable username"
-    );
-    let introspected = app
-        .introspect(&setup.jira, body["access_token"].as_str().unwrap())
-        .await
-        .json();
+    assert_ne!(claims["sub"], "jane", "sub is the user's stable id, not the renamable username");
+    let introspected = app.introspect(&setup.jira, body["access_token"].as_str().unwrap()).await.json();
     assert_eq!(
-        (
-            introspected["active"].as_bool(),
-            introspected["username"].as_str()
-        ),
+        (introspected["active"].as_bool(), introspected["username"].as_str()),
         (Some(true), Some("jane"))
     );
 
     // A public client is asked again next time (SEC-A21), but the user stays signed in.
     let again = browser.get(&authorize_url(app, &setup.client, &[])).await;
-    assert!(
-        again.body.contains("Allow") && !again.body.contains("Sign in"),
-        "{}",
-        again.body
-    );
+    assert!(again.body.contains("Allow") && !again.body.contains("Sign in"), "{}", again.body);
 }
 
 async fn a_request_that_cannot_be_trusted_gets_a_page_never_a_redirect(backend: Backend) {
@@ -316,11 +268,7 @@ async fn a_request_that_cannot_be_trusted_gets_a_page_never_a_redirect(backend: 
         assert!(response.header("location").is_none(), "{url} must not redirect");
         assert!(response.body.contains("could not trust") || response.body.contains("cannot be completed"));
     }
-    app.core
-        .admin
-        .set_client_enabled(&setup.client.id, false)
-        .await
-        .unwrap();
+    app.core.admin.set_client_enabled(&setup.client.id, false).await.unwrap();
     let disabled = browser.get(&authorize_url(app, &setup.client, &[])).await;
     assert_eq!((disabled.status, disabled.header("location")), (400, None));
 }
@@ -332,10 +280,7 @@ async fn bad_requests_from_a_verified_client_go_back_with_an_error(backend: Back
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("response_type", "")], "invalid_request"),
         (vec![("response_type", "token")], "unsupported_response_type"),
-        (
-            vec![("response_type", "code id_token")],
-            "unsupported_response_type",
-        ),
+        (vec![("response_type", "code id_token")], "unsupported_response_type"),
         (vec![("code_challenge", "")], "invalid_request"),
         (vec![("code_challenge_method", "plain")], "invalid_request"),
         (vec![("code_challenge_method", "")], "invalid_request"),
@@ -346,10 +291,7 @@ async fn bad_requests_from_a_verified_client_go_back_with_an_error(backend: Back
         (vec![("prompt", "none login")], "invalid_request"),
         (vec![("prompt", "none")], "login_required"),
         (vec![("request", "eyJ.x.y")], "request_not_supported"),
-        (
-            vec![("request_uri", "https://x.example/r")],
-            "request_uri_not_supported",
-        ),
+        (vec![("request_uri", "https://x.example/r")], "request_uri_not_supported"),
         (vec![("response_mode", "fragment")], "invalid_request"),
         (vec![("max_age", "-1")], "invalid_request"),
     ];
@@ -365,17 +307,9 @@ async fn bad_requests_from_a_verified_client_go_back_with_an_error(backend: Back
     let repeated = format!("{}&scope=openid", authorize_url(app, &setup.client, &[]));
     let response = browser.get(&repeated).await;
     assert_eq!(location(&response).1["error"], "invalid_request");
-    let without_state = browser
-        .get(&authorize_url(
-            app,
-            &setup.client,
-            &[("state", ""), ("response_type", "")],
-        ))
-        .await;
-    assert!(
-        !location(&without_state).1.contains_key("state"),
-        "an empty state is absent"
-    );
+    let without_state =
+        browser.get(&authorize_url(app, &setup.client, &[("state", ""), ("response_type", "")])).await;
+    assert!(!location(&without_state).1.contains_key("state"), "an empty state is absent");
 }
 
 async fn forms_need_their_csrf_token_and_a_same_site_origin(backend: Backend) {
@@ -383,21 +317,13 @@ async fn forms_need_their_csrf_token_and_a_same_site_origin(backend: Backend) {
     let app = &setup.app;
     let browser = Browser::new();
     let login = browser.get(&authorize_url(app, &setup.client, &[])).await;
-    let mut fields: Vec<(String, String)> = hidden_fields(&login.body)
-        .into_iter()
-        .filter(|(k, _)| k != "tessera_csrf")
-        .collect();
+    let mut fields: Vec<(String, String)> =
+        hidden_fields(&login.body).into_iter().filter(|(k, _)| k != "tessera_csrf").collect();
     fields.extend(
-        [
-            ("username", "jane"),
-            ("password", PASSWORD),
-            ("tessera_action", "login"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        [("username", "jane"), ("password", PASSWORD), ("tessera_action", "login")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
-    let forged = browser
-        .post(&app.url("/oauth2/authorize"), &fields, HeaderMap::new())
-        .await;
+    let forged = browser.post(&app.url("/oauth2/authorize"), &fields, HeaderMap::new()).await;
     assert_eq!(forged.status, 403);
     assert!(forged.header("set-cookie").is_none(), "no session is created");
 
@@ -405,22 +331,14 @@ async fn forms_need_their_csrf_token_and_a_same_site_origin(backend: Backend) {
     cross_site.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
     let mut with_token = hidden_fields(&login.body);
     with_token.extend(
-        [
-            ("username", "jane"),
-            ("password", PASSWORD),
-            ("tessera_action", "login"),
-        ]
-        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        [("username", "jane"), ("password", PASSWORD), ("tessera_action", "login")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
-    let from_elsewhere = browser
-        .post(&app.url("/oauth2/authorize"), &with_token, cross_site)
-        .await;
+    let from_elsewhere = browser.post(&app.url("/oauth2/authorize"), &with_token, cross_site).await;
     assert_eq!(from_elsewhere.status, 403);
 
     let other_browser = Browser::new();
-    let stolen = other_browser
-        .post(&app.url("/oauth2/authorize"), &with_token, HeaderMap::new())
-        .await;
+    let stolen = other_browser.post(&app.url("/oauth2/authorize"), &with_token, HeaderMap::new()).await;
     assert_eq!(stolen.status, 403, "the token is bound to its own session");
 }
 
@@ -430,25 +348,13 @@ async fn a_denied_consent_goes_back_with_access_denied(backend: Backend) {
     let browser = Browser::new();
     let login = browser.get(&authorize_url(app, &setup.client, &[])).await;
     let consent = browser
-        .submit(
-            app,
-            &login,
-            &[
-                ("username", "jane"),
-                ("password", PASSWORD),
-                ("tessera_action", "login"),
-            ],
-        )
+        .submit(app, &login, &[("username", "jane"), ("password", PASSWORD), ("tessera_action", "login")])
         .await;
     let denied = browser.submit(app, &consent, &[("tessera_action", "deny")]).await;
     assert_eq!(denied.status, 303);
     let (_, query) = location(&denied);
     assert_eq!(
-        (
-            query["error"].as_str(),
-            query["state"].as_str(),
-            query["iss"].as_str()
-        ),
+        (query["error"].as_str(), query["state"].as_str(), query["iss"].as_str()),
         ("access_denied", "st-1", ISSUER)
     );
     assert!(!query.contains_key("code"));
@@ -463,82 +369,38 @@ async fn a_wrong_password_gets_the_same_answer_as_an_unknown_user(backend: Backe
         .submit(
             app,
             &login,
-            &[
-                ("username", "jane"),
-                ("password", "wrong password!"),
-                ("tessera_action", "login"),
-            ],
+            &[("username", "jane"), ("password", "wrong password!"), ("tessera_action", "login")],
         )
         .await;
     let unknown = browser
-        .submit(
-            app,
-            &login,
-            &[
-                ("username", "nobody"),
-                ("password", PASSWORD),
-                ("tessera_action", "login"),
-            ],
-        )
+        .submit(app, &login, &[("username", "nobody"), ("password", PASSWORD), ("tessera_action", "login")])
         .await;
     assert_eq!(wrong.status, unknown.status);
     for page in [&wrong, &unknown] {
-        assert!(
-            page.body.contains("The username or password is not right."),
-            "{}",
-            page.body
-        );
+        assert!(page.body.contains("The username or password is not right."), "{}", page.body);
         assert!(
             !page.body.contains(PASSWORD) && !page.body.contains("wrong password!"),
             "passwords are never echoed"
         );
     }
-    app.core
-        .accounts
-        .set_user_enabled(&Username::parse("jane").unwrap(), false)
-        .await
-        .unwrap();
+    app.core.accounts.set_user_enabled(&Username::parse("jane").unwrap(), false).await.unwrap();
     let disabled = browser
-        .submit(
-            app,
-            &login,
-            &[
-                ("username", "jane"),
-                ("password", PASSWORD),
-                ("tessera_action", "login"),
-            ],
-        )
+        .submit(app, &login, &[("username", "jane"), ("password", PASSWORD), ("tessera_action", "login")])
         .await;
     assert!(disabled.body.contains("The username or password is not right."));
     // After five failures for one account, sign-in waits (per-account back-off).
-    app.core
-        .accounts
-        .set_user_enabled(&Username::parse("jane").unwrap(), true)
-        .await
-        .unwrap();
+    app.core.accounts.set_user_enabled(&Username::parse("jane").unwrap(), true).await.unwrap();
     for _ in 0..3 {
         browser
             .submit(
                 app,
                 &login,
-                &[
-                    ("username", "jane"),
-                    ("password", "wrong password!"),
-                    ("tessera_action", "login"),
-                ],
+                &[("username", "jane"), ("password", "wrong password!"), ("tessera_action", "login")],
             )
             .await;
     }
     let blocked = browser
-        .submit(
-            app,
-            &login,
-            &[
-                ("username", "jane"),
-                ("password", PASSWORD),
-                ("tessera_action", "login"),
-            ],
-        )
+        .submit(app, &login, &[("username", "jane"), ("password", PASSWORD), ("tessera_action", "login")])
         .await;
     assert_eq!(blocked.status, 429, "{}", blocked.body);
     assert!(blocked.body.contains("Too many failed sign-ins"));
@@ -547,30 +409,20 @@ async fn a_wrong_password_gets_the_same_answer_as_an_unknown_user(backend: Backe
 async fn the_code_is_bound_to_client_verifier_and_redirect_uri(backend: Backend) {
     let setup = setup(backend, ClientType::Public, PkcePolicy::Required).await;
     let code = code_for(&setup, &[]).await;
-    exchange(&setup, &code, &[("code_verifier", "")])
-        .await
-        .assert_oauth_error(400, "invalid_grant");
+    exchange(&setup, &code, &[("code_verifier", "")]).await.assert_oauth_error(400, "invalid_grant");
     exchange(&setup, &code, &[("code_verifier", &"a".repeat(43))])
         .await
         .assert_oauth_error(400, "invalid_grant");
-    exchange(&setup, &code, &[("code_verifier", "short")])
-        .await
-        .assert_oauth_error(400, "invalid_request");
+    exchange(&setup, &code, &[("code_verifier", "short")]).await.assert_oauth_error(400, "invalid_request");
     exchange(&setup, &code, &[("redirect_uri", "http://127.0.0.1/cb")])
         .await
         .assert_oauth_error(400, "invalid_grant");
     let other = setup.app.core.admin.find_client(&setup.client.id).await.unwrap();
     assert_eq!(other.client_type, ClientType::Public);
     let intruder = setup.app.create_client(ClientSpec::default()).await;
-    exchange(&setup, &code, &[("client_id", &intruder.id)])
-        .await
-        .assert_oauth_error(401, "invalid_client");
-    exchange(&setup, "garbage", &[])
-        .await
-        .assert_oauth_error(400, "invalid_grant");
-    exchange(&setup, &code, &[("code", "")])
-        .await
-        .assert_oauth_error(400, "invalid_request");
+    exchange(&setup, &code, &[("client_id", &intruder.id)]).await.assert_oauth_error(401, "invalid_client");
+    exchange(&setup, "garbage", &[]).await.assert_oauth_error(400, "invalid_grant");
+    exchange(&setup, &code, &[("code", "")]).await.assert_oauth_error(400, "invalid_request");
     // None of the failed attempts burned the code.
     assert_eq!(
         exchange(&setup, &code, &[("redirect_uri", "")]).await.status,
@@ -580,9 +432,7 @@ async fn the_code_is_bound_to_client_verifier_and_redirect_uri(backend: Backend)
 
     let late = code_for(&setup, &[]).await;
     setup.app.clock.advance(60);
-    exchange(&setup, &late, &[])
-        .await
-        .assert_oauth_error(400, "invalid_grant");
+    exchange(&setup, &late, &[]).await.assert_oauth_error(400, "invalid_grant");
 }
 
 async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
@@ -591,13 +441,8 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     let first = exchange(&setup, &code, &[]).await;
     let token = first.json()["access_token"].as_str().unwrap().to_owned();
     assert!(setup.app.is_active(&setup.jira, &token).await);
-    exchange(&setup, &code, &[])
-        .await
-        .assert_oauth_error(400, "invalid_grant");
-    assert!(
-        !setup.app.is_active(&setup.jira, &token).await,
-        "tokens of a replayed code are revoked"
-    );
+    exchange(&setup, &code, &[]).await.assert_oauth_error(400, "invalid_grant");
+    assert!(!setup.app.is_active(&setup.jira, &token).await, "tokens of a replayed code are revoked");
 }
 
 async fn twenty_concurrent_redemptions_of_one_code_give_one_token(backend: Backend) {
@@ -651,27 +496,17 @@ async fn prompt_none_never_shows_a_page(backend: Backend) {
     let done = sign_in_and_approve(&setup, &browser, &authorize_url(app, &setup.client, &[])).await;
     assert_eq!(done.status, 303);
     // Signed in and consented: prompt=none goes straight back with a code.
-    let silent = browser
-        .get(&authorize_url(app, &setup.client, &[("prompt", "none")]))
-        .await;
+    let silent = browser.get(&authorize_url(app, &setup.client, &[("prompt", "none")])).await;
     assert_eq!(silent.status, 302, "{}", silent.body);
     assert!(location(&silent).1.contains_key("code"));
     // A wider scope was never approved.
     let wider = browser
-        .get(&authorize_url(
-            app,
-            &setup.client,
-            &[("prompt", "none"), ("scope", "openid profile")],
-        ))
+        .get(&authorize_url(app, &setup.client, &[("prompt", "none"), ("scope", "openid profile")]))
         .await;
     assert_eq!(location(&wider).1["error"], "consent_required");
     // prompt=login asks for the password again.
-    let again = browser
-        .get(&authorize_url(app, &setup.client, &[("prompt", "login")]))
-        .await;
+    let again = browser.get(&authorize_url(app, &setup.client, &[("prompt", "login")])).await;
     assert!(again.body.contains("Sign in"));
-    let stale = browser
-        .get(&authorize_url(app, &setup.client, &[("max_age", "0")]))
-        .await;
+    let stale = browser.get(&authorize_url(app, &setup.client, &[("max_age", "0")])).await;
     assert!(stale.body.contains("Sign in") || stale.status == 302);
 }

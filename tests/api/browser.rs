@@ -31,8 +31,7 @@ impl Browser {
     pub async fn submit(&self, app: &TestApp, page: &Response, extra: &[(&str, &str)]) -> Response {
         let mut fields = hidden_fields(&page.body);
         fields.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        self.post(&app.url("/oauth2/authorize"), &fields, HeaderMap::new())
-            .await
+        self.post(&app.url("/oauth2/authorize"), &fields, HeaderMap::new()).await
     }
 }
 
@@ -69,9 +68,7 @@ fn unescape(text: &str) -> String {
             "quot" => Some('"'),
             "apos" => Some('\''),
             _ if entity.starts_with("#x") || entity.starts_with("#X") => {
-                u32::from_str_radix(&entity[2..], 16)
-                    .ok()
-                    .and_then(char::from_u32)
+                u32::from_str_radix(&entity[2..], 16).ok().and_then(char::from_u32)
             }
             _ if entity.starts_with('#') => entity[1..].parse().ok().and_then(char::from_u32),
             _ => None,

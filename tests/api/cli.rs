@@ -64,24 +64,10 @@ pub(crate) async fn tessera_with_input(data: &TestData, args: &[&str], input: &s
 
 async fn a_client_created_on_the_command_line_gets_tokens(backend: Backend) {
     let data = Arc::new(TestData::new(backend).await);
-    let account = tessera(
-        &data,
-        &["service-account", "create", "--username", "svc-deploy", "--json"],
-    )
-    .await;
+    let account = tessera(&data, &["service-account", "create", "--username", "svc-deploy", "--json"]).await;
     assert_eq!(account.json()["username"], "svc-deploy");
-    let scope = tessera(
-        &data,
-        &[
-            "scope",
-            "create",
-            "jira:read",
-            "--description",
-            "Read Jira",
-            "--json",
-        ],
-    )
-    .await;
+    let scope =
+        tessera(&data, &["scope", "create", "jira:read", "--description", "Read Jira", "--json"]).await;
     assert_eq!(scope.json()["name"], "jira:read");
     let created = tessera(
         &data,
@@ -107,63 +93,31 @@ async fn a_client_created_on_the_command_line_gets_tokens(backend: Backend) {
     };
     assert!(client.secret.starts_with("tsr_cs_"));
 
-    let app = spawn_node(
-        data.clone(),
-        data.raw_settings(),
-        ManualClock::new(UnixTime::now()),
-    )
-    .await;
+    let app = spawn_node(data.clone(), data.raw_settings(), ManualClock::new(UnixTime::now())).await;
     let token = app.access_token(&client).await;
-    let jira = app
-        .create_client(ClientSpec {
-            resource_server: true,
-            ..Default::default()
-        })
-        .await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
     assert!(app.is_active(&jira, &token).await);
 
-    let disabled = tessera(&data, &["client", "disable", &client.id, "--json"])
-        .await
-        .json();
+    let disabled = tessera(&data, &["client", "disable", &client.id, "--json"]).await.json();
     assert_eq!(disabled["enabled"], false);
-    assert!(
-        !app.is_active(&jira, &token).await,
-        "the server sees the command line's change at once"
-    );
+    assert!(!app.is_active(&jira, &token).await, "the server sees the command line's change at once");
 }
 
 async fn bad_input_is_one_line_on_stderr_and_changes_nothing(backend: Backend) {
     let data = TestData::new(backend).await;
     assert_eq!(tessera(&data, &["migrate"]).await.code, 0);
-    assert_eq!(
-        tessera(&data, &["service-account", "create", "--username", "svc-deploy"])
-            .await
-            .code,
-        0
-    );
+    assert_eq!(tessera(&data, &["service-account", "create", "--username", "svc-deploy"]).await.code, 0);
     let base = ["client", "create", "--name", "x", "--grant", "client_credentials"];
     let with = |extra: &[&'static str]| -> Vec<&'static str> { base.iter().chain(extra).copied().collect() };
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["client", "create", "--name", "x", "--grant", "password"],
-            "grant type",
-        ),
-        (
-            with(&["--service-account", "nobody"]),
-            "no service account named 'nobody'",
-        ),
-        (
-            with(&["--scope", "unknown:scope"]),
-            "unknown scope 'unknown:scope'",
-        ),
+        (vec!["client", "create", "--name", "x", "--grant", "password"], "grant type"),
+        (with(&["--service-account", "nobody"]), "no service account named 'nobody'"),
+        (with(&["--scope", "unknown:scope"]), "unknown scope 'unknown:scope'"),
         (with(&["--access-token-ttl", "5x"]), "invalid duration"),
         (with(&["--access-token-ttl", "3d"]), "maximum"),
         (with(&["--token-format", "xml"]), "token format"),
         (with(&["--auth-method", "none"]), "public clients"),
-        (
-            with(&["--public"]),
-            "public client cannot use the client_credentials grant",
-        ),
+        (with(&["--public"]), "public client cannot use the client_credentials grant"),
         (
             vec!["client", "create", "--name", "x", "--grant", "authorization_code"],
             "needs at least one redirect URI",
@@ -214,33 +168,18 @@ async fn bad_input_is_one_line_on_stderr_and_changes_nothing(backend: Backend) {
             vec!["client", "create", "--name", "x", "--grant", "refresh_token"],
             "needs the authorization_code grant",
         ),
-        (
-            with(&["--redirect-uri", "https://app.example/cb"]),
-            "authorization_code",
-        ),
+        (with(&["--redirect-uri", "https://app.example/cb"]), "authorization_code"),
         (with(&["--audience", "has space"]), "audience"),
-        (
-            vec!["client", "create", "--name", " ", "--grant", "client_credentials"],
-            "client name",
-        ),
-        (
-            vec!["service-account", "create", "--username", "two words"],
-            "username",
-        ),
-        (
-            vec!["service-account", "create", "--username", "svc-deploy"],
-            "already exists",
-        ),
+        (vec!["client", "create", "--name", " ", "--grant", "client_credentials"], "client name"),
+        (vec!["service-account", "create", "--username", "two words"], "username"),
+        (vec!["service-account", "create", "--username", "svc-deploy"], "already exists"),
         (vec!["service-account", "disable", "nobody"], "no service account"),
         (vec!["scope", "create", "bad\"scope"], "scope name"),
         (vec!["scope", "create", "openid"], "already exists"),
         (vec!["client", "show", "no-such-client"], "no client"),
         (vec!["client", "rotate-secret", "no-such-client"], "no client"),
         (vec!["client", "delete", "no-such-client"], "no client"),
-        (
-            vec!["keys", "rotate", "--activate-in", "soon"],
-            "invalid duration",
-        ),
+        (vec!["keys", "rotate", "--activate-in", "soon"], "invalid duration"),
     ];
     for (args, expected) in cases {
         let output = tessera(&data, &args).await;
@@ -248,90 +187,42 @@ async fn bad_input_is_one_line_on_stderr_and_changes_nothing(backend: Backend) {
         assert!(output.stdout.is_empty(), "{args:?} printed {}", output.stdout);
         let line = output.stderr.trim_end();
         assert_eq!(line.lines().count(), 1, "{args:?}: one line, got {line:?}");
-        assert!(
-            line.starts_with("error: ") && line.contains(expected),
-            "{args:?}: {line}"
-        );
+        assert!(line.starts_with("error: ") && line.contains(expected), "{args:?}: {line}");
     }
-    assert_eq!(
-        tessera(&data, &["client", "list", "--json"]).await.json(),
-        serde_json::json!([])
-    );
-    let accounts = tessera(&data, &["service-account", "list", "--json"])
-        .await
-        .json();
+    assert_eq!(tessera(&data, &["client", "list", "--json"]).await.json(), serde_json::json!([]));
+    let accounts = tessera(&data, &["service-account", "list", "--json"]).await.json();
     assert_eq!(accounts.as_array().unwrap().len(), 1);
     let keys = tessera(&data, &["keys", "list", "--json"]).await.json();
-    assert_eq!(
-        keys.as_array().unwrap().len(),
-        1,
-        "no key was added by a failed rotation"
-    );
+    assert_eq!(keys.as_array().unwrap().len(), 1, "no key was added by a failed rotation");
 }
 
 async fn keys_can_be_listed_and_rotated(backend: Backend) {
     let data = TestData::new(backend).await;
     let listed = tessera(&data, &["keys", "list", "--json"]).await.json();
     assert_eq!(listed[0]["state"], "active");
-    let rotated = tessera(&data, &["keys", "rotate", "--activate-in", "2h", "--json"])
-        .await
-        .json();
+    let rotated = tessera(&data, &["keys", "rotate", "--activate-in", "2h", "--json"]).await.json();
     assert_eq!(rotated["state"], "next");
-    assert_eq!(
-        rotated["activates_at"].as_i64().unwrap() - rotated["created_at"].as_i64().unwrap(),
-        7_200
-    );
+    assert_eq!(rotated["activates_at"].as_i64().unwrap() - rotated["created_at"].as_i64().unwrap(), 7_200);
     let listed = tessera(&data, &["keys", "list"]).await;
-    assert!(
-        listed.stdout.contains("next") && listed.stdout.contains("active"),
-        "{}",
-        listed.stdout
-    );
+    assert!(listed.stdout.contains("next") && listed.stdout.contains("active"), "{}", listed.stdout);
 }
 
 async fn secrets_are_shown_only_at_creation_and_rotation(backend: Backend) {
     let data = TestData::new(backend).await;
-    let created = tessera(
-        &data,
-        &[
-            "client",
-            "create",
-            "--name",
-            "ci",
-            "--grant",
-            "client_credentials",
-        ],
-    )
-    .await;
+    let created =
+        tessera(&data, &["client", "create", "--name", "ci", "--grant", "client_credentials"]).await;
     assert_eq!(created.code, 0, "{}", created.stderr);
-    let secret_line = created
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("client_secret:"))
-        .unwrap();
+    let secret_line = created.stdout.lines().find(|l| l.starts_with("client_secret:")).unwrap();
     let secret = secret_line.split_whitespace().last().unwrap().to_owned();
-    let id_line = created
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("client_id:"))
-        .unwrap();
+    let id_line = created.stdout.lines().find(|l| l.starts_with("client_id:")).unwrap();
     let id = id_line.split_whitespace().last().unwrap().to_owned();
 
-    for args in [
-        vec!["client", "list"],
-        vec!["client", "list", "--json"],
-        vec!["client", "show", &id],
-    ] {
+    for args in [vec!["client", "list"], vec!["client", "list", "--json"], vec!["client", "show", &id]] {
         let output = tessera(&data, &args).await;
         assert_eq!(output.code, 0);
-        assert!(
-            !output.stdout.contains(&secret) && !output.stdout.contains("tsr_cs_"),
-            "{args:?}"
-        );
+        assert!(!output.stdout.contains(&secret) && !output.stdout.contains("tsr_cs_"), "{args:?}");
     }
-    let rotated = tessera(&data, &["client", "rotate-secret", &id, "--json"])
-        .await
-        .json();
+    let rotated = tessera(&data, &["client", "rotate-secret", &id, "--json"]).await.json();
     let new_secret = rotated["client_secret"].as_str().unwrap();
     assert!(new_secret.starts_with("tsr_cs_") && new_secret != secret);
     assert!(rotated["previous_secret_expires_at"].is_i64());
@@ -354,10 +245,7 @@ async fn an_unreachable_database_is_one_line_and_a_failure() {
     assert_ne!(output.status.code(), Some(0));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("database is unavailable") && !stderr.contains("secret"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("database is unavailable") && !stderr.contains("secret"), "{stderr}");
 }
 
 async fn public_clients_get_no_secret(backend: Backend) {
@@ -379,11 +267,7 @@ async fn public_clients_get_no_secret(backend: Backend) {
     ];
     let text = tessera(&data, &args).await;
     assert_eq!(text.code, 0, "{}", text.stderr);
-    assert!(
-        !text.stdout.contains("client_secret") && text.stdout.contains("no secret"),
-        "{}",
-        text.stdout
-    );
+    assert!(!text.stdout.contains("client_secret") && text.stdout.contains("no secret"), "{}", text.stdout);
     let mut json_args = args.to_vec();
     json_args.push("--json");
     let created = tessera(&data, &json_args).await.json();

@@ -26,60 +26,23 @@ async fn eventually_status(node: &TestApp, client: &TestClient, expected: u16) {
 
 async fn changes_on_one_node_reach_the_cache_of_another_within_a_second(backend: Backend) {
     let first = spawn_app(backend).await;
-    let second = spawn_node(
-        Arc::clone(&first.data),
-        first.data.raw_settings(),
-        first.clock.clone(),
-    )
-    .await;
+    let second = spawn_node(Arc::clone(&first.data), first.data.raw_settings(), first.clock.clone()).await;
     let client = first.deploy_client().await;
-    assert_eq!(
-        second.token(&client, &[]).await.status,
-        200,
-        "second node now caches the client"
-    );
+    assert_eq!(second.token(&client, &[]).await.status, 200, "second node now caches the client");
 
-    first
-        .core
-        .admin
-        .set_client_enabled(&client.id, false)
-        .await
-        .unwrap();
+    first.core.admin.set_client_enabled(&client.id, false).await.unwrap();
     eventually_status(&second, &client, 401).await;
-    first
-        .core
-        .admin
-        .set_client_enabled(&client.id, true)
-        .await
-        .unwrap();
+    first.core.admin.set_client_enabled(&client.id, true).await.unwrap();
     eventually_status(&second, &client, 200).await;
 
     let svc = Username::parse("svc-deploy").unwrap();
-    first
-        .core
-        .admin
-        .set_service_account_enabled(&svc, false)
-        .await
-        .unwrap();
+    first.core.admin.set_service_account_enabled(&svc, false).await.unwrap();
     eventually_status(&second, &client, 400).await;
-    first
-        .core
-        .admin
-        .set_service_account_enabled(&svc, true)
-        .await
-        .unwrap();
+    first.core.admin.set_service_account_enabled(&svc, true).await.unwrap();
     eventually_status(&second, &client, 200).await;
 
-    let rotated = first
-        .core
-        .admin
-        .rotate_client_secret(&client.id, None)
-        .await
-        .unwrap();
-    let new = TestClient {
-        id: client.id.clone(),
-        secret: rotated.secret.unwrap().expose().to_owned(),
-    };
+    let rotated = first.core.admin.rotate_client_secret(&client.id, None).await.unwrap();
+    let new = TestClient { id: client.id.clone(), secret: rotated.secret.unwrap().expose().to_owned() };
     eventually_status(&second, &new, 200).await;
 
     first.core.admin.delete_client(&client.id).await.unwrap();

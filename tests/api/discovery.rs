@@ -4,10 +4,7 @@
 use crate::both_backends;
 use crate::helpers::{send, spawn_app, Backend, ISSUER};
 
-both_backends!(
-    both_metadata_documents_list_exactly_what_is_implemented,
-    liveness_and_readiness_answer
-);
+both_backends!(both_metadata_documents_list_exactly_what_is_implemented, liveness_and_readiness_answer);
 
 async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -19,25 +16,16 @@ async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backe
     assert_eq!(metadata["issuer"], ISSUER);
     assert_eq!(metadata["token_endpoint"], format!("{ISSUER}/oauth2/token"));
     assert_eq!(metadata["jwks_uri"], format!("{ISSUER}/oauth2/jwks"));
-    assert_eq!(
-        metadata["introspection_endpoint"],
-        format!("{ISSUER}/oauth2/introspect")
-    );
+    assert_eq!(metadata["introspection_endpoint"], format!("{ISSUER}/oauth2/introspect"));
     assert_eq!(metadata["revocation_endpoint"], format!("{ISSUER}/oauth2/revoke"));
     assert_eq!(
         metadata["grant_types_supported"],
-        serde_json::json!(["authorization_code", "client_credentials"])
+        serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
     );
-    assert_eq!(
-        metadata["authorization_endpoint"],
-        format!("{ISSUER}/oauth2/authorize")
-    );
+    assert_eq!(metadata["authorization_endpoint"], format!("{ISSUER}/oauth2/authorize"));
     assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(metadata["response_modes_supported"], serde_json::json!(["query"]));
-    assert_eq!(
-        metadata["code_challenge_methods_supported"],
-        serde_json::json!(["S256"])
-    );
+    assert_eq!(metadata["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
     let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
     assert_eq!(metadata["token_endpoint_auth_methods_supported"], methods);

@@ -40,12 +40,7 @@ impl FaultProxy {
                 }
             })
         };
-        Self {
-            port,
-            down,
-            connections,
-            accept,
-        }
+        Self { port, down, connections, accept }
     }
 
     /// Kills every open connection; new ones hang unanswered.

@@ -94,10 +94,7 @@ impl PostgresDatabase {
         let admin = postgres_admin_url();
         let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut conn).await.unwrap();
         let url = with_database(&admin, &name);
         Self { name, url }
     }
@@ -108,10 +105,7 @@ impl Drop for PostgresDatabase {
         let name = self.name.clone();
         let admin = postgres_admin_url();
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -217,10 +211,7 @@ pub async fn spawn_node(data: Arc<TestData>, raw: RawSettings, clock: ManualCloc
         address,
         core,
         clock,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         data,
         server,
     }
@@ -284,10 +275,7 @@ impl Response {
         assert_eq!(self.json()["error"], code, "{}", self.body);
         assert_eq!(self.header("cache-control"), Some("no-store"));
         assert_eq!(self.header("pragma"), Some("no-cache"));
-        assert!(self
-            .header("content-type")
-            .unwrap_or_default()
-            .starts_with("application/json"));
+        assert!(self.header("content-type").unwrap_or_default().starts_with("application/json"));
         if status == 401 {
             assert_eq!(self.header("www-authenticate"), Some("Basic realm=\"tessera\""));
         }
@@ -311,11 +299,7 @@ impl TestApp {
     }
 
     pub async fn scope(&self, name: &str) {
-        self.core
-            .admin
-            .create_scope(ScopeName::parse(name).unwrap(), "")
-            .await
-            .unwrap();
+        self.core.admin.create_scope(ScopeName::parse(name).unwrap(), "").await.unwrap();
     }
 
     pub async fn create_client(&self, spec: ClientSpec<'_>) -> TestClient {
@@ -341,11 +325,7 @@ impl TestApp {
                 scopes: ScopeSet::from_names(spec.scopes.iter().map(|s| ScopeName::parse(s).unwrap())),
                 redirect_uris: Vec::new(),
                 refresh_token_ttl: None,
-                audiences: spec
-                    .audiences
-                    .iter()
-                    .map(|a| Audience::parse(a).unwrap())
-                    .collect(),
+                audiences: spec.audiences.iter().map(|a| Audience::parse(a).unwrap()).collect(),
                 service_account: spec.service_account.map(|u| Username::parse(u).unwrap()),
                 access_token_ttl: None,
                 resource_server: spec.resource_server,
@@ -355,22 +335,14 @@ impl TestApp {
             .unwrap();
         TestClient {
             id: created.client.id.to_string(),
-            secret: created
-                .secret
-                .expect("confidential clients get a secret")
-                .expose()
-                .to_owned(),
+            secret: created.secret.expect("confidential clients get a secret").expose().to_owned(),
         }
     }
 
     /// A service account `svc-deploy` and a JWT client bound to it.
     pub async fn deploy_client(&self) -> TestClient {
         self.service_account("svc-deploy").await;
-        self.create_client(ClientSpec {
-            service_account: Some("svc-deploy"),
-            ..Default::default()
-        })
-        .await
+        self.create_client(ClientSpec { service_account: Some("svc-deploy"), ..Default::default() }).await
     }
 
     pub async fn post_form(&self, path: &str, basic: Option<&TestClient>, form: &[(&str, &str)]) -> Response {
@@ -407,8 +379,7 @@ impl TestApp {
     }
 
     pub async fn introspect(&self, caller: &TestClient, token: &str) -> Response {
-        self.post_form("/oauth2/introspect", Some(caller), &[("token", token)])
-            .await
+        self.post_form("/oauth2/introspect", Some(caller), &[("token", token)]).await
     }
 
     /// `active` of an introspection that must succeed.
@@ -417,18 +388,13 @@ impl TestApp {
         assert_eq!(response.status, 200, "{}", response.body);
         let body = response.json();
         if body["active"] == false {
-            assert_eq!(
-                body,
-                serde_json::json!({"active": false}),
-                "inactive carries nothing else"
-            );
+            assert_eq!(body, serde_json::json!({"active": false}), "inactive carries nothing else");
         }
         body["active"] == true
     }
 
     pub async fn revoke(&self, caller: &TestClient, token: &str) -> Response {
-        self.post_form("/oauth2/revoke", Some(caller), &[("token", token)])
-            .await
+        self.post_form("/oauth2/revoke", Some(caller), &[("token", token)]).await
     }
 }
 
@@ -437,11 +403,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Response {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.text().await.unwrap();
-    Response {
-        status,
-        headers,
-        body,
-    }
+    Response { status, headers, body }
 }
 
 /// Decodes a JWT's header and payload without verifying (for assertions).

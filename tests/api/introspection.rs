@@ -44,23 +44,12 @@ async fn a_client_sees_only_its_own_tokens_and_a_resource_server_sees_all(backen
     let app = spawn_app(backend).await;
     let owner = app.deploy_client().await;
     let other = app.create_client(ClientSpec::default()).await;
-    let jira = app
-        .create_client(ClientSpec {
-            resource_server: true,
-            ..Default::default()
-        })
-        .await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
     let token = app.access_token(&owner).await;
 
     assert!(app.is_active(&owner, &token).await);
-    assert!(
-        !app.is_active(&other, &token).await,
-        "another client learns nothing"
-    );
-    assert!(
-        app.is_active(&jira, &token).await,
-        "a resource server may introspect any token"
-    );
+    assert!(!app.is_active(&other, &token).await, "another client learns nothing");
+    assert!(app.is_active(&jira, &token).await, "a resource server may introspect any token");
 }
 
 async fn introspection_requires_client_authentication_and_a_token(backend: Backend) {
@@ -68,27 +57,16 @@ async fn introspection_requires_client_authentication_and_a_token(backend: Backe
     let client = app.deploy_client().await;
     let token = app.access_token(&client).await;
 
-    let anonymous = app
-        .post_form("/oauth2/introspect", None, &[("token", &token)])
-        .await;
+    let anonymous = app.post_form("/oauth2/introspect", None, &[("token", &token)]).await;
     anonymous.assert_oauth_error(401, "invalid_client");
     assert!(!anonymous.body.contains("active"));
 
-    let wrong = TestClient {
-        id: client.id.clone(),
-        secret: "wrong".into(),
-    };
-    app.introspect(&wrong, &token)
-        .await
-        .assert_oauth_error(401, "invalid_client");
+    let wrong = TestClient { id: client.id.clone(), secret: "wrong".into() };
+    app.introspect(&wrong, &token).await.assert_oauth_error(401, "invalid_client");
 
-    app.post_form(
-        "/oauth2/introspect",
-        Some(&client),
-        &[("token_type_hint", "access_token")],
-    )
-    .await
-    .assert_oauth_error(400, "invalid_request");
+    app.post_form("/oauth2/introspect", Some(&client), &[("token_type_hint", "access_token")])
+        .await
+        .assert_oauth_error(400, "invalid_request");
 
     let get = app.get(&format!("/oauth2/introspect?token={token}")).await;
     assert_eq!(get.status, 405);
@@ -102,12 +80,7 @@ async fn tokens_that_are_not_live_are_inactive_with_nothing_else(backend: Backen
 
     let (header, mut claims) = jwt_parts(&token);
     claims["scope"] = "jira:admin".into();
-    let tampered = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        parts[2]
-    );
+    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
     let alg_none = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
@@ -115,18 +88,11 @@ async fn tokens_that_are_not_live_are_inactive_with_nothing_else(backend: Backen
     );
     let mut unknown_kid_header = header.clone();
     unknown_kid_header["kid"] = "../../dev/null".into();
-    let unknown_kid = format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(unknown_kid_header.to_string()),
-        parts[1],
-        parts[2]
-    );
+    let unknown_kid =
+        format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(unknown_kid_header.to_string()), parts[1], parts[2]);
     let huge_kid = format!(
         "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(format!(
-            r#"{{"alg":"RS256","typ":"at+jwt","kid":"{}"}}"#,
-            "k".repeat(10_000)
-        )),
+        URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{}"}}"#, "k".repeat(10_000))),
         parts[1],
         parts[2]
     );
@@ -143,21 +109,14 @@ async fn tokens_that_are_not_live_are_inactive_with_nothing_else(backend: Backen
     ] {
         assert!(!app.is_active(&client, dead).await, "{dead:.40} must be inactive");
     }
-    assert!(
-        app.is_active(&client, &token).await,
-        "the untouched token is still active"
-    );
+    assert!(app.is_active(&client, &token).await, "the untouched token is still active");
 }
 
 async fn expired_tokens_are_inactive(backend: Backend) {
     let app = spawn_app(backend).await;
     app.service_account("svc-deploy").await;
-    let jwt_client = app
-        .create_client(ClientSpec {
-            service_account: Some("svc-deploy"),
-            ..Default::default()
-        })
-        .await;
+    let jwt_client =
+        app.create_client(ClientSpec { service_account: Some("svc-deploy"), ..Default::default() }).await;
     let opaque_client = app
         .create_client(ClientSpec {
             service_account: Some("svc-deploy"),
@@ -179,39 +138,19 @@ async fn expired_tokens_are_inactive(backend: Backend) {
 async fn disabling_the_client_or_service_account_deactivates_its_tokens_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
-    let jira = app
-        .create_client(ClientSpec {
-            resource_server: true,
-            ..Default::default()
-        })
-        .await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
     let token = app.access_token(&client).await;
     let svc = Username::parse("svc-deploy").unwrap();
 
-    app.core
-        .admin
-        .set_client_enabled(&client.id, false)
-        .await
-        .unwrap();
+    app.core.admin.set_client_enabled(&client.id, false).await.unwrap();
     assert!(!app.is_active(&jira, &token).await);
     app.core.admin.set_client_enabled(&client.id, true).await.unwrap();
     assert!(app.is_active(&jira, &token).await);
 
-    app.core
-        .admin
-        .set_service_account_enabled(&svc, false)
-        .await
-        .unwrap();
+    app.core.admin.set_service_account_enabled(&svc, false).await.unwrap();
     assert!(!app.is_active(&jira, &token).await);
 
     app.core.admin.delete_client(&client.id).await.unwrap();
-    app.core
-        .admin
-        .set_service_account_enabled(&svc, true)
-        .await
-        .unwrap();
-    assert!(
-        !app.is_active(&jira, &token).await,
-        "a deleted client's tokens are dead"
-    );
+    app.core.admin.set_service_account_enabled(&svc, true).await.unwrap();
+    assert!(!app.is_active(&jira, &token).await, "a deleted client's tokens are dead");
 }

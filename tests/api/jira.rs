@@ -31,24 +31,14 @@ fn tamper(token: &str) -> String {
     let parts: Vec<&str> = token.split('.').collect();
     let (_, mut claims) = jwt_parts(token);
     claims["username"] = "admin".into();
-    format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        parts[2]
-    )
+    format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2])
 }
 
 /// A server whose clock runs an hour behind the wall clock until
 /// `jwt_mode_table` moves it forward, so it can mint a token that is
 /// already expired for Jira.
 async fn app_an_hour_ago(backend: Backend) -> TestApp {
-    spawn_app_at(
-        backend,
-        UnixTime::from_seconds(UnixTime::now().seconds() - 3_600),
-        |_| {},
-    )
-    .await
+    spawn_app_at(backend, UnixTime::from_seconds(UnixTime::now().seconds() - 3_600), |_| {}).await
 }
 
 /// The cases shared by both JWT modes.
@@ -56,10 +46,7 @@ async fn jwt_mode_table(app: &TestApp, jira: &JiraStandIn) {
     app.service_account("svc-unknown-to-jira").await;
     let known = app.deploy_client().await;
     let unknown = app
-        .create_client(ClientSpec {
-            service_account: Some("svc-unknown-to-jira"),
-            ..Default::default()
-        })
+        .create_client(ClientSpec { service_account: Some("svc-unknown-to-jira"), ..Default::default() })
         .await;
     let expired = app.access_token(&known).await;
     app.clock.advance(3_600);
@@ -69,48 +56,26 @@ async fn jwt_mode_table(app: &TestApp, jira: &JiraStandIn) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["name"], "svc-deploy");
     assert_eq!(body["active"], true);
-    assert!(body["self"]
-        .as_str()
-        .unwrap()
-        .ends_with("/rest/api/2/user?username=svc-deploy"));
+    assert!(body["self"].as_str().unwrap().ends_with("/rest/api/2/user?username=svc-deploy"));
 
     let (status, body) = myself(jira, app, &app.access_token(&unknown).await).await;
-    assert_eq!(
-        (status, message(&body)),
-        (400, "No user found with this username/email address")
-    );
+    assert_eq!((status, message(&body)), (400, "No user found with this username/email address"));
 
     let (status, body) = myself(jira, app, &tamper(&token)).await;
-    assert_eq!(
-        (status, message(&body)),
-        (400, "Token Invalid: Error while validating the token.")
-    );
+    assert_eq!((status, message(&body)), (400, "Token Invalid: Error while validating the token."));
     let (status, _) = myself(jira, app, "not-a-jwt").await;
     assert_eq!(status, 400);
 
     let (status, body) = myself(jira, app, &expired).await;
-    assert_eq!(
-        (status, message(&body)),
-        (401, "Token Expired: The token provided is expired.")
-    );
+    assert_eq!((status, message(&body)), (401, "Token Expired: The token provided is expired."));
 }
 
 async fn jira_in_pem_mode_accepts_tessera_tokens(backend: Backend) {
     let app = app_an_hour_ago(backend).await;
-    let kid = app
-        .core
-        .keys
-        .current()
-        .signer(app.clock.now())
-        .unwrap()
-        .kid()
-        .to_owned();
+    let kid = app.core.keys.current().signer(app.clock.now()).unwrap().kid().to_owned();
     let pem = app.get(&format!("/oauth2/keys/{kid}.pem")).await.body;
     let jira = JiraStandIn::start(
-        JiraMode::Pem {
-            pem,
-            username_claim: "username".into(),
-        },
+        JiraMode::Pem { pem, username_claim: "username".into() },
         &["svc-deploy", "admin"],
     )
     .await;
@@ -120,10 +85,7 @@ async fn jira_in_pem_mode_accepts_tessera_tokens(backend: Backend) {
 async fn jira_in_jwks_mode_accepts_tessera_tokens(backend: Backend) {
     let app = app_an_hour_ago(backend).await;
     let jira = JiraStandIn::start(
-        JiraMode::Jwks {
-            jwks_url: app.url("/oauth2/jwks"),
-            username_claim: "username".into(),
-        },
+        JiraMode::Jwks { jwks_url: app.url("/oauth2/jwks"), username_claim: "username".into() },
         &["svc-deploy", "admin"],
     )
     .await;
@@ -132,12 +94,7 @@ async fn jira_in_jwks_mode_accepts_tessera_tokens(backend: Backend) {
 
 async fn jira_in_introspection_mode_accepts_tessera_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
-    let jira_client = app
-        .create_client(ClientSpec {
-            resource_server: true,
-            ..Default::default()
-        })
-        .await;
+    let jira_client = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
     let jira = JiraStandIn::start(
         JiraMode::Introspection {
             url: app.url("/oauth2/introspect"),
@@ -150,10 +107,7 @@ async fn jira_in_introspection_mode_accepts_tessera_tokens(backend: Backend) {
     app.service_account("svc-unknown-to-jira").await;
     let known = app.deploy_client().await;
     let unknown = app
-        .create_client(ClientSpec {
-            service_account: Some("svc-unknown-to-jira"),
-            ..Default::default()
-        })
+        .create_client(ClientSpec { service_account: Some("svc-unknown-to-jira"), ..Default::default() })
         .await;
     let token = app.access_token(&known).await;
 
@@ -161,16 +115,10 @@ async fn jira_in_introspection_mode_accepts_tessera_tokens(backend: Backend) {
     assert_eq!((status, body["name"].as_str()), (200, Some("svc-deploy")));
 
     let (status, body) = myself(&jira, &app, &app.access_token(&unknown).await).await;
-    assert_eq!(
-        (status, message(&body)),
-        (400, "No user found with this username/email address")
-    );
+    assert_eq!((status, message(&body)), (400, "No user found with this username/email address"));
 
     let (status, body) = myself(&jira, &app, &tamper(&token)).await;
-    assert_eq!(
-        (status, message(&body)),
-        (400, "Token Invalid: Error while validating the token.")
-    );
+    assert_eq!((status, message(&body)), (400, "Token Invalid: Error while validating the token."));
 
     assert_eq!(app.revoke(&known, &token).await.status, 200);
     let (status, _) = myself(&jira, &app, &token).await;

@@ -17,16 +17,9 @@ pub enum JiraMode {
     /// JWT with a pasted PEM public key and the username claim's name.
     Pem { pem: String, username_claim: String },
     /// JWT with keys fetched from a JWKS URL.
-    Jwks {
-        jwks_url: String,
-        username_claim: String,
-    },
+    Jwks { jwks_url: String, username_claim: String },
     /// Every token checked at the introspection endpoint with Jira's own client.
-    Introspection {
-        url: String,
-        client_id: String,
-        client_secret: String,
-    },
+    Introspection { url: String, client_id: String, client_secret: String },
 }
 
 struct StandIn {
@@ -68,15 +61,9 @@ impl JiraStandIn {
                 (name.to_string(), user)
             })
             .collect();
-        let state = web::Data::new(StandIn {
-            mode,
-            users,
-            http: reqwest::Client::new(),
-        });
+        let state = web::Data::new(StandIn { mode, users, http: reqwest::Client::new() });
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .route("/rest/api/2/myself", web::get().to(myself))
+            App::new().app_data(state.clone()).route("/rest/api/2/myself", web::get().to(myself))
         })
         .workers(1)
         .listen(listener)
@@ -84,10 +71,7 @@ impl JiraStandIn {
         .run();
         let handle = server.handle();
         tokio::spawn(server);
-        Self {
-            base_url,
-            server: handle,
-        }
+        Self { base_url, server: handle }
     }
 
     pub fn myself_url(&self) -> String {
@@ -126,10 +110,7 @@ async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse
                 Err((status, message)) => return jira_error(status, message),
             }
         }
-        JiraMode::Jwks {
-            jwks_url,
-            username_claim,
-        } => {
+        JiraMode::Jwks { jwks_url, username_claim } => {
             let Ok(header) = jsonwebtoken::decode_header(token) else {
                 return invalid();
             };
@@ -150,11 +131,7 @@ async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse
                 Err((status, message)) => return jira_error(status, message),
             }
         }
-        JiraMode::Introspection {
-            url,
-            client_id,
-            client_secret,
-        } => {
+        JiraMode::Introspection { url, client_id, client_secret } => {
             let response = state
                 .http
                 .post(url)
@@ -166,9 +143,7 @@ async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse
             if response.status() == 401 {
                 // A bad client id / secret: Jira shows Tessera's answer.
                 let body = response.text().await.unwrap_or_default();
-                return HttpResponse::Unauthorized()
-                    .content_type("application/json")
-                    .body(body);
+                return HttpResponse::Unauthorized().content_type("application/json").body(body);
             }
             let Ok(body) = response.json::<Value>().await else {
                 return invalid();
@@ -194,10 +169,7 @@ fn validate_jwt(token: &str, key: &DecodingKey, username_claim: &str) -> Result<
     validation.validate_aud = false;
     validation.leeway = 0;
     match jsonwebtoken::decode::<Value>(token, key, &validation) {
-        Ok(data) => data.claims[username_claim]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or((400, NO_USER)),
+        Ok(data) => data.claims[username_claim].as_str().map(str::to_owned).ok_or((400, NO_USER)),
         Err(error) if matches!(error.kind(), ErrorKind::ExpiredSignature) => {
             Err((401, "Token Expired: The token provided is expired."))
         }

@@ -82,11 +82,7 @@ async fn the_pem_of_a_key_verifies_its_tokens(backend: Backend) {
     validation.validate_aud = false;
     assert!(jsonwebtoken::decode::<Value>(&token, &key, &validation).is_ok());
 
-    for missing in [
-        "/oauth2/keys/unknown.pem",
-        "/oauth2/keys/..%2F..%2Fetc%2Fpasswd.pem",
-        "/oauth2/keys/x",
-    ] {
+    for missing in ["/oauth2/keys/unknown.pem", "/oauth2/keys/..%2F..%2Fetc%2Fpasswd.pem", "/oauth2/keys/x"] {
         assert_eq!(app.get(missing).await.status, 404, "{missing}");
     }
 }
@@ -94,47 +90,25 @@ async fn the_pem_of_a_key_verifies_its_tokens(backend: Backend) {
 async fn rotation_publishes_before_signing_and_keeps_old_tokens_valid(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
-    let jira = app
-        .create_client(ClientSpec {
-            resource_server: true,
-            ..Default::default()
-        })
-        .await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
     let before = app.access_token(&client).await;
     let old_kid = kid_of(&before);
 
     let next = app.core.keys.rotate(None).await.unwrap();
     let published = jwks(&app).await;
-    assert!(
-        published.find(&next.kid).is_some(),
-        "the next key is published at once"
-    );
-    assert_eq!(
-        kid_of(&app.access_token(&client).await),
-        old_kid,
-        "but does not sign yet"
-    );
+    assert!(published.find(&next.kid).is_some(), "the next key is published at once");
+    assert_eq!(kid_of(&app.access_token(&client).await), old_kid, "but does not sign yet");
 
     app.clock.advance(3_600);
     let after = app.access_token(&client).await;
-    assert_eq!(
-        kid_of(&after),
-        next.kid,
-        "after the publish-ahead time the new key signs"
-    );
+    assert_eq!(kid_of(&after), next.kid, "after the publish-ahead time the new key signs");
     let published = jwks(&app).await;
-    assert!(
-        verifies(&published, &before),
-        "a token signed before the rotation still verifies"
-    );
+    assert!(verifies(&published, &before), "a token signed before the rotation still verifies");
     assert!(verifies(&published, &after));
     assert!(app.is_active(&jira, &after).await);
 
     app.clock.advance(RETIRED_KEY_RETENTION);
-    assert!(
-        jwks(&app).await.find(&old_kid).is_none(),
-        "the retired key leaves once its tokens are dead"
-    );
+    assert!(jwks(&app).await.find(&old_kid).is_none(), "the retired key leaves once its tokens are dead");
     assert_eq!(app.get(&format!("/oauth2/keys/{old_kid}.pem")).await.status, 404);
 }
 
@@ -154,10 +128,7 @@ async fn the_server_refuses_to_start_with_another_master_key(backend: Backend) {
     raw.master_key = Some(SecretString::new(MasterKey::generate().to_base64()));
     let settings = Settings::resolve(raw).unwrap();
     let clock = Arc::new(ManualClock::new(tessera::domain::UnixTime::now()));
-    let error = tessera::startup::Core::open(settings, clock)
-        .await
-        .err()
-        .expect("must not start");
+    let error = tessera::startup::Core::open(settings, clock).await.err().expect("must not start");
     let message = format!("{error:#}");
     assert!(message.contains("master key"), "{message}");
 }

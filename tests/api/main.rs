@@ -15,6 +15,7 @@ mod discovery;
 mod fault_proxy;
 mod introspection;
 mod outage;
+mod refresh;
 
 mod keys;
 

@@ -41,18 +41,11 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
     let app = spawn_node(data.clone(), raw, ManualClock::new(UnixTime::now())).await;
 
     let client = app.deploy_client().await;
-    let opaque = app
-        .create_client(ClientSpec {
-            token_format: TokenFormat::Opaque,
-            ..Default::default()
-        })
-        .await;
+    let opaque =
+        app.create_client(ClientSpec { token_format: TokenFormat::Opaque, ..Default::default() }).await;
     let jwt = app.access_token(&client).await;
     let reference = app.access_token(&opaque).await;
-    let kid = crate::helpers::jwt_parts(&jwt).0["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let kid = crate::helpers::jwt_parts(&jwt).0["kid"].as_str().unwrap().to_owned();
 
     proxy.cut();
     // Clients cached on this node may be served until the change-log reader
@@ -60,11 +53,7 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
 
     let unavailable = |response: &Response, started: Instant, what: &str| {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{what} took {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{what} took {:?}", started.elapsed());
         response.assert_oauth_error(503, "temporarily_unavailable");
         assert_eq!(response.header("retry-after"), Some("5"), "{what}");
         assert!(!response.body.contains("access_token") && !response.body.contains("\"active\""));
@@ -74,11 +63,7 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
     let started = Instant::now();
     unavailable(&app.introspect(&client, &jwt).await, started, "introspect jwt");
     let started = Instant::now();
-    unavailable(
-        &app.introspect(&opaque, &reference).await,
-        started,
-        "introspect opaque",
-    );
+    unavailable(&app.introspect(&opaque, &reference).await, started, "introspect opaque");
     let started = Instant::now();
     unavailable(&app.revoke(&client, &jwt).await, started, "revoke");
 
@@ -86,16 +71,8 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status, 503);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(
-        app.get("/healthz").await.status,
-        200,
-        "liveness does not depend on the database"
-    );
-    assert_eq!(
-        app.get("/oauth2/jwks").await.status,
-        200,
-        "JWKS is served from memory"
-    );
+    assert_eq!(app.get("/healthz").await.status, 200, "liveness does not depend on the database");
+    assert_eq!(app.get("/oauth2/jwks").await.status, 200, "JWKS is served from memory");
     assert_eq!(app.get(&format!("/oauth2/keys/{kid}.pem")).await.status, 200);
     assert_eq!(app.get("/.well-known/openid-configuration").await.status, 200);
 
@@ -110,10 +87,7 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get("/readyz").await.status, 200);
-    assert!(
-        app.is_active(&client, &jwt).await,
-        "the token issued before the outage is still live"
-    );
+    assert!(app.is_active(&client, &jwt).await, "the token issued before the outage is still live");
     assert!(app.is_active(&opaque, &reference).await);
 }
 
@@ -133,10 +107,7 @@ async fn a_server_started_during_an_outage_becomes_ready_when_the_database_retur
     );
     let (app, ()) = tokio::join!(starting, restore_later);
     let app = app.expect("the server starts once the database answers");
-    assert!(
-        started.elapsed() >= Duration::from_secs(3),
-        "the server waited for its database"
-    );
+    assert!(started.elapsed() >= Duration::from_secs(3), "the server waited for its database");
     assert_eq!(app.get("/readyz").await.status, 200);
     let client = app.deploy_client().await;
     assert_eq!(app.token(&client, &[]).await.status, 200);

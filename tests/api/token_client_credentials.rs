@@ -25,9 +25,7 @@ both_backends!(
 async fn verify_with_jwks(app: &TestApp, token: &str) -> Value {
     let jwks: JwkSet = serde_json::from_str(&app.get("/oauth2/jwks").await.body).unwrap();
     let (header, _) = jwt_parts(token);
-    let jwk = jwks
-        .find(header["kid"].as_str().unwrap())
-        .expect("the signing key is published");
+    let jwk = jwks.find(header["kid"].as_str().unwrap()).expect("the signing key is published");
     let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_issuer(&[ISSUER]);
     validation.validate_aud = false;
@@ -49,10 +47,7 @@ async fn client_credentials_returns_a_jwt_for_the_bound_service_account(backend:
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 600);
     assert_eq!(body["scope"], "jira:read");
-    assert!(
-        body.get("refresh_token").is_none(),
-        "client_credentials never returns a refresh token"
-    );
+    assert!(body.get("refresh_token").is_none(), "client_credentials never returns a refresh token");
     let (header, claims) = jwt_parts(body["access_token"].as_str().unwrap());
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "RS256");
@@ -98,25 +93,16 @@ async fn requested_scope_must_be_a_subset_of_the_allowed_scopes(backend: Backend
         .await;
 
     let all = app.token(&client, &[]).await.json();
-    assert_eq!(
-        all["scope"], "jira:read jira:write",
-        "default is every allowed scope"
-    );
+    assert_eq!(all["scope"], "jira:read jira:write", "default is every allowed scope");
 
     let narrow = app.token(&client, &[("scope", "jira:write")]).await.json();
     assert_eq!(narrow["scope"], "jira:write");
     let (_, claims) = jwt_parts(narrow["access_token"].as_str().unwrap());
     assert_eq!(claims["scope"], "jira:write");
 
-    app.token(&client, &[("scope", "jira:read jira:admin")])
-        .await
-        .assert_oauth_error(400, "invalid_scope");
-    app.token(&client, &[("scope", "openid")])
-        .await
-        .assert_oauth_error(400, "invalid_scope");
-    app.token(&client, &[("scope", "bad\"scope")])
-        .await
-        .assert_oauth_error(400, "invalid_scope");
+    app.token(&client, &[("scope", "jira:read jira:admin")]).await.assert_oauth_error(400, "invalid_scope");
+    app.token(&client, &[("scope", "openid")]).await.assert_oauth_error(400, "invalid_scope");
+    app.token(&client, &[("scope", "bad\"scope")]).await.assert_oauth_error(400, "invalid_scope");
 }
 
 async fn resource_selects_an_allowed_audience_and_refuses_others(backend: Backend) {
@@ -128,9 +114,7 @@ async fn resource_selects_an_allowed_audience_and_refuses_others(backend: Backen
         })
         .await;
 
-    let response = app
-        .token(&client, &[("resource", "https://jira.example.com")])
-        .await;
+    let response = app.token(&client, &[("resource", "https://jira.example.com")]).await;
     let (_, claims) = jwt_parts(response.json()["access_token"].as_str().unwrap());
     assert_eq!(claims["aud"], "https://jira.example.com");
 
@@ -140,9 +124,7 @@ async fn resource_selects_an_allowed_audience_and_refuses_others(backend: Backen
     app.token(&client, &[("resource", "https://jira.example.com#frag")])
         .await
         .assert_oauth_error(400, "invalid_target");
-    app.token(&client, &[("resource", "not a uri")])
-        .await
-        .assert_oauth_error(400, "invalid_target");
+    app.token(&client, &[("resource", "not a uri")]).await.assert_oauth_error(400, "invalid_target");
 }
 
 async fn client_audiences_become_aud_when_no_resource_is_asked(backend: Backend) {
@@ -154,10 +136,7 @@ async fn client_audiences_become_aud_when_no_resource_is_asked(backend: Backend)
         })
         .await;
     let (_, claims) = jwt_parts(&app.access_token(&client).await);
-    assert_eq!(
-        claims["aud"],
-        serde_json::json!(["https://jira.example.com", "https://wiki.example.com"])
-    );
+    assert_eq!(claims["aud"], serde_json::json!(["https://jira.example.com", "https://wiki.example.com"]));
 }
 
 async fn opaque_clients_get_a_prefixed_reference_token(backend: Backend) {
@@ -181,12 +160,7 @@ async fn opaque_clients_get_a_prefixed_reference_token(backend: Backend) {
 
 async fn client_secret_post_clients_authenticate_in_the_body(backend: Backend) {
     let app = spawn_app(backend).await;
-    let client = app
-        .create_client(ClientSpec {
-            post: true,
-            ..Default::default()
-        })
-        .await;
+    let client = app.create_client(ClientSpec { post: true, ..Default::default() }).await;
     let form = [
         ("grant_type", "client_credentials"),
         ("client_id", client.id.as_str()),
@@ -195,9 +169,7 @@ async fn client_secret_post_clients_authenticate_in_the_body(backend: Backend) {
     let response = app.post_form("/oauth2/token", None, &form).await;
     assert_eq!(response.status, 200, "{}", response.body);
     // The registered method is the only one accepted.
-    app.token(&client, &[])
-        .await
-        .assert_oauth_error(401, "invalid_client");
+    app.token(&client, &[]).await.assert_oauth_error(401, "invalid_client");
 }
 
 async fn the_username_claim_name_is_configurable(backend: Backend) {
@@ -208,37 +180,23 @@ async fn the_username_claim_name_is_configurable(backend: Backend) {
     assert_eq!(claims["jira_username"], "svc-deploy");
     assert!(claims.get("username").is_none());
     let introspected = app.introspect(&client, &token).await.json();
-    assert_eq!(
-        introspected["username"], "svc-deploy",
-        "introspection reads the configured claim"
-    );
+    assert_eq!(introspected["username"], "svc-deploy", "introspection reads the configured claim");
 }
 
 async fn rotated_secrets_overlap_for_the_grace_period(backend: Backend) {
     let app = spawn_app(backend).await;
     let old = app.deploy_client().await;
     app.access_token(&old).await; // the client is now cached on this node
-    let rotated = app
-        .core
-        .admin
-        .rotate_client_secret(&old.id, Some("1h".parse().unwrap()))
-        .await
-        .unwrap();
+    let rotated = app.core.admin.rotate_client_secret(&old.id, Some("1h".parse().unwrap())).await.unwrap();
     let new = crate::helpers::TestClient {
         id: old.id.clone(),
         secret: rotated.secret.unwrap().expose().to_owned(),
     };
     assert_ne!(new.secret, old.secret);
-    assert_eq!(
-        app.token(&old, &[]).await.status,
-        200,
-        "old secret works during the grace period"
-    );
+    assert_eq!(app.token(&old, &[]).await.status, 200, "old secret works during the grace period");
     assert_eq!(app.token(&new, &[]).await.status, 200);
 
     app.clock.advance(3_600);
-    app.token(&old, &[])
-        .await
-        .assert_oauth_error(401, "invalid_client");
+    app.token(&old, &[]).await.assert_oauth_error(401, "invalid_client");
     assert_eq!(app.token(&new, &[]).await.status, 200);
 }

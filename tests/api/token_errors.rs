@@ -36,14 +36,7 @@ async fn malformed_bodies_are_invalid_request(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
     let body = b"grant_type=client_credentials".to_vec();
-    for content_type in [
-        "application/json",
-        "invalid/@@##",
-        "text",
-        "text/[html]",
-        "",
-        "</><script>",
-    ] {
+    for content_type in ["application/json", "invalid/@@##", "text", "text/[html]", "", "</><script>"] {
         let ct = (!content_type.is_empty()).then_some(content_type);
         let response = app.post_raw("/oauth2/token", ct, body.clone()).await;
         response.assert_oauth_error(400, "invalid_request");
@@ -98,61 +91,33 @@ async fn repeated_parameters_are_invalid_request(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
     for form in [
-        vec![
-            ("grant_type", "client_credentials"),
-            ("grant_type", "client_credentials"),
-        ],
-        vec![
-            ("grant_type", "client_credentials"),
-            ("scope", "jira:read"),
-            ("scope", "jira:read"),
-        ],
+        vec![("grant_type", "client_credentials"), ("grant_type", "client_credentials")],
+        vec![("grant_type", "client_credentials"), ("scope", "jira:read"), ("scope", "jira:read")],
     ] {
-        app.post_form("/oauth2/token", Some(&client), &form)
-            .await
-            .assert_oauth_error(400, "invalid_request");
+        app.post_form("/oauth2/token", Some(&client), &form).await.assert_oauth_error(400, "invalid_request");
     }
 }
 
 async fn two_client_authentication_methods_are_invalid_request(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_secret", client.secret.as_str()),
-    ];
-    app.post_form("/oauth2/token", Some(&client), &form)
-        .await
-        .assert_oauth_error(400, "invalid_request");
+    let form = [("grant_type", "client_credentials"), ("client_secret", client.secret.as_str())];
+    app.post_form("/oauth2/token", Some(&client), &form).await.assert_oauth_error(400, "invalid_request");
 }
 
 async fn failed_client_authentication_is_a_uniform_401(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
-    let post_client = app
-        .create_client(ClientSpec {
-            post: true,
-            ..Default::default()
-        })
-        .await;
-    let wrong = TestClient {
-        id: client.id.clone(),
-        secret: format!("{}x", client.secret),
-    };
-    let unknown = TestClient {
-        id: "no-such-client".into(),
-        secret: client.secret.clone(),
-    };
+    let post_client = app.create_client(ClientSpec { post: true, ..Default::default() }).await;
+    let wrong = TestClient { id: client.id.clone(), secret: format!("{}x", client.secret) };
+    let unknown = TestClient { id: "no-such-client".into(), secret: client.secret.clone() };
     let cc = [("grant_type", "client_credentials")];
 
     let wrong_basic = app.post_form("/oauth2/token", Some(&wrong), &cc).await;
     let unknown_basic = app.post_form("/oauth2/token", Some(&unknown), &cc).await;
     wrong_basic.assert_oauth_error(401, "invalid_client");
     unknown_basic.assert_oauth_error(401, "invalid_client");
-    assert_eq!(
-        wrong_basic.body, unknown_basic.body,
-        "unknown and wrong look the same"
-    );
+    assert_eq!(wrong_basic.body, unknown_basic.body, "unknown and wrong look the same");
 
     let wrong_post = app
         .post_form(
@@ -167,16 +132,10 @@ async fn failed_client_authentication_is_a_uniform_401(backend: Backend) {
         .await;
     wrong_post.assert_oauth_error(401, "invalid_client");
 
-    app.post_form("/oauth2/token", None, &cc)
+    app.post_form("/oauth2/token", None, &cc).await.assert_oauth_error(401, "invalid_client");
+    app.post_form("/oauth2/token", None, &[("grant_type", "client_credentials"), ("client_id", &client.id)])
         .await
         .assert_oauth_error(401, "invalid_client");
-    app.post_form(
-        "/oauth2/token",
-        None,
-        &[("grant_type", "client_credentials"), ("client_id", &client.id)],
-    )
-    .await
-    .assert_oauth_error(401, "invalid_client");
 
     for header in [
         "Basic !!!".to_owned(),
@@ -184,56 +143,29 @@ async fn failed_client_authentication_is_a_uniform_401(backend: Backend) {
         format!("Basic {}", STANDARD.encode(b"\xff\xfe:\xff")),
         "Bearer something".to_owned(),
     ] {
-        let request = app
-            .http
-            .post(app.url("/oauth2/token"))
-            .header("authorization", header)
-            .form(&cc);
+        let request = app.http.post(app.url("/oauth2/token")).header("authorization", header).form(&cc);
         send(request).await.assert_oauth_error(401, "invalid_client");
     }
-    assert!(
-        !wrong_basic.body.contains(&client.secret),
-        "no secret is ever echoed"
-    );
+    assert!(!wrong_basic.body.contains(&client.secret), "no secret is ever echoed");
 }
 
 async fn a_disabled_client_or_service_account_gets_no_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
-    app.core
-        .admin
-        .set_client_enabled(&client.id, false)
-        .await
-        .unwrap();
-    app.token(&client, &[])
-        .await
-        .assert_oauth_error(401, "invalid_client");
+    app.core.admin.set_client_enabled(&client.id, false).await.unwrap();
+    app.token(&client, &[]).await.assert_oauth_error(401, "invalid_client");
     app.core.admin.set_client_enabled(&client.id, true).await.unwrap();
     assert_eq!(app.token(&client, &[]).await.status, 200);
 
     let svc = tessera::domain::Username::parse("svc-deploy").unwrap();
-    app.core
-        .admin
-        .set_service_account_enabled(&svc, false)
-        .await
-        .unwrap();
-    app.token(&client, &[])
-        .await
-        .assert_oauth_error(400, "unauthorized_client");
+    app.core.admin.set_service_account_enabled(&svc, false).await.unwrap();
+    app.token(&client, &[]).await.assert_oauth_error(400, "unauthorized_client");
 }
 
 async fn client_secrets_in_the_query_are_ignored(backend: Backend) {
     let app = spawn_app(backend).await;
-    let client = app
-        .create_client(ClientSpec {
-            post: true,
-            ..Default::default()
-        })
-        .await;
-    let url = app.url(&format!(
-        "/oauth2/token?client_id={}&client_secret={}",
-        client.id, client.secret
-    ));
+    let client = app.create_client(ClientSpec { post: true, ..Default::default() }).await;
+    let url = app.url(&format!("/oauth2/token?client_id={}&client_secret={}", client.id, client.secret));
     let request = app.http.post(url).form(&[("grant_type", "client_credentials")]);
     send(request).await.assert_oauth_error(401, "invalid_client");
 }
@@ -241,14 +173,9 @@ async fn client_secrets_in_the_query_are_ignored(backend: Backend) {
 async fn repeated_authentication_failures_are_throttled(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
-    let wrong = TestClient {
-        id: client.id.clone(),
-        secret: "guess".into(),
-    };
+    let wrong = TestClient { id: client.id.clone(), secret: "guess".into() };
     for _ in 0..20 {
-        app.token(&wrong, &[])
-            .await
-            .assert_oauth_error(401, "invalid_client");
+        app.token(&wrong, &[]).await.assert_oauth_error(401, "invalid_client");
     }
     let blocked = app.token(&wrong, &[]).await;
     blocked.assert_oauth_error(429, "slow_down");
@@ -264,11 +191,7 @@ async fn repeated_authentication_failures_are_throttled(backend: Backend) {
     send(spoofed).await.assert_oauth_error(429, "slow_down");
 
     app.clock.advance(60);
-    assert_eq!(
-        app.token(&client, &[]).await.status,
-        200,
-        "the block ends with its window"
-    );
+    assert_eq!(app.token(&client, &[]).await.status, 200, "the block ends with its window");
 }
 
 async fn basic_credentials_are_form_decoded_after_base64(backend: Backend) {
@@ -276,10 +199,8 @@ async fn basic_credentials_are_form_decoded_after_base64(backend: Backend) {
     let client = app.deploy_client().await;
     // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
     let encode = |text: &str| text.bytes().map(|b| format!("%{b:02X}")).collect::<String>();
-    let header = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", encode(&client.id), encode(&client.secret)))
-    );
+    let header =
+        format!("Basic {}", STANDARD.encode(format!("{}:{}", encode(&client.id), encode(&client.secret))));
     let request = app
         .http
         .post(app.url("/oauth2/token"))

@@ -82,13 +82,17 @@ pub async fn grant(
         email: Some(user.email.as_str()),
         grant_id: Some(&code.grant_id),
     };
-    let issued = server
-        .issue_access_token(client, who, &scope, audiences, now)
-        .await?;
+    let issued = server.issue_access_token(client, who, &scope, audiences, now).await?;
+    let refresh_token = if super::refresh_token::wanted(client, &scope) {
+        Some(super::refresh_token::issue(server, client, &code.grant_id, &scope, None, now).await?)
+    } else {
+        None
+    };
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: scope.to_string(),
+        refresh_token,
     })
 }

@@ -46,20 +46,14 @@ pub async fn grant(
             email: None,
             grant_id: None,
         },
-        None => TokenSubject {
-            subject: client.id.as_str(),
-            username: None,
-            email: None,
-            grant_id: None,
-        },
+        None => TokenSubject { subject: client.id.as_str(), username: None, email: None, grant_id: None },
     };
-    let issued = server
-        .issue_access_token(client, who, &scope, audiences, now)
-        .await?;
+    let issued = server.issue_access_token(client, who, &scope, audiences, now).await?;
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: scope.to_string(),
+        refresh_token: None,
     })
 }

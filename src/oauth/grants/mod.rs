@@ -2,6 +2,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod refresh_token;
 
 use super::OAuthError;
 use crate::domain::{Audience, Client};
@@ -30,9 +31,7 @@ pub fn resolve_audience(
         }
         let allowed = Audience::parse(resource).is_ok_and(|a| client.audiences.contains(&a));
         if !allowed {
-            return Err(OAuthError::InvalidTarget(
-                "this client may not request that resource".into(),
-            ));
+            return Err(OAuthError::InvalidTarget("this client may not request that resource".into()));
         }
         if !out.contains(resource) {
             out.push(resource.clone());

@@ -1,0 +1,197 @@
+//! Refresh tokens (issue 3 item 5): issued for offline_access, rotated on
+//! every use in one conditional statement, reuse revokes the grant, scope
+//! narrows but never widens, bound to the client, ended by a disabled user
+//! or client, sliding within the grant's end.
+
+use tessera::domain::{ClientType, PkcePolicy, Username};
+
+use crate::authorize::{code_for, exchange, setup_with, Setup};
+use crate::both_backends;
+use crate::helpers::{Backend, ClientSpec, Response};
+
+both_backends!(
+    offline_access_gets_a_refresh_token_that_rotates,
+    a_reused_refresh_token_revokes_the_whole_grant,
+    scope_may_narrow_but_never_widen,
+    ten_concurrent_refreshes_leave_exactly_one_live_successor,
+    a_refresh_token_works_only_for_its_client_user_and_lifetime,
+    revoking_a_refresh_token_ends_the_grant,
+);
+
+async fn refresh(setup: &Setup, token: &str, extra: &[(&str, &str)]) -> Response {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", setup.client.id.as_str()),
+    ];
+    form.extend_from_slice(extra);
+    setup.app.post_form("/oauth2/token", None, &form).await
+}
+
+/// Tokens for jane with `scope`, through the browser flow and the exchange.
+async fn tokens(setup: &Setup, scope: &str) -> serde_json::Value {
+    let code = code_for(setup, &[("scope", scope)]).await;
+    let response = exchange(setup, &code, &[]).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.json()
+}
+
+fn text(value: &serde_json::Value, name: &str) -> String {
+    value[name].as_str().unwrap_or_else(|| panic!("no {name} in {value}")).to_owned()
+}
+
+async fn offline_access_gets_a_refresh_token_that_rotates(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let without = tokens(&setup, "openid jira:read").await;
+    assert!(without.get("refresh_token").is_none(), "no offline_access, no refresh token");
+
+    let first = tokens(&setup, "openid jira:read offline_access").await;
+    let rt = text(&first, "refresh_token");
+    assert!(rt.starts_with("tsr_rt_") && rt.len() == "tsr_rt_".len() + 43);
+
+    let second = refresh(&setup, &rt, &[]).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.header("cache-control"), Some("no-store"));
+    let second = second.json();
+    let successor = text(&second, "refresh_token");
+    assert_ne!(successor, rt, "rotated");
+    assert_eq!(second["scope"], "jira:read offline_access openid");
+    assert!(setup.app.is_active(&setup.jira, &text(&second, "access_token")).await);
+    assert_eq!(refresh(&setup, &successor, &[]).await.status, 200, "the successor works");
+}
+
+async fn a_reused_refresh_token_revokes_the_whole_grant(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let first = tokens(&setup, "openid offline_access").await;
+    let rt = text(&first, "refresh_token");
+    let second = refresh(&setup, &rt, &[]).await.json();
+    let successor = text(&second, "refresh_token");
+    let access = text(&second, "access_token");
+
+    setup.app.clock.advance(10);
+    refresh(&setup, &rt, &[]).await.assert_oauth_error(400, "invalid_grant");
+    refresh(&setup, &successor, &[]).await.assert_oauth_error(400, "invalid_grant");
+    assert!(!setup.app.is_active(&setup.jira, &access).await, "the grant's access tokens die too");
+    assert!(!setup.app.is_active(&setup.jira, &text(&first, "access_token")).await);
+}
+
+async fn scope_may_narrow_but_never_widen(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let first = tokens(&setup, "openid jira:read offline_access").await;
+    let narrow = refresh(&setup, &text(&first, "refresh_token"), &[("scope", "jira:read")]).await;
+    assert_eq!(narrow.status, 200, "{}", narrow.body);
+    let narrow = narrow.json();
+    assert_eq!(narrow["scope"], "jira:read");
+    let next = refresh(&setup, &text(&narrow, "refresh_token"), &[]).await.json();
+    assert_eq!(next["scope"], "jira:read offline_access openid", "the original scope comes back");
+    refresh(&setup, &text(&next, "refresh_token"), &[("scope", "openid profile")])
+        .await
+        .assert_oauth_error(400, "invalid_scope");
+}
+
+async fn ten_concurrent_refreshes_leave_exactly_one_live_successor(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let rt = text(&tokens(&setup, "openid offline_access").await, "refresh_token");
+    let attempts = (0..10).map(|_| refresh(&setup, &rt, &[]));
+    let results = futures_util::future::join_all(attempts).await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
+    let winners: Vec<&Response> = results.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(winners.len(), 1, "{statuses:?}");
+    let successor = text(&winners[0].json(), "refresh_token");
+    assert_eq!(refresh(&setup, &successor, &[]).await.status, 200, "the one successor is live");
+}
+
+async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Confidential, PkcePolicy::Required, true).await;
+    let basic = |token: &str| {
+        let form = [("grant_type", "refresh_token".to_owned()), ("refresh_token", token.to_owned())];
+        setup
+            .app
+            .http
+            .post(setup.app.url("/oauth2/token"))
+            .basic_auth(&setup.client.id, Some(&setup.client.secret))
+            .form(&form)
+    };
+    let code = code_for(&setup, &[("scope", "openid offline_access")]).await;
+    let exchanged = crate::helpers::send(
+        setup
+            .app
+            .http
+            .post(setup.app.url("/oauth2/token"))
+            .basic_auth(&setup.client.id, Some(&setup.client.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            ]),
+    )
+    .await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.body);
+    let rt = text(&exchanged.json(), "refresh_token");
+
+    let other = setup.app.create_client(ClientSpec::default()).await;
+    let stolen = crate::helpers::send(
+        setup
+            .app
+            .http
+            .post(setup.app.url("/oauth2/token"))
+            .basic_auth(&other.id, Some(&other.secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", rt.as_str())]),
+    )
+    .await;
+    assert!(stolen.status == 400, "{}", stolen.body);
+    assert!(stolen.json()["error"] == "invalid_grant" || stolen.json()["error"] == "unauthorized_client");
+    crate::helpers::send(basic("tsr_rt_garbage")).await.assert_oauth_error(400, "invalid_grant");
+    setup
+        .app
+        .post_form("/oauth2/token", Some(&setup.client), &[("grant_type", "refresh_token")])
+        .await
+        .assert_oauth_error(400, "invalid_request");
+
+    let rt = {
+        let response = crate::helpers::send(basic(&rt)).await;
+        assert_eq!(response.status, 200, "{}", response.body);
+        text(&response.json(), "refresh_token")
+    };
+    let jane = Username::parse("jane").unwrap();
+    setup.app.core.accounts.set_user_enabled(&jane, false).await.unwrap();
+    crate::helpers::send(basic(&rt)).await.assert_oauth_error(400, "invalid_grant");
+    setup.app.core.accounts.set_user_enabled(&jane, true).await.unwrap();
+
+    let rt = {
+        let code = code_for(&setup, &[("scope", "openid offline_access")]).await;
+        let response = crate::helpers::send(
+            setup
+                .app
+                .http
+                .post(setup.app.url("/oauth2/token"))
+                .basic_auth(&setup.client.id, Some(&setup.client.secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+                ]),
+        )
+        .await;
+        text(&response.json(), "refresh_token")
+    };
+    setup.app.core.admin.set_client_enabled(&setup.client.id, false).await.unwrap();
+    crate::helpers::send(basic(&rt)).await.assert_oauth_error(401, "invalid_client");
+    setup.app.core.admin.set_client_enabled(&setup.client.id, true).await.unwrap();
+
+    setup.app.clock.advance(30 * 86_400);
+    crate::helpers::send(basic(&rt)).await.assert_oauth_error(400, "invalid_grant");
+}
+
+async fn revoking_a_refresh_token_ends_the_grant(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let first = tokens(&setup, "openid offline_access").await;
+    let rt = text(&first, "refresh_token");
+    let access = text(&first, "access_token");
+    let revoked =
+        setup.app.post_form("/oauth2/revoke", None, &[("token", &rt), ("client_id", &setup.client.id)]).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    refresh(&setup, &rt, &[]).await.assert_oauth_error(400, "invalid_grant");
+    assert!(!setup.app.is_active(&setup.jira, &access).await);
+}
