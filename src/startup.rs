@@ -142,7 +142,11 @@ impl Application {
                 password.expose()
             );
         }
-        let metadata = serde_json::to_vec(&Metadata::new(&core.settings.issuer, core.settings.signing_alg))?;
+        let metadata = serde_json::to_vec(&Metadata::new(
+            &core.settings.issuer,
+            core.settings.signing_alg,
+            &core.settings.username_claim,
+        ))?;
         let state = web::Data::new(AppState {
             oauth: core.oauth.clone(),
             database: core.database.clone(),

@@ -58,7 +58,12 @@ impl Serialize for AccessTokenClaims {
 
 /// Signs `claims` as a compact JWS with `typ: at+jwt` and the key's `kid`.
 pub fn sign_access_token(key: &SigningKey, claims: &AccessTokenClaims) -> anyhow::Result<String> {
-    let header = serde_json::json!({"alg": key.alg().as_str(), "typ": ACCESS_TOKEN_TYP, "kid": key.kid()});
+    sign_jwt(key, ACCESS_TOKEN_TYP, claims)
+}
+
+/// A compact JWS of `claims` with the given `typ`, the key's `alg` and `kid`.
+pub fn sign_jwt(key: &SigningKey, typ: &str, claims: &impl Serialize) -> anyhow::Result<String> {
+    let header = serde_json::json!({"alg": key.alg().as_str(), "typ": typ, "kid": key.kid()});
     let mut token = b64url(&serde_json::to_vec(&header)?);
     token.push('.');
     token.push_str(&b64url(&serde_json::to_vec(claims)?));

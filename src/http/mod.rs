@@ -5,6 +5,7 @@ mod authorize;
 mod errors;
 mod health;
 mod oauth;
+mod userinfo;
 mod well_known;
 
 use std::sync::Arc;
@@ -72,6 +73,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::resource("/oauth2/authorize")
                 .route(web::get().to(authorize::get))
                 .route(web::post().to(authorize::post)),
+        )
+        .service(
+            web::resource("/oauth2/userinfo")
+                .route(web::get().to(userinfo::get))
+                .route(web::post().to(userinfo::post)),
         )
         .route("/assets/tessera.css", web::get().to(authorize::stylesheet))
         .route("/oauth2/jwks", web::get().to(well_known::jwks))

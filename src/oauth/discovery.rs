@@ -12,6 +12,7 @@ pub struct Metadata {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    pub userinfo_endpoint: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
@@ -24,16 +25,21 @@ pub struct Metadata {
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     /// Algorithms of the JWT access tokens this server signs.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    pub scopes_supported: Vec<&'static str>,
+    pub claims_supported: Vec<String>,
 }
 
 impl Metadata {
-    pub fn new(issuer: &str, signing_alg: SigningAlgorithm) -> Self {
+    pub fn new(issuer: &str, signing_alg: SigningAlgorithm, username_claim: &str) -> Self {
         let auth_methods = vec!["client_secret_basic", "client_secret_post"];
         Self {
             issuer: issuer.to_owned(),
             authorization_endpoint: format!("{issuer}/oauth2/authorize"),
             token_endpoint: format!("{issuer}/oauth2/token"),
             jwks_uri: format!("{issuer}/oauth2/jwks"),
+            userinfo_endpoint: format!("{issuer}/oauth2/userinfo"),
             introspection_endpoint: format!("{issuer}/oauth2/introspect"),
             revocation_endpoint: format!("{issuer}/oauth2/revoke"),
             response_types_supported: vec!["code"],
@@ -49,6 +55,27 @@ impl Metadata {
                 "none",
             ],
             access_token_signing_alg_values_supported: vec![signing_alg.as_str()],
+            id_token_signing_alg_values_supported: vec![signing_alg.as_str()],
+            subject_types_supported: vec!["public"],
+            scopes_supported: vec!["openid", "profile", "email", "offline_access"],
+            claims_supported: [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "azp",
+                "at_hash",
+                "preferred_username",
+                "name",
+                "email",
+                username_claim,
+            ]
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
         }
     }
 }

@@ -8,11 +8,13 @@ pub mod client_auth;
 pub mod discovery;
 mod error;
 pub mod grants;
+pub mod id_token;
 pub mod introspection;
 pub mod params;
 pub mod revocation;
 pub mod throttle;
 mod token_request;
+pub mod userinfo;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -29,7 +29,7 @@ both_backends!(
     prompt_none_never_shows_a_page,
 );
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const PASSWORD: &str = "correct horse battery";
 
@@ -73,7 +73,8 @@ pub(crate) async fn setup_with(backend: Backend, kind: ClientType, pkce: PkcePol
                 [GrantType::AuthorizationCode].into_iter().collect()
             },
             scopes: ScopeSet::from_names(
-                ["openid", "profile", "jira:read", "offline_access"].map(|s| ScopeName::parse(s).unwrap()),
+                ["openid", "profile", "email", "jira:read", "offline_access"]
+                    .map(|s| ScopeName::parse(s).unwrap()),
             ),
             redirect_uris: vec![
                 RedirectUri::parse("http://127.0.0.1/cb").unwrap(),

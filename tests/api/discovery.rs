@@ -27,6 +27,9 @@ async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backe
     assert_eq!(metadata["response_modes_supported"], serde_json::json!(["query"]));
     assert_eq!(metadata["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(metadata["userinfo_endpoint"], format!("{ISSUER}/oauth2/userinfo"));
+    assert_eq!(metadata["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    assert_eq!(metadata["subject_types_supported"], serde_json::json!(["public"]));
     let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
     assert_eq!(metadata["token_endpoint_auth_methods_supported"], methods);
     assert_eq!(

@@ -14,6 +14,7 @@ mod client_cache;
 mod discovery;
 mod fault_proxy;
 mod introspection;
+mod oidc;
 mod outage;
 mod refresh;
 

@@ -8,6 +8,7 @@
 use super::resolve_audience;
 use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantType, ScopeSet, UnixTime};
 use crate::oauth::access_token::TokenSubject;
+use crate::oauth::id_token::{self, IdTokenFor};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 
 pub struct CodeExchange<'a> {
@@ -88,11 +89,26 @@ pub async fn grant(
     } else {
         None
     };
+    let id_token = if id_token::wanted(&scope) {
+        let request = IdTokenFor {
+            client,
+            user: &user,
+            scope: &scope,
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_deref(),
+            access_token: &issued.token,
+            lifetime: issued.expires_in,
+        };
+        Some(server.issue_id_token(request, now)?)
+    } else {
+        None
+    };
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: scope.to_string(),
         refresh_token,
+        id_token,
     })
 }

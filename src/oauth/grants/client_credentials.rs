@@ -55,5 +55,6 @@ pub async fn grant(
         expires_in: issued.expires_in,
         scope: scope.to_string(),
         refresh_token: None,
+        id_token: None,
     })
 }

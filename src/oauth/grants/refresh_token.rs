@@ -10,6 +10,7 @@ use super::resolve_audience;
 use crate::crypto::secrets::{generate_secret, REFRESH_TOKEN_PREFIX};
 use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime};
 use crate::oauth::access_token::TokenSubject;
+use crate::oauth::id_token::{self, IdTokenFor};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 use crate::store::NewRefreshToken;
 
@@ -114,11 +115,26 @@ pub async fn grant(
         grant_id: Some(&stored.grant_id),
     };
     let issued = server.issue_access_token(client, who, &scope, audiences, now).await?;
+    let id_token = if id_token::wanted(&scope) {
+        let request = IdTokenFor {
+            client,
+            user: &user,
+            scope: &scope,
+            auth_time: stored.auth_time,
+            nonce: None,
+            access_token: &issued.token,
+            lifetime: issued.expires_in,
+        };
+        Some(server.issue_id_token(request, now)?)
+    } else {
+        None
+    };
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: scope.to_string(),
         refresh_token: Some(refresh_token),
+        id_token,
     })
 }

@@ -1,0 +1,80 @@
+//! OpenID Connect userinfo (OIDC Core §5.3) with RFC 6750 errors: the
+//! signed-in user's claims, as far as the token's scope allows.
+
+use serde_json::{json, Map, Value};
+
+use super::id_token::OPENID;
+use super::{OAuthError, OAuthServer};
+use crate::domain::ScopeSet;
+
+/// How the bearer token arrived (RFC 6750 §2).
+pub enum Bearer<'a> {
+    Missing,
+    Token(&'a str),
+    /// In the URL, or in more than one place: refused (RFC 6750 §3.1, OAuth 2.1 §7.1.3.7).
+    Misplaced(&'static str),
+}
+
+#[derive(Debug)]
+pub enum UserinfoError {
+    /// No token at all: 401 with a bare challenge.
+    Missing,
+    InvalidRequest(&'static str),
+    InvalidToken(&'static str),
+    InsufficientScope,
+    Unavailable,
+    Server(anyhow::Error),
+}
+
+impl From<OAuthError> for UserinfoError {
+    fn from(error: OAuthError) -> Self {
+        match error {
+            OAuthError::TemporarilyUnavailable => Self::Unavailable,
+            OAuthError::ServerError(cause) => Self::Server(cause),
+            _ => Self::InvalidToken("the access token is not valid"),
+        }
+    }
+}
+
+impl OAuthServer {
+    pub async fn userinfo(&self, bearer: Bearer<'_>) -> Result<Value, UserinfoError> {
+        let token = match bearer {
+            Bearer::Missing => return Err(UserinfoError::Missing),
+            Bearer::Misplaced(why) => return Err(UserinfoError::InvalidRequest(why)),
+            Bearer::Token(token) => token,
+        };
+        let now = self.clock.now();
+        let Some(facts) = self.live_token(token, now).await? else {
+            return Err(UserinfoError::InvalidToken("the access token is not valid"));
+        };
+        if facts.grant_id.is_none() {
+            // A client's own token has no user behind it (SECURITY-CHECKLIST §2.5 #128).
+            return Err(UserinfoError::InvalidToken("the access token does not belong to a user"));
+        }
+        let scope = ScopeSet::parse(&facts.scope).unwrap_or_default();
+        let has = |name: &str| scope.iter().any(|s| s.as_str() == name);
+        if !has(OPENID) {
+            return Err(UserinfoError::InsufficientScope);
+        }
+        let user = self
+            .store
+            .find_user(&facts.subject)
+            .await
+            .map_err(OAuthError::from)?
+            .filter(|u| u.enabled)
+            .ok_or(UserinfoError::InvalidToken("the access token is not valid"))?;
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!(user.id));
+        claims.insert(self.config.username_claim.clone(), json!(user.username.as_str()));
+        claims.insert("preferred_username".into(), json!(user.username.as_str()));
+        if has("profile") {
+            if let Some(name) = &user.display_name {
+                claims.insert("name".into(), json!(name));
+            }
+        }
+        if has("email") {
+            claims.insert("email".into(), json!(user.email.as_str()));
+        }
+        Ok(Value::Object(claims))
+    }
+}
