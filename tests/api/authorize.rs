@@ -47,6 +47,18 @@ async fn setup(backend: Backend, kind: ClientType, pkce: PkcePolicy) -> Setup {
 /// and `offline_access` if `refresh`), and a resource-server client.
 pub(crate) async fn setup_with(backend: Backend, kind: ClientType, pkce: PkcePolicy, refresh: bool) -> Setup {
     let app = spawn_app(backend).await;
+    setup_on(app, kind, pkce, refresh).await
+}
+
+/// The public-client set-up on a server whose issuer is `issuer` (a real
+/// browser needs a plain-http issuer to keep its session cookie).
+pub(crate) async fn setup_with_issuer(backend: Backend, issuer: &str) -> Setup {
+    let issuer = issuer.to_owned();
+    let app = crate::helpers::spawn_app_with(backend, move |raw| raw.issuer = Some(issuer)).await;
+    setup_on(app, ClientType::Public, PkcePolicy::Required, false).await
+}
+
+async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, refresh: bool) -> Setup {
     app.core
         .accounts
         .create_user(NewUser {

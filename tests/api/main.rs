@@ -9,6 +9,7 @@ mod jira_standin;
 
 mod authorize;
 mod browser;
+mod chromium;
 mod cli;
 mod client_cache;
 mod discovery;
