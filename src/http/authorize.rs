@@ -338,7 +338,7 @@ pub fn error_page(status: u16, message: &str) -> HttpResponse {
     response
 }
 
-fn html(status: u16, rendered: Result<String, askama::Error>) -> HttpResponse {
+pub(super) fn html(status: u16, rendered: Result<String, askama::Error>) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
     security_headers(&mut response);

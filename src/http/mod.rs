@@ -4,6 +4,7 @@
 mod authorize;
 mod errors;
 mod health;
+mod logout;
 mod oauth;
 mod userinfo;
 mod well_known;
@@ -78,6 +79,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::resource("/oauth2/userinfo")
                 .route(web::get().to(userinfo::get))
                 .route(web::post().to(userinfo::post)),
+        )
+        .service(
+            web::resource("/oauth2/logout")
+                .route(web::get().to(logout::get))
+                .route(web::post().to(logout::post)),
         )
         .route("/assets/tessera.css", web::get().to(authorize::stylesheet))
         .route("/oauth2/jwks", web::get().to(well_known::jwks))

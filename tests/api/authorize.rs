@@ -27,6 +27,7 @@ both_backends!(
     twenty_concurrent_redemptions_of_one_code_give_one_token,
     pkce_downgrade_is_refused_for_a_legacy_client,
     prompt_none_never_shows_a_page,
+    signing_out_ends_the_session,
 );
 
 pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -522,4 +523,30 @@ async fn prompt_none_never_shows_a_page(backend: Backend) {
     assert!(again.body.contains("Sign in"));
     let stale = browser.get(&authorize_url(app, &setup.client, &[("max_age", "0")])).await;
     assert!(stale.body.contains("Sign in") || stale.status == 302);
+}
+
+async fn signing_out_ends_the_session(backend: Backend) {
+    let setup = setup(backend, ClientType::Confidential, PkcePolicy::Required).await;
+    let app = &setup.app;
+    let browser = Browser::new();
+    assert_eq!(
+        sign_in_and_approve(&setup, &browser, &authorize_url(app, &setup.client, &[])).await.status,
+        303
+    );
+
+    let form = browser.get(&app.url("/oauth2/logout")).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("Sign out of Tessera") && form.body.contains("jane"));
+    let forged = browser.post(&app.url("/oauth2/logout"), &[], HeaderMap::new()).await;
+    assert_eq!(forged.status, 403, "no CSRF token, no sign-out");
+    let still = browser.get(&authorize_url(app, &setup.client, &[("prompt", "none")])).await;
+    assert!(location(&still).1.contains_key("code"), "still signed in");
+
+    let done = browser.post(&app.url("/oauth2/logout"), &hidden_fields(&form.body), HeaderMap::new()).await;
+    assert_eq!(done.status, 200);
+    assert!(done.body.contains("You are signed out"));
+    assert_eq!(done.header("clear-site-data"), Some("\"cookies\""));
+    assert!(done.header("location").is_none(), "never a redirect");
+    let after = browser.get(&authorize_url(app, &setup.client, &[("prompt", "none")])).await;
+    assert_eq!(location(&after).1["error"], "login_required");
 }
