@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::secrets::{generate_secret, Secret};
-use crate::domain::{Email, InvalidInput, NewUser, Password, Role, User, Username};
+use crate::domain::{ClientId, Email, InvalidInput, NewUser, Password, Role, UnixTime, User, Username};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,32 @@ impl Accounts {
 
     pub async fn set_user_enabled(&self, username: &Username, enabled: bool) -> Result<(), AccountError> {
         Ok(self.store.set_user_enabled(username, enabled, self.clock.now()).await?)
+    }
+
+    /// The apps a user has approved: client id, approved scope, when.
+    pub async fn consents(
+        &self,
+        username: &Username,
+    ) -> Result<Vec<(ClientId, String, UnixTime)>, AccountError> {
+        let user = self.user_named(username).await?;
+        Ok(self.store.list_consents(&user.id).await?)
+    }
+
+    /// Withdraws a user's approval of a client and ends every grant of it.
+    pub async fn revoke_consent(&self, username: &Username, client: &ClientId) -> Result<(), AccountError> {
+        let user = self.user_named(username).await?;
+        if !self.store.revoke_consent(&user.id, client, self.clock.now()).await? {
+            return Err(StoreError::NotFound(format!("{username} has not approved client '{client}'")).into());
+        }
+        Ok(())
+    }
+
+    async fn user_named(&self, username: &Username) -> Result<User, AccountError> {
+        let found = self.store.find_user_for_login(username.as_str()).await?;
+        found
+            .map(|(user, _)| user)
+            .filter(|user| &user.username == username)
+            .ok_or_else(|| StoreError::NotFound(format!("no user named '{username}'")).into())
     }
 
     /// The enabled user whose username or email is `login` and whose

@@ -13,7 +13,7 @@ use crate::admin::ClientWithSecret;
 use crate::clock::SystemClock;
 use crate::config::{LogFormat, RawSettings, Settings};
 use crate::domain::{
-    Audience, AuthMethod, Client, ClientType, Email, GrantType, InvalidInput, Lifetime, NewClient,
+    Audience, AuthMethod, Client, ClientId, ClientType, Email, GrantType, InvalidInput, Lifetime, NewClient,
     NewServiceAccount, NewUser, Password, PkcePolicy, RedirectUri, Role, ScopeName, ScopeSet, ServiceAccount,
     TokenFormat, User, Username,
 };
@@ -103,6 +103,15 @@ enum UserCommand {
     List,
     /// Disable a user: they cannot sign in and their grants end
     Disable { username: String },
+    /// List the apps a user has approved
+    Consents { username: String },
+    /// Withdraw a user's approval of an app: its tokens for the user stop working
+    RevokeConsent {
+        username: String,
+        /// The client id of the app
+        #[arg(long)]
+        client: String,
+    },
     /// Enable a disabled user
     Enable { username: String },
 }
@@ -439,6 +448,31 @@ async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::
         UserCommand::Disable { username } => {
             accounts.set_user_enabled(&Username::parse(&username)?, false).await?;
             print(json, json!({"username": username, "enabled": false}), format!("disabled user {username}"))
+        }
+        UserCommand::Consents { username } => {
+            let consents = accounts.consents(&Username::parse(&username)?).await?;
+            let text = table(
+                &["CLIENT ID", "SCOPE", "APPROVED AT"],
+                consents
+                    .iter()
+                    .map(|(id, scope, at)| vec![id.to_string(), scope.clone(), at.seconds().to_string()])
+                    .collect(),
+            );
+            let value = consents
+                .iter()
+                .map(|(id, scope, at)| json!({"client_id": id.as_str(), "scope": scope, "approved_at": at.seconds()}))
+                .collect();
+            print(json, value, text)
+        }
+        UserCommand::RevokeConsent { username, client } => {
+            accounts.revoke_consent(&Username::parse(&username)?, &ClientId::parse(&client)?).await?;
+            print(
+                json,
+                json!({"username": username, "client_id": client, "revoked": true}),
+                format!(
+                    "revoked {username}'s approval of {client}; its tokens for {username} no longer work"
+                ),
+            )
         }
         UserCommand::Enable { username } => {
             accounts.set_user_enabled(&Username::parse(&username)?, true).await?;

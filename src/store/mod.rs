@@ -232,6 +232,12 @@ pub trait ConsentStore: Send + Sync {
         scope: &str,
         now: UnixTime,
     ) -> StoreResult<()>;
+    /// Every client a user has approved, with the approved scope.
+    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<(ClientId, String, UnixTime)>>;
+    /// Forgets the approval and revokes every grant of that user and client
+    /// (their refresh and access tokens stop working). True if anything was
+    /// there to revoke.
+    async fn revoke_consent(&self, user_id: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
 }
 
 /// An authorization code to store, with the grant it starts.

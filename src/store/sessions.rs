@@ -109,4 +109,49 @@ impl ConsentStore for Database {
         .await?;
         Ok(())
     }
+
+    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<(ClientId, String, UnixTime)>> {
+        let rows = self
+            .bounded(
+                sqlx::query("SELECT client_id, scope, granted_at FROM consents WHERE user_id = $1 ORDER BY granted_at")
+                    .bind(user_id)
+                    .fetch_all(self.pool()),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let read = || -> anyhow::Result<(ClientId, String, UnixTime)> {
+                    let client: String = row.try_get("client_id")?;
+                    Ok((
+                        ClientId::parse(&client)?,
+                        row.try_get("scope")?,
+                        UnixTime::from_seconds(row.try_get("granted_at")?),
+                    ))
+                };
+                read().map_err(StoreError::Unexpected)
+            })
+            .collect()
+    }
+
+    async fn revoke_consent(&self, user_id: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool> {
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let consents = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let grants = sqlx::query(
+                "UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now.seconds())
+            .bind(user_id)
+            .bind(client.as_str())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(consents.rows_affected() + grants.rows_affected() > 0)
+        };
+        self.bounded(transaction).await
+    }
 }

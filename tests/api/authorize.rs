@@ -28,6 +28,7 @@ both_backends!(
     pkce_downgrade_is_refused_for_a_legacy_client,
     prompt_none_never_shows_a_page,
     signing_out_ends_the_session,
+    withdrawing_consent_ends_the_apps_tokens,
 );
 
 pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -549,4 +550,29 @@ async fn signing_out_ends_the_session(backend: Backend) {
     assert!(done.header("location").is_none(), "never a redirect");
     let after = browser.get(&authorize_url(app, &setup.client, &[("prompt", "none")])).await;
     assert_eq!(location(&after).1["error"], "login_required");
+}
+
+async fn withdrawing_consent_ends_the_apps_tokens(backend: Backend) {
+    let setup = setup(backend, ClientType::Confidential, PkcePolicy::Required).await;
+    let app = &setup.app;
+    let browser = Browser::new();
+    let done = sign_in_and_approve(&setup, &browser, &authorize_url(app, &setup.client, &[])).await;
+    let code = location(&done).1["code"].clone();
+    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", VERIFIER)];
+    let tokens = app.post_form("/oauth2/token", Some(&setup.client), &form).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let access = tokens.json()["access_token"].as_str().unwrap().to_owned();
+    assert!(app.is_active(&setup.jira, &access).await);
+
+    let jane = Username::parse("jane").unwrap();
+    let consents = app.core.accounts.consents(&jane).await.unwrap();
+    assert_eq!(consents.len(), 1);
+    assert_eq!(consents[0].0.as_str(), setup.client.id);
+    let client = tessera::domain::ClientId::parse(&setup.client.id).unwrap();
+    app.core.accounts.revoke_consent(&jane, &client).await.unwrap();
+
+    assert!(!app.is_active(&setup.jira, &access).await, "the app's tokens stop working");
+    let silent = browser.get(&authorize_url(app, &setup.client, &[("prompt", "none")])).await;
+    assert_eq!(location(&silent).1["error"], "consent_required", "the approval is forgotten");
+    assert!(app.core.accounts.revoke_consent(&jane, &client).await.is_err(), "nothing left to revoke");
 }
