@@ -16,6 +16,7 @@ both_backends!(
     ten_concurrent_refreshes_leave_exactly_one_live_successor,
     a_refresh_token_works_only_for_its_client_user_and_lifetime,
     revoking_a_refresh_token_ends_the_grant,
+    expired_records_are_purged_and_live_ones_kept,
 );
 
 async fn refresh(setup: &Setup, token: &str, extra: &[(&str, &str)]) -> Response {
@@ -194,4 +195,19 @@ async fn revoking_a_refresh_token_ends_the_grant(backend: Backend) {
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     refresh(&setup, &rt, &[]).await.assert_oauth_error(400, "invalid_grant");
     assert!(!setup.app.is_active(&setup.jira, &access).await);
+}
+
+async fn expired_records_are_purged_and_live_ones_kept(backend: Backend) {
+    use tessera::clock::Clock as _;
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let old = tokens(&setup, "openid offline_access").await;
+    setup.app.clock.advance(31 * 86_400);
+    let store = &setup.app.core.store;
+    let purged = store.purge_expired_tokens(setup.app.clock.now()).await.unwrap();
+    assert!(purged >= 3, "session, code and refresh token are gone ({purged})");
+    refresh(&setup, &text(&old, "refresh_token"), &[]).await.assert_oauth_error(400, "invalid_grant");
+
+    let fresh = tokens(&setup, "openid offline_access").await;
+    store.purge_expired_tokens(setup.app.clock.now()).await.unwrap();
+    assert_eq!(refresh(&setup, &text(&fresh, "refresh_token"), &[]).await.status, 200, "live records stay");
 }
