@@ -15,7 +15,10 @@ database tessera_bench is dropped and recreated), node + npm for the peer.
 """
 
 import base64
+import html
+import http.cookiejar
 import json
+import re
 import os
 import shutil
 import signal
@@ -23,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,6 +121,90 @@ def load(oha, pid, name, url, connections, method="GET", body=None, auth=None):
     }
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def browser():
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect())
+    return opener, jar
+
+
+def fetch(opener, url, form=None, auth=None):
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(url, data=data)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def hidden_fields(page):
+    return {html.unescape(n): html.unescape(v) for n, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)}
+
+
+def code_from(headers):
+    location = headers.get("Location") or headers.get("location")
+    return urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
+
+
+def flows(binary, env, url, pid):
+    """Refresh rotation and code exchange, driven by examples/loadgen.rs."""
+    subprocess.run([binary, "user", "create", "--username", "bench", "--email", "bench@example.com", "--password-stdin"],
+                   input="bench password 1\n", env=env, check=True, capture_output=True, text=True)
+    client = json.loads(run([binary, "client", "create", "--name", "bench-web", "--grant", "authorization_code",
+                             "--grant", "refresh_token", "--redirect-uri", "http://127.0.0.1/cb", "--scope", "openid",
+                             "--scope", "offline_access", "--json"], env=env))
+    cid, secret = client["client_id"], client["client_secret"]
+    challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    authorize = f"{url}/oauth2/authorize?" + urllib.parse.urlencode({
+        "client_id": cid, "response_type": "code", "redirect_uri": "http://127.0.0.1/cb",
+        "scope": "openid offline_access", "code_challenge": challenge, "code_challenge_method": "S256"})
+    opener, jar = browser()
+    _, _, login = fetch(opener, authorize)
+    _, _, consent = fetch(opener, f"{url}/oauth2/authorize",
+                          {**hidden_fields(login), "username": "bench", "password": "bench password 1", "tessera_action": "login"})
+    status, headers, _ = fetch(opener, f"{url}/oauth2/authorize", {**hidden_fields(consent), "tessera_action": "consent"})
+    assert status == 303, status
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+
+    # Refresh chains start from a grant without openid: each refresh is then
+    # what the target measures, one rotation (an atomic write) and one
+    # signature; with openid every refresh also signs an ID token.
+    offline = authorize.replace("scope=openid+offline_access", "scope=offline_access")
+
+    def refresh_token():
+        status, headers, _ = fetch(opener, offline)
+        assert status == 302, status
+        form = {"grant_type": "authorization_code", "code": code_from(headers),
+                "code_verifier": "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"}
+        return json.loads(fetch(opener, f"{url}/oauth2/token", form, f"{cid}:{secret}")[2])["refresh_token"]
+
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "loadgen"], cwd=ROOT, check=True)
+    loadgen = os.path.join(ROOT, "target", "release", "examples", "loadgen")
+    seconds = DURATION.rstrip("s")
+    results = []
+    for c in CONNECTIONS:
+        with tempfile.NamedTemporaryFile("w", delete=False) as tokens:
+            tokens.write("\n".join(refresh_token() for _ in range(c)))
+        before = cpu_seconds(pid)
+        out = json.loads(run([loadgen, "refresh", url, cid, secret, tokens.name, seconds]))
+        os.unlink(tokens.name)
+        out["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(out["requests"], 1)
+        results.append({"scenario": "refresh_token rotation", "connections": c, **out})
+        before = cpu_seconds(pid)
+        out = json.loads(run([loadgen, "code", url, cid, secret, cookie, authorize, str(c), seconds]))
+        # each round is an authorize redirect plus the exchange: CPU is per round
+        out["cpu_us"] = (cpu_seconds(pid) - before) * 1e6 / max(out["requests"], 1)
+        results.append({"scenario": "authorize + code exchange (round)", "connections": c, **out})
+    return results
+
+
 def tessera(oha):
     build = subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     if build.returncode != 0:
@@ -157,7 +246,8 @@ def tessera(oha):
             results.append(load(oha, server.pid, "introspection (JWT)", f"{url}/oauth2/introspect", c, "POST", f"token={jwt}", f"{rs_user}:{rs_pass}"))
             results.append(load(oha, server.pid, "introspection (opaque)", f"{url}/oauth2/introspect", c, "POST", f"token={opaque}", f"{rs_user}:{rs_pass}"))
             results.append(load(oha, server.pid, "jwks", f"{url}/oauth2/jwks", c))
-        return results, peak_rss_mb(server.pid)
+        flow_results = flows(binary, env, url, server.pid) if os.environ.get("BENCH_FLOWS", "1") != "0" else []
+        return results, flow_results, peak_rss_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -201,16 +291,22 @@ def table(title, results, rss):
 
 def main():
     oha = ensure_oha()
-    ours, our_rss = tessera(oha)
+    ours, our_flows, our_rss = tessera(oha)
     theirs, their_rss = peer(oha)
     print(f"\n{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores · {DURATION} per run · load generator on the same machine")
     table("Tessera (Postgres)", ours, our_rss)
+    if our_flows:
+        print("\n### Tessera, stateful flows (examples/loadgen.rs)")
+        print("| scenario | conns | per s | p50 ms | p99 ms | server CPU-µs | errors |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for r in our_flows:
+            print(f"| {r['scenario']} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us']:.0f} | {r['errors']} |")
     if theirs:
         table("node-oidc-provider 9 (in memory)", theirs, their_rss)
     out = os.path.join(ROOT, "bench", "out")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, time.strftime("results-%Y%m%d-%H%M%S.json")), "w") as f:
-        json.dump({"tessera": ours, "tessera_rss_mb": our_rss, "peer": theirs, "peer_rss_mb": their_rss}, f, indent=2)
+        json.dump({"tessera": ours, "tessera_flows": our_flows, "tessera_rss_mb": our_rss, "peer": theirs, "peer_rss_mb": their_rss}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,179 @@
+//! Load generator for the stateful flows `oha` cannot drive (bench/bench.py
+//! runs it): every refresh consumes its token and returns the next one, and
+//! every code works once.
+//!
+//!   loadgen refresh URL CLIENT_ID CLIENT_SECRET TOKENS_FILE SECONDS
+//!       one connection per line of TOKENS_FILE, each following its own chain
+//!   loadgen code URL CLIENT_ID CLIENT_SECRET COOKIE AUTHORIZE_URL CONNECTIONS SECONDS
+//!       each round: GET the authorize URL (signed in, consent remembered)
+//!       for a code, then exchange it; the exchange is what is timed
+//!
+//! Prints one JSON line: requests, errors, rps, p50_ms, p99_ms.
+
+use std::time::{Duration, Instant};
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+fn report(mut latencies: Vec<u64>, errors: u64, elapsed: Duration) {
+    latencies.sort_unstable();
+    let requests = latencies.len() as u64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "requests": requests,
+            "errors": errors,
+            "rps": requests as f64 / elapsed.as_secs_f64(),
+            "p50_ms": percentile(&latencies, 0.50),
+            "p99_ms": percentile(&latencies, 0.99),
+        })
+    );
+}
+
+async fn refresh_chain(
+    http: reqwest::Client,
+    url: String,
+    id: String,
+    secret: String,
+    mut token: String,
+    until: Instant,
+) -> (Vec<u64>, u64) {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while Instant::now() < until {
+        let started = Instant::now();
+        let response = http
+            .post(format!("{url}/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", token.as_str())])
+            .send()
+            .await;
+        let body: Option<serde_json::Value> = match response {
+            Ok(r) if r.status().is_success() => r.json().await.ok(),
+            _ => None,
+        };
+        match body.and_then(|b| b["refresh_token"].as_str().map(str::to_owned)) {
+            Some(next) => {
+                latencies.push(started.elapsed().as_micros() as u64);
+                token = next;
+            }
+            None => {
+                errors += 1;
+                break; // the chain is broken; nothing more to refresh
+            }
+        }
+    }
+    (latencies, errors)
+}
+
+async fn code_rounds(
+    http: reqwest::Client,
+    url: String,
+    id: String,
+    secret: String,
+    cookie: String,
+    authorize: String,
+    until: Instant,
+) -> (Vec<u64>, u64) {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while Instant::now() < until {
+        let code = http
+            .get(&authorize)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .ok()
+            .and_then(|r| r.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned))
+            .and_then(|location| {
+                url::Url::parse(&location)
+                    .ok()?
+                    .query_pairs()
+                    .find(|(k, _)| k == "code")
+                    .map(|(_, v)| v.into_owned())
+            });
+        let Some(code) = code else {
+            errors += 1;
+            continue;
+        };
+        let started = Instant::now();
+        let response = http
+            .post(format!("{url}/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            ])
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_success() => latencies.push(started.elapsed().as_micros() as u64),
+            _ => errors += 1,
+        }
+    }
+    (latencies, errors)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: loadgen refresh URL ID SECRET TOKENS_FILE SECONDS | loadgen code URL ID SECRET COOKIE AUTHORIZE_URL CONNECTIONS SECONDS";
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    match args.get(1).map(String::as_str) {
+        Some("refresh") if args.len() == 7 => {
+            let seconds: u64 = args[6].parse().expect(usage);
+            let until = started + Duration::from_secs(seconds);
+            let tokens = std::fs::read_to_string(&args[5]).expect("the tokens file");
+            for token in tokens.lines().filter(|l| !l.is_empty()) {
+                tasks.push(tokio::spawn(refresh_chain(
+                    http.clone(),
+                    args[2].clone(),
+                    args[3].clone(),
+                    args[4].clone(),
+                    token.to_owned(),
+                    until,
+                )));
+            }
+        }
+        Some("code") if args.len() == 9 => {
+            let connections: usize = args[7].parse().expect(usage);
+            let seconds: u64 = args[8].parse().expect(usage);
+            let until = started + Duration::from_secs(seconds);
+            for _ in 0..connections {
+                tasks.push(tokio::spawn(code_rounds(
+                    http.clone(),
+                    args[2].clone(),
+                    args[3].clone(),
+                    args[4].clone(),
+                    args[5].clone(),
+                    args[6].clone(),
+                    until,
+                )));
+            }
+        }
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut l, e) = task.await.expect("task");
+        latencies.append(&mut l);
+        errors += e;
+    }
+    report(latencies, errors, started.elapsed());
+}
