@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::jwt::verify_access_token;
-use crate::crypto::secrets::ACCESS_TOKEN_PREFIX;
+use crate::crypto::secrets::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
 use crate::domain::{ClientId, ClientType, UnixTime};
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -34,8 +34,10 @@ pub struct ActiveToken {
     pub exp: i64,
     pub iat: i64,
     pub iss: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aud: Vec<String>,
     pub token_type: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub jti: String,
 }
 
@@ -50,6 +52,8 @@ pub(crate) struct TokenFacts {
     pub expires_at: i64,
     pub jti: String,
     pub grant_id: Option<String>,
+    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    pub token_type: &'static str,
 }
 
 impl OAuthServer {
@@ -69,7 +73,12 @@ impl OAuthServer {
         }
         let entitled =
             |facts: &TokenFacts| caller.client.resource_server || caller.client.id == facts.client_id;
-        let Some(facts) = self.live_token(token, now).await?.filter(entitled) else {
+        let live = if token.starts_with(REFRESH_TOKEN_PREFIX) {
+            self.live_refresh_token(token, now).await?
+        } else {
+            self.live_token(token, now).await?
+        };
+        let Some(facts) = live.filter(entitled) else {
             self.throttle.record_inactive(caller_id, now);
             return Ok(Introspection::inactive());
         };
@@ -83,7 +92,7 @@ impl OAuthServer {
             iat: facts.issued_at,
             iss: self.config.issuer.clone(),
             aud: facts.audience,
-            token_type: "Bearer",
+            token_type: facts.token_type,
             jti: facts.jti,
         })))
     }
@@ -112,6 +121,7 @@ impl OAuthServer {
                 expires_at: stored.expires_at.seconds(),
                 jti: stored.jti,
                 grant_id: stored.grant_id,
+                token_type: "Bearer",
             };
             (facts, standing)
         } else {
@@ -127,6 +137,42 @@ impl OAuthServer {
         };
         let live = !standing.revoked && standing.owner_active && facts.expires_at > now.seconds();
         Ok(live.then_some(facts))
+    }
+
+    /// A refresh token that can still be used: unused, unexpired, its grant
+    /// unrevoked, its user and client enabled. Introspection only: a refresh
+    /// token is never a bearer token.
+    async fn live_refresh_token(&self, token: &str, now: UnixTime) -> Result<Option<TokenFacts>, OAuthError> {
+        let Some(stored) = self.store.find_refresh_token(&self.hasher.digest(token)).await? else {
+            return Ok(None);
+        };
+        if stored.used_at.is_some()
+            || stored.grant_revoked
+            || now >= stored.expires_at
+            || now >= stored.grant_expires_at
+        {
+            return Ok(None);
+        }
+        let Some(user) = self.store.find_user(&stored.user_id).await?.filter(|u| u.enabled) else {
+            return Ok(None);
+        };
+        let client_enabled =
+            self.store.find_client(&stored.client_id).await?.is_some_and(|c| c.client.enabled);
+        if !client_enabled {
+            return Ok(None);
+        }
+        Ok(Some(TokenFacts {
+            client_id: stored.client_id,
+            subject: user.id,
+            username: Some(user.username.as_str().to_owned()),
+            scope: stored.scope,
+            audience: Vec::new(),
+            issued_at: stored.issued_at.seconds(),
+            expires_at: stored.expires_at.seconds(),
+            jti: String::new(),
+            grant_id: Some(stored.grant_id),
+            token_type: "refresh_token",
+        }))
     }
 
     /// Signature, type, issuer and key checks of a JWT access token, all in
@@ -146,6 +192,7 @@ impl OAuthServer {
             expires_at: claims.exp,
             jti: claims.jti,
             grant_id: claims.other.get("gid").and_then(|v| v.as_str()).map(str::to_owned),
+            token_type: "Bearer",
         })
     }
 }

@@ -17,6 +17,7 @@ both_backends!(
     a_refresh_token_works_only_for_its_client_user_and_lifetime,
     revoking_a_refresh_token_ends_the_grant,
     expired_records_are_purged_and_live_ones_kept,
+    a_live_refresh_token_introspects_as_active,
 );
 
 async fn refresh(setup: &Setup, token: &str, extra: &[(&str, &str)]) -> Response {
@@ -210,4 +211,23 @@ async fn expired_records_are_purged_and_live_ones_kept(backend: Backend) {
     let fresh = tokens(&setup, "openid offline_access").await;
     store.purge_expired_tokens(setup.app.clock.now()).await.unwrap();
     assert_eq!(refresh(&setup, &text(&fresh, "refresh_token"), &[]).await.status, 200, "live records stay");
+}
+
+async fn a_live_refresh_token_introspects_as_active(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let app = &setup.app;
+    let first = tokens(&setup, "openid offline_access").await;
+    let rt = text(&first, "refresh_token");
+    let answer = app.introspect(&setup.jira, &rt).await.json();
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["token_type"], "refresh_token");
+    assert_eq!(answer["username"], "jane");
+    assert_eq!(answer["client_id"], setup.client.id.as_str());
+    let other = app.create_client(ClientSpec::default()).await;
+    assert!(!app.is_active(&other, &rt).await, "another client learns nothing");
+    let bearer = crate::helpers::send(app.http.get(app.url("/oauth2/userinfo")).bearer_auth(&rt)).await;
+    assert_eq!(bearer.status, 401, "a refresh token is never a bearer token");
+
+    refresh(&setup, &rt, &[]).await;
+    assert!(!app.is_active(&setup.jira, &rt).await, "a rotated refresh token is inactive");
 }
