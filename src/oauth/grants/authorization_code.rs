@@ -5,10 +5,8 @@
 //! (wrong client, verifier or redirect URI) neither burns the code nor
 //! revokes anything (SEC-B08).
 
-use super::resolve_audience;
+use super::{resolve_audience, respond_for_user, UserGrant};
 use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantType, ScopeSet, UnixTime};
-use crate::oauth::access_token::TokenSubject;
-use crate::oauth::id_token::{self, IdTokenFor};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 
 pub struct CodeExchange<'a> {
@@ -77,38 +75,20 @@ pub async fn grant(
     };
     let scope = ScopeSet::parse(&code.scope).map_err(|e| anyhow::anyhow!("stored scope is invalid: {e}"))?;
     let audiences = resolve_audience(client, request.resources, &server.config.default_audience)?;
-    let who = TokenSubject {
-        subject: &user.id,
-        username: Some(user.username.as_str()),
-        email: Some(user.email.as_str()),
-        grant_id: Some(&code.grant_id),
-    };
-    let issued = server.issue_access_token(client, who, &scope, audiences, now).await?;
     let refresh_token = if super::refresh_token::wanted(client, &scope) {
         Some(super::refresh_token::issue(server, client, &code.grant_id, &scope, None, now).await?)
     } else {
         None
     };
-    let id_token = if id_token::wanted(&scope) {
-        let request = IdTokenFor {
-            client,
-            user: &user,
-            scope: &scope,
-            auth_time: code.auth_time,
-            nonce: code.nonce.as_deref(),
-            access_token: &issued.token,
-            lifetime: issued.expires_in,
-        };
-        Some(server.issue_id_token(request, now)?)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: scope.to_string(),
+    let grant = UserGrant {
+        client,
+        user: &user,
+        grant_id: &code.grant_id,
+        scope: &scope,
+        audiences,
+        auth_time: code.auth_time,
+        nonce: code.nonce.as_deref(),
         refresh_token,
-        id_token,
-    })
+    };
+    respond_for_user(server, grant, now).await
 }

@@ -4,8 +4,62 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
-use super::OAuthError;
-use crate::domain::{Audience, Client};
+use super::access_token::TokenSubject;
+use super::id_token::{self, IdTokenFor};
+use super::{OAuthError, OAuthServer, TokenResponse};
+use crate::domain::{Audience, Client, ScopeSet, UnixTime, User};
+
+/// What a user's grant hands out at the token endpoint.
+pub(crate) struct UserGrant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub grant_id: &'a str,
+    /// The scope of these tokens (a refresh may narrow it).
+    pub scope: &'a ScopeSet,
+    pub audiences: Vec<String>,
+    pub auth_time: UnixTime,
+    pub nonce: Option<&'a str>,
+    pub refresh_token: Option<String>,
+}
+
+/// The access token of a user's grant, the ID token when `openid` is in
+/// scope, and the response around them: one place for the code exchange
+/// and the refresh.
+pub(crate) async fn respond_for_user(
+    server: &OAuthServer,
+    grant: UserGrant<'_>,
+    now: UnixTime,
+) -> Result<TokenResponse, OAuthError> {
+    let who = TokenSubject {
+        subject: &grant.user.id,
+        username: Some(grant.user.username.as_str()),
+        email: Some(grant.user.email.as_str()),
+        grant_id: Some(grant.grant_id),
+    };
+    let issued = server.issue_access_token(grant.client, who, grant.scope, grant.audiences, now).await?;
+    let id_token = if id_token::wanted(grant.scope) {
+        let request = IdTokenFor {
+            client: grant.client,
+            user: grant.user,
+            scope: grant.scope,
+            auth_time: grant.auth_time,
+            nonce: grant.nonce,
+            access_token: &issued.token,
+            lifetime: issued.expires_in,
+        };
+        Some(server.issue_id_token(request, now)?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: grant.scope.to_string(),
+        refresh_token: grant.refresh_token,
+        id_token,
+    })
+}
 
 /// The `aud` of a token (SPEC §4): the requested `resource`s (RFC 8707)
 /// when the client is allowed them, else the client's audiences, else the

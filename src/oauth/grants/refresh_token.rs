@@ -6,11 +6,9 @@
 //! exactly one live successor instead of revoking the family (the logged-out
 //! fleet of nightscout/nocturne#326); nothing is ever issued twice.
 
-use super::resolve_audience;
+use super::{resolve_audience, respond_for_user, UserGrant};
 use crate::crypto::secrets::{generate_secret, REFRESH_TOKEN_PREFIX};
 use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime};
-use crate::oauth::access_token::TokenSubject;
-use crate::oauth::id_token::{self, IdTokenFor};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 use crate::store::NewRefreshToken;
 
@@ -108,33 +106,15 @@ pub async fn grant(
     // The successor keeps the scope originally granted (RFC 6749 §6).
     let refresh_token =
         issue(server, client, &stored.grant_id, &granted, Some(stored.grant_expires_at), now).await?;
-    let who = TokenSubject {
-        subject: &user.id,
-        username: Some(user.username.as_str()),
-        email: Some(user.email.as_str()),
-        grant_id: Some(&stored.grant_id),
-    };
-    let issued = server.issue_access_token(client, who, &scope, audiences, now).await?;
-    let id_token = if id_token::wanted(&scope) {
-        let request = IdTokenFor {
-            client,
-            user: &user,
-            scope: &scope,
-            auth_time: stored.auth_time,
-            nonce: None,
-            access_token: &issued.token,
-            lifetime: issued.expires_in,
-        };
-        Some(server.issue_id_token(request, now)?)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: scope.to_string(),
+    let grant = UserGrant {
+        client,
+        user: &user,
+        grant_id: &stored.grant_id,
+        scope: &scope,
+        audiences,
+        auth_time: stored.auth_time,
+        nonce: None,
         refresh_token: Some(refresh_token),
-        id_token,
-    })
+    };
+    respond_for_user(server, grant, now).await
 }
