@@ -282,7 +282,7 @@ impl OAuthServer {
             };
         };
         let auth_time = auth_time.unwrap_or(now);
-        let too_old = request.max_age.is_some_and(|max| now.seconds() - auth_time.seconds() > max);
+        let too_old = request.max_age.is_some_and(|max| now.seconds() - auth_time.seconds() >= max);
         if !just_signed_in && (request.prompt.login || too_old) {
             return if request.prompt.none {
                 Err(request.error(issuer, "login_required", "the user must sign in again"))
