@@ -104,25 +104,25 @@ async fn handle(request: &HttpRequest, state: &AppState, raw: &[u8], is_post: bo
 
     if is_post {
         if let Some(action) = params.get("tessera_action") {
-            let csrf_ok = match (&session, params.get("tessera_csrf")) {
-                (Some(session), Some(token)) => {
-                    constant_time::verify_slices_are_equal(session.csrf_token.as_bytes(), token.as_bytes())
-                        .is_ok()
-                }
-                _ => false,
-            };
-            let cross_site = request
-                .headers()
-                .get("sec-fetch-site")
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
-            if !csrf_ok || cross_site {
+            if !form_is_ours(request, session.as_ref(), params.get("tessera_csrf")) {
                 return error_page(
                     403,
                     "This form has expired or did not come from Tessera. Go back to the application and start again.",
                 );
             }
             match action {
-                "login" => return sign_in(request, state, &auth, &params, &carried, cookie.as_deref()).await,
+                "login" => {
+                    return sign_in(
+                        request,
+                        state,
+                        &auth,
+                        &params,
+                        &carried,
+                        cookie.as_deref(),
+                        session.as_ref(),
+                    )
+                    .await
+                }
                 "consent" => {
                     if let Some((user, auth_time)) = signed_in(session.as_ref()) {
                         return match state.oauth.approve(&auth, user, auth_time).await {
@@ -141,7 +141,7 @@ async fn handle(request: &HttpRequest, state: &AppState, raw: &[u8], is_post: bo
         Ok(Next::Redirect(url)) => redirect(&url, is_post),
         Ok(Next::Consent) => {
             let session = session.expect("consent is asked only of a signed-in user");
-            consent_page(state, &auth, &session, &carried, None).await
+            consent_page(state, &auth, &session, &carried).await
         }
         Ok(Next::SignIn) => login_page(state, &auth, session.as_ref(), &carried, None, "", 200).await,
         Err(error) => authorize_error(error, is_post),
@@ -157,20 +157,17 @@ async fn sign_in(
     params: &FormParams,
     carried: &[(String, String)],
     old_cookie: Option<&str>,
+    current: Option<&StoredSession>,
 ) -> HttpResponse {
     let login = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
     let now = state.oauth.clock.now();
     let account = login.trim().to_lowercase();
     let peer = request.peer_addr().map(|a| a.ip());
-    let current = match old_cookie {
-        Some(cookie) => state.sessions.load(cookie).await.ok().flatten(),
-        None => None,
-    };
     if let Some(wait) = state.login_throttle.blocked(Some(&account), peer, now) {
         let minutes = wait.div_ceil(60);
         let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
-        return login_page(state, auth, current.as_ref(), carried, Some(&message), login, 429).await;
+        return login_page(state, auth, current, carried, Some(&message), login, 429).await;
     }
     let user = match state.accounts.verify_login(login, password).await {
         Ok(Some(user)) => user,
@@ -179,7 +176,7 @@ async fn sign_in(
             // The typed login is not logged: people paste passwords into it.
             tracing::info!(target: "tessera::audit", peer = ?peer, "failed sign-in");
             let message = "The username or password is not right.";
-            return login_page(state, auth, current.as_ref(), carried, Some(message), login, 200).await;
+            return login_page(state, auth, current, carried, Some(message), login, 200).await;
         }
         Err(error) => {
             tracing::error!(%error, "sign-in failed");
@@ -200,7 +197,7 @@ async fn sign_in(
     };
     let mut response = match state.oauth.next_step(auth, Some(&session), true).await {
         Ok(Next::Redirect(url)) => redirect(&url, true),
-        Ok(Next::Consent) => consent_page(state, auth, &session, carried, None).await,
+        Ok(Next::Consent) => consent_page(state, auth, &session, carried).await,
         Ok(Next::SignIn) => login_page(state, auth, Some(&session), carried, None, "", 200).await,
         Err(error) => authorize_error(error, true),
     };
@@ -251,7 +248,6 @@ async fn consent_page(
     auth: &AuthorizationRequest,
     session: &StoredSession,
     carried: &[(String, String)],
-    _error: Option<&str>,
 ) -> HttpResponse {
     let descriptions = match state.oauth.store.list_scopes().await {
         Ok(scopes) => scopes,
@@ -292,13 +288,38 @@ fn carried_params(params: &FormParams) -> Vec<(String, String)> {
 }
 
 fn set_session_cookie(response: &mut HttpResponse, state: &AppState, started: &Started) {
-    let cookie = Cookie::build(state.cookies.name.clone(), started.cookie.clone())
+    let _ = response.add_cookie(&session_cookie(state, started.cookie.clone()));
+}
+
+/// The session cookie with every attribute it must carry (SECURITY-CHECKLIST §5.3).
+pub(super) fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    Cookie::build(state.cookies.name.clone(), value)
         .path("/")
         .http_only(true)
         .secure(state.cookies.secure)
         .same_site(SameSite::Lax)
-        .finish();
-    let _ = response.add_cookie(&cookie);
+        .finish()
+}
+
+/// A state-changing form post is ours if it carries the session's CSRF
+/// token (constant-time compare) and the browser does not call it
+/// cross-site (Fetch Metadata).
+pub(super) fn form_is_ours(
+    request: &HttpRequest,
+    session: Option<&StoredSession>,
+    token: Option<&str>,
+) -> bool {
+    let token_ok = match (session, token) {
+        (Some(session), Some(token)) => {
+            constant_time::verify_slices_are_equal(session.csrf_token.as_bytes(), token.as_bytes()).is_ok()
+        }
+        _ => false,
+    };
+    let cross_site = request
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    token_ok && !cross_site
 }
 
 fn authorize_error(error: AuthorizeError, after_post: bool) -> HttpResponse {

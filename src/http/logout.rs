@@ -3,13 +3,11 @@
 //! session's CSRF token. There is no redirect afterwards, so nothing can
 //! use this endpoint to send a browser elsewhere (SEC-A06).
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use aws_lc_rs::constant_time;
 
-use super::authorize::{error_page, html};
+use super::authorize::{error_page, form_is_ours, html, session_cookie};
 use super::AppState;
 use crate::oauth::params::FormParams;
 
@@ -50,18 +48,9 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
             return error_page(503, "Tessera cannot reach its database right now. Try again in a moment.")
         }
     };
-    let token = FormParams::parse(&body).ok().and_then(|f| f.get("tessera_csrf").map(str::to_owned));
-    let cross_site = request
-        .headers()
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
-    let valid = match (&session, token) {
-        (Some(session), Some(token)) => {
-            constant_time::verify_slices_are_equal(session.csrf_token.as_bytes(), token.as_bytes()).is_ok()
-        }
-        _ => false,
-    };
-    if !valid || cross_site {
+    let form = FormParams::parse(&body).ok();
+    let token = form.as_ref().and_then(|f| f.get("tessera_csrf"));
+    if !form_is_ours(&request, session.as_ref(), token) {
         return error_page(403, "This form has expired or did not come from Tessera.");
     }
     if state.sessions.end(&cookie).await.is_err() {
@@ -71,12 +60,7 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
         tracing::info!(target: "tessera::audit", user = %user.username, "signed out");
     }
     let mut response = html(200, LogoutPage { csrf_token: None, username: "" }.render());
-    let mut expired = Cookie::build(state.cookies.name.clone(), "")
-        .path("/")
-        .http_only(true)
-        .secure(state.cookies.secure)
-        .same_site(SameSite::Lax)
-        .finish();
+    let mut expired = session_cookie(&state, String::new());
     expired.make_removal();
     let _ = response.add_cookie(&expired);
     response.headers_mut().insert(

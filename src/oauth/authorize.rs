@@ -115,7 +115,10 @@ impl OAuthServer {
             Err(StoreError::Unavailable(_)) => {
                 return Err(page(503, "Tessera cannot reach its database right now. Try again in a moment."))
             }
-            Err(other) => return Err(page(500, &format!("Something went wrong ({}).", error_id(&other)))),
+            Err(other) => {
+                tracing::error!(error = ?other, "authorization request failed");
+                return Err(page(500, "Something went wrong; the server log has the details."));
+            }
         };
         let registered = &client.client.redirect_uris;
         let (redirect_uri, given) = match params.get("redirect_uri") {
@@ -378,11 +381,6 @@ impl OAuthServer {
             }
         }
     }
-}
-
-fn error_id(error: &StoreError) -> String {
-    tracing::error!(error = ?error, "authorization request failed");
-    "see the server log".to_owned()
 }
 
 fn printable(name: &str) -> String {

@@ -11,10 +11,21 @@ use super::OAuthError;
 /// Parameters that may legitimately appear more than once (RFC 8707).
 const REPEATABLE: &[&str] = &["resource"];
 
-#[derive(Debug, Default)]
+/// `Debug` shows parameter names only: values include secrets, codes and
+/// passwords.
+#[derive(Default)]
 pub struct FormParams {
     single: HashMap<String, String>,
     repeated: HashMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for FormParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> =
+            self.single.keys().chain(self.repeated.keys()).map(String::as_str).collect();
+        names.sort_unstable();
+        write!(f, "FormParams({names:?}, values redacted)")
+    }
 }
 
 impl FormParams {
@@ -128,6 +139,13 @@ mod tests {
         for body in [&b"a=1&a=2"[..], b"a=%ZZ", b"a=%4", b"a=%FF%FE"] {
             assert_eq!(FormParams::parse(body).unwrap_err().code(), "invalid_request", "{body:?}");
         }
+    }
+
+    #[test]
+    fn debug_never_shows_values() {
+        let params = FormParams::parse(b"client_secret=tsr_cs_hidden&password=hunter22").unwrap();
+        let shown = format!("{params:?}");
+        assert!(shown.contains("client_secret") && !shown.contains("hidden") && !shown.contains("hunter22"));
     }
 
     #[test]

@@ -42,10 +42,20 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A stored client secret digest and when it stops working (after rotation).
-#[derive(Debug, Clone)]
+/// `Debug` hides the digest: a log line is no place for it.
+#[derive(Clone)]
 pub struct SecretRecord {
     pub digest: String,
     pub expires_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRecord")
+            .field("digest", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A client with the digests of its secrets, as client authentication needs it.
@@ -195,14 +205,26 @@ pub trait UserStore: Send + Sync {
 }
 
 /// A browser session (by keyed hash of its cookie). Before sign-in it has
-/// no user: it only carries the CSRF token of the login form.
-#[derive(Debug, Clone)]
+/// no user: it only carries the CSRF token of the login form. `Debug` hides
+/// the token.
+#[derive(Clone)]
 pub struct StoredSession {
     pub user: Option<User>,
     pub csrf_token: String,
     pub auth_time: Option<UnixTime>,
     pub last_seen_at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("user", &self.user.as_ref().map(|u| u.username.as_str()))
+            .field("csrf_token", &"[redacted]")
+            .field("auth_time", &self.auth_time)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 #[async_trait]
@@ -213,7 +235,8 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
 }
 
-#[derive(Debug, Clone)]
+/// A session to store; no `Debug`, it carries the CSRF token.
+#[derive(Clone)]
 pub struct NewSession {
     pub user_id: Option<String>,
     pub csrf_token: String,

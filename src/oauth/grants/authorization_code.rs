@@ -5,7 +5,7 @@
 //! (wrong client, verifier or redirect URI) neither burns the code nor
 //! revokes anything (SEC-B08).
 
-use super::{resolve_audience, respond_for_user, UserGrant};
+use super::{invalid, resolve_audience, respond_for_user, UserGrant};
 use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantType, ScopeSet, UnixTime};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 
@@ -14,10 +14,6 @@ pub struct CodeExchange<'a> {
     pub redirect_uri: Option<&'a str>,
     pub code_verifier: Option<&'a str>,
     pub resources: &'a [String],
-}
-
-fn invalid(description: &str) -> OAuthError {
-    OAuthError::InvalidGrant(description.to_owned())
 }
 
 pub async fn grant(

@@ -9,6 +9,11 @@ use super::id_token::{self, IdTokenFor};
 use super::{OAuthError, OAuthServer, TokenResponse};
 use crate::domain::{Audience, Client, ScopeSet, UnixTime, User};
 
+/// `invalid_grant` with a description.
+pub(crate) fn invalid(description: &str) -> OAuthError {
+    OAuthError::InvalidGrant(description.to_owned())
+}
+
 /// What a user's grant hands out at the token endpoint.
 pub(crate) struct UserGrant<'a> {
     pub client: &'a Client,

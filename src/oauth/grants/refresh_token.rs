@@ -6,7 +6,7 @@
 //! exactly one live successor instead of revoking the family (the logged-out
 //! fleet of nightscout/nocturne#326); nothing is ever issued twice.
 
-use super::{resolve_audience, respond_for_user, UserGrant};
+use super::{invalid, resolve_audience, respond_for_user, UserGrant};
 use crate::crypto::secrets::{generate_secret, REFRESH_TOKEN_PREFIX};
 use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
@@ -18,10 +18,6 @@ pub const DEFAULT_REFRESH_TOKEN_TTL: Lifetime = Lifetime::from_seconds(30 * 86_4
 pub const REUSE_GRACE_SECONDS: i64 = 5;
 /// The scope that asks for a refresh token (OIDC Core §11).
 pub const OFFLINE_ACCESS: &str = "offline_access";
-
-fn invalid(description: &str) -> OAuthError {
-    OAuthError::InvalidGrant(description.to_owned())
-}
 
 /// Does this grant get a refresh token? The client has the grant and
 /// `offline_access` was requested and consented (SPEC §4).
