@@ -112,7 +112,7 @@ async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, refresh: boo
     Setup { app, client, jira }
 }
 
-fn authorize_url(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -> String {
     let mut params: Vec<(&str, &str)> = vec![
         ("client_id", client.id.as_str()),
         ("response_type", "code"),
@@ -133,7 +133,7 @@ fn authorize_url(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -> 
 }
 
 /// The query parameters of a redirect's `Location`.
-fn location(response: &Response) -> (String, HashMap<String, String>) {
+pub(crate) fn location(response: &Response) -> (String, HashMap<String, String>) {
     let location = response
         .header("location")
         .unwrap_or_else(|| panic!("no redirect: {} {}", response.status, response.body));
@@ -143,7 +143,7 @@ fn location(response: &Response) -> (String, HashMap<String, String>) {
 }
 
 /// Signs jane in and approves; returns the redirect to the client.
-async fn sign_in_and_approve(setup: &Setup, browser: &Browser, url: &str) -> Response {
+pub(crate) async fn sign_in_and_approve(setup: &Setup, browser: &Browser, url: &str) -> Response {
     let app = &setup.app;
     let login = browser.get(url).await;
     assert_eq!(login.status, 200, "{} {:?}", login.body, login.header("location"));

@@ -10,14 +10,18 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
 use tessera::domain::{ClientType, PkcePolicy};
 
-use crate::authorize::{code_for, exchange, setup_with, Setup};
+use crate::authorize::{
+    authorize_url, code_for, exchange, location, setup_with, sign_in_and_approve, Setup, VERIFIER,
+};
 use crate::both_backends;
+use crate::browser::Browser;
 use crate::helpers::{jwt_parts, send, Backend, Response, ISSUER};
 
 both_backends!(
     the_code_exchange_returns_a_verifiable_id_token,
     userinfo_returns_the_claims_the_scope_allows,
     userinfo_refuses_what_rfc_6750_refuses,
+    a_forced_sign_in_moves_auth_time,
 );
 
 async fn tokens(setup: &Setup, extra: &[(&str, &str)]) -> Value {
@@ -160,4 +164,55 @@ async fn userinfo_refuses_what_rfc_6750_refuses(backend: Backend) {
     let expired = send(app.http.get(&url).bearer_auth(&token)).await;
     assert_eq!(expired.status, 401);
     assert!(challenge(&expired).contains("invalid_token"));
+}
+
+/// `auth_time` is when the person last typed their password: a silent
+/// re-authorization keeps it, `prompt=login` in the same session moves it.
+async fn a_forced_sign_in_moves_auth_time(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Confidential, PkcePolicy::Required, false).await;
+    let browser = Browser::new();
+    let first = auth_time_after(&setup, &browser, &[]).await;
+    setup.app.clock.advance(120);
+    let silent = auth_time_after(&setup, &browser, &[("prompt", "none")]).await;
+    assert_eq!(silent, first, "no password typed, same auth_time");
+    setup.app.clock.advance(120);
+    let forced = auth_time_after(&setup, &browser, &[("prompt", "login")]).await;
+    assert!(forced >= first + 240, "prompt=login moves auth_time: {first} -> {forced}");
+}
+
+/// Runs one authorization in `browser` (signing in if a page asks for it)
+/// and returns the ID token's `auth_time`.
+async fn auth_time_after(setup: &Setup, browser: &Browser, extra: &[(&str, &str)]) -> i64 {
+    let app = &setup.app;
+    let url = authorize_url(app, &setup.client, &[&[("scope", "openid")], extra].concat());
+    let done = if extra.is_empty() {
+        sign_in_and_approve(setup, browser, &url).await
+    } else {
+        let page = browser.get(&url).await;
+        if page.status == 200 {
+            let fields =
+                [("username", "jane"), ("password", "correct horse battery"), ("tessera_action", "login")];
+            browser.submit(app, &page, &fields).await
+        } else {
+            page
+        }
+    };
+    assert!(matches!(done.status, 302 | 303), "{} {}", done.status, done.body);
+    let code = location(&done).1["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "https://app.example/cb"),
+        ("code_verifier", VERIFIER),
+    ];
+    let response = send(
+        app.http
+            .post(app.url("/oauth2/token"))
+            .basic_auth(&setup.client.id, Some(&setup.client.secret))
+            .form(&form),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let (_, claims) = jwt_parts(&text(&response.json(), "id_token"));
+    claims["auth_time"].as_i64().unwrap()
 }
