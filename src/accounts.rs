@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
+use crate::audit::{Actor, Audit, Kind};
 use crate::clock::Clock;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::secrets::{generate_secret, Secret};
-use crate::domain::{ClientId, Email, InvalidInput, NewUser, Password, Role, UnixTime, User, Username};
-use crate::store::{Store, StoreError};
+use crate::domain::{
+    ClientId, Email, InvalidInput, NewUser, Password, Role, UnixTime, User, UserChanges, Username,
+};
+use crate::store::{GrantSummary, GrantsOf, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -23,32 +26,147 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     passwords: PasswordHasher,
     clock: Arc<dyn Clock>,
+    audit: Arc<Audit>,
 }
 
 /// The user name of the admin created at first start.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, passwords: PasswordHasher, clock: Arc<dyn Clock>) -> Self {
-        Self { store, passwords, clock }
+    pub fn new(
+        store: Arc<dyn Store>,
+        passwords: PasswordHasher,
+        clock: Arc<dyn Clock>,
+        audit: Arc<Audit>,
+    ) -> Self {
+        Self { store, passwords, clock, audit }
     }
 
-    pub async fn create_user(&self, new: NewUser) -> Result<User, AccountError> {
-        if let Some(name) = &new.display_name {
-            if name.chars().count() > 200 {
-                return Err(InvalidInput::new("display name must be at most 200 characters").into());
-            }
-        }
+    pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, AccountError> {
+        check_display_name(new.display_name.as_deref())?;
         let hash = self.passwords.hash(&new.password).await?;
-        Ok(self.store.create_user(&new, &hash, self.clock.now()).await?)
+        let user = self.store.create_user(&new, &hash, self.clock.now()).await?;
+        let detail = format!("role {}", user.role.as_str());
+        self.audit.record(Kind::UserCreated, actor, &format!("user:{}", user.username), &detail).await;
+        Ok(user)
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>, AccountError> {
         Ok(self.store.list_users().await?)
     }
 
-    pub async fn set_user_enabled(&self, username: &Username, enabled: bool) -> Result<(), AccountError> {
-        Ok(self.store.set_user_enabled(username, enabled, self.clock.now()).await?)
+    pub async fn find_user(&self, username: &Username) -> Result<User, AccountError> {
+        self.store
+            .find_user_by_username(username)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no user named '{username}'")).into())
+    }
+
+    /// Disabling ends the user's sessions and grants at once (their tokens
+    /// go inactive); enabling does not bring the grants back.
+    pub async fn set_user_enabled(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        enabled: bool,
+    ) -> Result<(), AccountError> {
+        let user = self.find_user(username).await?;
+        self.guard_last_admin(&user, enabled && user.role == Role::Admin).await?;
+        self.store.set_user_enabled(username, enabled, self.clock.now()).await?;
+        if !enabled {
+            self.store.delete_user_sessions(&user.id).await?;
+        }
+        let kind = if enabled { Kind::UserEnabled } else { Kind::UserDisabled };
+        self.audit.record(kind, actor, &format!("user:{username}"), "").await;
+        Ok(())
+    }
+
+    /// Changes a user's username, email, display name or role. A role
+    /// change ends the user's sessions (a privilege change).
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        changes: UserChanges,
+    ) -> Result<User, AccountError> {
+        check_display_name(changes.display_name.as_deref())?;
+        let user = self.find_user(username).await?;
+        self.guard_last_admin(&user, user.enabled && changes.role == Role::Admin).await?;
+        self.store.update_user(username, &changes, self.clock.now()).await?;
+        if changes.role != user.role {
+            self.store.delete_user_sessions(&user.id).await?;
+        }
+        let detail = format!(
+            "username {} → {}; role {} → {}",
+            user.username,
+            changes.username,
+            user.role.as_str(),
+            changes.role.as_str()
+        );
+        self.audit.record(Kind::UserUpdated, actor, &format!("user:{username}"), &detail).await;
+        self.find_user(&changes.username).await
+    }
+
+    /// An admin sets a new password for someone; their sessions end.
+    pub async fn reset_password(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        password: &Password,
+    ) -> Result<(), AccountError> {
+        let user = self.find_user(username).await?;
+        let hash = self.passwords.hash(password).await?;
+        self.store.set_password_hash(username, &hash, self.clock.now()).await?;
+        self.store.delete_user_sessions(&user.id).await?;
+        self.audit.record(Kind::UserPasswordReset, actor, &format!("user:{username}"), "").await;
+        Ok(())
+    }
+
+    /// A signed-in user changes their own password, proving the current
+    /// one; every session of theirs ends (the caller starts a new one).
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        user: &User,
+        current: &str,
+        new: &Password,
+    ) -> Result<(), AccountError> {
+        let Some(current) = Password::for_verification(current) else {
+            return Err(InvalidInput::new("the current password is not right")
+                .in_field("current_password")
+                .into());
+        };
+        let found = self.store.find_user_for_login(user.username.as_str()).await?;
+        let hash = found.as_ref().filter(|(u, _)| u.id == user.id).map(|(_, hash)| hash.as_str());
+        if !self.passwords.verify(&current, hash).await? {
+            return Err(InvalidInput::new("the current password is not right")
+                .in_field("current_password")
+                .into());
+        }
+        let hash = self.passwords.hash(new).await?;
+        self.store.set_password_hash(&user.username, &hash, self.clock.now()).await?;
+        self.store.delete_user_sessions(&user.id).await?;
+        self.audit.record(Kind::PasswordChanged, actor, &format!("user:{}", user.username), "").await;
+        Ok(())
+    }
+
+    /// Refuses a change that would leave no enabled admin: nobody could
+    /// sign in to the console to undo it.
+    async fn guard_last_admin(&self, user: &User, stays_admin: bool) -> Result<(), AccountError> {
+        if user.role != Role::Admin || !user.enabled || stays_admin {
+            return Ok(());
+        }
+        let others = self.store.list_users().await?;
+        let another = others.iter().any(|u| u.id != user.id && u.enabled && u.role == Role::Admin);
+        if another {
+            Ok(())
+        } else {
+            Err(InvalidInput::new(format!(
+                "{} is the only enabled admin; make someone else admin first",
+                user.username
+            ))
+            .into())
+        }
     }
 
     /// The apps a user has approved: client id, approved scope, when.
@@ -56,25 +174,56 @@ impl Accounts {
         &self,
         username: &Username,
     ) -> Result<Vec<(ClientId, String, UnixTime)>, AccountError> {
-        let user = self.user_named(username).await?;
+        let user = self.find_user(username).await?;
         Ok(self.store.list_consents(&user.id).await?)
     }
 
     /// Withdraws a user's approval of a client and ends every grant of it.
-    pub async fn revoke_consent(&self, username: &Username, client: &ClientId) -> Result<(), AccountError> {
-        let user = self.user_named(username).await?;
+    pub async fn revoke_consent(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        client: &ClientId,
+    ) -> Result<(), AccountError> {
+        let user = self.find_user(username).await?;
         if !self.store.revoke_consent(&user.id, client, self.clock.now()).await? {
             return Err(StoreError::NotFound(format!("{username} has not approved client '{client}'")).into());
         }
+        let detail = format!("client {client}");
+        self.audit.record(Kind::ConsentRevoked, actor, &format!("user:{username}"), &detail).await;
         Ok(())
     }
 
-    async fn user_named(&self, username: &Username) -> Result<User, AccountError> {
-        let found = self.store.find_user_for_login(username.as_str()).await?;
-        found
-            .map(|(user, _)| user)
-            .filter(|user| &user.username == username)
-            .ok_or_else(|| StoreError::NotFound(format!("no user named '{username}'")).into())
+    /// Live grants (an app's access on a person's behalf) of a user or an app.
+    pub async fn grants(&self, of: GrantsOf<'_>) -> Result<Vec<GrantSummary>, AccountError> {
+        Ok(self.store.list_grants(of, self.clock.now()).await?)
+    }
+
+    /// Revokes one grant: its refresh and access tokens stop working.
+    /// `owner`, when given, must be the grant's user (self-service).
+    pub async fn revoke_grant(
+        &self,
+        actor: &Actor,
+        grant_id: &str,
+        owner: Option<&User>,
+    ) -> Result<(), AccountError> {
+        let grant = self.store.find_grant(grant_id).await?;
+        let Some(grant) = grant.filter(|g| owner.is_none_or(|o| o.id == g.user_id)) else {
+            return Err(StoreError::NotFound("no such grant".into()).into());
+        };
+        self.store.revoke_grant(&grant.id, self.clock.now()).await?;
+        let detail = format!("{} for {}", grant.client_name, grant.username);
+        self.audit.record(Kind::GrantRevoked, actor, &format!("grant:{}", grant.id), &detail).await;
+        Ok(())
+    }
+
+    /// Revokes every grant of a user; returns how many.
+    pub async fn revoke_user_grants(&self, actor: &Actor, username: &Username) -> Result<u64, AccountError> {
+        let user = self.find_user(username).await?;
+        let count = self.store.revoke_user_grants(&user.id, self.clock.now()).await?;
+        let detail = format!("{count} grant(s)");
+        self.audit.record(Kind::GrantRevoked, actor, &format!("user:{username}"), &detail).await;
+        Ok(count)
     }
 
     /// The enabled user whose username or email is `login` and whose
@@ -118,11 +267,20 @@ impl Accounts {
             password,
             role: Role::Admin,
         };
-        match self.create_user(new).await {
+        match self.create_user(&Actor::new("system", None), new).await {
             Ok(_) => Ok(generated),
             // Another node (or an earlier run with the admin disabled) got there first.
             Err(AccountError::Store(StoreError::Conflict(_))) => Ok(None),
             Err(other) => Err(other),
         }
+    }
+}
+
+fn check_display_name(name: Option<&str>) -> Result<(), InvalidInput> {
+    match name {
+        Some(name) if name.chars().count() > 200 => {
+            Err(InvalidInput::new("display name must be at most 200 characters").in_field("display_name"))
+        }
+        _ => Ok(()),
     }
 }

@@ -1,18 +1,24 @@
-//! Administrative operations on principals and keys, shared by the command
-//! line now and by the console and admin API later: one place for each rule
-//! (secret generation and hashing, rotation grace, validation).
+//! Administrative operations on apps, service accounts, scopes and keys,
+//! shared by the command line, the console and the admin API: one place for
+//! each rule (secret generation and hashing, rotation grace, validation) and
+//! for writing every change to the audit log.
 
 use std::sync::Arc;
 
+use crate::audit::{Actor, Audit, Kind};
 use crate::clock::Clock;
 use crate::crypto::secrets::{
     generate_secret, random_alphanumeric, Secret, SecretHasher, CLIENT_SECRET_PREFIX,
 };
 use crate::domain::{
-    Client, ClientId, ClientType, InvalidInput, Lifetime, NewClient, NewServiceAccount, ScopeName,
-    ServiceAccount, UnixTime, Username,
+    Client, ClientId, ClientType, GrantType, InvalidInput, Lifetime, NewClient, NewServiceAccount, ScopeName,
+    ServiceAccount, ServiceAccountChanges, UnixTime, Username,
 };
+use crate::keys::{KeyInfo, KeyManager};
 use crate::store::{ClientCache, Scope, Store, StoreError};
+
+/// The scope that opens the admin API.
+pub const ADMIN_SCOPE: &str = "tessera:admin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -30,6 +36,8 @@ pub struct Admin {
     hasher: SecretHasher,
     clock: Arc<dyn Clock>,
     secret_rotation_grace: Lifetime,
+    audit: Arc<Audit>,
+    keys: Arc<KeyManager>,
 }
 
 /// A client as just created or rotated: the secret (none for a public
@@ -42,54 +50,127 @@ pub struct ClientWithSecret {
     pub previous_secret_expires_at: Option<UnixTime>,
 }
 
+/// Settings of `Admin` that come from the configuration.
+pub struct AdminParts {
+    pub store: Arc<dyn Store>,
+    pub clients: Arc<ClientCache>,
+    pub hasher: SecretHasher,
+    pub clock: Arc<dyn Clock>,
+    pub secret_rotation_grace: Lifetime,
+    pub audit: Arc<Audit>,
+    pub keys: Arc<KeyManager>,
+}
+
 impl Admin {
-    pub fn new(
-        store: Arc<dyn Store>,
-        clients: Arc<ClientCache>,
-        hasher: SecretHasher,
-        clock: Arc<dyn Clock>,
-        secret_rotation_grace: Lifetime,
-    ) -> Self {
-        Self { store, clients, hasher, clock, secret_rotation_grace }
+    pub fn new(parts: AdminParts) -> Self {
+        let AdminParts { store, clients, hasher, clock, secret_rotation_grace, audit, keys } = parts;
+        Self { store, clients, hasher, clock, secret_rotation_grace, audit, keys }
     }
 
-    pub async fn create_service_account(&self, new: NewServiceAccount) -> Result<ServiceAccount, AdminError> {
-        if let Some(name) = &new.display_name {
-            if name.chars().count() > 200 {
-                return Err(InvalidInput::new("display name must be at most 200 characters").into());
-            }
-        }
-        Ok(self.store.create_service_account(&new, self.clock.now()).await?)
+    pub async fn create_service_account(
+        &self,
+        actor: &Actor,
+        new: NewServiceAccount,
+    ) -> Result<ServiceAccount, AdminError> {
+        check_display_name(new.display_name.as_deref())?;
+        let account = self.store.create_service_account(&new, self.clock.now()).await?;
+        self.audit
+            .record(Kind::ServiceAccountCreated, actor, &format!("service_account:{}", account.username), "")
+            .await;
+        Ok(account)
     }
 
     pub async fn list_service_accounts(&self) -> Result<Vec<ServiceAccount>, AdminError> {
         Ok(self.store.list_service_accounts().await?)
     }
 
+    pub async fn find_service_account(&self, username: &Username) -> Result<ServiceAccount, AdminError> {
+        self.store
+            .find_service_account(username)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no service account named '{username}'")).into())
+    }
+
+    pub async fn update_service_account(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        changes: ServiceAccountChanges,
+    ) -> Result<ServiceAccount, AdminError> {
+        check_display_name(changes.display_name.as_deref())?;
+        self.store.update_service_account(username, &changes, self.clock.now()).await?;
+        self.clients.evict_service_account(username.as_str());
+        let detail = format!(
+            "username {} → {}; admin {}",
+            username,
+            changes.username,
+            if changes.admin { "yes" } else { "no" }
+        );
+        self.audit
+            .record(Kind::ServiceAccountUpdated, actor, &format!("service_account:{username}"), &detail)
+            .await;
+        self.find_service_account(&changes.username).await
+    }
+
     pub async fn set_service_account_enabled(
         &self,
+        actor: &Actor,
         username: &Username,
         enabled: bool,
     ) -> Result<(), AdminError> {
         self.store.set_service_account_enabled(username, enabled, self.clock.now()).await?;
         self.clients.evict_service_account(username.as_str());
+        let kind = if enabled { Kind::ServiceAccountEnabled } else { Kind::ServiceAccountDisabled };
+        self.audit.record(kind, actor, &format!("service_account:{username}"), "").await;
         Ok(())
     }
 
-    pub async fn create_scope(&self, name: ScopeName, description: &str) -> Result<Scope, AdminError> {
-        if description.chars().count() > 500 {
-            return Err(InvalidInput::new("scope description must be at most 500 characters").into());
-        }
-        Ok(self.store.create_scope(&name, description.trim(), self.clock.now()).await?)
+    pub async fn create_scope(
+        &self,
+        actor: &Actor,
+        name: ScopeName,
+        description: &str,
+    ) -> Result<Scope, AdminError> {
+        check_scope_description(description)?;
+        let scope = self.store.create_scope(&name, description.trim(), self.clock.now()).await?;
+        self.audit.record(Kind::ScopeCreated, actor, &format!("scope:{name}"), "").await;
+        Ok(scope)
     }
 
     pub async fn list_scopes(&self) -> Result<Vec<Scope>, AdminError> {
         Ok(self.store.list_scopes().await?)
     }
 
+    /// Changes a scope's description, or disables it (not a built-in one):
+    /// a disabled scope can no longer be requested or given to an app.
+    pub async fn update_scope(
+        &self,
+        actor: &Actor,
+        name: &ScopeName,
+        description: &str,
+        enabled: bool,
+    ) -> Result<(), AdminError> {
+        check_scope_description(description)?;
+        let scopes = self.store.list_scopes().await?;
+        let Some(scope) = scopes.iter().find(|s| &s.name == name) else {
+            return Err(StoreError::NotFound(format!("no scope named '{name}'")).into());
+        };
+        if scope.builtin && !enabled {
+            return Err(InvalidInput::new(format!("'{name}' is built in and cannot be disabled"))
+                .in_field("enabled")
+                .into());
+        }
+        self.store.update_scope(name, description.trim(), enabled).await?;
+        self.clients.clear();
+        let detail = if enabled { "enabled" } else { "disabled" };
+        self.audit.record(Kind::ScopeUpdated, actor, &format!("scope:{name}"), detail).await;
+        Ok(())
+    }
+
     /// Registers a client; a confidential one gets its first secret.
-    pub async fn create_client(&self, new: NewClient) -> Result<ClientWithSecret, AdminError> {
+    pub async fn create_client(&self, actor: &Actor, new: NewClient) -> Result<ClientWithSecret, AdminError> {
         let auth_method = new.validate()?;
+        self.check_admin_scope(&new).await?;
         // 22 alphanumeric characters: 130 bits, and never a leading '-'.
         let id = ClientId::parse(&random_alphanumeric(22)).expect("generated ids are valid");
         let secret =
@@ -97,11 +178,66 @@ impl Admin {
         let digest = secret.as_ref().map(|s| self.hasher.digest(s.expose()));
         let client =
             self.store.create_client(&id, &new, auth_method, digest.as_deref(), self.clock.now()).await?;
+        let detail = format!("'{}', {}", client.name, client.client_type.as_str());
+        self.audit.record(Kind::ClientCreated, actor, &format!("client:{id}"), &detail).await;
         Ok(ClientWithSecret { client, secret, previous_secret_expires_at: None })
     }
 
+    /// Changes everything about a client but its id, its type and its
+    /// secrets. `changes.client_type` must be the client's own.
+    pub async fn update_client(
+        &self,
+        actor: &Actor,
+        id: &str,
+        changes: NewClient,
+    ) -> Result<Client, AdminError> {
+        let current = self.find_client(id).await?;
+        if changes.client_type != current.client_type {
+            return Err(InvalidInput::new("a client's type cannot change; register a new client instead")
+                .in_field("client_type")
+                .into());
+        }
+        let auth_method = changes.validate()?;
+        self.check_admin_scope(&changes).await?;
+        let client = self.store.update_client(&current.id, &changes, auth_method, self.clock.now()).await?;
+        self.clients.evict_client(&current.id);
+        self.audit
+            .record(
+                Kind::ClientUpdated,
+                actor,
+                &format!("client:{}", current.id),
+                &format!("'{}'", client.name),
+            )
+            .await;
+        Ok(client)
+    }
+
+    /// `tessera:admin` opens the admin API: a machine client may carry it
+    /// only when bound to a service account flagged admin. (A person's app
+    /// may list it; its tokens get it only for admins, at issuance.)
+    async fn check_admin_scope(&self, new: &NewClient) -> Result<(), AdminError> {
+        let wants_admin = new.scopes.iter().any(|s| s.as_str() == ADMIN_SCOPE);
+        if !wants_admin || !new.grants.contains(&GrantType::ClientCredentials) {
+            return Ok(());
+        }
+        let admin_account = match &new.service_account {
+            Some(username) => self.store.find_service_account(username).await?.is_some_and(|sa| sa.admin),
+            None => false,
+        };
+        if admin_account {
+            Ok(())
+        } else {
+            Err(InvalidInput::new(format!(
+                "{ADMIN_SCOPE} with client_credentials needs a bound service account flagged admin"
+            ))
+            .in_field("scopes")
+            .into())
+        }
+    }
+
     pub async fn find_client(&self, id: &str) -> Result<Client, AdminError> {
-        let id = ClientId::parse(id)?;
+        let id =
+            ClientId::parse(id).map_err(|_| StoreError::NotFound(format!("no client with id '{id}'")))?;
         self.store
             .find_client(&id)
             .await?
@@ -116,6 +252,7 @@ impl Admin {
     /// Issues a new secret; the old one keeps working for the grace period.
     pub async fn rotate_client_secret(
         &self,
+        actor: &Actor,
         id: &str,
         grace: Option<Lifetime>,
     ) -> Result<ClientWithSecret, AdminError> {
@@ -126,12 +263,15 @@ impl Admin {
             );
         }
         let now = self.clock.now();
-        let old_expires_at = now.plus(grace.unwrap_or(self.secret_rotation_grace).seconds());
+        let grace = grace.unwrap_or(self.secret_rotation_grace);
+        let old_expires_at = now.plus(grace.seconds());
         let secret = generate_secret(CLIENT_SECRET_PREFIX);
         self.store
             .rotate_client_secret(&client.id, &self.hasher.digest(secret.expose()), old_expires_at, now)
             .await?;
         self.clients.evict_client(&client.id);
+        let detail = format!("the previous secret works for {grace} more");
+        self.audit.record(Kind::ClientSecretRotated, actor, &format!("client:{}", client.id), &detail).await;
         Ok(ClientWithSecret {
             client,
             secret: Some(secret),
@@ -139,17 +279,66 @@ impl Admin {
         })
     }
 
-    pub async fn set_client_enabled(&self, id: &str, enabled: bool) -> Result<(), AdminError> {
+    pub async fn set_client_enabled(&self, actor: &Actor, id: &str, enabled: bool) -> Result<(), AdminError> {
         let id = ClientId::parse(id)?;
         self.store.set_client_enabled(&id, enabled, self.clock.now()).await?;
         self.clients.evict_client(&id);
+        let kind = if enabled { Kind::ClientEnabled } else { Kind::ClientDisabled };
+        self.audit.record(kind, actor, &format!("client:{id}"), "").await;
         Ok(())
     }
 
-    pub async fn delete_client(&self, id: &str) -> Result<(), AdminError> {
-        let id = ClientId::parse(id)?;
-        self.store.delete_client(&id, self.clock.now()).await?;
-        self.clients.evict_client(&id);
+    pub async fn delete_client(&self, actor: &Actor, id: &str) -> Result<(), AdminError> {
+        let client = self.find_client(id).await?;
+        self.store.delete_client(&client.id, self.clock.now()).await?;
+        self.clients.evict_client(&client.id);
+        let detail = format!("'{}'", client.name);
+        self.audit.record(Kind::ClientDeleted, actor, &format!("client:{}", client.id), &detail).await;
         Ok(())
     }
+
+    /// Ends every token the client holds: its users' grants are revoked and
+    /// every access token issued until now is inactive at introspection.
+    /// (JWTs validated offline live until they expire.)
+    pub async fn revoke_client_tokens(&self, actor: &Actor, id: &str) -> Result<(), AdminError> {
+        let client = self.find_client(id).await?;
+        self.store.revoke_client_tokens(&client.id, self.clock.now()).await?;
+        self.clients.evict_client(&client.id);
+        self.audit.record(Kind::ClientTokensRevoked, actor, &format!("client:{}", client.id), "").await;
+        Ok(())
+    }
+
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        self.keys.current().describe(self.clock.now())
+    }
+
+    /// Publishes a new signing key that starts signing after `activate_in`.
+    pub async fn rotate_keys(
+        &self,
+        actor: &Actor,
+        activate_in: Option<Lifetime>,
+    ) -> Result<KeyInfo, AdminError> {
+        let key = self.keys.rotate(activate_in).await?;
+        let detail = format!("new key {} signs from {}", key.kid, key.activates_at);
+        self.audit.record(Kind::KeyRotated, actor, &format!("key:{}", key.kid), &detail).await;
+        Ok(key)
+    }
+}
+
+fn check_display_name(name: Option<&str>) -> Result<(), InvalidInput> {
+    match name {
+        Some(name) if name.chars().count() > 200 => {
+            Err(InvalidInput::new("display name must be at most 200 characters").in_field("display_name"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_scope_description(description: &str) -> Result<(), InvalidInput> {
+    if description.chars().count() > 500 {
+        return Err(
+            InvalidInput::new("scope description must be at most 500 characters").in_field("description")
+        );
+    }
+    Ok(())
 }

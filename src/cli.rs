@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::admin::ClientWithSecret;
+use crate::audit::Actor;
 use crate::clock::SystemClock;
 use crate::config::{LogFormat, RawSettings, Settings};
 use crate::domain::{
@@ -253,6 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Result<()> {
     let admin = &core.admin;
+    let actor = command_line_actor();
     match command {
         Command::Serve => unreachable!("handled by run"),
         Command::Migrate => print(json, json!({"migrated": true}), "migrations applied".into()),
@@ -260,10 +262,13 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
         Command::ServiceAccount(command) => match command {
             ServiceAccountCommand::Create { username, display_name } => {
                 let account = admin
-                    .create_service_account(NewServiceAccount {
-                        username: Username::parse(&username)?,
-                        display_name: display_name.filter(|d| !d.trim().is_empty()),
-                    })
+                    .create_service_account(
+                        &actor,
+                        NewServiceAccount {
+                            username: Username::parse(&username)?,
+                            display_name: display_name.filter(|d| !d.trim().is_empty()),
+                        },
+                    )
                     .await?;
                 print(json, account_json(&account), format!("created service account {}", account.username))
             }
@@ -285,7 +290,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
                 print(json, accounts.iter().map(account_json).collect(), text)
             }
             ServiceAccountCommand::Disable { username } => {
-                admin.set_service_account_enabled(&Username::parse(&username)?, false).await?;
+                admin.set_service_account_enabled(&actor, &Username::parse(&username)?, false).await?;
                 print(
                     json,
                     json!({"username": username, "enabled": false}),
@@ -293,7 +298,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
                 )
             }
             ServiceAccountCommand::Enable { username } => {
-                admin.set_service_account_enabled(&Username::parse(&username)?, true).await?;
+                admin.set_service_account_enabled(&actor, &Username::parse(&username)?, true).await?;
                 print(
                     json,
                     json!({"username": username, "enabled": true}),
@@ -303,7 +308,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
         },
         Command::Scope(command) => match command {
             ScopeCommand::Create { name, description } => {
-                let scope = admin.create_scope(ScopeName::parse(&name)?, &description).await?;
+                let scope = admin.create_scope(&actor, ScopeName::parse(&name)?, &description).await?;
                 print(
                     json,
                     json!({"name": scope.name.as_str(), "description": scope.description}),
@@ -329,7 +334,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
         Command::Client(command) => match command {
             ClientCommand::Create(args) => {
                 let new = new_client(*args)?;
-                let created = admin.create_client(new).await?;
+                let created = admin.create_client(&actor, new).await?;
                 print(json, secret_json(&created), secret_text(&created, "created client"))
             }
             ClientCommand::List => {
@@ -360,19 +365,19 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
             }
             ClientCommand::RotateSecret { id, grace } => {
                 let grace = grace.map(|g| g.parse::<Lifetime>()).transpose()?;
-                let rotated = admin.rotate_client_secret(&id, grace).await?;
+                let rotated = admin.rotate_client_secret(&actor, &id, grace).await?;
                 print(json, secret_json(&rotated), secret_text(&rotated, "rotated the secret of client"))
             }
             ClientCommand::Disable { id } => {
-                admin.set_client_enabled(&id, false).await?;
+                admin.set_client_enabled(&actor, &id, false).await?;
                 print(json, json!({"client_id": id, "enabled": false}), format!("disabled client {id}"))
             }
             ClientCommand::Enable { id } => {
-                admin.set_client_enabled(&id, true).await?;
+                admin.set_client_enabled(&actor, &id, true).await?;
                 print(json, json!({"client_id": id, "enabled": true}), format!("enabled client {id}"))
             }
             ClientCommand::Delete { id } => {
-                admin.delete_client(&id).await?;
+                admin.delete_client(&actor, &id).await?;
                 print(json, json!({"client_id": id, "deleted": true}), format!("deleted client {id}"))
             }
         },
@@ -397,7 +402,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
             }
             KeysCommand::Rotate { activate_in } => {
                 let ahead = activate_in.map(|a| a.parse::<Lifetime>()).transpose()?;
-                let key = core.keys.rotate(ahead).await?;
+                let key = core.admin.rotate_keys(&actor, ahead).await?;
                 let text = format!(
                     "published key {} ({}); it signs from {} on. Resource servers that pin a PEM must fetch /oauth2/keys/{}.pem before then.",
                     key.kid, key.alg, key.activates_at, key.kid
@@ -410,19 +415,23 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
 
 async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::Result<()> {
     let accounts = &core.accounts;
+    let actor = command_line_actor();
     match command {
         UserCommand::Create { username, email, display_name, admin, password_stdin } => {
             let username = Username::parse(&username)?;
             let email = Email::parse(&email)?;
             let password = Password::parse(&read_password(password_stdin)?)?;
             let user = accounts
-                .create_user(NewUser {
-                    username,
-                    email,
-                    display_name: display_name.filter(|d| !d.trim().is_empty()),
-                    password,
-                    role: if admin { Role::Admin } else { Role::User },
-                })
+                .create_user(
+                    &actor,
+                    NewUser {
+                        username,
+                        email,
+                        display_name: display_name.filter(|d| !d.trim().is_empty()),
+                        password,
+                        role: if admin { Role::Admin } else { Role::User },
+                    },
+                )
                 .await?;
             print(json, user_json(&user), format!("created {} {}", user.role.as_str(), user.username))
         }
@@ -446,7 +455,7 @@ async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::
             print(json, users.iter().map(user_json).collect(), text)
         }
         UserCommand::Disable { username } => {
-            accounts.set_user_enabled(&Username::parse(&username)?, false).await?;
+            accounts.set_user_enabled(&actor, &Username::parse(&username)?, false).await?;
             print(json, json!({"username": username, "enabled": false}), format!("disabled user {username}"))
         }
         UserCommand::Consents { username } => {
@@ -465,7 +474,7 @@ async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::
             print(json, value, text)
         }
         UserCommand::RevokeConsent { username, client } => {
-            accounts.revoke_consent(&Username::parse(&username)?, &ClientId::parse(&client)?).await?;
+            accounts.revoke_consent(&actor, &Username::parse(&username)?, &ClientId::parse(&client)?).await?;
             print(
                 json,
                 json!({"username": username, "client_id": client, "revoked": true}),
@@ -475,7 +484,7 @@ async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::
             )
         }
         UserCommand::Enable { username } => {
-            accounts.set_user_enabled(&Username::parse(&username)?, true).await?;
+            accounts.set_user_enabled(&actor, &Username::parse(&username)?, true).await?;
             print(json, json!({"username": username, "enabled": true}), format!("enabled user {username}"))
         }
     }
@@ -657,4 +666,10 @@ mod tests {
         let Command::Client(ClientCommand::Create(args)) = cli.command else { panic!() };
         assert_eq!(args.access_token_ttl.as_deref(), Some("5m"));
     }
+}
+
+/// Changes made from the command line are audited as `cli:<OS user>`.
+fn command_line_actor() -> Actor {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok();
+    Actor::command_line(user.as_deref())
 }

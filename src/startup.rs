@@ -12,7 +12,8 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
 use crate::accounts::{Accounts, BOOTSTRAP_ADMIN};
-use crate::admin::Admin;
+use crate::admin::{Admin, AdminParts};
+use crate::audit::Audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
@@ -33,6 +34,7 @@ pub struct Core {
     pub oauth: Arc<OAuthServer>,
     pub admin: Arc<Admin>,
     pub accounts: Arc<Accounts>,
+    pub audit: Arc<Audit>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -66,6 +68,7 @@ impl Core {
         keys.ensure_signing_key().await.context("cannot load the signing keys")?;
         let hasher = master.secret_hasher();
         let clients = Arc::new(ClientCache::new());
+        let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
         let oauth = Arc::new(OAuthServer {
             store: store.clone(),
             keys: keys.clone(),
@@ -79,18 +82,25 @@ impl Core {
             },
             throttle: FailureThrottle::new(ThrottlePolicy::default()),
             clients: clients.clone(),
+            audit: audit.clone(),
         });
-        let admin = Arc::new(Admin::new(
-            store.clone(),
+        let admin = Arc::new(Admin::new(AdminParts {
+            store: store.clone(),
             clients,
             hasher,
-            clock.clone(),
-            settings.secret_rotation_grace,
-        ));
+            clock: clock.clone(),
+            secret_rotation_grace: settings.secret_rotation_grace,
+            audit: audit.clone(),
+            keys: keys.clone(),
+        }));
         let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let accounts =
-            Arc::new(Accounts::new(store.clone(), PasswordHasher::new(concurrency), clock.clone()));
-        Ok(Self { settings, database, store, keys, oauth, admin, accounts, clock })
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            PasswordHasher::new(concurrency),
+            clock.clone(),
+            audit.clone(),
+        ));
+        Ok(Self { settings, database, store, keys, oauth, admin, accounts, audit, clock })
     }
 }
 
@@ -187,6 +197,7 @@ impl Application {
             spawn_key_maintenance(core.clone()),
             spawn_token_purge(core.clone()),
             spawn_cache_sync(core.clone()),
+            spawn_count_flush(core.clone()),
         ];
         Ok(Self { port, server: server.run(), core, background })
     }
@@ -200,6 +211,9 @@ impl Application {
         let result = self.server.await;
         for task in &self.background {
             task.abort();
+        }
+        if let Err(error) = self.core.audit.flush_counts().await {
+            tracing::warn!(%error, "could not save the last token counts");
         }
         self.core.database.close().await;
         result
@@ -254,6 +268,22 @@ fn spawn_cache_sync(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// How often the tokens-issued counts go from memory to the database.
+pub const COUNT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Saves the per-client token counts of the dashboard, in batches.
+fn spawn_count_flush(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(COUNT_FLUSH_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(error) = core.audit.flush_counts().await {
+                tracing::warn!(%error, "could not save token counts; keeping them for the next try");
+            }
+        }
+    })
+}
+
 /// Deletes records of expired opaque tokens and revoked JWTs.
 fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -263,6 +293,9 @@ fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
             let now = core.clock.now();
             if let Err(error) = core.store.purge_changes(now.plus(-86_400)).await {
                 tracing::warn!(%error, "could not purge the change log");
+            }
+            if let Err(error) = core.audit.purge().await {
+                tracing::warn!(%error, "could not purge old audit events");
             }
             match core.store.purge_expired_tokens(now).await {
                 Ok(0) => {}

@@ -182,27 +182,32 @@ impl NewClient {
     pub fn validate(&self) -> Result<AuthMethod, InvalidInput> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err(InvalidInput::new("client name must be 1 to 200 characters"));
+            return Err(InvalidInput::new("client name must be 1 to 200 characters").in_field("name"));
         }
         let method = match self.client_type {
             ClientType::Public => {
                 if self.pkce == PkcePolicy::Optional {
-                    return Err(InvalidInput::new("PKCE cannot be optional for a public client"));
+                    return Err(
+                        InvalidInput::new("PKCE cannot be optional for a public client").in_field("pkce")
+                    );
                 }
                 if self.auth_method.is_some_and(|m| m != AuthMethod::None) {
                     return Err(InvalidInput::new(
                         "a public client has no secret: its auth method is 'none'",
-                    ));
+                    )
+                    .in_field("auth_method"));
                 }
                 if let Some(grant) = self.grants.iter().find(|g| **g == GrantType::ClientCredentials) {
                     return Err(InvalidInput::new(format!(
                         "a public client cannot use the {grant} grant: it has no secret to authenticate with"
-                    )));
+                    ))
+                    .in_field("grants"));
                 }
                 if self.service_account.is_some() || self.resource_server {
                     return Err(InvalidInput::new(
                         "a public client cannot act for a service account or introspect tokens",
-                    ));
+                    )
+                    .in_field("client_type"));
                 }
                 AuthMethod::None
             }
@@ -211,7 +216,8 @@ impl NewClient {
                 if method == AuthMethod::None {
                     return Err(InvalidInput::new(
                         "auth method 'none' is only for public clients; a confidential client uses client_secret_basic or client_secret_post",
-                    ));
+                    )
+                    .in_field("auth_method"));
                 }
                 method
             }
@@ -220,47 +226,57 @@ impl NewClient {
         if code_flow && self.redirect_uris.is_empty() {
             return Err(InvalidInput::new(
                 "the authorization_code grant needs at least one redirect URI (--redirect-uri)",
-            ));
+            )
+            .in_field("redirect_uris"));
         }
         if !code_flow && !self.redirect_uris.is_empty() {
-            return Err(InvalidInput::new("redirect URIs are only for the authorization_code grant"));
+            return Err(InvalidInput::new("redirect URIs are only for the authorization_code grant")
+                .in_field("redirect_uris"));
         }
         if self.grants.contains(&GrantType::RefreshToken) && !code_flow {
             return Err(InvalidInput::new(
                 "the refresh_token grant needs the authorization_code grant: refresh tokens come from a code exchange",
-            ));
+            )
+            .in_field("grants"));
         }
         if self.pkce == PkcePolicy::Optional && !code_flow {
-            return Err(InvalidInput::new("PKCE applies to the authorization_code grant only"));
+            return Err(
+                InvalidInput::new("PKCE applies to the authorization_code grant only").in_field("pkce")
+            );
         }
         if let Some(ttl) = self.refresh_token_ttl {
             if !self.grants.contains(&GrantType::RefreshToken) {
-                return Err(InvalidInput::new("a refresh-token lifetime needs the refresh_token grant"));
+                return Err(InvalidInput::new("a refresh-token lifetime needs the refresh_token grant")
+                    .in_field("refresh_token_ttl"));
             }
             if ttl > MAX_REFRESH_TOKEN_TTL {
                 return Err(InvalidInput::new(format!(
                     "refresh-token lifetime {ttl} is longer than the maximum of {MAX_REFRESH_TOKEN_TTL}"
-                )));
+                ))
+                .in_field("refresh_token_ttl"));
             }
         }
         let mut uris = BTreeSet::new();
         if let Some(twice) = self.redirect_uris.iter().find(|u| !uris.insert(*u)) {
-            return Err(InvalidInput::new(format!("redirect URI '{twice}' is listed twice")));
+            return Err(InvalidInput::new(format!("redirect URI '{twice}' is listed twice"))
+                .in_field("redirect_uris"));
         }
         if self.grants.is_empty() {
-            return Err(InvalidInput::new("a client needs at least one grant (--grant)"));
+            return Err(InvalidInput::new("a client needs at least one grant (--grant)").in_field("grants"));
         }
         if let Some(ttl) = self.access_token_ttl {
             if ttl > MAX_ACCESS_TOKEN_TTL {
                 return Err(InvalidInput::new(format!(
                     "access-token lifetime {ttl} is longer than the maximum of {MAX_ACCESS_TOKEN_TTL}"
-                )));
+                ))
+                .in_field("access_token_ttl"));
             }
         }
         let mut seen = BTreeSet::new();
         for audience in &self.audiences {
             if !seen.insert(audience) {
-                return Err(InvalidInput::new(format!("audience '{}' is listed twice", audience.as_str())));
+                return Err(InvalidInput::new(format!("audience '{}' is listed twice", audience.as_str()))
+                    .in_field("audiences"));
             }
         }
         Ok(method)
@@ -297,7 +313,7 @@ mod tests {
         let public = client(ClientType::Public, &[CODE, GrantType::RefreshToken], &[CB]);
         assert_eq!(public.validate().unwrap(), AuthMethod::None);
         let optional = NewClient { pkce: PkcePolicy::Optional, ..client(ClientType::Public, &[CODE], &[CB]) };
-        assert!(optional.validate().unwrap_err().0.contains("PKCE"));
+        assert!(optional.validate().unwrap_err().message.contains("PKCE"));
         let cc = client(ClientType::Public, &[GrantType::ClientCredentials], &[]);
         assert!(cc.validate().is_err());
         let secret = NewClient {

@@ -19,19 +19,29 @@ pub use duration::Lifetime;
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use scope::{ScopeName, ScopeSet};
-pub use service_account::{NewServiceAccount, ServiceAccount};
+pub use service_account::{NewServiceAccount, ServiceAccount, ServiceAccountChanges};
 pub use time::UnixTime;
-pub use user::{Email, NewUser, Password, Role, User};
+pub use user::{Email, NewUser, Password, Role, User, UserChanges};
 pub use username::Username;
 
 /// Why a value given by a person or a peer was refused; the text is safe to
 /// show (it never repeats a secret).
+/// `field` names the form field (or API property) at fault, when one is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidInput(pub String);
+#[error("{message}")]
+pub struct InvalidInput {
+    pub message: String,
+    pub field: Option<&'static str>,
+}
 
 impl InvalidInput {
     pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self { message: message.into(), field: None }
+    }
+
+    /// The same error, blamed on `field`.
+    pub fn in_field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
     }
 }

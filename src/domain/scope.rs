@@ -72,6 +72,15 @@ impl ScopeSet {
     pub fn iter(&self) -> impl Iterator<Item = &ScopeName> {
         self.0.iter()
     }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n.as_str() == name)
+    }
+
+    /// The set without `name`.
+    pub fn without(&self, name: &str) -> Self {
+        Self(self.0.iter().filter(|n| n.as_str() != name).cloned().collect())
+    }
 }
 
 impl fmt::Display for ScopeSet {

@@ -8,6 +8,8 @@ pub struct ServiceAccount {
     pub username: Username,
     pub display_name: Option<String>,
     pub enabled: bool,
+    /// May be granted the `tessera:admin` scope (the admin API).
+    pub admin: bool,
     pub created_at: UnixTime,
 }
 
@@ -15,4 +17,13 @@ pub struct ServiceAccount {
 pub struct NewServiceAccount {
     pub username: Username,
     pub display_name: Option<String>,
+}
+
+/// What an admin may change of a service account.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountChanges {
+    /// The Jira username; tokens issued from now on carry the new one.
+    pub username: Username,
+    pub display_name: Option<String>,
+    pub admin: bool,
 }

@@ -132,6 +132,16 @@ pub struct NewUser {
     pub role: Role,
 }
 
+/// What an admin may change of a user (the password has its own path).
+#[derive(Debug, Clone)]
+pub struct UserChanges {
+    /// The Jira username; tokens issued from now on carry the new one.
+    pub username: Username,
+    pub email: Email,
+    pub display_name: Option<String>,
+    pub role: Role,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use aws_lc_rs::constant_time;
 use futures_util::StreamExt as _;
 
 use super::AppState;
+use crate::audit::{Actor, Kind};
 use crate::domain::User;
 use crate::oauth::authorize::{AuthorizationRequest, AuthorizeError, Next};
 use crate::oauth::params::FormParams;
@@ -173,8 +174,9 @@ async fn sign_in(
         Ok(Some(user)) => user,
         Ok(None) => {
             state.login_throttle.record_failure(Some(&account), peer, now);
-            // The typed login is not logged: people paste passwords into it.
-            tracing::info!(target: "tessera::audit", peer = ?peer, "failed sign-in");
+            // The typed login is not recorded: people paste passwords into it.
+            let detail = "wrong username or password, at the authorization endpoint";
+            state.oauth.audit.record(Kind::SignInFailed, &Actor::anonymous(peer), "", detail).await;
             let message = "The username or password is not right.";
             return login_page(state, auth, current, carried, Some(message), login, 200).await;
         }
@@ -187,7 +189,9 @@ async fn sign_in(
         Ok(started) => started,
         Err(_) => return unavailable(&state.oauth, auth),
     };
-    tracing::info!(target: "tessera::audit", user = %user.username, "signed in");
+    let actor = Actor::new(user.username.as_str(), peer);
+    let detail = format!("for {}", auth.client.client.name);
+    state.oauth.audit.record(Kind::SignIn, &actor, &format!("user:{}", user.username), &detail).await;
     let session = StoredSession {
         user: Some(user),
         csrf_token: started.csrf_token.clone(),

@@ -9,6 +9,7 @@ use askama::Template;
 
 use super::authorize::{error_page, form_is_ours, html, session_cookie};
 use super::AppState;
+use crate::audit::{Actor, Kind};
 use crate::oauth::params::FormParams;
 
 #[derive(Template)]
@@ -57,7 +58,8 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
         return error_page(503, "Tessera cannot reach its database right now. Try again in a moment.");
     }
     if let Some(user) = session.and_then(|s| s.user) {
-        tracing::info!(target: "tessera::audit", user = %user.username, "signed out");
+        let actor = Actor::new(user.username.as_str(), request.peer_addr().map(|a| a.ip()));
+        state.oauth.audit.record(Kind::SignOut, &actor, &format!("user:{}", user.username), "").await;
     }
     let mut response = html(200, LogoutPage { csrf_token: None, username: "" }.render());
     let mut expired = session_cookie(&state, String::new());

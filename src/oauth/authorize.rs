@@ -10,8 +10,11 @@ use url::form_urlencoded;
 
 use super::params::FormParams;
 use super::OAuthServer;
+use crate::admin::ADMIN_SCOPE;
 use crate::crypto::secrets::{generate_secret, random_id};
-use crate::domain::{ClientId, ClientType, CodeChallenge, GrantType, PkcePolicy, ScopeSet, UnixTime, User};
+use crate::domain::{
+    ClientId, ClientType, CodeChallenge, GrantType, PkcePolicy, Role, ScopeSet, UnixTime, User,
+};
 use crate::store::{NewCode, StoreError, StoredClient, StoredSession};
 
 /// Codes live 60 s (SEC-B06).
@@ -209,7 +212,7 @@ impl OAuthServer {
         request.challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
             (Some(challenge), method) => match CodeChallenge::parse(challenge, method) {
                 Ok(challenge) => Some(challenge),
-                Err(e) => return Err(request.error(issuer, "invalid_request", &e.0)),
+                Err(e) => return Err(request.error(issuer, "invalid_request", &e.message)),
             },
             (None, Some(_)) => {
                 return Err(request.error(
@@ -354,7 +357,12 @@ impl OAuthServer {
             grant_id: random_id(16),
             client_id: request.client.client.id.clone(),
             user_id: user.id.clone(),
-            scope: request.scope.to_string(),
+            // Only an admin's token opens the admin API.
+            scope: if user.role == Role::Admin {
+                request.scope.to_string()
+            } else {
+                request.scope.without(ADMIN_SCOPE).to_string()
+            },
             auth_time,
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_given: request.redirect_uri_given,

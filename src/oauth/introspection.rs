@@ -135,7 +135,7 @@ impl OAuthServer {
                 self.store.jwt_standing(&facts.jti, &facts.client_id, facts.grant_id.as_deref()).await?;
             (facts, standing)
         };
-        let live = !standing.revoked && standing.owner_active && facts.expires_at > now.seconds();
+        let live = standing.is_live(facts.issued_at) && facts.expires_at > now.seconds();
         Ok(live.then_some(facts))
     }
 

@@ -23,6 +23,7 @@ pub use access_token::IssuedAccessToken;
 pub use error::OAuthError;
 pub use token_request::{TokenRequest, TokenResponse};
 
+use crate::audit::{Actor, Audit, Kind};
 use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
 use crate::domain::{ClientId, Lifetime, UnixTime};
@@ -47,6 +48,7 @@ pub struct OAuthServer {
     pub config: OAuthConfig,
     pub throttle: throttle::FailureThrottle,
     pub clients: Arc<ClientCache>,
+    pub audit: Arc<Audit>,
 }
 
 impl OAuthServer {
@@ -56,24 +58,35 @@ impl OAuthServer {
         let token_request = TokenRequest::parse(&params)?;
         let now = self.clock.now();
         let client = self.authenticate(request, &params, now).await?;
-        match token_request {
+        let response = match token_request {
             TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resources } => {
                 let request = grants::authorization_code::CodeExchange {
                     code: &code,
                     redirect_uri: redirect_uri.as_deref(),
                     code_verifier: code_verifier.as_deref(),
                     resources: &resources,
+                    peer: request.peer,
                 };
                 grants::authorization_code::grant(self, &client.client, request, now).await
             }
             TokenRequest::RefreshToken { refresh_token, scope, resources } => {
-                grants::refresh_token::grant(self, &client.client, &refresh_token, scope, &resources, now)
-                    .await
+                grants::refresh_token::grant(
+                    self,
+                    &client.client,
+                    &refresh_token,
+                    scope,
+                    &resources,
+                    request.peer,
+                    now,
+                )
+                .await
             }
             TokenRequest::ClientCredentials { scope, resources } => {
                 grants::client_credentials::grant(self, &client.client, scope, &resources, now).await
             }
-        }
+        }?;
+        self.audit.count_issued(&client.client.id);
+        Ok(response)
     }
 
     /// Client authentication behind the failure throttle.
@@ -89,12 +102,18 @@ impl OAuthServer {
             return Err(OAuthError::SlowDown { retry_after });
         }
         let id = client_id.and_then(|id| ClientId::parse(id).ok());
-        let stored = match id {
-            Some(id) => self.clients.find(self.store.as_ref(), &id, now).await?,
+        let stored = match &id {
+            Some(id) => self.clients.find(self.store.as_ref(), id, now).await?,
             None => None,
         };
         if let Err(error) = client_auth::verify_client(stored.as_deref(), &self.hasher, &presented, now) {
             self.throttle.record_failure(client_id, request.peer, now);
+            let target = match &id {
+                Some(id) => format!("client:{id}"),
+                None => "client:(none or malformed)".to_owned(),
+            };
+            let detail = if stored.is_some() { "wrong or missing credentials" } else { "unknown client" };
+            self.audit.record(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), &target, detail).await;
             return Err(error);
         }
         Ok(stored.expect("verify_client accepts only a client that exists"))

@@ -57,7 +57,7 @@ fn parse_scope(text: Option<&str>) -> Result<Option<ScopeSet>, OAuthError> {
     match text {
         None => Ok(None),
         Some(text) => {
-            let scope = ScopeSet::parse(text).map_err(|e| OAuthError::InvalidScope(e.0))?;
+            let scope = ScopeSet::parse(text).map_err(|e| OAuthError::InvalidScope(e.message))?;
             Ok((!scope.is_empty()).then_some(scope))
         }
     }

@@ -7,7 +7,9 @@ use sqlx::Row as _;
 
 use super::changes::{record_change, Entity};
 use super::db::{flag, to_flag};
-use super::{service_accounts, ClientStore, Database, SecretRecord, StoreError, StoreResult, StoredClient};
+use super::{
+    service_accounts, ClientStore, Counts, Database, SecretRecord, StoreError, StoreResult, StoredClient,
+};
 use crate::crypto::secrets::random_id;
 use crate::domain::{
     Audience, AuthMethod, Client, ClientId, Lifetime, NewClient, RedirectUri, ScopeName, ScopeSet, UnixTime,
@@ -104,25 +106,7 @@ impl ClientStore for Database {
         secret_digest: Option<&str>,
         now: UnixTime,
     ) -> StoreResult<Client> {
-        let service_account = match &new.service_account {
-            None => None,
-            Some(username) => Some(
-                super::ServiceAccountStore::find_service_account(self, username)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(format!("no service account named '{username}'")))?,
-            ),
-        };
-        let known: BTreeSet<String> = super::ScopeStore::list_scopes(self)
-            .await?
-            .into_iter()
-            .filter(|s| s.enabled)
-            .map(|s| s.name.as_str().to_owned())
-            .collect();
-        if let Some(unknown) = new.scopes.iter().find(|s| !known.contains(s.as_str())) {
-            return Err(StoreError::NotFound(format!(
-                "unknown scope '{unknown}': create it first with `tessera scope create {unknown}`"
-            )));
-        }
+        let service_account = self.check_references(new).await?;
 
         let transaction = async {
             let mut tx = self.pool().begin().await?;
@@ -144,34 +128,7 @@ impl ClientStore for Database {
             .bind(new.refresh_token_ttl.map(|l| l.seconds()))
             .execute(&mut *tx)
             .await?;
-            for uri in &new.redirect_uris {
-                sqlx::query("INSERT INTO client_redirect_uris (client_id, uri) VALUES ($1, $2)")
-                    .bind(id.as_str())
-                    .bind(uri.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for grant in &new.grants {
-                sqlx::query("INSERT INTO client_grants (client_id, grant_type) VALUES ($1, $2)")
-                    .bind(id.as_str())
-                    .bind(grant.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for scope in new.scopes.iter() {
-                sqlx::query("INSERT INTO client_scopes (client_id, scope) VALUES ($1, $2)")
-                    .bind(id.as_str())
-                    .bind(scope.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for audience in &new.audiences {
-                sqlx::query("INSERT INTO client_audiences (client_id, audience) VALUES ($1, $2)")
-                    .bind(id.as_str())
-                    .bind(audience.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_children(&mut tx, id, new).await?;
             if let Some(digest) = secret_digest {
                 sqlx::query(
                     "INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)",
@@ -286,6 +243,167 @@ impl ClientStore for Database {
         let statement = sqlx::query("DELETE FROM clients WHERE id = $1").bind(id.as_str());
         let changed = self.apply_change(statement, Entity::Client, id.as_str(), now).await?;
         changed.then_some(()).ok_or_else(|| no_such_client(id))
+    }
+
+    async fn update_client(
+        &self,
+        id: &ClientId,
+        new: &NewClient,
+        auth_method: AuthMethod,
+        now: UnixTime,
+    ) -> StoreResult<Client> {
+        let service_account = self.check_references(new).await?;
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done = sqlx::query(
+                "UPDATE clients SET name = $1, auth_method = $2, token_format = $3, service_account_id = $4, \
+                 access_token_ttl = $5, refresh_token_ttl = $6, resource_server = $7, pkce = $8, updated_at = $9 \
+                 WHERE id = $10",
+            )
+            .bind(new.name.trim())
+            .bind(auth_method.as_str())
+            .bind(new.token_format.as_str())
+            .bind(service_account.as_ref().map(|sa| sa.id.clone()))
+            .bind(new.access_token_ttl.map(|l| l.seconds()))
+            .bind(new.refresh_token_ttl.map(|l| l.seconds()))
+            .bind(to_flag(new.resource_server))
+            .bind(new.pkce.as_str())
+            .bind(now.seconds())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            for table in ["client_redirect_uris", "client_grants", "client_scopes", "client_audiences"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE client_id = $1"))
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_children(&mut tx, id, new).await?;
+            record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        if !self.bounded(transaction).await? {
+            return Err(no_such_client(id));
+        }
+        let stored = self.find_client(id).await?;
+        stored.map(|stored| stored.client).ok_or_else(|| no_such_client(id))
+    }
+
+    async fn revoke_client_tokens(&self, id: &ClientId, now: UnixTime) -> StoreResult<()> {
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done =
+                sqlx::query("UPDATE clients SET tokens_not_before = $1, updated_at = $1 WHERE id = $2")
+                    .bind(now.seconds())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+                .bind(now.seconds())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        self.bounded(transaction).await?.then_some(()).ok_or_else(|| no_such_client(id))
+    }
+
+    async fn counts(&self, now: UnixTime) -> StoreResult<Counts> {
+        let row = self
+            .bounded(
+                sqlx::query(
+                    "SELECT (SELECT COUNT(*) FROM clients) AS clients, \
+                     (SELECT COUNT(*) FROM service_accounts) AS service_accounts, \
+                     (SELECT COUNT(*) FROM users) AS users, \
+                     (SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL AND expires_at > $1) AS active_grants",
+                )
+                .bind(now.seconds())
+                .fetch_one(self.pool()),
+            )
+            .await?;
+        let read = || -> Result<Counts, sqlx::Error> {
+            Ok(Counts {
+                clients: row.try_get("clients")?,
+                service_accounts: row.try_get("service_accounts")?,
+                users: row.try_get("users")?,
+                active_grants: row.try_get("active_grants")?,
+            })
+        };
+        read().map_err(|e| StoreError::Unexpected(e.into()))
+    }
+}
+
+/// The rows under a client: redirect URIs, grants, scopes, audiences.
+async fn insert_children(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &ClientId,
+    new: &NewClient,
+) -> Result<(), sqlx::Error> {
+    for uri in &new.redirect_uris {
+        sqlx::query("INSERT INTO client_redirect_uris (client_id, uri) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(uri.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    for grant in &new.grants {
+        sqlx::query("INSERT INTO client_grants (client_id, grant_type) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(grant.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    for scope in new.scopes.iter() {
+        sqlx::query("INSERT INTO client_scopes (client_id, scope) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(scope.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    for audience in &new.audiences {
+        sqlx::query("INSERT INTO client_audiences (client_id, audience) VALUES ($1, $2)")
+            .bind(id.as_str())
+            .bind(audience.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+impl Database {
+    /// The bound service account (which must exist) and the scopes (which
+    /// must exist and be enabled) of a client being written.
+    async fn check_references(&self, new: &NewClient) -> StoreResult<Option<crate::domain::ServiceAccount>> {
+        let service_account = match &new.service_account {
+            None => None,
+            Some(username) => Some(
+                super::ServiceAccountStore::find_service_account(self, username)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("no service account named '{username}'")))?,
+            ),
+        };
+        let known: BTreeSet<String> = super::ScopeStore::list_scopes(self)
+            .await?
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name.as_str().to_owned())
+            .collect();
+        if let Some(unknown) = new.scopes.iter().find(|s| !known.contains(s.as_str())) {
+            return Err(StoreError::NotFound(format!(
+                "unknown scope '{unknown}': create it first with `tessera scope create {unknown}`"
+            )));
+        }
+
+        Ok(service_account)
     }
 }
 

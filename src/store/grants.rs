@@ -4,9 +4,33 @@ use sqlx::Row as _;
 
 use super::db::to_flag;
 use super::{
-    Database, GrantStore, NewCode, NewRefreshToken, StoreError, StoreResult, StoredCode, StoredRefreshToken,
+    Database, GrantStore, GrantSummary, GrantsOf, NewCode, NewRefreshToken, StoreError, StoreResult,
+    StoredCode, StoredRefreshToken,
 };
 use crate::domain::{ClientId, UnixTime};
+
+const GRANT_SUMMARY: &str =
+    "SELECT g.id, g.user_id, u.username, g.client_id, c.name AS client_name, g.scope, \
+     g.created_at, g.expires_at, g.revoked_at FROM grants g JOIN users u ON u.id = g.user_id \
+     JOIN clients c ON c.id = g.client_id";
+
+fn grant_summary(row: &sqlx::any::AnyRow) -> Result<GrantSummary, StoreError> {
+    let read = || -> anyhow::Result<GrantSummary> {
+        let client_id: String = row.try_get("client_id")?;
+        Ok(GrantSummary {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            username: row.try_get("username")?,
+            client_id: ClientId::parse(&client_id)?,
+            client_name: row.try_get("client_name")?,
+            scope: row.try_get("scope")?,
+            created_at: UnixTime::from_seconds(row.try_get("created_at")?),
+            expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
+            revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+        })
+    };
+    read().map_err(StoreError::Unexpected)
+}
 
 #[async_trait]
 impl GrantStore for Database {
@@ -163,5 +187,37 @@ impl GrantStore for Database {
             )
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_grants(&self, of: GrantsOf<'_>, now: UnixTime) -> StoreResult<Vec<GrantSummary>> {
+        let (filter, value) = match of {
+            GrantsOf::User(user_id) => ("g.user_id", user_id),
+            GrantsOf::Client(client) => ("g.client_id", client.as_str()),
+        };
+        let sql = format!(
+            "{GRANT_SUMMARY} WHERE {filter} = $1 AND g.revoked_at IS NULL AND g.expires_at > $2 \
+             ORDER BY g.created_at DESC, g.id LIMIT 500"
+        );
+        let rows =
+            self.bounded(sqlx::query(&sql).bind(value).bind(now.seconds()).fetch_all(self.pool())).await?;
+        rows.iter().map(grant_summary).collect()
+    }
+
+    async fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+        let done = self
+            .bounded(
+                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                    .bind(now.seconds())
+                    .bind(user_id)
+                    .execute(self.pool()),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn find_grant(&self, grant_id: &str) -> StoreResult<Option<GrantSummary>> {
+        let sql = format!("{GRANT_SUMMARY} WHERE g.id = $1");
+        let row = self.bounded(sqlx::query(&sql).bind(grant_id).fetch_optional(self.pool())).await?;
+        row.as_ref().map(grant_summary).transpose()
     }
 }

@@ -2,6 +2,7 @@
 //! implementation for Postgres and SQLite (portable SQL through sqlx's
 //! `Any` driver). Nothing here knows about HTTP.
 
+mod audit;
 mod cache;
 mod changes;
 mod clients;
@@ -16,13 +17,14 @@ mod users;
 
 use async_trait::async_trait;
 
+pub use audit::{AuditQuery, AuditRecord, AuditStore, NewAuditEvent};
 pub use cache::{ClientCache, SYNC_INTERVAL};
 pub use changes::{Change, ChangeStore, Entity};
 pub use db::{Backend, Database};
 
 use crate::domain::{
-    Client, ClientId, NewClient, NewServiceAccount, NewUser, ScopeName, ServiceAccount, UnixTime, User,
-    Username,
+    Client, ClientId, NewClient, NewServiceAccount, NewUser, ScopeName, ServiceAccount,
+    ServiceAccountChanges, UnixTime, User, UserChanges, Username,
 };
 
 /// What can go wrong below the domain; `Unavailable` becomes 503.
@@ -80,6 +82,12 @@ pub trait ServiceAccountStore: Send + Sync {
         enabled: bool,
         now: UnixTime,
     ) -> StoreResult<()>;
+    async fn update_service_account(
+        &self,
+        username: &Username,
+        changes: &ServiceAccountChanges,
+        now: UnixTime,
+    ) -> StoreResult<()>;
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +102,9 @@ pub struct Scope {
 pub trait ScopeStore: Send + Sync {
     async fn create_scope(&self, name: &ScopeName, description: &str, now: UnixTime) -> StoreResult<Scope>;
     async fn list_scopes(&self) -> StoreResult<Vec<Scope>>;
+    /// Changes a scope's description and enabled flag; built-in scopes
+    /// cannot be disabled.
+    async fn update_scope(&self, name: &ScopeName, description: &str, enabled: bool) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -120,6 +131,27 @@ pub trait ClientStore: Send + Sync {
     ) -> StoreResult<()>;
     async fn set_client_enabled(&self, id: &ClientId, enabled: bool, now: UnixTime) -> StoreResult<()>;
     async fn delete_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()>;
+    /// Replaces everything about a client but its id, type and secrets.
+    async fn update_client(
+        &self,
+        id: &ClientId,
+        new: &NewClient,
+        auth_method: crate::domain::AuthMethod,
+        now: UnixTime,
+    ) -> StoreResult<Client>;
+    /// Every token the client holds now dies: its grants are revoked and
+    /// tokens issued up to `now` are inactive.
+    async fn revoke_client_tokens(&self, id: &ClientId, now: UnixTime) -> StoreResult<()>;
+    /// Apps, service accounts, users and live user grants, for the dashboard.
+    async fn counts(&self, now: UnixTime) -> StoreResult<Counts>;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub clients: i64,
+    pub service_accounts: i64,
+    pub users: i64,
+    pub active_grants: i64,
 }
 
 /// An opaque access token as stored (by digest).
@@ -146,6 +178,15 @@ pub struct Standing {
     /// The client exists and is enabled, and so is its service account; for
     /// a user's token, the grant is unrevoked and the user enabled.
     pub owner_active: bool,
+    /// Tokens of the client issued at or before this are revoked.
+    pub not_before: Option<UnixTime>,
+}
+
+impl Standing {
+    /// Is a token issued at `issued_at` (seconds) still good?
+    pub fn is_live(&self, issued_at: i64) -> bool {
+        !self.revoked && self.owner_active && self.not_before.is_none_or(|nb| issued_at > nb.seconds())
+    }
 }
 
 #[async_trait]
@@ -202,6 +243,15 @@ pub trait UserStore: Send + Sync {
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()>;
     async fn any_enabled_admin(&self) -> StoreResult<bool>;
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(&self, username: &Username) -> StoreResult<Option<User>>;
+    async fn update_user(&self, username: &Username, changes: &UserChanges, now: UnixTime)
+        -> StoreResult<()>;
+    async fn set_password_hash(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
 }
 
 /// A browser session (by keyed hash of its cookie). Before sign-in it has
@@ -233,6 +283,8 @@ pub trait SessionStore: Send + Sync {
     async fn find_session(&self, id_hash: &str) -> StoreResult<Option<StoredSession>>;
     async fn touch_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()>;
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Signs a user out everywhere.
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
 }
 
 /// A session to store; no `Debug`, it carries the CSRF token.
@@ -312,6 +364,31 @@ pub trait GrantStore: Send + Sync {
     /// Marks an unused, unexpired refresh token used; false if another
     /// request used it first (one conditional statement: the rotation).
     async fn consume_refresh_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Live grants (unrevoked, unexpired) of a user or a client, newest first.
+    async fn list_grants(&self, of: GrantsOf<'_>, now: UnixTime) -> StoreResult<Vec<GrantSummary>>;
+    /// Revokes every live grant of a user; returns how many.
+    async fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<u64>;
+    async fn find_grant(&self, grant_id: &str) -> StoreResult<Option<GrantSummary>>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum GrantsOf<'a> {
+    User(&'a str),
+    Client(&'a ClientId),
+}
+
+/// A grant as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSummary {
+    pub id: String,
+    pub user_id: String,
+    pub username: String,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub scope: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -350,6 +427,7 @@ pub trait Store:
     + SessionStore
     + ConsentStore
     + GrantStore
+    + AuditStore
 {
 }
 
@@ -364,5 +442,6 @@ impl<T> Store for T where
         + SessionStore
         + ConsentStore
         + GrantStore
+        + AuditStore
 {
 }

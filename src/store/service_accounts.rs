@@ -7,9 +7,9 @@ use super::changes::Entity;
 use super::db::{flag, to_flag};
 use super::{Database, ServiceAccountStore, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
-use crate::domain::{NewServiceAccount, ServiceAccount, UnixTime, Username};
+use crate::domain::{NewServiceAccount, ServiceAccount, ServiceAccountChanges, UnixTime, Username};
 
-pub(super) const COLUMNS: &str = "sa.id AS sa_id, sa.username AS sa_username, sa.display_name AS sa_display_name, sa.enabled AS sa_enabled, sa.created_at AS sa_created_at";
+pub(super) const COLUMNS: &str = "sa.id AS sa_id, sa.username AS sa_username, sa.display_name AS sa_display_name, sa.enabled AS sa_enabled, sa.admin AS sa_admin, sa.created_at AS sa_created_at";
 
 /// Reads the `sa_*` columns of `COLUMNS`; None when the join found no account.
 pub(super) fn from_row(row: &AnyRow) -> Result<Option<ServiceAccount>, StoreError> {
@@ -23,6 +23,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<Option<ServiceAccount>, StoreErro
             username: Username::parse(&username).context("stored username is invalid")?,
             display_name: row.try_get("sa_display_name")?,
             enabled: flag(row, "sa_enabled")?,
+            admin: flag(row, "sa_admin")?,
             created_at: UnixTime::from_seconds(row.try_get("sa_created_at")?),
         }))
     };
@@ -60,6 +61,7 @@ impl ServiceAccountStore for Database {
                 username: new.username.clone(),
                 display_name: new.display_name.clone(),
                 enabled: true,
+                admin: false,
                 created_at: now,
             }),
         }
@@ -93,5 +95,29 @@ impl ServiceAccountStore for Database {
         changed
             .then_some(())
             .ok_or_else(|| StoreError::NotFound(format!("no service account named '{username}'")))
+    }
+
+    async fn update_service_account(
+        &self,
+        username: &Username,
+        changes: &ServiceAccountChanges,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let statement = sqlx::query(
+            "UPDATE service_accounts SET username = $1, display_name = $2, admin = $3 WHERE username = $4",
+        )
+        .bind(changes.username.as_str())
+        .bind(changes.display_name.as_deref())
+        .bind(to_flag(changes.admin))
+        .bind(username.as_str());
+        match self.apply_change(statement, Entity::ServiceAccount, username.as_str(), now).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StoreError::NotFound(format!("no service account named '{username}'"))),
+            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+                "a service account named '{}' already exists",
+                changes.username
+            ))),
+            Err(other) => Err(other),
+        }
     }
 }

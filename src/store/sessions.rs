@@ -65,6 +65,14 @@ impl SessionStore for Database {
         Ok(())
     }
 
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()> {
+        self.bounded(
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(self.pool()),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
         self.bounded(
             sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(self.pool()),

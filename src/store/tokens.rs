@@ -33,7 +33,7 @@ impl TokenStore for Database {
             .bounded(
                 sqlx::query(
                     "SELECT t.jti, t.client_id, t.subject, t.username, t.scope, t.audience, t.issued_at, t.expires_at, \
-                     t.revoked_at, t.grant_id, c.enabled AS client_enabled, sa.enabled AS sa_enabled, \
+                     t.revoked_at, t.grant_id, c.enabled AS client_enabled, c.tokens_not_before, sa.enabled AS sa_enabled, \
                      CASE WHEN t.grant_id IS NULL THEN 1 \
                           WHEN g.revoked_at IS NULL AND u.enabled = 1 THEN 1 ELSE 0 END AS grant_live \
                      FROM access_tokens t JOIN clients c ON c.id = t.client_id \
@@ -62,7 +62,10 @@ impl TokenStore for Database {
                 revoked,
                 grant_id: row.try_get("grant_id")?,
             };
-            Ok((token, Standing { revoked, owner_active: owner_active(&row)? }))
+            Ok((
+                token,
+                Standing { revoked, owner_active: owner_active(&row)?, not_before: not_before(&row)? },
+            ))
         };
         read().map(Some).map_err(StoreError::Unexpected)
     }
@@ -78,14 +81,14 @@ impl TokenStore for Database {
         let query = match grant_id {
             None => sqlx::query(
                 "SELECT (SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1) AS revoked, \
-                 c.enabled AS client_enabled, sa.enabled AS sa_enabled, CAST(1 AS BIGINT) AS grant_live \
+                 c.enabled AS client_enabled, c.tokens_not_before, sa.enabled AS sa_enabled, CAST(1 AS BIGINT) AS grant_live \
                  FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id WHERE c.id = $2",
             )
             .bind(jti)
             .bind(client.as_str()),
             Some(grant) => sqlx::query(
                 "SELECT (SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1) AS revoked, \
-                 c.enabled AS client_enabled, sa.enabled AS sa_enabled, \
+                 c.enabled AS client_enabled, c.tokens_not_before, sa.enabled AS sa_enabled, \
                  (SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
                   WHERE g.id = $3 AND g.revoked_at IS NULL AND u.enabled = 1) AS grant_live \
                  FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id WHERE c.id = $2",
@@ -96,10 +99,14 @@ impl TokenStore for Database {
         };
         let row = self.bounded(query.fetch_optional(self.pool())).await?;
         let Some(row) = row else {
-            return Ok(Standing { revoked: false, owner_active: false });
+            return Ok(Standing { revoked: false, owner_active: false, not_before: None });
         };
         let read = || -> anyhow::Result<Standing> {
-            Ok(Standing { revoked: row.try_get::<i64, _>("revoked")? > 0, owner_active: owner_active(&row)? })
+            Ok(Standing {
+                revoked: row.try_get::<i64, _>("revoked")? > 0,
+                owner_active: owner_active(&row)?,
+                not_before: not_before(&row)?,
+            })
         };
         read().map_err(StoreError::Unexpected)
     }
@@ -169,4 +176,8 @@ fn owner_active(row: &sqlx::any::AnyRow) -> Result<bool, sqlx::Error> {
     let account: Option<i64> = row.try_get("sa_enabled")?;
     let grant_live: i64 = row.try_get("grant_live")?;
     Ok(client != 0 && account.is_none_or(|a| a != 0) && grant_live > 0)
+}
+
+fn not_before(row: &sqlx::any::AnyRow) -> Result<Option<UnixTime>, sqlx::Error> {
+    Ok(row.try_get::<Option<i64>, _>("tokens_not_before")?.map(UnixTime::from_seconds))
 }

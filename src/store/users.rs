@@ -6,7 +6,7 @@ use sqlx::Row as _;
 use super::db::{flag, to_flag};
 use super::{Database, StoreError, StoreResult, UserStore};
 use crate::crypto::secrets::random_id;
-use crate::domain::{Email, NewUser, UnixTime, User, Username};
+use crate::domain::{Email, NewUser, UnixTime, User, UserChanges, Username};
 
 pub(super) const COLUMNS: &str =
     "id, username, email, display_name, role, enabled, created_at, password_hash";
@@ -116,5 +116,66 @@ impl UserStore for Database {
             )
             .await?;
         Ok(row.is_some())
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
+        let row = self.bounded(sqlx::query(&sql).bind(username.as_str()).fetch_optional(self.pool())).await?;
+        row.map(|row| from_row(&row).map(|(user, _)| user)).transpose()
+    }
+
+    async fn update_user(
+        &self,
+        username: &Username,
+        changes: &UserChanges,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE users SET username = $1, email = $2, display_name = $3, role = $4, updated_at = $5 \
+                     WHERE username = $6",
+                )
+                .bind(changes.username.as_str())
+                .bind(changes.email.as_str())
+                .bind(changes.display_name.as_deref())
+                .bind(changes.role.as_str())
+                .bind(now.seconds())
+                .bind(username.as_str())
+                .execute(self.pool()),
+            )
+            .await;
+        match result {
+            Ok(done) if done.rows_affected() == 0 => {
+                Err(StoreError::NotFound(format!("no user named '{username}'")))
+            }
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
+                "another user already has the username '{}' or the email '{}'",
+                changes.username, changes.email
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn set_password_hash(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let done = self
+            .bounded(
+                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE username = $3")
+                    .bind(password_hash)
+                    .bind(now.seconds())
+                    .bind(username.as_str())
+                    .execute(self.pool()),
+            )
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("no user named '{username}'")));
+        }
+        Ok(())
     }
 }

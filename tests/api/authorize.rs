@@ -13,6 +13,7 @@ use tessera::domain::{
 
 use crate::both_backends;
 use crate::browser::{hidden_fields, Browser};
+use crate::helpers::tester;
 use crate::helpers::{jwt_parts, spawn_app, Backend, ClientSpec, Response, TestApp, TestClient, ISSUER};
 
 both_backends!(
@@ -64,44 +65,50 @@ pub(crate) async fn setup_with_issuer(backend: Backend, issuer: &str) -> Setup {
 async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, refresh: bool) -> Setup {
     app.core
         .accounts
-        .create_user(NewUser {
-            username: Username::parse("jane").unwrap(),
-            email: Email::parse("jane@example.com").unwrap(),
-            display_name: Some("Jane Doe".into()),
-            password: Password::parse(PASSWORD).unwrap(),
-            role: Role::User,
-        })
+        .create_user(
+            &tester(),
+            NewUser {
+                username: Username::parse("jane").unwrap(),
+                email: Email::parse("jane@example.com").unwrap(),
+                display_name: Some("Jane Doe".into()),
+                password: Password::parse(PASSWORD).unwrap(),
+                role: Role::User,
+            },
+        )
         .await
         .unwrap();
     app.scope("jira:read").await;
     let created = app
         .core
         .admin
-        .create_client(NewClient {
-            name: "Demo <App>".into(),
-            client_type: kind,
-            auth_method: None,
-            token_format: TokenFormat::Jwt,
-            grants: if refresh {
-                [GrantType::AuthorizationCode, GrantType::RefreshToken].into_iter().collect()
-            } else {
-                [GrantType::AuthorizationCode].into_iter().collect()
+        .create_client(
+            &tester(),
+            NewClient {
+                name: "Demo <App>".into(),
+                client_type: kind,
+                auth_method: None,
+                token_format: TokenFormat::Jwt,
+                grants: if refresh {
+                    [GrantType::AuthorizationCode, GrantType::RefreshToken].into_iter().collect()
+                } else {
+                    [GrantType::AuthorizationCode].into_iter().collect()
+                },
+                scopes: ScopeSet::from_names(
+                    ["openid", "profile", "email", "jira:read", "offline_access"]
+                        .map(|s| ScopeName::parse(s).unwrap()),
+                ),
+                redirect_uris: vec![
+                    RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
+                    RedirectUri::parse("https://app.example/cb").unwrap(),
+                ],
+                audiences: Vec::new(),
+                service_account: None,
+                access_token_ttl: None,
+                refresh_token_ttl: None,
+                resource_server: false,
+                pkce,
             },
-            scopes: ScopeSet::from_names(
-                ["openid", "profile", "email", "jira:read", "offline_access"]
-                    .map(|s| ScopeName::parse(s).unwrap()),
-            ),
-            redirect_uris: vec![
-                RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
-                RedirectUri::parse("https://app.example/cb").unwrap(),
-            ],
-            audiences: Vec::new(),
-            service_account: None,
-            access_token_ttl: None,
-            refresh_token_ttl: None,
-            resource_server: false,
-            pkce,
-        })
+        )
         .await
         .unwrap();
     let client = TestClient {
@@ -284,7 +291,7 @@ async fn a_request_that_cannot_be_trusted_gets_a_page_never_a_redirect(backend: 
         assert!(response.header("location").is_none(), "{url} must not redirect");
         assert!(response.body.contains("could not trust") || response.body.contains("cannot be completed"));
     }
-    app.core.admin.set_client_enabled(&setup.client.id, false).await.unwrap();
+    app.core.admin.set_client_enabled(&tester(), &setup.client.id, false).await.unwrap();
     let disabled = browser.get(&authorize_url(app, &setup.client, &[])).await;
     assert_eq!((disabled.status, disabled.header("location")), (400, None));
 }
@@ -399,13 +406,13 @@ async fn a_wrong_password_gets_the_same_answer_as_an_unknown_user(backend: Backe
             "passwords are never echoed"
         );
     }
-    app.core.accounts.set_user_enabled(&Username::parse("jane").unwrap(), false).await.unwrap();
+    app.core.accounts.set_user_enabled(&tester(), &Username::parse("jane").unwrap(), false).await.unwrap();
     let disabled = browser
         .submit(app, &login, &[("username", "jane"), ("password", PASSWORD), ("tessera_action", "login")])
         .await;
     assert!(disabled.body.contains("The username or password is not right."));
     // After five failures for one account, sign-in waits (per-account back-off).
-    app.core.accounts.set_user_enabled(&Username::parse("jane").unwrap(), true).await.unwrap();
+    app.core.accounts.set_user_enabled(&tester(), &Username::parse("jane").unwrap(), true).await.unwrap();
     for _ in 0..3 {
         browser
             .submit(
@@ -573,12 +580,15 @@ async fn withdrawing_consent_ends_the_apps_tokens(backend: Backend) {
     assert_eq!(consents.len(), 1);
     assert_eq!(consents[0].0.as_str(), setup.client.id);
     let client = tessera::domain::ClientId::parse(&setup.client.id).unwrap();
-    app.core.accounts.revoke_consent(&jane, &client).await.unwrap();
+    app.core.accounts.revoke_consent(&tester(), &jane, &client).await.unwrap();
 
     assert!(!app.is_active(&setup.jira, &access).await, "the app's tokens stop working");
     let silent = browser.get(&authorize_url(app, &setup.client, &[("prompt", "none")])).await;
     assert_eq!(location(&silent).1["error"], "consent_required", "the approval is forgotten");
-    assert!(app.core.accounts.revoke_consent(&jane, &client).await.is_err(), "nothing left to revoke");
+    assert!(
+        app.core.accounts.revoke_consent(&tester(), &jane, &client).await.is_err(),
+        "nothing left to revoke"
+    );
 }
 
 async fn long_parameters_are_echoed_whole_or_refused(backend: Backend) {

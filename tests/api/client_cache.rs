@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tessera::domain::Username;
 
 use crate::both_backends;
+use crate::helpers::tester;
 use crate::helpers::{spawn_app, spawn_node, Backend, TestApp, TestClient};
 
 both_backends!(changes_on_one_node_reach_the_cache_of_another_within_a_second);
@@ -30,21 +31,21 @@ async fn changes_on_one_node_reach_the_cache_of_another_within_a_second(backend:
     let client = first.deploy_client().await;
     assert_eq!(second.token(&client, &[]).await.status, 200, "second node now caches the client");
 
-    first.core.admin.set_client_enabled(&client.id, false).await.unwrap();
+    first.core.admin.set_client_enabled(&tester(), &client.id, false).await.unwrap();
     eventually_status(&second, &client, 401).await;
-    first.core.admin.set_client_enabled(&client.id, true).await.unwrap();
+    first.core.admin.set_client_enabled(&tester(), &client.id, true).await.unwrap();
     eventually_status(&second, &client, 200).await;
 
     let svc = Username::parse("svc-deploy").unwrap();
-    first.core.admin.set_service_account_enabled(&svc, false).await.unwrap();
+    first.core.admin.set_service_account_enabled(&tester(), &svc, false).await.unwrap();
     eventually_status(&second, &client, 400).await;
-    first.core.admin.set_service_account_enabled(&svc, true).await.unwrap();
+    first.core.admin.set_service_account_enabled(&tester(), &svc, true).await.unwrap();
     eventually_status(&second, &client, 200).await;
 
-    let rotated = first.core.admin.rotate_client_secret(&client.id, None).await.unwrap();
+    let rotated = first.core.admin.rotate_client_secret(&tester(), &client.id, None).await.unwrap();
     let new = TestClient { id: client.id.clone(), secret: rotated.secret.unwrap().expose().to_owned() };
     eventually_status(&second, &new, 200).await;
 
-    first.core.admin.delete_client(&client.id).await.unwrap();
+    first.core.admin.delete_client(&tester(), &client.id).await.unwrap();
     eventually_status(&second, &new, 401).await;
 }

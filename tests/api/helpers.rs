@@ -290,16 +290,16 @@ impl TestApp {
     pub async fn service_account(&self, username: &str) {
         self.core
             .admin
-            .create_service_account(NewServiceAccount {
-                username: Username::parse(username).unwrap(),
-                display_name: None,
-            })
+            .create_service_account(
+                &tester(),
+                NewServiceAccount { username: Username::parse(username).unwrap(), display_name: None },
+            )
             .await
             .unwrap();
     }
 
     pub async fn scope(&self, name: &str) {
-        self.core.admin.create_scope(ScopeName::parse(name).unwrap(), "").await.unwrap();
+        self.core.admin.create_scope(&tester(), ScopeName::parse(name).unwrap(), "").await.unwrap();
     }
 
     pub async fn create_client(&self, spec: ClientSpec<'_>) -> TestClient {
@@ -312,25 +312,28 @@ impl TestApp {
         let created = self
             .core
             .admin
-            .create_client(NewClient {
-                name: "test client".into(),
-                client_type: ClientType::Confidential,
-                auth_method: Some(if spec.post {
-                    tessera::domain::AuthMethod::ClientSecretPost
-                } else {
-                    tessera::domain::AuthMethod::ClientSecretBasic
-                }),
-                token_format: spec.token_format,
-                grants: [GrantType::ClientCredentials].into_iter().collect(),
-                scopes: ScopeSet::from_names(spec.scopes.iter().map(|s| ScopeName::parse(s).unwrap())),
-                redirect_uris: Vec::new(),
-                refresh_token_ttl: None,
-                audiences: spec.audiences.iter().map(|a| Audience::parse(a).unwrap()).collect(),
-                service_account: spec.service_account.map(|u| Username::parse(u).unwrap()),
-                access_token_ttl: None,
-                resource_server: spec.resource_server,
-                pkce: PkcePolicy::Required,
-            })
+            .create_client(
+                &tester(),
+                NewClient {
+                    name: "test client".into(),
+                    client_type: ClientType::Confidential,
+                    auth_method: Some(if spec.post {
+                        tessera::domain::AuthMethod::ClientSecretPost
+                    } else {
+                        tessera::domain::AuthMethod::ClientSecretBasic
+                    }),
+                    token_format: spec.token_format,
+                    grants: [GrantType::ClientCredentials].into_iter().collect(),
+                    scopes: ScopeSet::from_names(spec.scopes.iter().map(|s| ScopeName::parse(s).unwrap())),
+                    redirect_uris: Vec::new(),
+                    refresh_token_ttl: None,
+                    audiences: spec.audiences.iter().map(|a| Audience::parse(a).unwrap()).collect(),
+                    service_account: spec.service_account.map(|u| Username::parse(u).unwrap()),
+                    access_token_ttl: None,
+                    resource_server: spec.resource_server,
+                    pkce: PkcePolicy::Required,
+                },
+            )
             .await
             .unwrap();
         TestClient {
@@ -417,4 +420,9 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
     let header = next();
     let payload = next();
     (header, payload)
+}
+
+/// Who the tests' own admin changes are audited as.
+pub fn tester() -> tessera::audit::Actor {
+    tessera::audit::Actor::new("tests", None)
 }

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use tessera::domain::{TokenFormat, Username};
 
 use crate::both_backends;
+use crate::helpers::tester;
 use crate::helpers::{jwt_parts, spawn_app, Backend, ClientSpec, TestClient, ISSUER};
 
 both_backends!(
@@ -142,15 +143,15 @@ async fn disabling_the_client_or_service_account_deactivates_its_tokens_at_once(
     let token = app.access_token(&client).await;
     let svc = Username::parse("svc-deploy").unwrap();
 
-    app.core.admin.set_client_enabled(&client.id, false).await.unwrap();
+    app.core.admin.set_client_enabled(&tester(), &client.id, false).await.unwrap();
     assert!(!app.is_active(&jira, &token).await);
-    app.core.admin.set_client_enabled(&client.id, true).await.unwrap();
+    app.core.admin.set_client_enabled(&tester(), &client.id, true).await.unwrap();
     assert!(app.is_active(&jira, &token).await);
 
-    app.core.admin.set_service_account_enabled(&svc, false).await.unwrap();
+    app.core.admin.set_service_account_enabled(&tester(), &svc, false).await.unwrap();
     assert!(!app.is_active(&jira, &token).await);
 
-    app.core.admin.delete_client(&client.id).await.unwrap();
-    app.core.admin.set_service_account_enabled(&svc, true).await.unwrap();
+    app.core.admin.delete_client(&tester(), &client.id).await.unwrap();
+    app.core.admin.set_service_account_enabled(&tester(), &svc, true).await.unwrap();
     assert!(!app.is_active(&jira, &token).await, "a deleted client's tokens are dead");
 }

@@ -7,6 +7,7 @@ use tessera::domain::{ClientType, PkcePolicy, Username};
 
 use crate::authorize::{code_for, exchange, setup_with, Setup};
 use crate::both_backends;
+use crate::helpers::tester;
 use crate::helpers::{Backend, ClientSpec, Response};
 
 both_backends!(
@@ -157,9 +158,9 @@ async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Ba
         text(&response.json(), "refresh_token")
     };
     let jane = Username::parse("jane").unwrap();
-    setup.app.core.accounts.set_user_enabled(&jane, false).await.unwrap();
+    setup.app.core.accounts.set_user_enabled(&tester(), &jane, false).await.unwrap();
     crate::helpers::send(basic(&rt)).await.assert_oauth_error(400, "invalid_grant");
-    setup.app.core.accounts.set_user_enabled(&jane, true).await.unwrap();
+    setup.app.core.accounts.set_user_enabled(&tester(), &jane, true).await.unwrap();
 
     let rt = {
         let code = code_for(&setup, &[("scope", "openid offline_access")]).await;
@@ -178,9 +179,9 @@ async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Ba
         .await;
         text(&response.json(), "refresh_token")
     };
-    setup.app.core.admin.set_client_enabled(&setup.client.id, false).await.unwrap();
+    setup.app.core.admin.set_client_enabled(&tester(), &setup.client.id, false).await.unwrap();
     crate::helpers::send(basic(&rt)).await.assert_oauth_error(401, "invalid_client");
-    setup.app.core.admin.set_client_enabled(&setup.client.id, true).await.unwrap();
+    setup.app.core.admin.set_client_enabled(&tester(), &setup.client.id, true).await.unwrap();
 
     setup.app.clock.advance(30 * 86_400);
     crate::helpers::send(basic(&rt)).await.assert_oauth_error(400, "invalid_grant");

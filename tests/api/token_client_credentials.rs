@@ -7,6 +7,7 @@ use serde_json::Value;
 use tessera::domain::TokenFormat;
 
 use crate::both_backends;
+use crate::helpers::tester;
 use crate::helpers::{jwt_parts, spawn_app, spawn_app_with, Backend, ClientSpec, TestApp, ISSUER};
 
 both_backends!(
@@ -187,7 +188,8 @@ async fn rotated_secrets_overlap_for_the_grace_period(backend: Backend) {
     let app = spawn_app(backend).await;
     let old = app.deploy_client().await;
     app.access_token(&old).await; // the client is now cached on this node
-    let rotated = app.core.admin.rotate_client_secret(&old.id, Some("1h".parse().unwrap())).await.unwrap();
+    let rotated =
+        app.core.admin.rotate_client_secret(&tester(), &old.id, Some("1h".parse().unwrap())).await.unwrap();
     let new = crate::helpers::TestClient {
         id: old.id.clone(),
         secret: rotated.secret.unwrap().expose().to_owned(),

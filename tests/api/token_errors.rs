@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use crate::both_backends;
+use crate::helpers::tester;
 use crate::helpers::{send, spawn_app, Backend, ClientSpec, TestClient};
 
 both_backends!(
@@ -152,13 +153,13 @@ async fn failed_client_authentication_is_a_uniform_401(backend: Backend) {
 async fn a_disabled_client_or_service_account_gets_no_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.deploy_client().await;
-    app.core.admin.set_client_enabled(&client.id, false).await.unwrap();
+    app.core.admin.set_client_enabled(&tester(), &client.id, false).await.unwrap();
     app.token(&client, &[]).await.assert_oauth_error(401, "invalid_client");
-    app.core.admin.set_client_enabled(&client.id, true).await.unwrap();
+    app.core.admin.set_client_enabled(&tester(), &client.id, true).await.unwrap();
     assert_eq!(app.token(&client, &[]).await.status, 200);
 
     let svc = tessera::domain::Username::parse("svc-deploy").unwrap();
-    app.core.admin.set_service_account_enabled(&svc, false).await.unwrap();
+    app.core.admin.set_service_account_enabled(&tester(), &svc, false).await.unwrap();
     app.token(&client, &[]).await.assert_oauth_error(400, "unauthorized_client");
 }
 

@@ -6,6 +6,7 @@
 //! revokes anything (SEC-B08).
 
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
+use crate::audit::{Actor, Kind};
 use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantType, ScopeSet, UnixTime};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 
@@ -14,6 +15,8 @@ pub struct CodeExchange<'a> {
     pub redirect_uri: Option<&'a str>,
     pub code_verifier: Option<&'a str>,
     pub resources: &'a [String],
+    /// Where the request came from, for the audit log.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 pub async fn grant(
@@ -31,7 +34,7 @@ pub async fn grant(
         .code_verifier
         .map(CodeVerifier::parse)
         .transpose()
-        .map_err(|e| OAuthError::InvalidRequest(e.0))?;
+        .map_err(|e| OAuthError::InvalidRequest(e.message))?;
     let code_hash = server.hasher.digest(request.code);
     let Some(code) = server.store.find_code(&code_hash).await? else {
         return Err(invalid("the code is unknown, expired or already used"));
@@ -63,7 +66,9 @@ pub async fn grant(
     // a replay, so everything issued from it is revoked.
     if code.used || code.grant_revoked || !server.store.consume_code(&code_hash, now).await? {
         server.store.revoke_grant(&code.grant_id, now).await?;
-        tracing::warn!(target: "tessera::audit", client = %client.id, "authorization code replayed; its grant is revoked");
+        let actor = Actor::client(client.id.as_str(), request.peer);
+        let detail = "authorization code replayed; every token of its grant is revoked";
+        server.audit.record(Kind::CodeReplay, &actor, &format!("grant:{}", code.grant_id), detail).await;
         return Err(invalid("the code is unknown, expired or already used"));
     }
     let Some(user) = server.store.find_user(&code.user_id).await?.filter(|u| u.enabled) else {

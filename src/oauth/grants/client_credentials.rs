@@ -2,6 +2,7 @@
 //! service account it is bound to. No refresh token.
 
 use super::resolve_audience;
+use crate::admin::ADMIN_SCOPE;
 use crate::domain::{Client, ClientType, GrantType, ScopeSet, UnixTime};
 use crate::oauth::access_token::TokenSubject;
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
@@ -22,12 +23,20 @@ pub async fn grant(
             "this client may not use the client_credentials grant".into(),
         ));
     }
+    // The admin API's scope goes only to a service account flagged admin.
+    let may_administer = client.service_account.as_ref().is_some_and(|sa| sa.admin);
     let scope = match requested {
-        None => client.scopes.clone(),
+        None if may_administer => client.scopes.clone(),
+        None => client.scopes.without(ADMIN_SCOPE),
         Some(requested) => {
             if let Some(missing) = requested.missing_from(&client.scopes).next() {
                 return Err(OAuthError::InvalidScope(format!(
                     "scope '{missing}' is not allowed for this client"
+                )));
+            }
+            if requested.contains(ADMIN_SCOPE) && !may_administer {
+                return Err(OAuthError::InvalidScope(format!(
+                    "{ADMIN_SCOPE} needs a service account flagged admin"
                 )));
             }
             requested

@@ -6,7 +6,10 @@
 //! exactly one live successor instead of revoking the family (the logged-out
 //! fleet of nightscout/nocturne#326); nothing is ever issued twice.
 
+use std::net::IpAddr;
+
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
+use crate::audit::{Actor, Kind};
 use crate::crypto::secrets::{generate_secret, REFRESH_TOKEN_PREFIX};
 use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
@@ -57,6 +60,7 @@ pub async fn grant(
     presented: &str,
     requested: Option<ScopeSet>,
     resources: &[String],
+    peer: Option<IpAddr>,
     now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.allows_grant(GrantType::RefreshToken) {
@@ -75,7 +79,12 @@ pub async fn grant(
     if let Some(used_at) = stored.used_at {
         if now.seconds() - used_at.seconds() > REUSE_GRACE_SECONDS {
             server.store.revoke_grant(&stored.grant_id, now).await?;
-            tracing::warn!(target: "tessera::audit", client = %client.id, "refresh token reused; its grant is revoked");
+            let actor = Actor::client(client.id.as_str(), peer);
+            let detail = "refresh token used twice; every token of its grant is revoked";
+            server
+                .audit
+                .record(Kind::RefreshTokenReuse, &actor, &format!("grant:{}", stored.grant_id), detail)
+                .await;
         }
         return Err(invalid("the refresh token was already used"));
     }
