@@ -122,6 +122,14 @@ impl Kind {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 
+    /// Events worth a second look: failures and detected replays.
+    pub fn is_alarming(self) -> bool {
+        matches!(
+            self,
+            Self::SignInFailed | Self::ClientAuthFailed | Self::RefreshTokenReuse | Self::CodeReplay
+        )
+    }
+
     /// Security events, as opposed to admin changes.
     pub fn is_security(self) -> bool {
         matches!(

@@ -637,6 +637,12 @@ fn print(json: bool, value: serde_json::Value, text: String) -> anyhow::Result<(
     Ok(())
 }
 
+/// Changes made from the command line are audited as `cli:<OS user>`.
+fn command_line_actor() -> Actor {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok();
+    Actor::command_line(user.as_deref())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
@@ -666,10 +672,4 @@ mod tests {
         let Command::Client(ClientCommand::Create(args)) = cli.command else { panic!() };
         assert_eq!(args.access_token_ttl.as_deref(), Some("5m"));
     }
-}
-
-/// Changes made from the command line are audited as `cli:<OS user>`.
-fn command_line_actor() -> Actor {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok();
-    Actor::command_line(user.as_deref())
 }

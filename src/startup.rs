@@ -174,6 +174,8 @@ impl Application {
                 ..ThrottlePolicy::default()
             }),
             cookies: CookieSettings::for_issuer(&core.settings.issuer),
+            admin: core.admin.clone(),
+            key_publish_ahead: core.settings.key_publish_ahead,
         });
         let mut server = HttpServer::new(move || {
             App::new()

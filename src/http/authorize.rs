@@ -8,8 +8,8 @@ use askama::Template;
 use aws_lc_rs::constant_time;
 use futures_util::StreamExt as _;
 
+use super::sign_in::Outcome;
 use super::AppState;
-use crate::audit::{Actor, Kind};
 use crate::domain::User;
 use crate::oauth::authorize::{AuthorizationRequest, AuthorizeError, Next};
 use crate::oauth::params::FormParams;
@@ -162,36 +162,15 @@ async fn sign_in(
 ) -> HttpResponse {
     let login = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
-    let now = state.oauth.clock.now();
-    let account = login.trim().to_lowercase();
-    let peer = request.peer_addr().map(|a| a.ip());
-    if let Some(wait) = state.login_throttle.blocked(Some(&account), peer, now) {
-        let minutes = wait.div_ceil(60);
-        let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
-        return login_page(state, auth, current, carried, Some(&message), login, 429).await;
-    }
-    let user = match state.accounts.verify_login(login, password).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            state.login_throttle.record_failure(Some(&account), peer, now);
-            // The typed login is not recorded: people paste passwords into it.
-            let detail = "wrong username or password, at the authorization endpoint";
-            state.oauth.audit.record(Kind::SignInFailed, &Actor::anonymous(peer), "", detail).await;
-            let message = "The username or password is not right.";
-            return login_page(state, auth, current, carried, Some(message), login, 200).await;
-        }
-        Err(error) => {
-            tracing::error!(%error, "sign-in failed");
-            return unavailable(&state.oauth, auth);
-        }
-    };
-    let (started, auth_time) = match state.sessions.sign_in(old_cookie, &user).await {
-        Ok(started) => started,
-        Err(_) => return unavailable(&state.oauth, auth),
-    };
-    let actor = Actor::new(user.username.as_str(), peer);
-    let detail = format!("for {}", auth.client.client.name);
-    state.oauth.audit.record(Kind::SignIn, &actor, &format!("user:{}", user.username), &detail).await;
+    let place = format!("to authorize {}", auth.client.client.name);
+    let (user, started, auth_time) =
+        match super::sign_in::sign_in(request, state, login, password, old_cookie, &place).await {
+            Outcome::SignedIn { user, started, auth_time } => (user, started, auth_time),
+            Outcome::Refused { message, status } => {
+                return login_page(state, auth, current, carried, Some(&message), login, status).await
+            }
+            Outcome::Unavailable => return unavailable(&state.oauth, auth),
+        };
     let session = StoredSession {
         user: Some(user),
         csrf_token: started.csrf_token.clone(),
@@ -383,7 +362,7 @@ fn security_headers(response: &mut actix_web::HttpResponseBuilder) {
     response
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'",
         ))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))

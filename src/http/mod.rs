@@ -2,10 +2,12 @@
 //! answer. No SQL, no protocol rules.
 
 mod authorize;
+mod console;
 mod errors;
 mod health;
 mod logout;
 mod oauth;
+mod sign_in;
 mod userinfo;
 mod well_known;
 
@@ -50,6 +52,9 @@ pub struct AppState {
     /// Back-off after failed sign-ins, per account and per address.
     pub login_throttle: FailureThrottle,
     pub cookies: CookieSettings,
+    pub admin: Arc<crate::admin::Admin>,
+    /// How long a new signing key is published before it signs.
+    pub key_publish_ahead: crate::domain::Lifetime,
 }
 
 /// The one route table.
@@ -85,6 +90,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(web::get().to(logout::get))
                 .route(web::post().to(logout::post)),
         )
+        .configure(console::routes)
         .route("/assets/tessera.css", web::get().to(authorize::stylesheet))
         .route("/oauth2/jwks", web::get().to(well_known::jwks))
         .route("/oauth2/keys/{file}", web::get().to(well_known::pem))

@@ -12,6 +12,7 @@ mod browser;
 mod chromium;
 mod cli;
 mod client_cache;
+mod console;
 mod discovery;
 mod fault_proxy;
 mod introspection;

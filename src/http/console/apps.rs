@@ -1,0 +1,629 @@
+//! OAuth apps in the console: list and search, register (the secret shown
+//! once), edit, rotate the secret, revoke tokens, disable, delete.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::{
+    admin, failure, notice, posted, see_other, when, ConsoleError, FieldErrors, Form, Layout, Visitor,
+};
+use crate::admin::ClientWithSecret;
+use crate::domain::{
+    Audience, AuthMethod, Client, ClientType, GrantType, InvalidInput, Lifetime, NewClient, PkcePolicy,
+    RedirectUri, ScopeName, ScopeSet, TokenFormat, Username,
+};
+use crate::http::authorize::html;
+use crate::http::AppState;
+use crate::store::GrantsOf;
+
+/// An app as the list and the detail page show it.
+pub struct AppView {
+    pub id: String,
+    pub name: String,
+    pub client_type: &'static str,
+    pub confidential: bool,
+    pub auth_method: &'static str,
+    pub grants: String,
+    pub scopes: String,
+    pub redirect_uris: Vec<String>,
+    pub token_format: &'static str,
+    pub pkce: &'static str,
+    pub pkce_optional: bool,
+    pub access_token_ttl: String,
+    pub refresh_token_ttl: String,
+    pub audiences: String,
+    pub service_account: String,
+    pub resource_server: bool,
+    pub enabled: bool,
+    pub created_at: String,
+}
+
+impl From<&Client> for AppView {
+    fn from(client: &Client) -> Self {
+        let or_default =
+            |ttl: Option<Lifetime>| ttl.map_or_else(|| "server default".to_owned(), |t| t.to_string());
+        Self {
+            id: client.id.to_string(),
+            name: client.name.clone(),
+            client_type: client.client_type.as_str(),
+            confidential: client.client_type == ClientType::Confidential,
+            auth_method: client.auth_method.as_str(),
+            grants: client.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", "),
+            scopes: if client.scopes.is_empty() { "—".into() } else { client.scopes.to_string() },
+            redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
+            token_format: client.token_format.as_str(),
+            pkce: client.pkce.as_str(),
+            pkce_optional: client.pkce == PkcePolicy::Optional,
+            access_token_ttl: or_default(client.access_token_ttl),
+            refresh_token_ttl: or_default(client.refresh_token_ttl),
+            audiences: if client.audiences.is_empty() {
+                "server default".into()
+            } else {
+                client.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+            },
+            service_account: client
+                .service_account
+                .as_ref()
+                .map_or("—".into(), |sa| sa.username.to_string()),
+            resource_server: client.resource_server,
+            enabled: client.enabled,
+            created_at: when(client.created_at),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/apps/list.html")]
+struct ListPage {
+    layout: Layout,
+    apps: Vec<AppView>,
+    query: String,
+}
+
+pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let visitor = match admin(&request, &state).await {
+        Ok(visitor) => visitor,
+        Err(response) => return response,
+    };
+    let query = url::form_urlencoded::parse(request.query_string().as_bytes())
+        .find(|(name, _)| name == "q")
+        .map(|(_, value)| value.trim().to_owned())
+        .unwrap_or_default();
+    let clients = match state.admin.list_clients().await {
+        Ok(clients) => clients,
+        Err(error) => return failure(&visitor, error.into(), "/console"),
+    };
+    let needle = query.to_lowercase();
+    let apps = clients
+        .iter()
+        .filter(|c| {
+            needle.is_empty()
+                || c.name.to_lowercase().contains(&needle)
+                || c.id.as_str().to_lowercase().contains(&needle)
+                || c.service_account.as_ref().is_some_and(|sa| sa.username.as_str().contains(&needle))
+        })
+        .map(AppView::from)
+        .collect();
+    html(200, ListPage { layout: visitor.layout("apps", notice(&request)), apps, query }.render())
+}
+
+/// The registration / edit form: what was typed, and what is wrong with it.
+pub struct AppForm {
+    pub name: String,
+    pub client_type: String,
+    pub grants: Vec<String>,
+    pub redirect_uris: String,
+    pub scopes: Vec<String>,
+    pub auth_method: String,
+    pub token_format: String,
+    pub pkce: String,
+    pub access_token_ttl: String,
+    pub refresh_token_ttl: String,
+    pub audiences: String,
+    pub service_account: String,
+    pub resource_server: bool,
+    pub errors: FieldErrors,
+}
+
+impl AppForm {
+    fn blank() -> Self {
+        Self {
+            name: String::new(),
+            client_type: "confidential".into(),
+            grants: vec!["client_credentials".into()],
+            redirect_uris: String::new(),
+            scopes: Vec::new(),
+            auth_method: "client_secret_basic".into(),
+            token_format: "jwt".into(),
+            pkce: "required".into(),
+            access_token_ttl: String::new(),
+            refresh_token_ttl: String::new(),
+            audiences: String::new(),
+            service_account: String::new(),
+            resource_server: false,
+            errors: FieldErrors::default(),
+        }
+    }
+
+    fn of(client: &Client) -> Self {
+        Self {
+            name: client.name.clone(),
+            client_type: client.client_type.as_str().into(),
+            grants: client.grants.iter().map(|g| g.as_str().to_owned()).collect(),
+            redirect_uris: client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>().join("\n"),
+            scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            auth_method: client.auth_method.as_str().into(),
+            token_format: client.token_format.as_str().into(),
+            pkce: client.pkce.as_str().into(),
+            access_token_ttl: client.access_token_ttl.map(|t| t.to_string()).unwrap_or_default(),
+            refresh_token_ttl: client.refresh_token_ttl.map(|t| t.to_string()).unwrap_or_default(),
+            audiences: client.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>().join("\n"),
+            service_account: client
+                .service_account
+                .as_ref()
+                .map(|sa| sa.username.to_string())
+                .unwrap_or_default(),
+            resource_server: client.resource_server,
+            errors: FieldErrors::default(),
+        }
+    }
+
+    fn posted(form: &Form) -> Self {
+        Self {
+            name: form.text("name"),
+            client_type: form.text("client_type"),
+            grants: form.all("grants"),
+            redirect_uris: form.text("redirect_uris"),
+            scopes: form.all("scopes"),
+            auth_method: form.text("auth_method"),
+            token_format: form.text("token_format"),
+            pkce: form.text("pkce"),
+            access_token_ttl: form.text("access_token_ttl"),
+            refresh_token_ttl: form.text("refresh_token_ttl"),
+            audiences: form.text("audiences"),
+            service_account: form.text("service_account"),
+            resource_server: form.checked("resource_server"),
+            errors: FieldErrors::default(),
+        }
+    }
+
+    /// The typed values as a `NewClient`, or the errors per field.
+    fn parse_client(&mut self) -> Option<NewClient> {
+        let errors = &mut self.errors;
+        if self.name.is_empty() || self.name.chars().count() > 200 {
+            errors.add("name", "the name must be 1 to 200 characters");
+        }
+        // Menus a script may leave out take their defaults.
+        let default = |value: &str, fallback: &str| {
+            if value.is_empty() {
+                fallback.to_owned()
+            } else {
+                value.to_owned()
+            }
+        };
+        self.auth_method = default(&self.auth_method, "client_secret_basic");
+        self.token_format = default(&self.token_format, "jwt");
+        self.pkce = default(&self.pkce, "required");
+        let client_type = take(errors, "client_type", self.client_type.parse::<ClientType>());
+        let grants = take(
+            errors,
+            "grants",
+            self.grants.iter().map(|g| g.parse::<GrantType>()).collect::<Result<_, _>>(),
+        );
+        let redirect_uris = take(
+            errors,
+            "redirect_uris",
+            lines(&self.redirect_uris).map(RedirectUri::parse).collect::<Result<Vec<_>, _>>(),
+        );
+        let scopes = take(
+            errors,
+            "scopes",
+            self.scopes.iter().map(|s| ScopeName::parse(s)).collect::<Result<Vec<_>, _>>(),
+        );
+        let auth_method = take(errors, "auth_method", self.auth_method.parse::<AuthMethod>());
+        let token_format = take(errors, "token_format", self.token_format.parse::<TokenFormat>());
+        let pkce = take(errors, "pkce", self.pkce.parse::<PkcePolicy>());
+        let access_token_ttl = take(errors, "access_token_ttl", optional_lifetime(&self.access_token_ttl));
+        let refresh_token_ttl = take(errors, "refresh_token_ttl", optional_lifetime(&self.refresh_token_ttl));
+        let audiences = take(
+            errors,
+            "audiences",
+            lines(&self.audiences).map(Audience::parse).collect::<Result<Vec<_>, _>>(),
+        );
+        let service_account = take(
+            errors,
+            "service_account",
+            (!self.service_account.is_empty()).then(|| Username::parse(&self.service_account)).transpose(),
+        );
+        let client_type = client_type?;
+        Some(NewClient {
+            name: self.name.clone(),
+            client_type,
+            // A public app has no secret, whatever the menu said.
+            auth_method: if client_type == ClientType::Public { Some(AuthMethod::None) } else { auth_method },
+            token_format: token_format?,
+            grants: grants?,
+            scopes: ScopeSet::from_names(scopes?),
+            redirect_uris: redirect_uris?,
+            audiences: audiences?,
+            service_account: service_account?,
+            access_token_ttl: access_token_ttl?,
+            refresh_token_ttl: refresh_token_ttl?,
+            resource_server: self.resource_server,
+            pkce: pkce?,
+        })
+        .filter(|_| self.errors.is_empty())
+    }
+
+    pub fn has_grant(&self, grant: &&str) -> bool {
+        self.grants.iter().any(|g| g == grant)
+    }
+
+    pub fn is_service_account(&self, name: &str) -> bool {
+        self.service_account == name
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    pub fn error_for(&self, field: &str) -> Option<&str> {
+        self.errors.for_field(field)
+    }
+
+    pub fn general_error(&self) -> Option<&str> {
+        self.errors.general()
+    }
+}
+
+/// The value, or None with the error noted against `field`.
+fn take<T>(errors: &mut FieldErrors, field: &'static str, result: Result<T, InvalidInput>) -> Option<T> {
+    result.map_err(|error| errors.add(field, error.message)).ok()
+}
+
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty())
+}
+
+fn optional_lifetime(text: &str) -> Result<Option<Lifetime>, InvalidInput> {
+    if text.trim().is_empty() {
+        Ok(None)
+    } else {
+        text.parse().map(Some)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/apps/form.html")]
+struct FormPage {
+    layout: Layout,
+    form: AppForm,
+    editing: bool,
+    action: String,
+    cancel: String,
+    grant_options: Vec<&'static str>,
+    scope_options: Vec<(String, String)>,
+    service_accounts: Vec<String>,
+}
+
+async fn form_page(
+    state: &AppState,
+    visitor: &Visitor,
+    form: AppForm,
+    editing: Option<&str>,
+    status: u16,
+) -> HttpResponse {
+    let options = async {
+        let scopes = state.admin.list_scopes().await?;
+        let accounts = state.admin.list_service_accounts().await?;
+        Ok::<_, ConsoleError>((scopes, accounts))
+    };
+    let (scopes, accounts) = match options.await {
+        Ok(options) => options,
+        Err(error) => return failure(visitor, error, "/console/apps"),
+    };
+    let page = FormPage {
+        layout: visitor.layout("apps", None),
+        form,
+        editing: editing.is_some(),
+        action: editing.map_or("/console/apps".into(), |id| format!("/console/apps/{id}/edit")),
+        cancel: editing.map_or("/console/apps".into(), |id| format!("/console/apps/{id}")),
+        grant_options: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+        scope_options: scopes
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| (s.name.to_string(), s.description))
+            .collect(),
+        service_accounts: accounts
+            .into_iter()
+            .filter(|a| a.enabled)
+            .map(|a| a.username.to_string())
+            .collect(),
+    };
+    html(status, page.render())
+}
+
+pub async fn new_form(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match admin(&request, &state).await {
+        Ok(visitor) => form_page(&state, &visitor, AppForm::blank(), None, 200).await,
+        Err(response) => response,
+    }
+}
+
+/// `POST /console/apps`: register; on success the secret is shown once, in
+/// this response (never stored, never in a URL).
+pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let mut form = AppForm::posted(&posted_form);
+    let Some(new) = form.parse_client() else {
+        return form_page(&state, &visitor, form, None, 400).await;
+    };
+    match state.admin.create_client(&visitor.actor(), new).await {
+        Ok(created) => show_page(&state, &visitor, created, None).await,
+        Err(error) => match ConsoleError::from(error) {
+            ConsoleError::Invalid(invalid) => {
+                form.errors.add_invalid(&invalid);
+                form_page(&state, &visitor, form, None, 400).await
+            }
+            ConsoleError::Store(crate::store::StoreError::NotFound(message)) => {
+                let field = if message.contains("scope") { "scopes" } else { "service_account" };
+                form.errors.add(field, message);
+                form_page(&state, &visitor, form, None, 400).await
+            }
+            other => failure(&visitor, other, "/console/apps"),
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/apps/show.html")]
+struct ShowPage {
+    layout: Layout,
+    app: AppView,
+    secret: Option<String>,
+    previous_until: Option<String>,
+    grants: Vec<GrantRow>,
+    revoke_base: &'static str,
+    grants_back: String,
+}
+
+/// A user's grant as the tables show it.
+pub struct GrantRow {
+    pub id: String,
+    pub username: String,
+    pub client_name: String,
+    pub scope: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+impl From<crate::store::GrantSummary> for GrantRow {
+    fn from(grant: crate::store::GrantSummary) -> Self {
+        Self {
+            id: grant.id,
+            username: grant.username,
+            client_name: grant.client_name,
+            scope: grant.scope,
+            created_at: when(grant.created_at),
+            expires_at: when(grant.expires_at),
+        }
+    }
+}
+
+async fn show_page(
+    state: &AppState,
+    visitor: &Visitor,
+    shown: ClientWithSecret,
+    notice: Option<&'static str>,
+) -> HttpResponse {
+    let grants = match state.accounts.grants(GrantsOf::Client(&shown.client.id)).await {
+        Ok(grants) => grants.into_iter().map(GrantRow::from).collect(),
+        Err(error) => return failure(visitor, error.into(), "/console/apps"),
+    };
+    let page = ShowPage {
+        layout: visitor.layout("apps", notice),
+        app: AppView::from(&shown.client),
+        secret: shown.secret.map(|s| s.expose().to_owned()),
+        previous_until: shown.previous_secret_expires_at.map(when),
+        grants,
+        revoke_base: "/console/grants",
+        grants_back: format!("/console/apps/{}", shown.client.id),
+    };
+    html(200, page.render())
+}
+
+pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let visitor = match admin(&request, &state).await {
+        Ok(visitor) => visitor,
+        Err(response) => return response,
+    };
+    match state.admin.find_client(&path).await {
+        Ok(client) => {
+            let shown = ClientWithSecret { client, secret: None, previous_secret_expires_at: None };
+            show_page(&state, &visitor, shown, notice(&request)).await
+        }
+        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+    }
+}
+
+pub async fn edit_form(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let visitor = match admin(&request, &state).await {
+        Ok(visitor) => visitor,
+        Err(response) => return response,
+    };
+    match state.admin.find_client(&path).await {
+        Ok(client) => form_page(&state, &visitor, AppForm::of(&client), Some(client.id.as_str()), 200).await,
+        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+    }
+}
+
+pub async fn update(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let id = path.into_inner();
+    let mut form = AppForm::posted(&posted_form);
+    let Some(changes) = form.parse_client() else {
+        return form_page(&state, &visitor, form, Some(&id), 400).await;
+    };
+    match state.admin.update_client(&visitor.actor(), &id, changes).await {
+        Ok(client) => see_other(&format!("/console/apps/{}?done=saved", client.id)),
+        Err(error) => match ConsoleError::from(error) {
+            ConsoleError::Invalid(invalid) => {
+                form.errors.add_invalid(&invalid);
+                form_page(&state, &visitor, form, Some(&id), 400).await
+            }
+            other => failure(&visitor, other, &format!("/console/apps/{id}")),
+        },
+    }
+}
+
+pub async fn rotate_secret(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (visitor, form) = match posted(&request, &state, &body, true).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let back = format!("/console/apps/{path}");
+    let grace = match form.get("grace").map(str::parse::<Lifetime>).transpose() {
+        Ok(grace) => grace,
+        Err(invalid) => return failure(&visitor, ConsoleError::Invalid(invalid), &back),
+    };
+    match state.admin.rotate_client_secret(&visitor.actor(), &path, grace).await {
+        Ok(rotated) => show_page(&state, &visitor, rotated, None).await,
+        Err(error) => failure(&visitor, error.into(), &back),
+    }
+}
+
+pub async fn revoke_tokens(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (visitor, _) = match posted(&request, &state, &body, true).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match state.admin.revoke_client_tokens(&visitor.actor(), &path).await {
+        Ok(()) => see_other(&format!("/console/apps/{path}?done=tokens_revoked")),
+        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+    }
+}
+
+pub async fn enable(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    set_enabled(request, path, body, state, true).await
+}
+
+pub async fn disable(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    set_enabled(request, path, body, state, false).await
+}
+
+async fn set_enabled(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    enabled: bool,
+) -> HttpResponse {
+    let (visitor, _) = match posted(&request, &state, &body, true).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match state.admin.set_client_enabled(&visitor.actor(), &path, enabled).await {
+        Ok(()) => {
+            see_other(&format!("/console/apps/{path}?done={}", if enabled { "enabled" } else { "disabled" }))
+        }
+        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/apps/delete.html")]
+struct DeletePage<'a> {
+    layout: Layout,
+    id: &'a str,
+    name: &'a str,
+    error: Option<&'a str>,
+}
+
+pub async fn delete_form(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let visitor = match admin(&request, &state).await {
+        Ok(visitor) => visitor,
+        Err(response) => return response,
+    };
+    match state.admin.find_client(&path).await {
+        Ok(client) => {
+            let page = DeletePage {
+                layout: visitor.layout("apps", None),
+                id: client.id.as_str(),
+                name: &client.name,
+                error: None,
+            };
+            html(200, page.render())
+        }
+        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+    }
+}
+
+/// Deletes only when the typed name matches (a confirmation a stray click
+/// cannot give).
+pub async fn delete(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (visitor, form) = match posted(&request, &state, &body, true).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let client = match state.admin.find_client(&path).await {
+        Ok(client) => client,
+        Err(error) => return failure(&visitor, error.into(), "/console/apps"),
+    };
+    if form.get("confirm") != Some(client.name.trim()) {
+        let page = DeletePage {
+            layout: visitor.layout("apps", None),
+            id: client.id.as_str(),
+            name: &client.name,
+            error: Some("The name does not match; nothing was deleted."),
+        };
+        return html(400, page.render());
+    }
+    match state.admin.delete_client(&visitor.actor(), client.id.as_str()).await {
+        Ok(()) => see_other("/console/apps?done=deleted"),
+        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+    }
+}

@@ -1,0 +1,53 @@
+//! `GET /console/dashboard`: counts, tokens issued per app, recent
+//! security events.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::audit::{security_kinds, EventRow};
+use super::{admin, failure, ConsoleError, Layout};
+use crate::http::authorize::html;
+use crate::http::AppState;
+use crate::store::{AuditQuery, Counts};
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    counts: Counts,
+    /// Client id, app name, tokens.
+    issued: Vec<(String, String, i64)>,
+    events: Vec<EventRow>,
+}
+
+pub async fn show(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let visitor = match admin(&request, &state).await {
+        Ok(visitor) => visitor,
+        Err(response) => return response,
+    };
+    let gather = async {
+        let counts = state.oauth.store.counts(state.oauth.clock.now()).await?;
+        let clients = state.admin.list_clients().await?;
+        let issued = state
+            .oauth
+            .audit
+            .issued_last_day()
+            .await?
+            .into_iter()
+            .map(|(id, count)| {
+                let name = clients.iter().find(|c| c.id.as_str() == id).map_or("(deleted app)", |c| &c.name);
+                (id.clone(), name.to_owned(), count)
+            })
+            .collect();
+        let query = AuditQuery { kinds: security_kinds(), limit: 10, ..AuditQuery::default() };
+        let events = state.oauth.audit.list(&query).await?.into_iter().map(EventRow::from).collect();
+        Ok::<_, ConsoleError>((counts, issued, events))
+    };
+    match gather.await {
+        Ok((counts, issued, events)) => html(
+            200,
+            DashboardPage { layout: visitor.layout("dashboard", None), counts, issued, events }.render(),
+        ),
+        Err(error) => failure(&visitor, error, "/console"),
+    }
+}

@@ -1,0 +1,173 @@
+//! Scopes in the console: list, create, change the description, disable.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::{
+    admin, failure, form_errors, notice, posted, see_other, ConsoleError, FieldErrors, Layout, Visitor,
+};
+use crate::domain::ScopeName;
+use crate::http::authorize::html;
+use crate::http::AppState;
+use crate::store::{Scope, StoreError};
+
+#[derive(Template)]
+#[template(path = "console/scopes/list.html")]
+struct ListPage {
+    layout: Layout,
+    scopes: Vec<Scope>,
+}
+
+pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let visitor = match admin(&request, &state).await {
+        Ok(visitor) => visitor,
+        Err(response) => return response,
+    };
+    match state.admin.list_scopes().await {
+        Ok(scopes) => {
+            html(200, ListPage { layout: visitor.layout("scopes", notice(&request)), scopes }.render())
+        }
+        Err(error) => failure(&visitor, error.into(), "/console"),
+    }
+}
+
+pub struct ScopeForm {
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    pub builtin: bool,
+    pub errors: FieldErrors,
+}
+
+form_errors!(ScopeForm);
+
+#[derive(Template)]
+#[template(path = "console/scopes/form.html")]
+struct FormPage {
+    layout: Layout,
+    form: ScopeForm,
+    editing: bool,
+    action: String,
+}
+
+fn form_page(visitor: &Visitor, form: ScopeForm, editing: bool, status: u16) -> HttpResponse {
+    let action =
+        if editing { format!("/console/scopes/{}/edit", form.name) } else { "/console/scopes".into() };
+    html(status, FormPage { layout: visitor.layout("scopes", None), form, editing, action }.render())
+}
+
+pub async fn new_form(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match admin(&request, &state).await {
+        Ok(visitor) => {
+            let form = ScopeForm {
+                name: String::new(),
+                description: String::new(),
+                enabled: true,
+                builtin: false,
+                errors: FieldErrors::default(),
+            };
+            form_page(&visitor, form, false, 200)
+        }
+        Err(response) => response,
+    }
+}
+
+pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let mut form = ScopeForm {
+        name: posted_form.text("name"),
+        description: posted_form.text("description"),
+        enabled: true,
+        builtin: false,
+        errors: FieldErrors::default(),
+    };
+    let name = match ScopeName::parse(&form.name) {
+        Ok(name) => name,
+        Err(invalid) => {
+            form.errors.add("name", invalid.message);
+            return form_page(&visitor, form, false, 400);
+        }
+    };
+    match state.admin.create_scope(&visitor.actor(), name, &form.description).await {
+        Ok(_) => see_other("/console/scopes?done=created"),
+        Err(error) => match ConsoleError::from(error) {
+            ConsoleError::Invalid(invalid) => {
+                form.errors.add_invalid(&invalid);
+                form_page(&visitor, form, false, 400)
+            }
+            ConsoleError::Store(StoreError::Conflict(message)) => {
+                form.errors.add("name", message);
+                form_page(&visitor, form, false, 400)
+            }
+            other => failure(&visitor, other, "/console/scopes"),
+        },
+    }
+}
+
+async fn find(state: &AppState, name: &str) -> Result<Scope, ConsoleError> {
+    let scopes = state.admin.list_scopes().await?;
+    scopes
+        .into_iter()
+        .find(|s| s.name.as_str() == name)
+        .ok_or_else(|| ConsoleError::Store(StoreError::NotFound(format!("no scope named '{name}'"))))
+}
+
+pub async fn edit_form(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let visitor = match admin(&request, &state).await {
+        Ok(visitor) => visitor,
+        Err(response) => return response,
+    };
+    match find(&state, &path).await {
+        Ok(scope) => {
+            let form = ScopeForm {
+                name: scope.name.to_string(),
+                description: scope.description,
+                enabled: scope.enabled,
+                builtin: scope.builtin,
+                errors: FieldErrors::default(),
+            };
+            form_page(&visitor, form, true, 200)
+        }
+        Err(error) => failure(&visitor, error, "/console/scopes"),
+    }
+}
+
+pub async fn update(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let scope = match find(&state, &path).await {
+        Ok(scope) => scope,
+        Err(error) => return failure(&visitor, error, "/console/scopes"),
+    };
+    let mut form = ScopeForm {
+        name: scope.name.to_string(),
+        description: posted_form.text("description"),
+        enabled: posted_form.checked("enabled"),
+        builtin: scope.builtin,
+        errors: FieldErrors::default(),
+    };
+    match state.admin.update_scope(&visitor.actor(), &scope.name, &form.description, form.enabled).await {
+        Ok(()) => see_other("/console/scopes?done=saved"),
+        Err(error) => match ConsoleError::from(error) {
+            ConsoleError::Invalid(invalid) => {
+                form.errors.add_invalid(&invalid);
+                form_page(&visitor, form, true, 400)
+            }
+            other => failure(&visitor, other, "/console/scopes"),
+        },
+    }
+}
