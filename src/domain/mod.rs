@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP or SQL.
 
 mod client;
+mod client_draft;
 mod duration;
 mod pkce;
 mod redirect_uri;
@@ -15,6 +16,7 @@ pub use client::{
     Audience, AuthMethod, Client, ClientId, ClientType, GrantType, NewClient, PkcePolicy, TokenFormat,
     MAX_ACCESS_TOKEN_TTL, MAX_REFRESH_TOKEN_TTL,
 };
+pub use client_draft::ClientDraft;
 pub use duration::Lifetime;
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;

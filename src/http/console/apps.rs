@@ -8,10 +8,7 @@ use super::{
     admin, failure, notice, posted, see_other, when, ConsoleError, FieldErrors, Form, Layout, Visitor,
 };
 use crate::admin::ClientWithSecret;
-use crate::domain::{
-    Audience, AuthMethod, Client, ClientType, GrantType, InvalidInput, Lifetime, NewClient, PkcePolicy,
-    RedirectUri, ScopeName, ScopeSet, TokenFormat, Username,
-};
+use crate::domain::{Client, ClientDraft, ClientType, GrantType, Lifetime, NewClient, PkcePolicy};
 use crate::http::authorize::html;
 use crate::http::AppState;
 use crate::store::GrantsOf;
@@ -146,24 +143,21 @@ impl AppForm {
     }
 
     fn of(client: &Client) -> Self {
+        let draft = ClientDraft::of(client);
         Self {
-            name: client.name.clone(),
-            client_type: client.client_type.as_str().into(),
-            grants: client.grants.iter().map(|g| g.as_str().to_owned()).collect(),
-            redirect_uris: client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>().join("\n"),
-            scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-            auth_method: client.auth_method.as_str().into(),
-            token_format: client.token_format.as_str().into(),
-            pkce: client.pkce.as_str().into(),
-            access_token_ttl: client.access_token_ttl.map(|t| t.to_string()).unwrap_or_default(),
-            refresh_token_ttl: client.refresh_token_ttl.map(|t| t.to_string()).unwrap_or_default(),
-            audiences: client.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>().join("\n"),
-            service_account: client
-                .service_account
-                .as_ref()
-                .map(|sa| sa.username.to_string())
-                .unwrap_or_default(),
-            resource_server: client.resource_server,
+            name: draft.name,
+            client_type: draft.client_type,
+            grants: draft.grants,
+            redirect_uris: draft.redirect_uris.join("\n"),
+            scopes: draft.scopes,
+            auth_method: draft.auth_method,
+            token_format: draft.token_format,
+            pkce: draft.pkce,
+            access_token_ttl: draft.access_token_ttl,
+            refresh_token_ttl: draft.refresh_token_ttl,
+            audiences: draft.audiences.join("\n"),
+            service_account: draft.service_account,
+            resource_server: draft.resource_server,
             errors: FieldErrors::default(),
         }
     }
@@ -189,70 +183,31 @@ impl AppForm {
 
     /// The typed values as a `NewClient`, or the errors per field.
     fn parse_client(&mut self) -> Option<NewClient> {
-        let errors = &mut self.errors;
-        if self.name.is_empty() || self.name.chars().count() > 200 {
-            errors.add("name", "the name must be 1 to 200 characters");
-        }
-        // Menus a script may leave out take their defaults.
-        let default = |value: &str, fallback: &str| {
-            if value.is_empty() {
-                fallback.to_owned()
-            } else {
-                value.to_owned()
-            }
-        };
-        self.auth_method = default(&self.auth_method, "client_secret_basic");
-        self.token_format = default(&self.token_format, "jwt");
-        self.pkce = default(&self.pkce, "required");
-        let client_type = take(errors, "client_type", self.client_type.parse::<ClientType>());
-        let grants = take(
-            errors,
-            "grants",
-            self.grants.iter().map(|g| g.parse::<GrantType>()).collect::<Result<_, _>>(),
-        );
-        let redirect_uris = take(
-            errors,
-            "redirect_uris",
-            lines(&self.redirect_uris).map(RedirectUri::parse).collect::<Result<Vec<_>, _>>(),
-        );
-        let scopes = take(
-            errors,
-            "scopes",
-            self.scopes.iter().map(|s| ScopeName::parse(s)).collect::<Result<Vec<_>, _>>(),
-        );
-        let auth_method = take(errors, "auth_method", self.auth_method.parse::<AuthMethod>());
-        let token_format = take(errors, "token_format", self.token_format.parse::<TokenFormat>());
-        let pkce = take(errors, "pkce", self.pkce.parse::<PkcePolicy>());
-        let access_token_ttl = take(errors, "access_token_ttl", optional_lifetime(&self.access_token_ttl));
-        let refresh_token_ttl = take(errors, "refresh_token_ttl", optional_lifetime(&self.refresh_token_ttl));
-        let audiences = take(
-            errors,
-            "audiences",
-            lines(&self.audiences).map(Audience::parse).collect::<Result<Vec<_>, _>>(),
-        );
-        let service_account = take(
-            errors,
-            "service_account",
-            (!self.service_account.is_empty()).then(|| Username::parse(&self.service_account)).transpose(),
-        );
-        let client_type = client_type?;
-        Some(NewClient {
+        let lines = |text: &str| text.lines().map(str::to_owned).collect();
+        let draft = ClientDraft {
             name: self.name.clone(),
-            client_type,
-            // A public app has no secret, whatever the menu said.
-            auth_method: if client_type == ClientType::Public { Some(AuthMethod::None) } else { auth_method },
-            token_format: token_format?,
-            grants: grants?,
-            scopes: ScopeSet::from_names(scopes?),
-            redirect_uris: redirect_uris?,
-            audiences: audiences?,
-            service_account: service_account?,
-            access_token_ttl: access_token_ttl?,
-            refresh_token_ttl: refresh_token_ttl?,
+            client_type: self.client_type.clone(),
+            grants: self.grants.clone(),
+            redirect_uris: lines(&self.redirect_uris),
+            scopes: self.scopes.clone(),
+            auth_method: self.auth_method.clone(),
+            token_format: self.token_format.clone(),
+            pkce: self.pkce.clone(),
+            access_token_ttl: self.access_token_ttl.clone(),
+            refresh_token_ttl: self.refresh_token_ttl.clone(),
+            audiences: lines(&self.audiences),
+            service_account: self.service_account.clone(),
             resource_server: self.resource_server,
-            pkce: pkce?,
-        })
-        .filter(|_| self.errors.is_empty())
+        };
+        match draft.parse() {
+            Ok(new) => Some(new),
+            Err(errors) => {
+                for error in &errors {
+                    self.errors.add_invalid(error);
+                }
+                None
+            }
+        }
     }
 
     pub fn has_grant(&self, grant: &&str) -> bool {
@@ -273,23 +228,6 @@ impl AppForm {
 
     pub fn general_error(&self) -> Option<&str> {
         self.errors.general()
-    }
-}
-
-/// The value, or None with the error noted against `field`.
-fn take<T>(errors: &mut FieldErrors, field: &'static str, result: Result<T, InvalidInput>) -> Option<T> {
-    result.map_err(|error| errors.add(field, error.message)).ok()
-}
-
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty())
-}
-
-fn optional_lifetime(text: &str) -> Result<Option<Lifetime>, InvalidInput> {
-    if text.trim().is_empty() {
-        Ok(None)
-    } else {
-        text.parse().map(Some)
     }
 }
 
