@@ -1,6 +1,7 @@
 //! actix adapters only: extract what the core needs, call it, map the
 //! answer. No SQL, no protocol rules.
 
+mod api;
 mod authorize;
 mod console;
 mod errors;
@@ -91,6 +92,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(web::post().to(logout::post)),
         )
         .configure(console::routes)
+        .configure(api::routes)
         .route("/assets/tessera.css", web::get().to(authorize::stylesheet))
         .route("/oauth2/jwks", web::get().to(well_known::jwks))
         .route("/oauth2/keys/{file}", web::get().to(well_known::pem))

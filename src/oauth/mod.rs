@@ -3,6 +3,7 @@
 //! hands it header bytes and bodies, the store is behind traits.
 
 mod access_token;
+pub mod admin_caller;
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;

@@ -7,6 +7,7 @@ mod helpers;
 mod jira;
 mod jira_standin;
 
+mod admin_api;
 mod authorize;
 mod browser;
 mod chromium;

@@ -1,0 +1,184 @@
+//! `/api/v1/apps`: OAuth apps.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::types::{ApiError, App, AppInput, CreatedApp, Grant, RotateInput, RotatedSecret, SearchParams};
+use super::{admin_call, json_body, no_content, ok, Failure};
+use crate::domain::Lifetime;
+use crate::http::AppState;
+use crate::store::GrantsOf;
+
+#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", params(SearchParams),
+    responses((status = 200, description = "Every app, by name", body = [App]),
+              (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn list(
+    request: HttpRequest,
+    query: web::Query<SearchParams>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |_actor| {
+        let needle = query.q.as_deref().unwrap_or_default().trim().to_lowercase();
+        let apps: Vec<App> = state
+            .admin
+            .list_clients()
+            .await?
+            .iter()
+            .filter(|c| {
+                needle.is_empty()
+                    || c.name.to_lowercase().contains(&needle)
+                    || c.id.as_str().to_lowercase().contains(&needle)
+                    || c.service_account.as_ref().is_some_and(|sa| sa.username.as_str().contains(&needle))
+            })
+            .map(App::from)
+            .collect();
+        Ok(ok(StatusCode::OK, &apps))
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/apps", tag = "apps", request_body = AppInput,
+    responses((status = 201, description = "Registered; the secret is shown this once", body = CreatedApp),
+              (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, description = "An unknown scope or service account", body = ApiError)))]
+pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        let input: AppInput = json_body(&request, &body)?;
+        let new = input.draft().parse().map_err(Failure::Invalids)?;
+        let created = state.admin.create_client(&actor, new).await?;
+        let answer = CreatedApp {
+            app: App::from(&created.client),
+            client_secret: created.secret.map(|s| s.expose().to_owned()),
+        };
+        Ok(ok(StatusCode::CREATED, &answer))
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "client_id")),
+    responses((status = 200, body = App), (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, body = ApiError)))]
+pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    admin_call!(request, state, |_actor| {
+        let client = state.admin.find_client(&path).await?;
+        Ok(ok(StatusCode::OK, &App::from(&client)))
+    })
+}
+
+#[utoipa::path(put, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "client_id")),
+    request_body = AppInput,
+    responses((status = 200, description = "The app as saved", body = App), (status = 400, body = ApiError),
+              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn update(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        let input: AppInput = json_body(&request, &body)?;
+        let changes = input.draft().parse().map_err(Failure::Invalids)?;
+        let client = state.admin.update_client(&actor, &path, changes).await?;
+        Ok(ok(StatusCode::OK, &App::from(&client)))
+    })
+}
+
+#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "client_id")),
+    responses((status = 204, description = "Deleted with its secrets, grants and tokens"),
+              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn delete(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        state.admin.delete_client(&actor, &path).await?;
+        Ok(no_content())
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/apps/{id}/rotate-secret", tag = "apps",
+    params(("id" = String, Path, description = "client_id")), request_body(content = Option<RotateInput>),
+    responses((status = 200, description = "The new secret, shown this once", body = RotatedSecret),
+              (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, body = ApiError)))]
+pub async fn rotate_secret(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        let input: RotateInput =
+            if body.is_empty() { RotateInput::default() } else { json_body(&request, &body)? };
+        let grace = input
+            .grace
+            .as_deref()
+            .map(str::parse::<Lifetime>)
+            .transpose()
+            .map_err(|e| Failure::Invalid(e.in_field("grace")))?;
+        let rotated = state.admin.rotate_client_secret(&actor, &path, grace).await?;
+        let answer = RotatedSecret {
+            client_secret: rotated.secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
+            previous_secret_expires_at: rotated.previous_secret_expires_at.map(|t| t.seconds()),
+        };
+        Ok(ok(StatusCode::OK, &answer))
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/apps/{id}/enable", tag = "apps", params(("id" = String, Path, description = "client_id")),
+    responses((status = 204, description = "Enabled"), (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 404, body = ApiError)))]
+pub async fn enable(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        state.admin.set_client_enabled(&actor, &path, true).await?;
+        Ok(no_content())
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/apps/{id}/disable", tag = "apps", params(("id" = String, Path, description = "client_id")),
+    responses((status = 204, description = "Disabled: its tokens are inactive, it cannot authenticate"),
+              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn disable(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        state.admin.set_client_enabled(&actor, &path, false).await?;
+        Ok(no_content())
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/apps/{id}/revoke-tokens", tag = "apps",
+    params(("id" = String, Path, description = "client_id")),
+    responses((status = 204, description = "Every token issued until now is inactive; its grants are revoked"),
+              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn revoke_tokens(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        state.admin.revoke_client_tokens(&actor, &path).await?;
+        Ok(no_content())
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/apps/{id}/grants", tag = "apps", params(("id" = String, Path, description = "client_id")),
+    responses((status = 200, description = "Live grants of people to this app", body = [Grant]),
+              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn grants(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |_actor| {
+        let client = state.admin.find_client(&path).await?;
+        let grants: Vec<Grant> =
+            state.accounts.grants(GrantsOf::Client(&client.id)).await?.into_iter().map(Grant::from).collect();
+        Ok(ok(StatusCode::OK, &grants))
+    })
+}

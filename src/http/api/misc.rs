@@ -1,0 +1,135 @@
+//! `/api/v1/scopes`, `/api/v1/keys` and `/api/v1/audit`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::types::{ApiError, AuditEvent, AuditPage, AuditParams, Key, ScopeInput, ScopeOutput};
+use super::{admin_call, json_body, ok, Failure};
+use crate::audit::Kind;
+use crate::domain::{InvalidInput, ScopeName};
+use crate::http::AppState;
+use crate::store::AuditQuery;
+
+#[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",
+    responses((status = 200, body = [ScopeOutput]), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn list_scopes(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    admin_call!(request, state, |_actor| {
+        let scopes: Vec<ScopeOutput> =
+            state.admin.list_scopes().await?.into_iter().map(ScopeOutput::from).collect();
+        Ok(ok(StatusCode::OK, &scopes))
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", request_body = ScopeInput,
+    responses((status = 201, body = ScopeOutput), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+pub async fn create_scope(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        let input: ScopeInput = json_body(&request, &body)?;
+        let name = ScopeName::parse(input.name.as_deref().unwrap_or_default())
+            .map_err(|e| Failure::Invalid(e.in_field("name")))?;
+        let scope = state.admin.create_scope(&actor, name, &input.description).await?;
+        Ok(ok(StatusCode::CREATED, &ScopeOutput::from(scope)))
+    })
+}
+
+#[utoipa::path(put, path = "/api/v1/scopes/{name}", tag = "scopes", params(("name" = String, Path)),
+    request_body = ScopeInput,
+    responses((status = 200, body = ScopeOutput), (status = 400, body = ApiError), (status = 401, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn update_scope(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        let input: ScopeInput = json_body(&request, &body)?;
+        let name = ScopeName::parse(&path).map_err(|_| {
+            Failure::Store(crate::store::StoreError::NotFound(format!("no scope named '{path}'")))
+        })?;
+        state.admin.update_scope(&actor, &name, &input.description, input.enabled).await?;
+        let scopes = state.admin.list_scopes().await?;
+        let scope = scopes.into_iter().find(|s| s.name == name).map(ScopeOutput::from);
+        Ok(ok(StatusCode::OK, &scope))
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+    responses((status = 200, description = "Signing keys, oldest first", body = [Key]), (status = 401, body = ApiError),
+              (status = 403, body = ApiError)))]
+pub async fn list_keys(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    admin_call!(request, state, |_actor| {
+        let issuer = &state.oauth.config.issuer;
+        let keys: Vec<Key> = state.admin.keys().iter().map(|k| Key::new(k, issuer)).collect();
+        Ok(ok(StatusCode::OK, &keys))
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "keys",
+    responses((status = 201, description = "A new key is published; it signs after the publish-ahead period. \
+                                            Resource servers with a pinned PEM need its PEM before then.", body = Key),
+              (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn rotate_keys(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        let key = state.admin.rotate_keys(&actor, None).await?;
+        Ok(ok(StatusCode::CREATED, &Key::new(&key, &state.oauth.config.issuer)))
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, description = "Newest first", body = AuditPage), (status = 400, body = ApiError),
+              (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+pub async fn audit(
+    request: HttpRequest,
+    query: web::Query<AuditParams>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |_actor| {
+        let kinds = match (query.kind.as_deref(), query.category.as_deref()) {
+            (Some(kind), _) => match Kind::parse(kind) {
+                Some(kind) => vec![kind.as_str().to_owned()],
+                None => {
+                    return Err(Failure::Invalid(
+                        InvalidInput::new(format!("unknown event kind '{kind}'")).in_field("kind"),
+                    ))
+                }
+            },
+            (None, Some("security")) => {
+                Kind::ALL.iter().filter(|k| k.is_security()).map(|k| k.as_str().to_owned()).collect()
+            }
+            (None, Some("admin")) => {
+                Kind::ALL.iter().filter(|k| !k.is_security()).map(|k| k.as_str().to_owned()).collect()
+            }
+            (None, Some(other)) => {
+                return Err(Failure::Invalid(
+                    InvalidInput::new(format!("unknown category '{other}' (security or admin)"))
+                        .in_field("category"),
+                ))
+            }
+            (None, None) => Vec::new(),
+        };
+        let limit = query.limit.unwrap_or(100);
+        if !(1..=500).contains(&limit) {
+            return Err(Failure::Invalid(InvalidInput::new("limit must be 1 to 500").in_field("limit")));
+        }
+        let records = state
+            .oauth
+            .audit
+            .list(&AuditQuery {
+                kinds,
+                actor: query.actor.clone().filter(|a| !a.is_empty()),
+                text: query.q.clone().filter(|q| !q.is_empty()),
+                before: query.before,
+                limit,
+            })
+            .await?;
+        let next_before = (records.len() == limit as usize).then(|| records.last().map(|r| r.seq)).flatten();
+        let page = AuditPage { events: records.into_iter().map(AuditEvent::from).collect(), next_before };
+        Ok(ok(StatusCode::OK, &page))
+    })
+}

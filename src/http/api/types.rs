@@ -1,0 +1,372 @@
+//! The JSON shapes of the admin API (and their OpenAPI schemas).
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::{Client, ClientDraft, ServiceAccount, User};
+use crate::keys::KeyInfo;
+use crate::store::{AuditRecord, GrantSummary, Scope};
+
+/// Every error: a stable code, a message for people, and the field at fault.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    /// `unauthorized`, `forbidden`, `not_found`, `conflict`, `invalid_input`, `invalid_json`,
+    /// `unsupported_media_type`, `unavailable`, `internal`.
+    pub error: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An app to register, or the whole new state of one (PUT).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppInput {
+    pub name: String,
+    /// `confidential` or `public` (cannot change after registration).
+    pub client_type: String,
+    /// `authorization_code`, `client_credentials`, `refresh_token`.
+    pub grants: Vec<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `client_secret_basic` (default) or `client_secret_post`; `none` for public apps.
+    #[serde(default)]
+    pub auth_method: Option<String>,
+    /// `jwt` (default) or `opaque`.
+    #[serde(default)]
+    pub token_format: Option<String>,
+    /// `required` (default) or `optional` (confidential legacy apps only).
+    #[serde(default)]
+    pub pkce: Option<String>,
+    /// A duration such as `10m`, `1h`; absent: the server default.
+    #[serde(default)]
+    pub access_token_ttl: Option<String>,
+    #[serde(default)]
+    pub refresh_token_ttl: Option<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The Jira username of the service account client-credentials tokens act as.
+    #[serde(default)]
+    pub service_account: Option<String>,
+    #[serde(default)]
+    pub resource_server: bool,
+}
+
+impl AppInput {
+    pub fn draft(self) -> ClientDraft {
+        ClientDraft {
+            name: self.name,
+            client_type: self.client_type,
+            grants: self.grants,
+            redirect_uris: self.redirect_uris,
+            scopes: self.scopes,
+            auth_method: self.auth_method.unwrap_or_default(),
+            token_format: self.token_format.unwrap_or_default(),
+            pkce: self.pkce.unwrap_or_default(),
+            access_token_ttl: self.access_token_ttl.unwrap_or_default(),
+            refresh_token_ttl: self.refresh_token_ttl.unwrap_or_default(),
+            audiences: self.audiences,
+            service_account: self.service_account.unwrap_or_default(),
+            resource_server: self.resource_server,
+        }
+    }
+}
+
+/// An app as stored (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct App {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: String,
+    pub auth_method: String,
+    pub grants: Vec<String>,
+    pub scopes: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub token_format: String,
+    pub pkce: String,
+    pub access_token_ttl_seconds: Option<i64>,
+    pub refresh_token_ttl_seconds: Option<i64>,
+    pub audiences: Vec<String>,
+    pub service_account: Option<String>,
+    pub resource_server: bool,
+    pub enabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<&Client> for App {
+    fn from(client: &Client) -> Self {
+        Self {
+            client_id: client.id.to_string(),
+            name: client.name.clone(),
+            client_type: client.client_type.as_str().into(),
+            auth_method: client.auth_method.as_str().into(),
+            grants: client.grants.iter().map(|g| g.as_str().to_owned()).collect(),
+            scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
+            token_format: client.token_format.as_str().into(),
+            pkce: client.pkce.as_str().into(),
+            access_token_ttl_seconds: client.access_token_ttl.map(|t| t.seconds()),
+            refresh_token_ttl_seconds: client.refresh_token_ttl.map(|t| t.seconds()),
+            audiences: client.audiences.iter().map(|a| a.as_str().to_owned()).collect(),
+            service_account: client.service_account.as_ref().map(|sa| sa.username.to_string()),
+            resource_server: client.resource_server,
+            enabled: client.enabled,
+            created_at: client.created_at.seconds(),
+        }
+    }
+}
+
+/// A newly registered app; `client_secret` is shown this once (absent for public apps).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApp {
+    pub app: App,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateInput {
+    /// How long the previous secret keeps working, e.g. `24h` (the server default if absent).
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
+/// A new secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    pub client_secret: String,
+    /// Unix seconds when the previous secret stops working.
+    pub previous_secret_expires_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Grant {
+    pub id: String,
+    pub username: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<GrantSummary> for Grant {
+    fn from(grant: GrantSummary) -> Self {
+        Self {
+            id: grant.id,
+            username: grant.username,
+            client_id: grant.client_id.to_string(),
+            client_name: grant.client_name,
+            scope: grant.scope,
+            created_at: grant.created_at.seconds(),
+            expires_at: grant.expires_at.seconds(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountInput {
+    /// The Jira username, e.g. `svc-deploy`.
+    pub username: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// May be granted `tessera:admin` (ignored at creation: set it with PUT).
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceAccountOutput {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub admin: bool,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+impl From<ServiceAccount> for ServiceAccountOutput {
+    fn from(account: ServiceAccount) -> Self {
+        Self {
+            username: account.username.to_string(),
+            display_name: account.display_name,
+            admin: account.admin,
+            enabled: account.enabled,
+            created_at: account.created_at.seconds(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserInput {
+    /// The Jira username.
+    pub username: String,
+    pub email: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `user` (default) or `admin`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Only at creation: the initial password (8 to 1,024 bytes).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOutput {
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: String,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+impl From<User> for UserOutput {
+    fn from(user: User) -> Self {
+        Self {
+            username: user.username.to_string(),
+            email: user.email.as_str().to_owned(),
+            display_name: user.display_name,
+            role: user.role.as_str().to_owned(),
+            enabled: user.enabled,
+            created_at: user.created_at.seconds(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordInput {
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedCount {
+    pub revoked: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeInput {
+    /// Required to create; ignored on PUT (the name is in the path).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    /// PUT only; built-in scopes cannot be disabled.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScopeOutput {
+    pub name: String,
+    pub description: String,
+    pub builtin: bool,
+    pub enabled: bool,
+}
+
+impl From<Scope> for ScopeOutput {
+    fn from(scope: Scope) -> Self {
+        Self {
+            name: scope.name.to_string(),
+            description: scope.description,
+            builtin: scope.builtin,
+            enabled: scope.enabled,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Key {
+    pub kid: String,
+    pub alg: String,
+    /// `next` (published, not yet signing), `active` or `retired`.
+    pub state: String,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub retired_at: Option<i64>,
+    pub unpublished_at: Option<i64>,
+    /// Where the public key is served as PEM.
+    pub pem_url: String,
+}
+
+impl Key {
+    pub fn new(key: &KeyInfo, issuer: &str) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            alg: key.alg.to_owned(),
+            state: key.state.as_str().to_owned(),
+            created_at: key.created_at,
+            activates_at: key.activates_at,
+            retired_at: key.retired_at,
+            unpublished_at: key.unpublished_at,
+            pem_url: format!("{}/oauth2/keys/{}.pem", issuer.trim_end_matches('/'), key.kid),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub actor: String,
+    pub address: Option<String>,
+    pub target: String,
+    pub detail: String,
+}
+
+impl From<AuditRecord> for AuditEvent {
+    fn from(record: AuditRecord) -> Self {
+        Self {
+            seq: record.seq,
+            at: record.at.seconds(),
+            kind: record.kind,
+            actor: record.actor,
+            address: record.address,
+            target: record.target,
+            detail: record.detail,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// One event kind, e.g. `client.created`, `sign_in_failed`.
+    pub kind: Option<String>,
+    /// `security` or `admin`.
+    pub category: Option<String>,
+    /// Exact actor, e.g. `admin` or `cli:root`.
+    pub actor: Option<String>,
+    /// Substring of the target or detail.
+    pub q: Option<String>,
+    /// Only events older than this sequence number.
+    pub before: Option<i64>,
+    /// At most this many (1–500, default 100).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Substring of the name, client id or service account.
+    pub q: Option<String>,
+}
