@@ -285,6 +285,14 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Signs a user out everywhere.
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
+    /// Claims a one-time form submission id; false if it was claimed before.
+    async fn claim_submission(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Records what a claimed submission produced (e.g. the new client's id).
+    async fn complete_submission(&self, id: &str, result: &str) -> StoreResult<()>;
+    /// Gives a claim back after the operation failed, so it can be retried.
+    async fn release_submission(&self, id: &str) -> StoreResult<()>;
+    /// What a claimed submission produced, if it has finished.
+    async fn submission_result(&self, id: &str) -> StoreResult<Option<String>>;
 }
 
 /// A session to store; no `Debug`, it carries the CSRF token.

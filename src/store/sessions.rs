@@ -65,6 +65,53 @@ impl SessionStore for Database {
         Ok(())
     }
 
+    async fn claim_submission(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let done = self
+            .bounded(
+                sqlx::query(
+                    "INSERT INTO form_submissions (id, result, created_at) VALUES ($1, NULL, $2) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(now.seconds())
+                .execute(self.pool()),
+            )
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn complete_submission(&self, id: &str, result: &str) -> StoreResult<()> {
+        self.bounded(
+            sqlx::query("UPDATE form_submissions SET result = $1 WHERE id = $2")
+                .bind(result)
+                .bind(id)
+                .execute(self.pool()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn release_submission(&self, id: &str) -> StoreResult<()> {
+        self.bounded(sqlx::query("DELETE FROM form_submissions WHERE id = $1").bind(id).execute(self.pool()))
+            .await?;
+        Ok(())
+    }
+
+    async fn submission_result(&self, id: &str) -> StoreResult<Option<String>> {
+        let row = self
+            .bounded(
+                sqlx::query("SELECT result FROM form_submissions WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.pool()),
+            )
+            .await?;
+        match row {
+            Some(row) => {
+                row.try_get::<Option<String>, _>("result").map_err(|e| StoreError::Unexpected(e.into()))
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()> {
         self.bounded(
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(self.pool()),

@@ -156,6 +156,7 @@ impl TokenStore for Database {
             ("DELETE FROM access_tokens WHERE expires_at < $1", now.seconds()),
             ("DELETE FROM revoked_jwts WHERE expires_at < $1", now.seconds()),
             ("DELETE FROM sessions WHERE expires_at < $1", now.seconds()),
+            ("DELETE FROM form_submissions WHERE created_at < $1", now.seconds() - 86_400),
             ("DELETE FROM authorization_codes WHERE expires_at < $1", now.seconds() - 86_400),
             ("DELETE FROM refresh_tokens WHERE expires_at < $1", now.seconds()),
             ("DELETE FROM grants WHERE expires_at < $1", now.seconds()),

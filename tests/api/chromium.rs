@@ -31,7 +31,7 @@ fn binary(variable: &str, default: &str) -> PathBuf {
 }
 
 /// chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -47,7 +47,7 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let chromedriver = binary("TESSERA_CHROMEDRIVER", "/usr/bin/chromedriver");
     let port = free_port();
     let child = Command::new(chromedriver)
@@ -89,7 +89,6 @@ async fn start_callback_page() -> (u16, actix_web::dev::ServerHandle) {
 }
 
 async fn a_person_signs_in_and_approves_in_chromium(backend: Backend) {
-    let chromium = binary("TESSERA_CHROMIUM", "/usr/bin/chromium");
     let setup = setup_with_issuer(backend, "http://127.0.0.1").await;
     let (app_port, callback) = start_callback_page().await;
     let redirect_uri = format!("http://127.0.0.1:{app_port}/cb");
@@ -106,28 +105,8 @@ async fn a_person_signs_in_and_approves_in_chromium(backend: Backend) {
         .finish();
     let authorize = setup.app.url(&format!("/oauth2/authorize?{query}"));
 
-    let driver = start_driver().await;
-    let profile = std::env::temp_dir().join(format!("tessera-chromium-{}", uuid::Uuid::new_v4().simple()));
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1000,800", format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    let browser = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("Chromium did not start through chromedriver: {e}"));
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let shot = |name: &str| shots.join(format!("{backend:?}-{name}.png").to_lowercase());
+    let (driver, browser, profile) = start_browser().await;
+    let shot = |name: &str| screenshot_path(&format!("{backend:?}-{name}"));
 
     let flow = async {
         browser.goto(&authorize).await?;
@@ -145,6 +124,7 @@ async fn a_person_signs_in_and_approves_in_chromium(backend: Backend) {
     let _ = browser.close().await;
     callback.stop(false).await;
     let _ = std::fs::remove_dir_all(&profile);
+    drop(driver);
     let landed = landed.unwrap_or_else(|e| panic!("the browser flow failed: {e}"));
 
     assert!(landed.as_str().starts_with(&redirect_uri), "{landed}");
@@ -154,4 +134,38 @@ async fn a_person_signs_in_and_approves_in_chromium(backend: Backend) {
     let tokens = exchange(&setup, &query["code"], &[("redirect_uri", redirect_uri.as_str())]).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     assert!(tokens.json()["id_token"].is_string());
+}
+
+/// chromedriver, a headless Chromium behind it, and its throwaway profile
+/// directory (the caller removes it).
+pub(crate) async fn start_browser() -> (Driver, fantoccini::Client, PathBuf) {
+    let chromium = binary("TESSERA_CHROMIUM", "/usr/bin/chromium");
+    let driver = start_driver().await;
+    let profile = std::env::temp_dir().join(format!("tessera-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1280,900", format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let browser = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .unwrap_or_else(|e| panic!("Chromium did not start through chromedriver: {e}"));
+    (driver, browser, profile)
+}
+
+/// Where a browser test saves the screenshot `name` (the test's output
+/// directory, never the repository).
+pub(crate) fn screenshot_path(name: &str) -> PathBuf {
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    shots.join(format!("{name}.png").to_lowercase())
 }

@@ -323,6 +323,25 @@ async fn an_app_registered_in_the_console_gets_tokens_with_the_secret_shown_once
         assert_eq!(again.status, 200);
         assert!(!again.body.contains(&secret) && !again.body.contains("tsr_cs_"), "{path} shows no secret");
     }
+    // The form posted again (a reload) registers nothing and shows no secret.
+    let form = console.get("/console/apps/new").await;
+    let submission = hidden_fields(&form.body).into_iter().find(|(n, _)| n == "submission").unwrap().1;
+    let fields = [
+        ("name", "Once"),
+        ("client_type", "confidential"),
+        ("grants", "client_credentials"),
+        ("submission", submission.as_str()),
+    ];
+    let first = console.post("/console/apps", &fields).await;
+    assert!(shown_secret(&first.body).is_some());
+    let again = console.post("/console/apps", &fields).await;
+    assert_eq!(again.status, 303);
+    assert!(location(&again).ends_with("?done=already"), "{}", location(&again));
+    let once = app.core.admin.list_clients().await.unwrap().into_iter().filter(|c| c.name == "Once").count();
+    assert_eq!(once, 1);
+    let after = console.get(location(&again)).await;
+    assert!(after.body.contains("already sent") && shown_secret(&after.body).is_none());
+
     let found = console.get("/console/apps?q=pipeline").await;
     assert!(found.body.contains(&id));
     let none = console.get("/console/apps?q=nothing-like-it").await;
@@ -433,6 +452,15 @@ async fn an_app_can_be_rotated_revoked_disabled_and_deleted(backend: Backend) {
     assert!(rotated.body.contains("keeps working until"));
     app.access_token(&first).await;
     app.access_token(&second).await;
+    let shown = console.get(&format!("/console/apps/{id}")).await;
+    let submission = hidden_fields(&shown.body).into_iter().find(|(n, _)| n == "submission").unwrap().1;
+    let once = [("grace", "1h"), ("submission", submission.as_str())];
+    let third = console.post(&format!("/console/apps/{id}/rotate-secret"), &once).await;
+    let third = TestClient { id: id.clone(), secret: shown_secret(&third.body).unwrap() };
+    let repeated = console.post(&format!("/console/apps/{id}/rotate-secret"), &once).await;
+    assert!(location(&repeated).ends_with("?done=already_rotated"));
+    app.access_token(&third).await;
+    let second = third;
     let bad_grace = console.post(&format!("/console/apps/{id}/rotate-secret"), &[("grace", "soon")]).await;
     assert_eq!(bad_grace.status, 400);
 

@@ -14,6 +14,7 @@ mod chromium;
 mod cli;
 mod client_cache;
 mod console;
+mod console_browser;
 mod discovery;
 mod fault_proxy;
 mod introspection;

@@ -9,9 +9,9 @@ use crate::domain::Lifetime;
 use crate::http::AppState;
 use crate::store::GrantsOf;
 
-#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", params(SearchParams),
+#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", operation_id = "list_apps", params(SearchParams),
     responses((status = 200, description = "Every app, by name", body = [App]),
-              (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn list(
     request: HttpRequest,
     query: web::Query<SearchParams>,
@@ -36,9 +36,9 @@ pub async fn list(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/apps", tag = "apps", request_body = AppInput,
+#[utoipa::path(post, path = "/api/v1/apps", tag = "apps", operation_id = "create_app", request_body = AppInput,
     responses((status = 201, description = "Registered; the secret is shown this once", body = CreatedApp),
-              (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
+              (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
               (status = 404, description = "An unknown scope or service account", body = ApiError)))]
 pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |actor| {
@@ -53,9 +53,9 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "client_id")),
-    responses((status = 200, body = App), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", operation_id = "show_app", params(("id" = String, Path, description = "client_id")),
+    responses((status = 200, body = App), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
 pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |_actor| {
         let client = state.admin.find_client(&path).await?;
@@ -63,10 +63,10 @@ pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Dat
     })
 }
 
-#[utoipa::path(put, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "client_id")),
+#[utoipa::path(put, path = "/api/v1/apps/{id}", tag = "apps", operation_id = "update_app", params(("id" = String, Path, description = "client_id")),
     request_body = AppInput,
-    responses((status = 200, description = "The app as saved", body = App), (status = 400, body = ApiError),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 200, description = "The app as saved", body = App), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn update(
     request: HttpRequest,
     path: web::Path<String>,
@@ -81,9 +81,9 @@ pub async fn update(
     })
 }
 
-#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "client_id")),
+#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps", operation_id = "delete_app", params(("id" = String, Path, description = "client_id")),
     responses((status = 204, description = "Deleted with its secrets, grants and tokens"),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn delete(
     request: HttpRequest,
     path: web::Path<String>,
@@ -95,11 +95,11 @@ pub async fn delete(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/apps/{id}/rotate-secret", tag = "apps",
+#[utoipa::path(post, path = "/api/v1/apps/{id}/rotate-secret", tag = "apps", operation_id = "rotate_app_secret",
     params(("id" = String, Path, description = "client_id")), request_body(content = Option<RotateInput>),
     responses((status = 200, description = "The new secret, shown this once", body = RotatedSecret),
-              (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError)))]
+              (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
 pub async fn rotate_secret(
     request: HttpRequest,
     path: web::Path<String>,
@@ -124,9 +124,9 @@ pub async fn rotate_secret(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/apps/{id}/enable", tag = "apps", params(("id" = String, Path, description = "client_id")),
-    responses((status = 204, description = "Enabled"), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError)))]
+#[utoipa::path(post, path = "/api/v1/apps/{id}/enable", tag = "apps", operation_id = "enable_app", params(("id" = String, Path, description = "client_id")),
+    responses((status = 204, description = "Enabled"), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
 pub async fn enable(
     request: HttpRequest,
     path: web::Path<String>,
@@ -138,9 +138,9 @@ pub async fn enable(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/apps/{id}/disable", tag = "apps", params(("id" = String, Path, description = "client_id")),
+#[utoipa::path(post, path = "/api/v1/apps/{id}/disable", tag = "apps", operation_id = "disable_app", params(("id" = String, Path, description = "client_id")),
     responses((status = 204, description = "Disabled: its tokens are inactive, it cannot authenticate"),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn disable(
     request: HttpRequest,
     path: web::Path<String>,
@@ -152,10 +152,10 @@ pub async fn disable(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/apps/{id}/revoke-tokens", tag = "apps",
+#[utoipa::path(post, path = "/api/v1/apps/{id}/revoke-tokens", tag = "apps", operation_id = "revoke_app_tokens",
     params(("id" = String, Path, description = "client_id")),
     responses((status = 204, description = "Every token issued until now is inactive; its grants are revoked"),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_tokens(
     request: HttpRequest,
     path: web::Path<String>,
@@ -167,9 +167,9 @@ pub async fn revoke_tokens(
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/apps/{id}/grants", tag = "apps", params(("id" = String, Path, description = "client_id")),
+#[utoipa::path(get, path = "/api/v1/apps/{id}/grants", tag = "apps", operation_id = "app_grants", params(("id" = String, Path, description = "client_id")),
     responses((status = 200, description = "Live grants of people to this app", body = [Grant]),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn grants(
     request: HttpRequest,
     path: web::Path<String>,

@@ -26,7 +26,7 @@ fn existing(text: &str, what: &str) -> Result<Username, Failure> {
 }
 
 #[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service accounts",
-    responses((status = 200, body = [ServiceAccountOutput]), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+    responses((status = 200, body = [ServiceAccountOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn list_service_accounts(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |_actor| {
         let accounts: Vec<ServiceAccountOutput> =
@@ -36,8 +36,8 @@ pub async fn list_service_accounts(request: HttpRequest, state: web::Data<AppSta
 }
 
 #[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service accounts", request_body = ServiceAccountInput,
-    responses((status = 201, body = ServiceAccountOutput), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 201, body = ServiceAccountOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn create_service_account(
     request: HttpRequest,
     body: web::Bytes,
@@ -54,8 +54,8 @@ pub async fn create_service_account(
 
 #[utoipa::path(get, path = "/api/v1/service-accounts/{username}", tag = "service accounts",
     params(("username" = String, Path)),
-    responses((status = 200, body = ServiceAccountOutput), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError)))]
+    responses((status = 200, body = ServiceAccountOutput), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
 pub async fn show_service_account(
     request: HttpRequest,
     path: web::Path<String>,
@@ -69,8 +69,8 @@ pub async fn show_service_account(
 
 #[utoipa::path(put, path = "/api/v1/service-accounts/{username}", tag = "service accounts",
     params(("username" = String, Path)), request_body = ServiceAccountInput,
-    responses((status = 200, body = ServiceAccountOutput), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 200, body = ServiceAccountOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn update_service_account(
     request: HttpRequest,
     path: web::Path<String>,
@@ -92,8 +92,8 @@ pub async fn update_service_account(
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{username}/enable", tag = "service accounts",
     params(("username" = String, Path)),
-    responses((status = 204, description = "Enabled"), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError)))]
+    responses((status = 204, description = "Enabled"), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
 pub async fn enable_service_account(
     request: HttpRequest,
     path: web::Path<String>,
@@ -107,8 +107,8 @@ pub async fn enable_service_account(
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{username}/disable", tag = "service accounts",
     params(("username" = String, Path)),
-    responses((status = 204, description = "Disabled: its apps' tokens are inactive"), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 204, description = "Disabled: its apps' tokens are inactive"), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn disable_service_account(
     request: HttpRequest,
     path: web::Path<String>,
@@ -121,7 +121,7 @@ pub async fn disable_service_account(
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
-    responses((status = 200, body = [UserOutput]), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+    responses((status = 200, body = [UserOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn list_users(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |_actor| {
         let users: Vec<UserOutput> =
@@ -146,8 +146,8 @@ fn parse_profile(input: &UserInput) -> Result<UserChanges, Failure> {
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserInput,
-    responses((status = 201, body = UserOutput), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 201, body = UserOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn create_user(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |actor| {
         let input: UserInput = json_body(&request, &body)?;
@@ -167,8 +167,8 @@ pub async fn create_user(request: HttpRequest, body: web::Bytes, state: web::Dat
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "users", params(("username" = String, Path)),
-    responses((status = 200, body = UserOutput), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError)))]
+    responses((status = 200, body = UserOutput), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
 pub async fn show_user(
     request: HttpRequest,
     path: web::Path<String>,
@@ -182,8 +182,8 @@ pub async fn show_user(
 
 #[utoipa::path(put, path = "/api/v1/users/{username}", tag = "users", params(("username" = String, Path)),
     request_body = UserInput,
-    responses((status = 200, body = UserOutput), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 200, body = UserOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn update_user(
     request: HttpRequest,
     path: web::Path<String>,
@@ -206,8 +206,8 @@ pub async fn update_user(
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/password", tag = "users", params(("username" = String, Path)),
     request_body = PasswordInput,
-    responses((status = 204, description = "Set; the user's sessions have ended"), (status = 400, body = ApiError),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 204, description = "Set; the user's sessions have ended"), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn reset_password(
     request: HttpRequest,
     path: web::Path<String>,
@@ -224,8 +224,8 @@ pub async fn reset_password(
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users", params(("username" = String, Path)),
-    responses((status = 204, description = "Enabled"), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 204, description = "Enabled"), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn enable_user(
     request: HttpRequest,
     path: web::Path<String>,
@@ -238,8 +238,8 @@ pub async fn enable_user(
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users", params(("username" = String, Path)),
-    responses((status = 204, description = "Disabled: sessions end, grants are revoked"), (status = 400, body = ApiError),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 204, description = "Disabled: sessions end, grants are revoked"), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn disable_user(
     request: HttpRequest,
     path: web::Path<String>,
@@ -252,8 +252,8 @@ pub async fn disable_user(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{username}/grants", tag = "users", params(("username" = String, Path)),
-    responses((status = 200, body = [Grant]), (status = 401, body = ApiError), (status = 403, body = ApiError),
-              (status = 404, body = ApiError)))]
+    responses((status = 200, body = [Grant]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
 pub async fn user_grants(
     request: HttpRequest,
     path: web::Path<String>,
@@ -269,7 +269,7 @@ pub async fn user_grants(
 
 #[utoipa::path(delete, path = "/api/v1/users/{username}/grants", tag = "users", params(("username" = String, Path)),
     responses((status = 200, description = "Every grant of the user is revoked", body = RevokedCount),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_user_grants(
     request: HttpRequest,
     path: web::Path<String>,
@@ -283,7 +283,7 @@ pub async fn revoke_user_grants(
 
 #[utoipa::path(delete, path = "/api/v1/grants/{id}", tag = "users", params(("id" = String, Path, description = "grant id")),
     responses((status = 204, description = "Revoked: its refresh and access tokens stop working"),
-              (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_grant(
     request: HttpRequest,
     path: web::Path<String>,

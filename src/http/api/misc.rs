@@ -11,7 +11,7 @@ use crate::http::AppState;
 use crate::store::AuditQuery;
 
 #[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",
-    responses((status = 200, body = [ScopeOutput]), (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+    responses((status = 200, body = [ScopeOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn list_scopes(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |_actor| {
         let scopes: Vec<ScopeOutput> =
@@ -21,8 +21,8 @@ pub async fn list_scopes(request: HttpRequest, state: web::Data<AppState>) -> Ht
 }
 
 #[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", request_body = ScopeInput,
-    responses((status = 201, body = ScopeOutput), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 201, body = ScopeOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn create_scope(
     request: HttpRequest,
     body: web::Bytes,
@@ -39,8 +39,8 @@ pub async fn create_scope(
 
 #[utoipa::path(put, path = "/api/v1/scopes/{name}", tag = "scopes", params(("name" = String, Path)),
     request_body = ScopeInput,
-    responses((status = 200, body = ScopeOutput), (status = 400, body = ApiError), (status = 401, body = ApiError),
-              (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 200, body = ScopeOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn update_scope(
     request: HttpRequest,
     path: web::Path<String>,
@@ -60,8 +60,8 @@ pub async fn update_scope(
 }
 
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
-    responses((status = 200, description = "Signing keys, oldest first", body = [Key]), (status = 401, body = ApiError),
-              (status = 403, body = ApiError)))]
+    responses((status = 200, description = "Signing keys, oldest first", body = [Key]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
+              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn list_keys(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |_actor| {
         let issuer = &state.oauth.config.issuer;
@@ -73,7 +73,7 @@ pub async fn list_keys(request: HttpRequest, state: web::Data<AppState>) -> Http
 #[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "keys",
     responses((status = 201, description = "A new key is published; it signs after the publish-ahead period. \
                                             Resource servers with a pinned PEM need its PEM before then.", body = Key),
-              (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn rotate_keys(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |actor| {
         let key = state.admin.rotate_keys(&actor, None).await?;
@@ -82,8 +82,8 @@ pub async fn rotate_keys(request: HttpRequest, state: web::Data<AppState>) -> Ht
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
-    responses((status = 200, description = "Newest first", body = AuditPage), (status = 400, body = ApiError),
-              (status = 401, body = ApiError), (status = 403, body = ApiError)))]
+    responses((status = 200, description = "Newest first", body = AuditPage), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn audit(
     request: HttpRequest,
     query: web::Query<AuditParams>,

@@ -5,9 +5,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{
-    admin, failure, notice, posted, see_other, when, ConsoleError, FieldErrors, Form, Layout, Visitor,
+    admin, claim, failure, notice, posted, see_other, settle, when, ConsoleError, FieldErrors, Form, Layout,
+    Submission, Visitor,
 };
 use crate::admin::ClientWithSecret;
+use crate::crypto::secrets::random_id;
 use crate::domain::{Client, ClientDraft, ClientType, GrantType, Lifetime, NewClient, PkcePolicy};
 use crate::http::authorize::html;
 use crate::http::AppState;
@@ -119,6 +121,8 @@ pub struct AppForm {
     pub audiences: String,
     pub service_account: String,
     pub resource_server: bool,
+    /// The one-time id that stops a reload from registering twice.
+    pub submission: String,
     pub errors: FieldErrors,
 }
 
@@ -138,6 +142,7 @@ impl AppForm {
             audiences: String::new(),
             service_account: String::new(),
             resource_server: false,
+            submission: random_id(16),
             errors: FieldErrors::default(),
         }
     }
@@ -158,6 +163,7 @@ impl AppForm {
             audiences: draft.audiences.join("\n"),
             service_account: draft.service_account,
             resource_server: draft.resource_server,
+            submission: String::new(),
             errors: FieldErrors::default(),
         }
     }
@@ -177,6 +183,7 @@ impl AppForm {
             audiences: form.text("audiences"),
             service_account: form.text("service_account"),
             resource_server: form.checked("resource_server"),
+            submission: form.text("submission"),
             errors: FieldErrors::default(),
         }
     }
@@ -299,7 +306,18 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
     let Some(new) = form.parse_client() else {
         return form_page(&state, &visitor, form, None, 400).await;
     };
-    match state.admin.create_client(&visitor.actor(), new).await {
+    let submission = match claim(&state, &posted_form).await {
+        Ok(Submission::First(id)) => id,
+        Ok(Submission::Repeated(Some(client_id))) => {
+            return see_other(&format!("/console/apps/{client_id}?done=already"))
+        }
+        Ok(Submission::Repeated(None)) => return see_other("/console/apps?done=already"),
+        Err(error) => return failure(&visitor, error.into(), "/console/apps"),
+    };
+    let created = state.admin.create_client(&visitor.actor(), new).await;
+    let made = created.as_ref().ok().map(|c| c.client.id.to_string());
+    settle(&state, submission.as_deref(), made.as_deref()).await;
+    match created {
         Ok(created) => show_page(&state, &visitor, created, None).await,
         Err(error) => match ConsoleError::from(error) {
             ConsoleError::Invalid(invalid) => {
@@ -326,6 +344,8 @@ struct ShowPage {
     grants: Vec<GrantRow>,
     revoke_base: &'static str,
     grants_back: String,
+    /// For the rotate form: a reload must not rotate twice.
+    submission: String,
 }
 
 /// A user's grant as the tables show it.
@@ -369,6 +389,7 @@ async fn show_page(
         grants,
         revoke_base: "/console/grants",
         grants_back: format!("/console/apps/{}", shown.client.id),
+        submission: random_id(16),
     };
     html(200, page.render())
 }
@@ -444,7 +465,14 @@ pub async fn rotate_secret(
         Ok(grace) => grace,
         Err(invalid) => return failure(&visitor, ConsoleError::Invalid(invalid), &back),
     };
-    match state.admin.rotate_client_secret(&visitor.actor(), &path, grace).await {
+    let submission = match claim(&state, &form).await {
+        Ok(Submission::First(id)) => id,
+        Ok(Submission::Repeated(_)) => return see_other(&format!("{back}?done=already_rotated")),
+        Err(error) => return failure(&visitor, error.into(), &back),
+    };
+    let rotated = state.admin.rotate_client_secret(&visitor.actor(), &path, grace).await;
+    settle(&state, submission.as_deref(), rotated.as_ref().ok().map(|_| "rotated")).await;
+    match rotated {
         Ok(rotated) => show_page(&state, &visitor, rotated, None).await,
         Err(error) => failure(&visitor, error.into(), &back),
     }

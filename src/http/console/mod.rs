@@ -308,6 +308,38 @@ pub fn unavailable() -> HttpResponse {
     response
 }
 
+/// A form that creates a secret is sent once: its `submission` id is
+/// claimed before the operation. A repeat (a reload posting again) gets
+/// `Repeated` with what the first one produced, if it finished.
+pub enum Submission {
+    First(Option<String>),
+    Repeated(Option<String>),
+}
+
+pub async fn claim(state: &AppState, form: &Form) -> Result<Submission, StoreError> {
+    let Some(id) = form.get("submission").filter(|id| id.len() <= 64) else {
+        return Ok(Submission::First(None));
+    };
+    let now = state.oauth.clock.now();
+    if state.oauth.store.claim_submission(id, now).await? {
+        Ok(Submission::First(Some(id.to_owned())))
+    } else {
+        Ok(Submission::Repeated(state.oauth.store.submission_result(id).await?))
+    }
+}
+
+/// Records the outcome of a claimed submission (or gives it back on failure).
+pub async fn settle(state: &AppState, submission: Option<&str>, result: Option<&str>) {
+    let Some(id) = submission else { return };
+    let outcome = match result {
+        Some(result) => state.oauth.store.complete_submission(id, result).await,
+        None => state.oauth.store.release_submission(id).await,
+    };
+    if let Err(error) = outcome {
+        tracing::warn!(%error, "could not record a form submission");
+    }
+}
+
 /// 303 to a path of ours (after a form post, or to sign in).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -332,6 +364,8 @@ pub fn notice(request: &HttpRequest) -> Option<&'static str> {
         "password" => "Password changed.",
         "password_reset" => "Password set; the user's sessions have ended.",
         "rotated" => "A new signing key is published; it starts signing after the publish-ahead period.",
+        "already" => "This form was already sent: the app exists, and its secret was shown only then.",
+        "already_rotated" => "That rotation was already done: the new secret was shown only then.",
         _ => return None,
     })
 }
