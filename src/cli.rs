@@ -16,7 +16,7 @@ use crate::config::{LogFormat, RawSettings, Settings};
 use crate::domain::{
     Audience, AuthMethod, Client, ClientId, ClientType, Email, GrantType, InvalidInput, Lifetime, NewClient,
     NewServiceAccount, NewUser, Password, PkcePolicy, RedirectUri, Role, ScopeName, ScopeSet, ServiceAccount,
-    TokenFormat, User, Username,
+    ServiceAccountChanges, TokenFormat, User, Username,
 };
 use crate::startup::{Application, Core};
 use crate::telemetry;
@@ -72,6 +72,9 @@ enum ServiceAccountCommand {
         username: String,
         #[arg(long)]
         display_name: Option<String>,
+        /// May be given the tessera:admin scope (the admin API)
+        #[arg(long)]
+        admin: bool,
     },
     /// List service accounts
     List,
@@ -260,8 +263,8 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
         Command::Migrate => print(json, json!({"migrated": true}), "migrations applied".into()),
         Command::User(command) => user_command(core, command, json).await,
         Command::ServiceAccount(command) => match command {
-            ServiceAccountCommand::Create { username, display_name } => {
-                let account = admin
+            ServiceAccountCommand::Create { username, display_name, admin: flagged } => {
+                let mut account = admin
                     .create_service_account(
                         &actor,
                         NewServiceAccount {
@@ -270,18 +273,28 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
                         },
                     )
                     .await?;
+                if flagged {
+                    let changes = ServiceAccountChanges {
+                        username: account.username.clone(),
+                        display_name: account.display_name.clone(),
+                        admin: true,
+                    };
+                    account =
+                        admin.update_service_account(&actor, &account.username.clone(), changes).await?;
+                }
                 print(json, account_json(&account), format!("created service account {}", account.username))
             }
             ServiceAccountCommand::List => {
                 let accounts = admin.list_service_accounts().await?;
                 let text = table(
-                    &["USERNAME", "DISPLAY NAME", "ENABLED"],
+                    &["USERNAME", "DISPLAY NAME", "ADMIN API", "ENABLED"],
                     accounts
                         .iter()
                         .map(|a| {
                             vec![
                                 a.username.to_string(),
                                 a.display_name.clone().unwrap_or_default(),
+                                yes_no(a.admin),
                                 yes_no(a.enabled),
                             ]
                         })
@@ -547,6 +560,7 @@ fn account_json(account: &ServiceAccount) -> serde_json::Value {
     json!({
         "username": account.username.as_str(),
         "display_name": account.display_name,
+        "admin": account.admin,
         "enabled": account.enabled,
         "created_at": account.created_at.seconds(),
     })

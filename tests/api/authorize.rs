@@ -466,6 +466,10 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     assert!(setup.app.is_active(&setup.jira, &token).await);
     exchange(&setup, &code, &[]).await.assert_oauth_error(400, "invalid_grant");
     assert!(!setup.app.is_active(&setup.jira, &token).await, "tokens of a replayed code are revoked");
+    let query =
+        tessera::store::AuditQuery { kinds: vec!["code_replay".into()], limit: 10, ..Default::default() };
+    let events = setup.app.core.audit.list(&query).await.unwrap();
+    assert_eq!(events.len(), 1, "the replay is in the audit log");
 }
 
 async fn twenty_concurrent_redemptions_of_one_code_give_one_token(backend: Backend) {

@@ -66,6 +66,23 @@ async fn a_client_created_on_the_command_line_gets_tokens(backend: Backend) {
     let data = Arc::new(TestData::new(backend).await);
     let account = tessera(&data, &["service-account", "create", "--username", "svc-deploy", "--json"]).await;
     assert_eq!(account.json()["username"], "svc-deploy");
+    assert_eq!(account.json()["admin"], false);
+    let ops =
+        tessera(&data, &["service-account", "create", "--username", "svc-ops", "--admin", "--json"]).await;
+    assert_eq!(ops.json()["admin"], true, "{}", ops.stderr);
+    // Command-line changes are in the audit log, as the OS user.
+    let node = crate::helpers::spawn_node(
+        data.clone(),
+        data.raw_settings(),
+        tessera::clock::ManualClock::new(tessera::domain::UnixTime::now()),
+    )
+    .await;
+    let events =
+        node.core.audit.list(&tessera::store::AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    let created: Vec<_> = events.iter().filter(|e| e.kind == "service_account.created").collect();
+    assert_eq!(created.len(), 2);
+    assert!(created.iter().all(|e| e.actor.starts_with("cli:")), "{created:?}");
+    drop(node);
     let scope =
         tessera(&data, &["scope", "create", "jira:read", "--description", "Read Jira", "--json"]).await;
     assert_eq!(scope.json()["name"], "jira:read");

@@ -266,6 +266,14 @@ async fn signing_in_rotates_the_session_and_never_redirects_away(backend: Backen
     assert_eq!(location(&console.get("/console").await), "/console/dashboard");
 
     console.get("/console/dashboard").await;
+    // An hour without a request ends the session.
+    app.clock.advance(3_601);
+    assert_eq!(
+        location(&console.get("/console/dashboard").await),
+        "/console/login?next=%2Fconsole%2Fdashboard"
+    );
+    console = sign_in(&app, "root", ADMIN_PASSWORD).await;
+    console.get("/console/dashboard").await;
     let signed_out = console.post("/console/logout", &[]).await;
     assert_eq!(location(&signed_out), "/console/login");
     assert_eq!(signed_out.header("clear-site-data"), Some("\"cookies\""));

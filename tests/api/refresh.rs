@@ -76,6 +76,15 @@ async fn a_reused_refresh_token_revokes_the_whole_grant(backend: Backend) {
     refresh(&setup, &successor, &[]).await.assert_oauth_error(400, "invalid_grant");
     assert!(!setup.app.is_active(&setup.jira, &access).await, "the grant's access tokens die too");
     assert!(!setup.app.is_active(&setup.jira, &text(&first, "access_token")).await);
+    let query = tessera::store::AuditQuery {
+        kinds: vec!["refresh_token_reuse".into()],
+        limit: 10,
+        ..Default::default()
+    };
+    let events = setup.app.core.audit.list(&query).await.unwrap();
+    assert_eq!(events.len(), 1, "the reuse is in the audit log");
+    assert_eq!(events[0].actor, format!("client:{}", setup.client.id));
+    assert_eq!(events[0].address.as_deref(), Some("127.0.0.1"));
 }
 
 async fn scope_may_narrow_but_never_widen(backend: Backend) {
