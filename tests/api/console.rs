@@ -272,6 +272,14 @@ async fn signing_in_rotates_the_session_and_never_redirects_away(backend: Backen
         location(&console.get("/console/dashboard").await),
         "/console/login?next=%2Fconsole%2Fdashboard"
     );
+    // Eight hours after sign-in the session ends, however busy.
+    console = sign_in(&app, "root", ADMIN_PASSWORD).await;
+    for _ in 0..15 {
+        app.clock.advance(1_800);
+        assert_eq!(console.get("/console/dashboard").await.status, 200);
+    }
+    app.clock.advance(1_800);
+    assert_eq!(console.get("/console/dashboard").await.status, 303, "the absolute timeout");
     console = sign_in(&app, "root", ADMIN_PASSWORD).await;
     console.get("/console/dashboard").await;
     let signed_out = console.post("/console/logout", &[]).await;
