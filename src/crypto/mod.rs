@@ -5,6 +5,7 @@
 pub mod jwt;
 pub mod master;
 pub mod password;
+pub mod personal_token;
 pub mod secrets;
 pub mod signing;
 

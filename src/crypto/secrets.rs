@@ -20,6 +20,10 @@ pub const CLIENT_SECRET_PREFIX: &str = "tsr_cs_";
 pub struct Secret(String);
 
 impl Secret {
+    pub(crate) fn new(value: String) -> Self {
+        Self(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
