@@ -51,7 +51,7 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
     };
     let form = FormParams::parse(&body).ok();
     let token = form.as_ref().and_then(|f| f.get("tessera_csrf"));
-    if !form_is_ours(&request, session.as_ref(), token) {
+    if !form_is_ours(&request, session.as_ref().map(|s| s.csrf_token.as_str()), token) {
         return error_page(403, "This form has expired or did not come from Tessera.");
     }
     if state.sessions.end(&cookie).await.is_err() {

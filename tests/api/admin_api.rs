@@ -356,6 +356,11 @@ async fn bad_requests_get_stable_error_codes_and_change_nothing(backend: Backend
     assert_error(&call(&app, &token, "get", "/api/v1/users/bad%20name", None).await, 404, "not_found");
     assert_error(&call(&app, &token, "delete", "/api/v1/grants/nope", None).await, 404, "not_found");
     assert_error(&call(&app, &token, "get", "/api/v1/nothing-here", None).await, 404, "not_found");
+    // A string where a boolean belongs: serde would quote it; we do not.
+    let misplaced = json!({"username": "svc-x", "admin": "s3cret-value"});
+    let misplaced = call(&app, &token, "post", "/api/v1/service-accounts", Some(misplaced)).await;
+    assert_error(&misplaced, 400, "invalid_json");
+    assert!(!misplaced.body.contains("s3cret-value"), "no value echoed: {}", misplaced.body);
     let twice = json!({"username": "svc-admin"});
     assert_error(&call(&app, &token, "post", "/api/v1/service-accounts", Some(twice)).await, 409, "conflict");
     let user = json!({"username": "bob", "email": "bob@example.com", "password": "short"});

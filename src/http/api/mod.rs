@@ -217,11 +217,15 @@ pub fn json_body<T: DeserializeOwned>(request: &HttpRequest, body: &[u8]) -> Res
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        Failure::Body(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not the expected JSON: {e}"),
-        )
+        // serde's type errors quote the value sent (it may be a password):
+        // name the place, not the value; unknown and missing fields are safe.
+        let text = e.to_string();
+        let message = if text.starts_with("unknown field") || text.starts_with("missing field") {
+            format!("the body is not the expected JSON: {text}")
+        } else {
+            format!("the body is not the expected JSON (line {}, column {})", e.line(), e.column())
+        };
+        Failure::Body(StatusCode::BAD_REQUEST, "invalid_json", message)
     })
 }
 

@@ -49,7 +49,7 @@ pub async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<App
         },
         None => None,
     };
-    if !form_is_ours(&request, session.as_ref(), form.get("tessera_csrf")) {
+    if !form_is_ours(&request, session.as_ref().map(|s| s.csrf_token.as_str()), form.get("tessera_csrf")) {
         let message = "The sign-in form expired. Please try again.";
         return page(&request, &state, Some(message), "", &next, 403).await;
     }

@@ -161,14 +161,7 @@ pub async fn posted(
 ) -> Result<(Visitor, Form), HttpResponse> {
     let visitor = if admin_only { admin(request, state).await? } else { visitor(request, state).await? };
     let form = Form::parse(body);
-    let session = crate::store::StoredSession {
-        user: None,
-        csrf_token: visitor.csrf_token.clone(),
-        auth_time: None,
-        last_seen_at: UnixTime::from_seconds(0),
-        expires_at: UnixTime::from_seconds(0),
-    };
-    if !form_is_ours(request, Some(&session), form.get("tessera_csrf")) {
+    if !form_is_ours(request, Some(&visitor.csrf_token), form.get("tessera_csrf")) {
         return Err(message(
             &visitor,
             403,
