@@ -51,10 +51,12 @@ pub enum Kind {
     GrantRevoked,
     ConsentRevoked,
     KeyRotated,
+    PersonalTokenCreated,
+    PersonalTokenRevoked,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 30] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -83,6 +85,8 @@ impl Kind {
         Self::GrantRevoked,
         Self::ConsentRevoked,
         Self::KeyRotated,
+        Self::PersonalTokenCreated,
+        Self::PersonalTokenRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +119,8 @@ impl Kind {
             Self::GrantRevoked => "grant.revoked",
             Self::ConsentRevoked => "consent.revoked",
             Self::KeyRotated => "key.rotated",
+            Self::PersonalTokenCreated => "personal_token.created",
+            Self::PersonalTokenRevoked => "personal_token.revoked",
         }
     }
 

@@ -15,9 +15,10 @@ use crate::clock::SystemClock;
 use crate::config::{LogFormat, RawSettings, Settings};
 use crate::domain::{
     Audience, AuthMethod, Client, ClientId, ClientType, Email, GrantType, InvalidInput, Lifetime, NewClient,
-    NewServiceAccount, NewUser, Password, PkcePolicy, RedirectUri, Role, ScopeName, ScopeSet, ServiceAccount,
-    ServiceAccountChanges, TokenFormat, User, Username,
+    NewServiceAccount, NewUser, Password, PersonalToken, PkcePolicy, RedirectUri, Role, ScopeName, ScopeSet,
+    ServiceAccount, ServiceAccountChanges, TokenFormat, UnixTime, User, Username,
 };
+use crate::personal_tokens::TokenRequest;
 use crate::startup::{Application, Core};
 use crate::telemetry;
 
@@ -61,6 +62,35 @@ enum Command {
     /// Signing keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Personal API tokens (a person's bearer token for scripts)
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a personal API token for a user; the token is printed once
+    Create {
+        /// The owner's username
+        #[arg(long)]
+        user: String,
+        /// What the token is for, e.g. "deploy script"
+        #[arg(long)]
+        label: String,
+        /// A scope the token carries (repeat, or space-separate)
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Lifetime, e.g. 90d (default: the server's maximum, TESSERA_PAT_MAX_LIFETIME)
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List personal tokens, everyone's or one user's
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a personal token by id: it stops working at once
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -262,6 +292,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
         Command::Serve => unreachable!("handled by run"),
         Command::Migrate => print(json, json!({"migrated": true}), "migrations applied".into()),
         Command::User(command) => user_command(core, command, json).await,
+        Command::Token(command) => token_command(core, command, json).await,
         Command::ServiceAccount(command) => match command {
             ServiceAccountCommand::Create { username, display_name, admin: flagged } => {
                 let mut account = admin
@@ -501,6 +532,73 @@ async fn user_command(core: &Core, command: UserCommand, json: bool) -> anyhow::
             print(json, json!({"username": username, "enabled": true}), format!("enabled user {username}"))
         }
     }
+}
+
+async fn token_command(core: &Core, command: TokenCommand, json: bool) -> anyhow::Result<()> {
+    let tokens = &core.personal_tokens;
+    let actor = command_line_actor();
+    let now = core.clock.now();
+    match command {
+        TokenCommand::Create { user, label, scopes, expires_in } => {
+            let owner = core.accounts.find_user(&Username::parse(&user)?).await?;
+            let expires_in = expires_in.as_deref().map(str::parse::<Lifetime>).transpose()?;
+            let request = TokenRequest { label, scopes, expires_in };
+            let created = tokens.create(&actor, &owner, &request).await?;
+            let mut value = token_json(&created.token, now);
+            value["token"] = json!(created.secret.expose());
+            let expiry = created.token.expires_at.map_or("never".to_owned(), |at| at.seconds().to_string());
+            let text = format!(
+                "created personal token {} ('{}') for {}, expires at {expiry}\n\n  {}\n\nIt is shown only now: store it in your secret manager.",
+                created.token.id,
+                created.token.label,
+                created.token.username,
+                created.secret.expose()
+            );
+            print(json, value, text)
+        }
+        TokenCommand::List { user } => {
+            let owner = match user {
+                Some(name) => Some(core.accounts.find_user(&Username::parse(&name)?).await?),
+                None => None,
+            };
+            let list = tokens.list(owner.as_ref()).await?;
+            let seconds = |at: Option<UnixTime>| at.map_or("-".to_owned(), |at| at.seconds().to_string());
+            let text = table(
+                &["ID", "USER", "LABEL", "SCOPE", "STATUS", "EXPIRES AT", "LAST USED AT"],
+                list.iter()
+                    .map(|t| {
+                        vec![
+                            t.id.clone(),
+                            t.username.to_string(),
+                            t.label.clone(),
+                            t.scope.clone(),
+                            t.status(now).as_str().to_owned(),
+                            seconds(t.expires_at),
+                            seconds(t.last_used_at),
+                        ]
+                    })
+                    .collect(),
+            );
+            print(json, list.iter().map(|t| token_json(t, now)).collect(), text)
+        }
+        TokenCommand::Revoke { id } => {
+            tokens.revoke(&actor, &id, None).await?;
+            print(json, json!({"id": id, "revoked": true}), format!("revoked personal token {id}"))
+        }
+    }
+}
+
+fn token_json(token: &PersonalToken, now: UnixTime) -> serde_json::Value {
+    json!({
+        "id": token.id,
+        "username": token.username.as_str(),
+        "label": token.label,
+        "scope": token.scope,
+        "status": token.status(now).as_str(),
+        "created_at": token.created_at.seconds(),
+        "expires_at": token.expires_at.map(UnixTime::seconds),
+        "last_used_at": token.last_used_at.map(UnixTime::seconds),
+    })
 }
 
 /// The new password: the first line of standard input, or typed twice at a

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::crypto::master::MasterKey;
 use crate::crypto::signing::SigningAlgorithm;
 use crate::domain::{InvalidInput, Lifetime};
+use crate::personal_tokens::TokenPolicy;
 
 /// A secret string from the environment or a file; never printed.
 #[derive(Clone, Deserialize)]
@@ -103,6 +104,18 @@ pub struct RawSettings {
     /// HTTP worker threads (default: one per core)
     #[arg(long, env = "TESSERA_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Longest life of a personal API token, or `none` (default 365d)
+    #[arg(long, env = "TESSERA_PAT_MAX_LIFETIME", global = true)]
+    pub pat_max_lifetime: Option<String>,
+    /// Refuse personal API tokens without an explicit expiry (default false)
+    #[arg(long, env = "TESSERA_PAT_REQUIRE_EXPIRY", global = true)]
+    pub pat_require_expiry: Option<bool>,
+    /// Live personal API tokens one person may hold (default 50)
+    #[arg(long, env = "TESSERA_PAT_MAX_PER_USER", global = true)]
+    pub pat_max_per_user: Option<u32>,
+    /// Base URL of the Jira that trusts this server, for the console's Jira page
+    #[arg(long, env = "TESSERA_JIRA_URL", global = true)]
+    pub jira_url: Option<String>,
 }
 
 impl RawSettings {
@@ -126,6 +139,10 @@ impl RawSettings {
             database_timeout_seconds: self.database_timeout_seconds.or(other.database_timeout_seconds),
             database_max_connections: self.database_max_connections.or(other.database_max_connections),
             workers: self.workers.or(other.workers),
+            pat_max_lifetime: self.pat_max_lifetime.or(other.pat_max_lifetime),
+            pat_require_expiry: self.pat_require_expiry.or(other.pat_require_expiry),
+            pat_max_per_user: self.pat_max_per_user.or(other.pat_max_per_user),
+            jira_url: self.jira_url.or(other.jira_url),
         }
     }
 }
@@ -157,6 +174,9 @@ pub struct Settings {
     pub database_timeout: Duration,
     pub database_max_connections: u32,
     pub workers: Option<usize>,
+    pub personal_tokens: TokenPolicy,
+    /// The Jira base URL (no trailing slash), when one is configured.
+    pub jira_url: Option<String>,
 }
 
 /// Claims the username claim must not shadow.
@@ -233,7 +253,23 @@ impl Settings {
             Some("off") => None,
             other => Some(lifetime(other.map(str::to_owned), "90d", "TESSERA_KEY_ROTATION_INTERVAL")?),
         };
+        let pat_max_lifetime = match raw.pat_max_lifetime.as_deref() {
+            Some("none") => None,
+            other => Some(lifetime(other.map(str::to_owned), "365d", "TESSERA_PAT_MAX_LIFETIME")?),
+        };
+        let pat_max_per_user = raw.pat_max_per_user.unwrap_or(50);
+        if pat_max_per_user == 0 {
+            anyhow::bail!("TESSERA_PAT_MAX_PER_USER must be at least 1");
+        }
+        let personal_tokens = TokenPolicy {
+            max_lifetime: pat_max_lifetime,
+            require_expiry: raw.pat_require_expiry.unwrap_or(false),
+            max_per_user: pat_max_per_user,
+        };
+        let jira_url = raw.jira_url.as_deref().map(parse_jira_url).transpose()?;
         Ok(Self {
+            personal_tokens,
+            jira_url,
             default_audience: raw.default_audience.unwrap_or_else(|| issuer.clone()),
             bind,
             issuer,
@@ -283,9 +319,54 @@ fn parse_issuer(text: &str) -> anyhow::Result<String> {
     Ok(text.trim_end_matches('/').to_owned())
 }
 
+/// The Jira base URL as people paste it, without a trailing slash.
+fn parse_jira_url(text: &str) -> anyhow::Result<String> {
+    let url =
+        url::Url::parse(text).with_context(|| format!("TESSERA_JIRA_URL '{text}' is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+        anyhow::bail!("TESSERA_JIRA_URL '{text}' must be an http(s) URL without query or fragment");
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn personal_token_policy_defaults_and_limits() {
+        let settings = Settings::resolve(RawSettings::default()).unwrap();
+        assert_eq!(settings.personal_tokens, TokenPolicy::default());
+        assert_eq!(settings.personal_tokens.max_lifetime, Some(Lifetime::from_seconds(365 * 86_400)));
+        let forever = Settings::resolve(RawSettings {
+            pat_max_lifetime: Some("none".into()),
+            pat_require_expiry: Some(true),
+            pat_max_per_user: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            forever.personal_tokens,
+            TokenPolicy { max_lifetime: None, require_expiry: true, max_per_user: 3 }
+        );
+        let zero = Settings::resolve(RawSettings { pat_max_per_user: Some(0), ..Default::default() });
+        assert!(zero.unwrap_err().to_string().contains("TESSERA_PAT_MAX_PER_USER"));
+        let bad =
+            Settings::resolve(RawSettings { pat_max_lifetime: Some("1y".into()), ..Default::default() });
+        assert!(bad.unwrap_err().to_string().contains("TESSERA_PAT_MAX_LIFETIME"));
+    }
+
+    #[test]
+    fn jira_url_loses_its_trailing_slash_and_must_be_http() {
+        let given =
+            |url: &str| Settings::resolve(RawSettings { jira_url: Some(url.into()), ..Default::default() });
+        assert_eq!(
+            given("https://jira.example.com/").unwrap().jira_url.as_deref(),
+            Some("https://jira.example.com")
+        );
+        assert!(given("ftp://jira").is_err());
+        assert!(given("jira.example.com").is_err());
+    }
 
     #[test]
     fn defaults_follow_the_spec() {

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod personal_tokens;
 pub mod sessions;
 pub mod startup;
 pub mod store;

@@ -22,6 +22,7 @@ use crate::keys::KeyManager;
 use crate::oauth::discovery::Metadata;
 use crate::oauth::throttle::{FailureThrottle, ThrottlePolicy};
 use crate::oauth::{OAuthConfig, OAuthServer};
+use crate::personal_tokens::PersonalTokens;
 use crate::sessions::Sessions;
 use crate::store::{ClientCache, Database, Store, StoreError, SYNC_INTERVAL};
 
@@ -35,6 +36,7 @@ pub struct Core {
     pub admin: Arc<Admin>,
     pub accounts: Arc<Accounts>,
     pub audit: Arc<Audit>,
+    pub personal_tokens: Arc<PersonalTokens>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -69,6 +71,13 @@ impl Core {
         let hasher = master.secret_hasher();
         let clients = Arc::new(ClientCache::new());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
+        let personal_tokens = Arc::new(PersonalTokens::new(
+            store.clone(),
+            hasher.clone(),
+            clock.clone(),
+            audit.clone(),
+            settings.personal_tokens,
+        ));
         let oauth = Arc::new(OAuthServer {
             store: store.clone(),
             keys: keys.clone(),
@@ -83,6 +92,7 @@ impl Core {
             throttle: FailureThrottle::new(ThrottlePolicy::default()),
             clients: clients.clone(),
             audit: audit.clone(),
+            personal_tokens: personal_tokens.clone(),
         });
         let admin = Arc::new(Admin::new(AdminParts {
             store: store.clone(),
@@ -100,7 +110,7 @@ impl Core {
             clock.clone(),
             audit.clone(),
         ));
-        Ok(Self { settings, database, store, keys, oauth, admin, accounts, audit, clock })
+        Ok(Self { settings, database, store, keys, oauth, admin, accounts, audit, personal_tokens, clock })
     }
 }
 
@@ -217,6 +227,9 @@ impl Application {
         if let Err(error) = self.core.audit.flush_counts().await {
             tracing::warn!(%error, "could not save the last token counts");
         }
+        if let Err(error) = self.core.personal_tokens.flush_usage().await {
+            tracing::warn!(%error, "could not save when personal tokens were last used");
+        }
         self.core.database.close().await;
         result
     }
@@ -273,7 +286,8 @@ fn spawn_cache_sync(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
 /// How often the tokens-issued counts go from memory to the database.
 pub const COUNT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Saves the per-client token counts of the dashboard, in batches.
+/// Saves the per-client token counts of the dashboard and the last use of
+/// personal tokens, in batches.
 fn spawn_count_flush(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(COUNT_FLUSH_INTERVAL);
@@ -281,6 +295,9 @@ fn spawn_count_flush(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             if let Err(error) = core.audit.flush_counts().await {
                 tracing::warn!(%error, "could not save token counts; keeping them for the next try");
+            }
+            if let Err(error) = core.personal_tokens.flush_usage().await {
+                tracing::warn!(%error, "could not save personal-token use; keeping it for the next try");
             }
         }
     })

@@ -4,6 +4,7 @@
 mod client;
 mod client_draft;
 mod duration;
+mod personal_token;
 mod pkce;
 mod redirect_uri;
 mod scope;
@@ -18,6 +19,7 @@ pub use client::{
 };
 pub use client_draft::ClientDraft;
 pub use duration::Lifetime;
+pub use personal_token::{parse_token_label, PersonalToken, TokenStatus};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use scope::{ScopeName, ScopeSet};

@@ -48,20 +48,21 @@ impl OAuthServer {
         if !scope.contains(ADMIN_SCOPE) {
             return Err(CallerError::NotAdmin);
         }
-        let name = match &facts.grant_id {
-            // A person's token: its subject is the user id.
-            Some(_) => {
-                let user = self.store.find_user(&facts.subject).await?;
+        let name = match (facts.user_id(), &facts.client_id) {
+            // A person's token (a grant's or a personal token): the user must be an admin.
+            (Some(user_id), _) => {
+                let user = self.store.find_user(user_id).await?;
                 user.filter(|u| u.enabled && u.role == Role::Admin).map(|u| u.username.to_string())
             }
             // A machine token: the client's service account must be an admin.
-            None => {
-                let client = self.store.find_client(&facts.client_id).await?;
+            (None, Some(client_id)) => {
+                let client = self.store.find_client(client_id).await?;
                 client
                     .and_then(|c| c.client.service_account)
                     .filter(|sa| sa.enabled && sa.admin)
                     .map(|sa| format!("service_account:{}", sa.username))
             }
+            (None, None) => None,
         };
         name.ok_or(CallerError::NotAdmin)
     }

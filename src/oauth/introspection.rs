@@ -7,8 +7,13 @@ use serde::Serialize;
 use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::jwt::verify_access_token;
+use crate::crypto::personal_token;
 use crate::crypto::secrets::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
-use crate::domain::{ClientId, ClientType, UnixTime};
+use crate::domain::{ClientId, ClientType, PersonalToken, UnixTime};
+
+/// The claim of a JWT exchanged from a personal token: that token's id, so
+/// introspection follows its revocation.
+pub const PERSONAL_TOKEN_CLAIM: &str = "pat";
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(untagged)]
@@ -27,11 +32,15 @@ impl Introspection {
 pub struct ActiveToken {
     pub active: bool,
     pub scope: String,
-    pub client_id: String,
+    /// Absent for a personal token: no client holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     pub sub: String,
-    pub exp: i64,
+    /// Absent for a personal token that never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
     pub iat: i64,
     pub iss: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -43,17 +52,49 @@ pub struct ActiveToken {
 
 /// What a token claims, whichever format it came in.
 pub(crate) struct TokenFacts {
-    pub client_id: ClientId,
+    /// The client the token was issued to; none for a personal token.
+    pub client_id: Option<ClientId>,
     pub subject: String,
     pub username: Option<String>,
     pub scope: String,
     pub audience: Vec<String>,
     pub issued_at: i64,
-    pub expires_at: i64,
+    /// None for a personal token without expiry.
+    pub expires_at: Option<i64>,
     pub jti: String,
     pub grant_id: Option<String>,
+    /// The personal token this is, or was exchanged from.
+    pub personal_token: Option<String>,
     /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
     pub token_type: &'static str,
+}
+
+impl TokenFacts {
+    /// The user behind a person's token (a grant, a personal token or an
+    /// exchange of one); None for a client's own token.
+    pub fn is_unexpired(&self, now: UnixTime) -> bool {
+        self.expires_at.is_none_or(|exp| exp > now.seconds())
+    }
+
+    pub fn user_id(&self) -> Option<&str> {
+        (self.grant_id.is_some() || self.personal_token.is_some()).then_some(self.subject.as_str())
+    }
+
+    fn of_personal_token(token: PersonalToken) -> Self {
+        Self {
+            client_id: None,
+            subject: token.user_id,
+            username: Some(token.username.as_str().to_owned()),
+            scope: token.scope,
+            audience: Vec::new(),
+            issued_at: token.created_at.seconds(),
+            expires_at: token.expires_at.map(UnixTime::seconds),
+            jti: String::new(),
+            grant_id: None,
+            personal_token: Some(token.id),
+            token_type: "Bearer",
+        }
+    }
 }
 
 impl OAuthServer {
@@ -71,8 +112,10 @@ impl OAuthServer {
         if let Some(retry_after) = self.throttle.scanning(caller_id, now) {
             return Err(OAuthError::SlowDown { retry_after });
         }
-        let entitled =
-            |facts: &TokenFacts| caller.client.resource_server || caller.client.id == facts.client_id;
+        // A personal token has no client: only resource servers may ask about it.
+        let entitled = |facts: &TokenFacts| {
+            caller.client.resource_server || facts.client_id.as_ref() == Some(&caller.client.id)
+        };
         let live = if token.starts_with(REFRESH_TOKEN_PREFIX) {
             self.live_refresh_token(token, now).await?
         } else {
@@ -85,7 +128,7 @@ impl OAuthServer {
         Ok(Introspection::Active(Box::new(ActiveToken {
             active: true,
             scope: facts.scope,
-            client_id: facts.client_id.as_str().to_owned(),
+            client_id: facts.client_id.map(|id| id.as_str().to_owned()),
             username: facts.username,
             sub: facts.subject,
             exp: facts.expires_at,
@@ -98,29 +141,35 @@ impl OAuthServer {
     }
 
     /// The facts of `token` if it is ours, unexpired, unrevoked, and its
-    /// client and service account are still enabled. Always asks the
-    /// database (one read), so a revocation or a disabled principal is seen
-    /// at once on every node.
+    /// client and service account (or its owner) are still enabled. Always
+    /// asks the database (one read; two for a JWT exchanged from a personal
+    /// token), so a revocation or a disabled principal is seen at once on
+    /// every node.
     pub(crate) async fn live_token(
         &self,
         token: &str,
         now: UnixTime,
     ) -> Result<Option<TokenFacts>, OAuthError> {
+        if token.starts_with(personal_token::PREFIX) {
+            let live = self.personal_tokens.authenticate(token, now).await?;
+            return Ok(live.map(TokenFacts::of_personal_token));
+        }
         let (facts, standing) = if token.starts_with(ACCESS_TOKEN_PREFIX) {
             let Some((stored, standing)) = self.store.find_access_token(&self.hasher.digest(token)).await?
             else {
                 return Ok(None);
             };
             let facts = TokenFacts {
-                client_id: stored.client_id,
+                client_id: Some(stored.client_id),
                 subject: stored.subject,
                 username: stored.username,
                 scope: stored.scope,
                 audience: stored.audience,
                 issued_at: stored.issued_at.seconds(),
-                expires_at: stored.expires_at.seconds(),
+                expires_at: Some(stored.expires_at.seconds()),
                 jti: stored.jti,
                 grant_id: stored.grant_id,
+                personal_token: None,
                 token_type: "Bearer",
             };
             (facts, standing)
@@ -128,14 +177,20 @@ impl OAuthServer {
             let Some(facts) = self.verified_jwt(token, now) else {
                 return Ok(None);
             };
-            if facts.expires_at <= now.seconds() {
+            let Some(client_id) = facts.client_id.as_ref().filter(|_| facts.is_unexpired(now)) else {
                 return Ok(None);
+            };
+            let standing = self.store.jwt_standing(&facts.jti, client_id, facts.grant_id.as_deref()).await?;
+            if let Some(id) = &facts.personal_token {
+                if standing.is_live(facts.issued_at)
+                    && self.personal_tokens.live_by_id(id, now).await?.is_none()
+                {
+                    return Ok(None);
+                }
             }
-            let standing =
-                self.store.jwt_standing(&facts.jti, &facts.client_id, facts.grant_id.as_deref()).await?;
             (facts, standing)
         };
-        let live = standing.is_live(facts.issued_at) && facts.expires_at > now.seconds();
+        let live = standing.is_live(facts.issued_at) && facts.is_unexpired(now);
         Ok(live.then_some(facts))
     }
 
@@ -162,15 +217,16 @@ impl OAuthServer {
             return Ok(None);
         }
         Ok(Some(TokenFacts {
-            client_id: stored.client_id,
+            client_id: Some(stored.client_id),
             subject: user.id,
             username: Some(user.username.as_str().to_owned()),
             scope: stored.scope,
             audience: Vec::new(),
             issued_at: stored.issued_at.seconds(),
-            expires_at: stored.expires_at.seconds(),
+            expires_at: Some(stored.expires_at.seconds()),
             jti: String::new(),
             grant_id: Some(stored.grant_id),
+            personal_token: None,
             token_type: "refresh_token",
         }))
     }
@@ -183,15 +239,20 @@ impl OAuthServer {
         let username =
             claims.other.get(&self.config.username_claim).and_then(|v| v.as_str()).map(str::to_owned);
         Some(TokenFacts {
-            client_id: ClientId::parse(&claims.client_id).ok()?,
+            client_id: Some(ClientId::parse(&claims.client_id).ok()?),
             subject: claims.sub,
             username,
             scope: claims.scope,
             audience: claims.aud.to_vec(),
             issued_at: claims.iat,
-            expires_at: claims.exp,
+            expires_at: Some(claims.exp),
             jti: claims.jti,
             grant_id: claims.other.get("gid").and_then(|v| v.as_str()).map(str::to_owned),
+            personal_token: claims
+                .other
+                .get(PERSONAL_TOKEN_CLAIM)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
             token_type: "Bearer",
         })
     }

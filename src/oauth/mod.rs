@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
 use crate::domain::{ClientId, Lifetime, UnixTime};
 use crate::keys::KeyManager;
+use crate::personal_tokens::PersonalTokens;
 use crate::store::{ClientCache, Store, StoredClient};
 
 /// The settings the protocol needs.
@@ -50,6 +51,7 @@ pub struct OAuthServer {
     pub throttle: throttle::FailureThrottle,
     pub clients: Arc<ClientCache>,
     pub audit: Arc<Audit>,
+    pub personal_tokens: Arc<PersonalTokens>,
 }
 
 impl OAuthServer {

@@ -26,9 +26,12 @@ impl OAuthServer {
         } else if token.starts_with(ACCESS_TOKEN_PREFIX) {
             self.store.revoke_access_token(&self.hasher.digest(token), &caller.client.id, now).await?;
         } else if let Some(facts) = self.verified_jwt(token, now) {
-            if facts.client_id == caller.client.id && facts.expires_at > now.seconds() {
+            let expires_at = facts.expires_at.filter(|&exp| exp > now.seconds());
+            if let (true, Some(expires_at)) =
+                (facts.client_id.as_ref() == Some(&caller.client.id), expires_at)
+            {
                 self.store
-                    .revoke_jwt(&facts.jti, &caller.client.id, UnixTime::from_seconds(facts.expires_at), now)
+                    .revoke_jwt(&facts.jti, &caller.client.id, UnixTime::from_seconds(expires_at), now)
                     .await?;
             }
         }

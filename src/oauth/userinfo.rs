@@ -47,18 +47,22 @@ impl OAuthServer {
         let Some(facts) = self.live_token(token, now).await? else {
             return Err(UserinfoError::InvalidToken("the access token is not valid"));
         };
-        if facts.grant_id.is_none() {
+        let Some(user_id) = facts.user_id() else {
             // A client's own token has no user behind it (SECURITY-CHECKLIST §2.5 #128).
             return Err(UserinfoError::InvalidToken("the access token does not belong to a user"));
-        }
+        };
         let scope = ScopeSet::parse(&facts.scope).unwrap_or_default();
-        let has = |name: &str| scope.iter().any(|s| s.as_str() == name);
+        // A personal token (or a JWT exchanged from one) is the person's own
+        // credential: it identifies them fully, whatever its scopes. An app's
+        // token shows what the person consented to under `openid`.
+        let own_token = facts.personal_token.is_some();
+        let has = |name: &str| own_token || scope.iter().any(|s| s.as_str() == name);
         if !has(OPENID) {
             return Err(UserinfoError::InsufficientScope);
         }
         let user = self
             .store
-            .find_user(&facts.subject)
+            .find_user(user_id)
             .await
             .map_err(OAuthError::from)?
             .filter(|u| u.enabled)

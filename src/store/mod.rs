@@ -9,6 +9,7 @@ mod clients;
 mod db;
 mod grants;
 mod keys;
+mod personal_tokens;
 mod scopes;
 mod service_accounts;
 mod sessions;
@@ -23,7 +24,7 @@ pub use changes::{Change, ChangeStore, Entity};
 pub use db::{Backend, Database};
 
 use crate::domain::{
-    Client, ClientId, NewClient, NewServiceAccount, NewUser, ScopeName, ServiceAccount,
+    Client, ClientId, NewClient, NewServiceAccount, NewUser, PersonalToken, ScopeName, ServiceAccount,
     ServiceAccountChanges, UnixTime, User, UserChanges, Username,
 };
 
@@ -423,6 +424,40 @@ pub struct StoredRefreshToken {
     pub auth_time: UnixTime,
 }
 
+/// A personal token to store: its digest, never the token.
+#[derive(Debug, Clone)]
+pub struct NewPersonalToken<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub token_hash: &'a str,
+    pub label: &'a str,
+    pub scope: &'a str,
+    pub created_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+}
+
+#[async_trait]
+pub trait PersonalTokenStore: Send + Sync {
+    /// Stores the token unless its owner already holds `max_live` live
+    /// (unrevoked, unexpired) tokens: then `None`. The count and the insert
+    /// are one transaction that locks the owner's row, so two concurrent
+    /// requests cannot both take the last place.
+    async fn create_personal_token(
+        &self,
+        new: &NewPersonalToken<'_>,
+        max_live: u32,
+    ) -> StoreResult<Option<PersonalToken>>;
+    /// One user's tokens, or everyone's; newest first.
+    async fn list_personal_tokens(&self, user_id: Option<&str>) -> StoreResult<Vec<PersonalToken>>;
+    async fn find_personal_token(&self, id: &str) -> StoreResult<Option<PersonalToken>>;
+    /// The token with this digest, with its owner's standing: one read.
+    async fn find_personal_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<PersonalToken>>;
+    /// False when there is no such unrevoked token.
+    async fn revoke_personal_token(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Moves `last_used_at` forward (never back) for each (token id, time).
+    async fn record_personal_token_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()>;
+}
+
 /// Everything the server needs from storage.
 pub trait Store:
     ServiceAccountStore
@@ -436,6 +471,7 @@ pub trait Store:
     + ConsentStore
     + GrantStore
     + AuditStore
+    + PersonalTokenStore
 {
 }
 
@@ -451,5 +487,6 @@ impl<T> Store for T where
         + ConsentStore
         + GrantStore
         + AuditStore
+        + PersonalTokenStore
 {
 }

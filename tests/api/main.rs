@@ -20,6 +20,7 @@ mod fault_proxy;
 mod introspection;
 mod oidc;
 mod outage;
+mod personal_tokens;
 mod refresh;
 
 mod keys;

@@ -1,0 +1,297 @@
+//! Personal API tokens (issue 5 item 1): `tsr_pat_` tokens with a label,
+//! scopes and an expiry under the server's policy; active in introspection
+//! (resource servers only) with the owner's username, accepted at
+//! userinfo, dead the moment they are revoked, expire or their owner is
+//! disabled; `last_used_at` written in batches; `tessera token …`.
+
+use std::sync::Arc;
+
+use tessera::clock::{Clock as _, ManualClock};
+use tessera::domain::{Lifetime, Role, UnixTime, Username};
+use tessera::personal_tokens::{CreatedToken, TokenRequest};
+
+use crate::both_backends;
+use crate::cli::tessera;
+use crate::console::add_user;
+use crate::helpers::{
+    send, spawn_app, spawn_app_with, spawn_node, tester, Backend, ClientSpec, TestApp, TestData,
+};
+
+both_backends!(
+    a_personal_token_lives_until_it_is_revoked,
+    expiry_and_a_disabled_owner_end_a_token,
+    bad_tokens_are_inactive_without_a_database_read_for_malformed_ones,
+    the_policy_and_bad_requests_are_refused_and_store_nothing,
+    the_command_line_creates_lists_and_revokes,
+);
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn create(app: &TestApp, owner: &str, request: TokenRequest) -> CreatedToken {
+    try_create(app, owner, request).await.unwrap()
+}
+
+async fn try_create(
+    app: &TestApp,
+    owner: &str,
+    request: TokenRequest,
+) -> Result<CreatedToken, tessera::accounts::AccountError> {
+    let owner = app.core.accounts.find_user(&Username::parse(owner).unwrap()).await.unwrap();
+    app.core.personal_tokens.create(&tester(), &owner, &request).await
+}
+
+fn labelled(label: &str) -> TokenRequest {
+    TokenRequest { label: label.into(), ..Default::default() }
+}
+
+async fn userinfo(app: &TestApp, token: &str) -> crate::helpers::Response {
+    send(app.http.get(app.url("/oauth2/userinfo")).bearer_auth(token)).await
+}
+
+async fn a_personal_token_lives_until_it_is_revoked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    app.scope("jira:read").await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    let other_client = app.create_client(ClientSpec::default()).await;
+
+    let request = TokenRequest {
+        label: "  deploy script ".into(),
+        scopes: vec!["jira:read".into()],
+        expires_in: Some(Lifetime::from_seconds(30 * 86_400)),
+    };
+    let created = create(&app, "alice", request).await;
+    let token = created.secret.expose().to_owned();
+    assert!(token.starts_with("tsr_pat_") && tessera::crypto::personal_token::is_well_formed(&token));
+    assert_eq!(created.token.label, "deploy script");
+    let now = app.clock.now().seconds();
+    assert_eq!(created.token.expires_at.map(UnixTime::seconds), Some(now + 30 * 86_400));
+
+    let response = app.introspect(&jira, &token).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let body = response.json();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["username"], "alice");
+    assert_eq!(body["scope"], "jira:read");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["exp"], now + 30 * 86_400);
+    assert_eq!(body["sub"], created.token.user_id.as_str());
+    assert!(body.get("client_id").is_none(), "no client holds a personal token: {body}");
+    assert!(
+        !app.is_active(&other_client, &token).await,
+        "only resource servers may introspect personal tokens"
+    );
+
+    let info = userinfo(&app, &token).await;
+    assert_eq!(info.status, 200, "{}", info.body);
+    assert_eq!(info.json()["username"], "alice");
+    assert_eq!(info.json()["email"], "alice@example.com");
+
+    // Use is noted in memory and written by the flush, not per request.
+    let stored = app.core.personal_tokens.find(&created.token.id, None).await.unwrap();
+    assert_eq!(stored.last_used_at, None);
+    app.clock.advance(5);
+    assert!(app.is_active(&jira, &token).await);
+    app.core.personal_tokens.flush_usage().await.unwrap();
+    let stored = app.core.personal_tokens.find(&created.token.id, None).await.unwrap();
+    assert_eq!(stored.last_used_at.map(UnixTime::seconds), Some(now + 5));
+
+    // Someone else cannot revoke it; its owner can, once.
+    add_user(&app, "bob", Role::User, PASSWORD).await;
+    let bob = app.core.accounts.find_user(&Username::parse("bob").unwrap()).await.unwrap();
+    let alice = app.core.accounts.find_user(&Username::parse("alice").unwrap()).await.unwrap();
+    let tokens = &app.core.personal_tokens;
+    assert!(tokens.revoke(&tester(), &created.token.id, Some(&bob)).await.is_err());
+    assert!(app.is_active(&jira, &token).await, "a refused revocation changes nothing");
+    tokens.revoke(&tester(), &created.token.id, Some(&alice)).await.unwrap();
+    assert!(!app.is_active(&jira, &token).await, "revoked is dead at once");
+    assert_eq!(userinfo(&app, &token).await.status, 401);
+    let again = tokens.revoke(&tester(), &created.token.id, Some(&alice)).await.unwrap_err();
+    assert!(again.to_string().contains("already revoked"), "{again}");
+
+    let kinds: Vec<String> = app
+        .core
+        .audit
+        .list(&tessera::store::AuditQuery { limit: 50, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.iter().any(|k| k == "personal_token.created"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "personal_token.revoked"), "{kinds:?}");
+}
+
+async fn expiry_and_a_disabled_owner_end_a_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    add_user(&app, "admin2", Role::Admin, PASSWORD).await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    let short = TokenRequest { expires_in: Some(Lifetime::from_seconds(60)), ..labelled("short") };
+    let short = create(&app, "alice", short).await;
+    let lasting = create(&app, "alice", labelled("lasting")).await;
+    assert_eq!(
+        lasting.token.expires_at.map(UnixTime::seconds),
+        Some(app.clock.now().seconds() + 365 * 86_400),
+        "without an expiry, the policy's maximum"
+    );
+    assert!(app.is_active(&jira, short.secret.expose()).await);
+    app.clock.advance(60);
+    assert!(!app.is_active(&jira, short.secret.expose()).await, "expired at its expiry");
+    assert!(app.is_active(&jira, lasting.secret.expose()).await);
+
+    let alice = Username::parse("alice").unwrap();
+    app.core.accounts.set_user_enabled(&tester(), &alice, false).await.unwrap();
+    assert!(!app.is_active(&jira, lasting.secret.expose()).await, "a disabled owner's token is dead");
+    assert_eq!(userinfo(&app, lasting.secret.expose()).await.status, 401);
+    let listed = app.core.personal_tokens.list(None).await.unwrap();
+    let status = |id: &str| listed.iter().find(|t| t.id == id).unwrap().status(app.clock.now()).as_str();
+    assert_eq!(status(&short.token.id), "expired");
+    assert_eq!(status(&lasting.token.id), "owner_disabled");
+}
+
+async fn bad_tokens_are_inactive_without_a_database_read_for_malformed_ones(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    let token = create(&app, "alice", labelled("ci")).await.secret.expose().to_owned();
+
+    let mut bad_checksum = token.clone();
+    let last = bad_checksum.pop().unwrap();
+    bad_checksum.push(if last == 'a' { 'b' } else { 'a' });
+    let well_formed_unknown = tessera::crypto::personal_token::generate();
+    for bad in [
+        "tsr_pat_",
+        "tsr_pat_short",
+        &token[..token.len() - 1],
+        &format!("{token}x"),
+        &bad_checksum,
+        &token.replacen("tsr_pat_", "tsr_pat-", 1),
+        well_formed_unknown.expose(),
+    ] {
+        assert!(!app.is_active(&jira, bad).await, "{bad} must be inactive");
+        let info = userinfo(&app, bad).await;
+        assert_eq!(info.status, 401, "{bad}: {}", info.body);
+        assert!(!info.body.contains(bad) || bad.is_empty(), "the token is never echoed");
+    }
+
+    // Malformed ones are refused before the database: they are answered
+    // even while the database is gone.
+    app.core.database.close().await;
+    assert!(!app.is_active(&jira, &bad_checksum).await);
+}
+
+async fn the_policy_and_bad_requests_are_refused_and_store_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |raw| {
+        raw.pat_max_per_user = Some(2);
+        raw.pat_max_lifetime = Some("90d".into());
+        raw.pat_require_expiry = Some(true);
+    })
+    .await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    app.scope("jira:read").await;
+    let day = |days: i64| Some(Lifetime::from_seconds(days * 86_400));
+    let refusals: Vec<(TokenRequest, &str, Option<&str>)> = vec![
+        (labelled("no expiry"), "requires every token to have an expiry", Some("expires_in")),
+        (TokenRequest { expires_in: day(91), ..labelled("too long") }, "at most 90d", Some("expires_in")),
+        (TokenRequest { expires_in: day(1), ..labelled("") }, "label", Some("label")),
+        (TokenRequest { expires_in: day(1), ..labelled("x\u{7}") }, "control characters", Some("label")),
+        (
+            TokenRequest { expires_in: day(1), scopes: vec!["jira:write".into()], ..labelled("ok") },
+            "no enabled scope named 'jira:write'",
+            Some("scope"),
+        ),
+        (
+            TokenRequest { expires_in: day(1), scopes: vec!["tessera:admin".into()], ..labelled("ok") },
+            "only admins",
+            Some("scope"),
+        ),
+        (
+            TokenRequest { expires_in: day(1), scopes: vec!["offline_access".into()], ..labelled("ok") },
+            "offline_access",
+            Some("scope"),
+        ),
+        (
+            TokenRequest { expires_in: day(1), scopes: vec!["bad\"scope".into()], ..labelled("ok") },
+            "printable ASCII",
+            Some("scope"),
+        ),
+    ];
+    for (request, says, field) in refusals {
+        let error = try_create(&app, "alice", request).await.err().expect("refused");
+        assert!(error.to_string().contains(says), "{error} should say {says}");
+        match error {
+            tessera::accounts::AccountError::Invalid(invalid) => assert_eq!(invalid.field, field),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(app.core.personal_tokens.list(None).await.unwrap().is_empty(), "nothing stored");
+
+    let ok = |label: &str| TokenRequest {
+        expires_in: day(90),
+        scopes: vec!["jira:read".into()],
+        ..labelled(label)
+    };
+    let first = create(&app, "alice", ok("one")).await;
+    create(&app, "alice", ok("two")).await;
+    let third = try_create(&app, "alice", ok("three")).await.err().expect("over the limit");
+    assert!(third.to_string().contains("already has 2 active tokens"), "{third}");
+    // A revoked token frees its place.
+    app.core.personal_tokens.revoke(&tester(), &first.token.id, None).await.unwrap();
+    create(&app, "alice", ok("three")).await;
+    assert_eq!(app.core.personal_tokens.list(None).await.unwrap().len(), 3);
+}
+
+async fn the_command_line_creates_lists_and_revokes(backend: Backend) {
+    let data = Arc::new(TestData::new(backend).await);
+    let app = spawn_node(data.clone(), data.raw_settings(), ManualClock::new(UnixTime::now())).await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    let created = tessera(
+        &data,
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--label",
+            "laptop",
+            "--scope",
+            "jira:read",
+            "--expires-in",
+            "90d",
+            "--json",
+        ],
+    )
+    .await
+    .json();
+    let token = created["token"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert!(created["expires_at"].as_i64().unwrap() > UnixTime::now().seconds() + 89 * 86_400);
+    assert!(app.is_active(&jira, token).await);
+
+    let listed = tessera(&data, &["token", "list", "--user", "alice", "--json"]).await;
+    assert!(!listed.stdout.contains(token), "a list never shows the token");
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["status"], "active");
+
+    for (args, says) in [
+        (vec!["token", "create", "--user", "nobody", "--label", "x"], "no user named 'nobody'"),
+        (
+            vec!["token", "create", "--user", "alice", "--label", "x", "--expires-in", "1y"],
+            "invalid duration",
+        ),
+        (vec!["token", "create", "--user", "alice", "--label", "x", "--expires-in", "400d"], "at most 365d"),
+        (vec!["token", "revoke", "nope"], "no personal token"),
+    ] {
+        let output = tessera(&data, &args).await;
+        assert_ne!(output.code, 0, "{args:?}");
+        assert_eq!(output.stderr.trim().lines().count(), 1, "{}", output.stderr);
+        assert!(output.stderr.contains(says), "{args:?}: {}", output.stderr);
+    }
+    assert_eq!(app.core.personal_tokens.list(None).await.unwrap().len(), 1, "refusals store nothing");
+
+    assert_eq!(tessera(&data, &["token", "revoke", id]).await.code, 0);
+    assert!(!app.is_active(&jira, token).await);
+}
