@@ -213,6 +213,15 @@ async fn every_documented_operation_answers_as_documented(backend: Backend) {
         ("delete", "/api/v1/users/bob/grants".into(), "/api/v1/users/{username}/grants", None),
         ("post", "/api/v1/users/bob/disable".into(), "/api/v1/users/{username}/disable", None),
         ("post", "/api/v1/users/bob/enable".into(), "/api/v1/users/{username}/enable", None),
+        (
+            "post",
+            "/api/v1/users/bob/personal-tokens".into(),
+            "/api/v1/users/{username}/personal-tokens",
+            Some(json!({"label": "ci", "scope": ["jira:read"], "expires_in": "30d"})),
+        ),
+        ("get", "/api/v1/users/bob/personal-tokens".into(), "/api/v1/users/{username}/personal-tokens", None),
+        ("get", "/api/v1/personal-tokens".into(), "/api/v1/personal-tokens", None),
+        ("delete", "/api/v1/personal-tokens/{pat}".into(), "/api/v1/personal-tokens/{id}", None),
         ("delete", "/api/v1/grants/{grant}".into(), "/api/v1/grants/{id}", None),
         ("get", "/api/v1/keys".into(), "/api/v1/keys", None),
         ("post", "/api/v1/keys/rotate".into(), "/api/v1/keys/rotate", None),
@@ -224,9 +233,11 @@ async fn every_documented_operation_answers_as_documented(backend: Backend) {
     assert_eq!(planned, documented(&doc), "every documented operation is called, and only those");
 
     let mut client_id = String::new();
+    let mut personal_token = String::new();
     let grant = person_grant(&app).await;
     for (method, path, template, body) in plan {
-        let path = path.replace("{id}", &client_id).replace("{grant}", &grant);
+        let path =
+            path.replace("{id}", &client_id).replace("{grant}", &grant).replace("{pat}", &personal_token);
         let response = call(&app, &token, method, &path, body).await;
         let documented = &doc["paths"][template][method]["responses"];
         assert!(
@@ -254,6 +265,16 @@ async fn every_documented_operation_answers_as_documented(backend: Backend) {
         if template == "/api/v1/apps/{id}" && method == "get" {
             assert!(!response.body.contains("tsr_cs_"), "no secret after creation");
             assert_eq!(response.json()["access_token_ttl_seconds"], 900);
+        }
+        if template == "/api/v1/users/{username}/personal-tokens" && method == "post" {
+            let body = response.json();
+            assert!(body["token"].as_str().unwrap().starts_with("tsr_pat_"), "{body}");
+            assert_eq!((body["username"].as_str(), body["status"].as_str()), (Some("bob"), Some("active")));
+            personal_token = body["id"].as_str().unwrap().to_owned();
+        }
+        if template.ends_with("personal-tokens") && method == "get" {
+            assert!(!response.body.contains("tsr_pat_"), "a list never shows the token");
+            assert_eq!(response.json()[0]["label"], "ci");
         }
         if template == "/api/v1/audit" {
             let page = response.json();

@@ -23,6 +23,7 @@ both_backends!(
     bad_tokens_are_inactive_without_a_database_read_for_malformed_ones,
     the_policy_and_bad_requests_are_refused_and_store_nothing,
     the_command_line_creates_lists_and_revokes,
+    an_admins_personal_token_opens_the_admin_api_while_they_are_admin,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -294,4 +295,30 @@ async fn the_command_line_creates_lists_and_revokes(backend: Backend) {
 
     assert_eq!(tessera(&data, &["token", "revoke", id]).await.code, 0);
     assert!(!app.is_active(&jira, token).await);
+}
+
+async fn an_admins_personal_token_opens_the_admin_api_while_they_are_admin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_user(&app, "root2", Role::Admin, PASSWORD).await;
+    add_user(&app, "carol", Role::User, PASSWORD).await;
+    let admin_scope = TokenRequest { scopes: vec!["tessera:admin".into()], ..labelled("automation") };
+    let token = create(&app, "root2", admin_scope).await.secret.expose().to_owned();
+    let plain = create(&app, "root2", labelled("no scope")).await.secret.expose().to_owned();
+    let get = |token: String| {
+        let request = app.http.get(app.url("/api/v1/apps")).bearer_auth(token);
+        async { send(request).await.status }
+    };
+    assert_eq!(get(token.clone()).await, 200);
+    assert_eq!(get(plain).await, 403, "without tessera:admin");
+
+    let root2 = Username::parse("root2").unwrap();
+    let user = app.core.accounts.find_user(&root2).await.unwrap();
+    let changes = tessera::domain::UserChanges {
+        username: root2.clone(),
+        email: user.email.clone(),
+        display_name: None,
+        role: Role::User,
+    };
+    app.core.accounts.update_user(&tester(), &root2, changes).await.unwrap();
+    assert_eq!(get(token).await, 403, "a demoted admin's token stops at once");
 }

@@ -7,6 +7,7 @@
 mod apps;
 mod directory;
 mod misc;
+mod tokens;
 mod types;
 
 use actix_web::http::{header, StatusCode};
@@ -59,6 +60,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .route("/users/{username}/grants", web::get().to(directory::user_grants))
             .route("/users/{username}/grants", web::delete().to(directory::revoke_user_grants))
             .route("/grants/{id}", web::delete().to(directory::revoke_grant))
+            .route("/personal-tokens", web::get().to(tokens::list))
+            .route("/personal-tokens/{id}", web::delete().to(tokens::revoke))
+            .route("/users/{username}/personal-tokens", web::get().to(tokens::list_of_user))
+            .route("/users/{username}/personal-tokens", web::post().to(tokens::create))
             .route("/scopes", web::get().to(misc::list_scopes))
             .route("/scopes", web::post().to(misc::create_scope))
             .route("/scopes/{name}", web::put().to(misc::update_scope))
@@ -85,6 +90,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         directory::list_users, directory::create_user, directory::show_user, directory::update_user,
         directory::reset_password, directory::enable_user, directory::disable_user, directory::user_grants,
         directory::revoke_user_grants, directory::revoke_grant,
+        tokens::list, tokens::list_of_user, tokens::create, tokens::revoke,
         misc::list_scopes, misc::create_scope, misc::update_scope, misc::list_keys, misc::rotate_keys, misc::audit,
     ),
     modifiers(&BearerAuth),
@@ -93,6 +99,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         (name = "apps", description = "OAuth apps (clients)"),
         (name = "service accounts", description = "Non-human principals with a Jira username"),
         (name = "users", description = "People and their grants"),
+        (name = "personal tokens", description = "People's personal API tokens"),
         (name = "scopes", description = "Scopes and their consent-page descriptions"),
         (name = "keys", description = "Token-signing keys"),
         (name = "audit", description = "The audit log"),

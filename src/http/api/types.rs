@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{Client, ClientDraft, ServiceAccount, User};
+use crate::domain::{Client, ClientDraft, PersonalToken, ServiceAccount, UnixTime, User};
 use crate::keys::KeyInfo;
 use crate::store::{AuditRecord, GrantSummary, Scope};
 
@@ -369,4 +369,56 @@ pub struct AuditParams {
 pub struct SearchParams {
     /// Substring of the name, client id or service account.
     pub q: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalTokenInput {
+    /// What the token is for, e.g. `deploy script`.
+    pub label: String,
+    /// Scopes the token carries; each must be enabled (and `tessera:admin`
+    /// only for admins).
+    #[serde(default)]
+    pub scope: Vec<String>,
+    /// Lifetime such as `90d`; default the server's maximum.
+    #[serde(default)]
+    pub expires_in: Option<String>,
+}
+
+/// A personal token as listed: never the token itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonalTokenOutput {
+    pub id: String,
+    pub username: String,
+    pub label: String,
+    pub scope: String,
+    /// `active`, `expired`, `revoked` or `owner_disabled`.
+    pub status: &'static str,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl PersonalTokenOutput {
+    pub fn new(token: &PersonalToken, now: UnixTime) -> Self {
+        Self {
+            id: token.id.clone(),
+            username: token.username.to_string(),
+            label: token.label.clone(),
+            scope: token.scope.clone(),
+            status: token.status(now).as_str(),
+            created_at: token.created_at.seconds(),
+            expires_at: token.expires_at.map(UnixTime::seconds),
+            last_used_at: token.last_used_at.map(UnixTime::seconds),
+        }
+    }
+}
+
+/// The creation answer: the only time the token is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedPersonalToken {
+    /// `tsr_pat_…`: shown once, store it now.
+    pub token: String,
+    #[serde(flatten)]
+    pub details: PersonalTokenOutput,
 }

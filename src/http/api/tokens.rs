@@ -1,0 +1,94 @@
+//! `/api/v1/personal-tokens` and `/api/v1/users/{username}/personal-tokens`:
+//! people's personal API tokens, for an admin.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::types::{ApiError, CreatedPersonalToken, PersonalTokenInput, PersonalTokenOutput};
+use super::{admin_call, json_body, no_content, ok, Failure};
+use crate::domain::{Lifetime, Username};
+use crate::http::AppState;
+use crate::personal_tokens::TokenRequest;
+use crate::store::StoreError;
+
+fn owner_name(text: &str) -> Result<Username, Failure> {
+    Username::parse(text).map_err(|_| Failure::Store(StoreError::NotFound(format!("no user named '{text}'"))))
+}
+
+#[utoipa::path(get, path = "/api/v1/personal-tokens", tag = "personal tokens",
+    responses((status = 200, body = [PersonalTokenOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    admin_call!(request, state, |_actor| {
+        let now = state.oauth.clock.now();
+        let tokens = state.oauth.personal_tokens.list(None).await?;
+        let tokens: Vec<PersonalTokenOutput> =
+            tokens.iter().map(|t| PersonalTokenOutput::new(t, now)).collect();
+        Ok(ok(StatusCode::OK, &tokens))
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{username}/personal-tokens", tag = "personal tokens",
+    params(("username" = String, Path)),
+    responses((status = 200, body = [PersonalTokenOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
+pub async fn list_of_user(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |_actor| {
+        let owner = state.accounts.find_user(&owner_name(&path)?).await?;
+        let now = state.oauth.clock.now();
+        let tokens = state.oauth.personal_tokens.list(Some(&owner)).await?;
+        let tokens: Vec<PersonalTokenOutput> =
+            tokens.iter().map(|t| PersonalTokenOutput::new(t, now)).collect();
+        Ok(ok(StatusCode::OK, &tokens))
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{username}/personal-tokens", tag = "personal tokens",
+    params(("username" = String, Path)), request_body = PersonalTokenInput,
+    responses((status = 201, description = "Created; the token is in this answer only", body = CreatedPersonalToken),
+              (status = 400, description = "Invalid input (see `field`), or the user holds the most tokens allowed", body = ApiError),
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 404, description = "Not found", body = ApiError)))]
+pub async fn create(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        let input: PersonalTokenInput = json_body(&request, &body)?;
+        let owner = state.accounts.find_user(&owner_name(&path)?).await?;
+        let expires_in = input
+            .expires_in
+            .as_deref()
+            .map(str::parse::<Lifetime>)
+            .transpose()
+            .map_err(|e| Failure::Invalid(e.in_field("expires_in")))?;
+        let token_request = TokenRequest { label: input.label, scopes: input.scope, expires_in };
+        let created = state.oauth.personal_tokens.create(&actor, &owner, &token_request).await?;
+        let now = state.oauth.clock.now();
+        let answer = CreatedPersonalToken {
+            token: created.secret.expose().to_owned(),
+            details: PersonalTokenOutput::new(&created.token, now),
+        };
+        Ok(ok(StatusCode::CREATED, &answer))
+    })
+}
+
+#[utoipa::path(delete, path = "/api/v1/personal-tokens/{id}", tag = "personal tokens",
+    params(("id" = String, Path, description = "token id")),
+    responses((status = 204, description = "Revoked: it stops working at once"), (status = 400, description = "Already revoked", body = ApiError),
+              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+pub async fn revoke(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    admin_call!(request, state, |actor| {
+        state.oauth.personal_tokens.revoke(&actor, &path, None).await?;
+        Ok(no_content())
+    })
+}
