@@ -26,7 +26,7 @@ both_backends!(
 );
 
 pub const ADMIN_PASSWORD: &str = "console admin password";
-const USER_PASSWORD: &str = "plain user password";
+pub const USER_PASSWORD: &str = "plain user password";
 
 /// A browser signed in to the console, remembering the last page's CSRF token.
 pub struct Console {
@@ -148,7 +148,9 @@ const PAGES: &[(&str, bool)] = &[
     ("/console/scopes/openid/edit", true),
     ("/console/keys", true),
     ("/console/audit", true),
+    ("/console/personal-tokens", true),
     ("/console/me", false),
+    ("/console/me/tokens", false),
     ("/console/me/password", false),
 ];
 
@@ -162,6 +164,7 @@ const ADMIN_POSTS: &[&str] = &[
     "/console/apps/abc/disable",
     "/console/apps/abc/delete",
     "/console/grants/abc/revoke",
+    "/console/personal-tokens/abc/revoke",
     "/console/service-accounts",
     "/console/service-accounts/svc/edit",
     "/console/service-accounts/svc/enable",

@@ -11,8 +11,9 @@ use tessera::domain::{Lifetime, Role, UnixTime, Username};
 use tessera::personal_tokens::{CreatedToken, TokenRequest};
 
 use crate::both_backends;
+use crate::browser::hidden_fields;
 use crate::cli::tessera;
-use crate::console::add_user;
+use crate::console::{add_user, admin_console, sign_in, USER_PASSWORD};
 use crate::helpers::{
     send, spawn_app, spawn_app_with, spawn_node, tester, Backend, ClientSpec, TestApp, TestData,
 };
@@ -24,6 +25,7 @@ both_backends!(
     the_policy_and_bad_requests_are_refused_and_store_nothing,
     the_command_line_creates_lists_and_revokes,
     an_admins_personal_token_opens_the_admin_api_while_they_are_admin,
+    people_manage_their_tokens_in_the_console_and_admins_see_all,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -321,4 +323,76 @@ async fn an_admins_personal_token_opens_the_admin_api_while_they_are_admin(backe
     };
     app.core.accounts.update_user(&tester(), &root2, changes).await.unwrap();
     assert_eq!(get(token).await, 403, "a demoted admin's token stops at once");
+}
+
+/// The personal token shown on a page, if any.
+fn shown_token(page: &str) -> Option<String> {
+    let start = page.find("tsr_pat_")?;
+    let end = page[start..].find('"')? + start;
+    Some(page[start..end].to_owned())
+}
+
+async fn people_manage_their_tokens_in_the_console_and_admins_see_all(backend: Backend) {
+    let (app, mut root) = admin_console(backend).await;
+    app.scope("jira:read").await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    let mut jane = sign_in(&app, "jane", USER_PASSWORD).await;
+
+    let form = jane.get("/console/me/tokens").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("value=\"jira:read\""), "enabled scopes are offered");
+    assert!(!form.body.contains("value=\"tessera:admin\""), "not to a user");
+    let submission = hidden_fields(&form.body).into_iter().find(|(n, _)| n == "submission").unwrap().1;
+
+    // Bad input: the form again with the error beside the field, nothing stored.
+    let bad = jane
+        .post("/console/me/tokens", &[("label", ""), ("expires_in", "30d"), ("submission", &submission)])
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("id=\"label-error\""), "{}", bad.body);
+    let bad = jane.post("/console/me/tokens", &[("label", "ci"), ("expires_in", "soon")]).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("id=\"expires_in-error\""), "{}", bad.body);
+    assert!(app.core.personal_tokens.list(None).await.unwrap().is_empty());
+
+    let fields =
+        [("label", "laptop"), ("scope", "jira:read"), ("expires_in", "30d"), ("submission", "sub-1")];
+    let created = jane.post("/console/me/tokens", &fields).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let token = shown_token(&created.body).expect("the new token is shown");
+    assert!(app.is_active(&jira, &token).await);
+    // Shown once: neither the list nor a repeated post shows it again.
+    assert!(shown_token(&jane.get("/console/me/tokens").await.body).is_none());
+    let again = jane.post("/console/me/tokens", &fields).await;
+    assert_eq!(again.status, 303);
+    assert_eq!(app.core.personal_tokens.list(None).await.unwrap().len(), 1, "a reload creates nothing");
+
+    // Jane cannot revoke root's token; root sees hers and can revoke any.
+    let roots = create(&app, "root", labelled("root's")).await;
+    let refused = jane.post(&format!("/console/me/tokens/{}/revoke", roots.token.id), &[]).await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    assert!(app.is_active(&jira, roots.secret.expose()).await);
+    assert_eq!(jane.get("/console/personal-tokens").await.status, 403, "admins only");
+
+    let all = root.get("/console/personal-tokens").await;
+    assert!(all.body.contains("laptop") && all.body.contains("jane"), "{}", all.body);
+    assert!(shown_token(&all.body).is_none());
+    let id = app
+        .core
+        .personal_tokens
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.label == "laptop")
+        .unwrap()
+        .id;
+    let revoked = root.post(&format!("/console/personal-tokens/{id}/revoke"), &[]).await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    assert!(!app.is_active(&jira, &token).await, "revoked by an admin");
+
+    let own = jane.post(&format!("/console/me/tokens/{id}/revoke"), &[]).await;
+    assert_eq!(own.status, 400, "already revoked: {}", own.body);
+    let page = jane.get("/console/me/tokens").await;
+    assert!(page.body.contains(">revoked<"), "{}", page.body);
 }

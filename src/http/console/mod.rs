@@ -12,6 +12,7 @@ mod keys;
 mod login;
 mod me;
 mod scopes;
+mod tokens;
 
 use std::net::IpAddr;
 
@@ -76,6 +77,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/console/me", web::get().to(me::apps))
         .route("/console/me/grants/{id}/revoke", web::post().to(me::revoke_grant))
         .route("/console/me/consents/{client}/revoke", web::post().to(me::revoke_consent))
+        .route("/console/me/tokens", web::get().to(tokens::mine))
+        .route("/console/me/tokens", web::post().to(tokens::create))
+        .route("/console/me/tokens/{id}/revoke", web::post().to(tokens::revoke_mine))
+        .route("/console/personal-tokens", web::get().to(tokens::all))
+        .route("/console/personal-tokens/{id}/revoke", web::post().to(tokens::revoke_any))
         .route("/console/me/password", web::get().to(me::password_form))
         .route("/console/me/password", web::post().to(me::change_password))
         .route("/assets/console.js", web::get().to(script));
@@ -358,6 +364,8 @@ pub fn notice(request: &HttpRequest) -> Option<&'static str> {
         "password_reset" => "Password set; the user's sessions have ended.",
         "rotated" => "A new signing key is published; it starts signing after the publish-ahead period.",
         "already" => "This form was already sent: the app exists, and its secret was shown only then.",
+        "token_revoked" => "Revoked: the token stops working at once.",
+        "token_already" => "This form was already sent: the token exists, and was shown only then.",
         "already_rotated" => "That rotation was already done: the new secret was shown only then.",
         _ => return None,
     })
