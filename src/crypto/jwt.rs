@@ -27,6 +27,9 @@ pub struct AccessTokenClaims {
     /// The user grant the token belongs to (`gid`), so introspection can
     /// tell when the grant was revoked.
     pub grant_id: Option<String>,
+    /// The personal token this was exchanged from (`pat`), so introspection
+    /// follows that token's revocation.
+    pub personal_token: Option<String>,
 }
 
 impl Serialize for AccessTokenClaims {
@@ -48,6 +51,9 @@ impl Serialize for AccessTokenClaims {
         }
         if let Some(email) = &self.email {
             map.serialize_entry("email", email)?;
+        }
+        if let Some(personal_token) = &self.personal_token {
+            map.serialize_entry("pat", personal_token)?;
         }
         if let Some(grant_id) = &self.grant_id {
             map.serialize_entry("gid", grant_id)?;
@@ -173,6 +179,7 @@ mod tests {
             username: Some(("username".into(), "svc-deploy".into())),
             email: None,
             grant_id: None,
+            personal_token: None,
         }
     }
 

@@ -93,6 +93,7 @@ wire_enum!(
         AuthorizationCode => "authorization_code",
         ClientCredentials => "client_credentials",
         RefreshToken => "refresh_token",
+        TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
     } what: "grant type"
 );
 

@@ -19,6 +19,10 @@ pub struct TokenSubject<'a> {
     pub email: Option<&'a str>,
     /// The user grant behind the token; revoking it ends the token.
     pub grant_id: Option<&'a str>,
+    /// The personal token a token exchange started from.
+    pub personal_token: Option<&'a str>,
+    /// The token expires no later than this (the personal token's expiry).
+    pub not_after: Option<UnixTime>,
 }
 
 impl OAuthServer {
@@ -30,7 +34,10 @@ impl OAuthServer {
         audiences: Vec<String>,
         now: UnixTime,
     ) -> Result<IssuedAccessToken, OAuthError> {
-        let ttl = client.access_token_ttl.unwrap_or(self.config.access_token_ttl).seconds();
+        let mut ttl = client.access_token_ttl.unwrap_or(self.config.access_token_ttl).seconds();
+        if let Some(not_after) = who.not_after {
+            ttl = ttl.min(not_after.seconds() - now.seconds()).max(1);
+        }
         let expires_at = now.plus(ttl);
         let jti = random_id(16);
         let token = match client.token_format {
@@ -49,6 +56,7 @@ impl OAuthServer {
                     username: who.username.map(|u| (self.config.username_claim.clone(), u.to_owned())),
                     email: who.email.map(str::to_owned),
                     grant_id: who.grant_id.map(str::to_owned),
+                    personal_token: who.personal_token.map(str::to_owned),
                 };
                 sign_access_token(key, &claims)?
             }

@@ -44,7 +44,12 @@ impl Metadata {
             revocation_endpoint: format!("{issuer}/oauth2/revoke"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
-            grant_types_supported: vec!["authorization_code", "client_credentials", "refresh_token"],
+            grant_types_supported: vec![
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ],
             code_challenge_methods_supported: vec!["S256"],
             authorization_response_iss_parameter_supported: true,
             token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post", "none"],

@@ -87,6 +87,14 @@ impl OAuthServer {
             TokenRequest::ClientCredentials { scope, resources } => {
                 grants::client_credentials::grant(self, &client.client, scope, &resources, now).await
             }
+            TokenRequest::TokenExchange { subject_token, scope, resources } => {
+                let exchange = grants::token_exchange::Exchange {
+                    subject_token: &subject_token,
+                    scope,
+                    resources: &resources,
+                };
+                grants::token_exchange::grant(self, &client.client, exchange, now).await
+            }
         }?;
         self.audit.count_issued(&client.client.id);
         Ok(response)

@@ -24,7 +24,16 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         resources: Vec<String>,
     },
+    /// RFC 8693, impersonation only: a personal token in, a JWT out.
+    TokenExchange {
+        subject_token: String,
+        scope: Option<ScopeSet>,
+        resources: Vec<String>,
+    },
 }
+
+/// RFC 8693 §3: the only token type accepted and issued.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 impl TokenRequest {
     pub fn parse(params: &FormParams) -> Result<Self, OAuthError> {
@@ -45,6 +54,27 @@ impl TokenRequest {
                 scope: parse_scope(params.get("scope"))?,
                 resources: params.all("resource").to_vec(),
             }),
+            "urn:ietf:params:oauth:grant-type:token-exchange" => {
+                let subject_token = params.require("subject_token")?.to_owned();
+                if params.require("subject_token_type")? != ACCESS_TOKEN_TYPE {
+                    return Err(OAuthError::InvalidRequest(format!(
+                        "subject_token_type must be {ACCESS_TOKEN_TYPE} (a personal API token)"
+                    )));
+                }
+                if params.get("actor_token").is_some() || params.get("actor_token_type").is_some() {
+                    return Err(OAuthError::InvalidRequest(
+                        "delegation (actor_token) is not supported; only impersonation".into(),
+                    ));
+                }
+                if params.get("requested_token_type").is_some_and(|t| t != ACCESS_TOKEN_TYPE) {
+                    return Err(OAuthError::InvalidRequest(format!(
+                        "requested_token_type must be {ACCESS_TOKEN_TYPE}"
+                    )));
+                }
+                let mut resources = params.all("resource").to_vec();
+                resources.extend(params.all("audience").iter().cloned());
+                Ok(Self::TokenExchange { subject_token, scope: parse_scope(params.get("scope"))?, resources })
+            }
             "password" => Err(OAuthError::UnsupportedGrantType(
                 "the password grant is not supported (RFC 9700 section 2.4)".into(),
             )),
@@ -74,6 +104,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1, for token exchange only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 #[cfg(test)]

@@ -26,7 +26,42 @@ both_backends!(
     the_command_line_creates_lists_and_revokes,
     an_admins_personal_token_opens_the_admin_api_while_they_are_admin,
     people_manage_their_tokens_in_the_console_and_admins_see_all,
+    a_personal_token_is_exchanged_for_a_short_jwt,
+    token_exchange_refuses_what_rfc_8693_refuses,
+    jira_accepts_personal_tokens_by_introspection_and_exchanged_jwts_by_pem,
 );
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// A public client allowed the token exchange (a script has no secret).
+async fn exchange_client(app: &TestApp, scopes: &[&str]) -> String {
+    let draft = tessera::domain::ClientDraft {
+        name: "token script".into(),
+        client_type: "public".into(),
+        grants: vec![EXCHANGE.into()],
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let created = app.core.admin.create_client(&tester(), draft.parse().unwrap()).await.unwrap();
+    created.client.id.to_string()
+}
+
+async fn exchange(
+    app: &TestApp,
+    client_id: &str,
+    subject_token: &str,
+    extra: &[(&str, &str)],
+) -> crate::helpers::Response {
+    let mut form = vec![
+        ("grant_type", EXCHANGE),
+        ("client_id", client_id),
+        ("subject_token", subject_token),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
+    ];
+    form.extend_from_slice(extra);
+    app.post_form("/oauth2/token", None, &form).await
+}
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -395,4 +430,171 @@ async fn people_manage_their_tokens_in_the_console_and_admins_see_all(backend: B
     assert_eq!(own.status, 400, "already revoked: {}", own.body);
     let page = jane.get("/console/me/tokens").await;
     assert!(page.body.contains(">revoked<"), "{}", page.body);
+}
+
+async fn a_personal_token_is_exchanged_for_a_short_jwt(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    app.scope("jira:read").await;
+    app.scope("jira:write").await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    let script = exchange_client(&app, &["jira:read", "jira:write"]).await;
+    let request = TokenRequest {
+        scopes: vec!["jira:read".into()],
+        expires_in: Some(Lifetime::from_seconds(120)),
+        ..labelled("exchange me")
+    };
+    let personal = create(&app, "alice", request).await;
+
+    let response = exchange(&app, &script, personal.secret.expose(), &[]).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let body = response.json();
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN_TYPE);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "jira:read", "within the personal token's scope");
+    assert_eq!(body["expires_in"], 120, "no longer than the personal token lives");
+    assert!(body.get("refresh_token").is_none());
+    let jwt = body["access_token"].as_str().unwrap().to_owned();
+    let (header, claims) = crate::helpers::jwt_parts(&jwt);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["sub"], personal.token.user_id.as_str());
+    assert_eq!(claims["username"], "alice");
+    assert_eq!(claims["pat"], personal.token.id.as_str());
+    assert_eq!(claims["client_id"], script.as_str());
+
+    let introspected = app.introspect(&jira, &jwt).await.json();
+    assert_eq!(
+        (introspected["active"].as_bool(), introspected["username"].as_str()),
+        (Some(true), Some("alice"))
+    );
+    let info = userinfo(&app, &jwt).await;
+    assert_eq!(info.status, 200, "{}", info.body);
+    assert_eq!(info.json()["username"], "alice");
+
+    // Revoking the personal token ends the JWT wherever Tessera is asked.
+    app.core.personal_tokens.revoke(&tester(), &personal.token.id, None).await.unwrap();
+    assert!(!app.is_active(&jira, &jwt).await);
+    exchange(&app, &script, personal.secret.expose(), &[]).await.assert_oauth_error(400, "invalid_request");
+}
+
+async fn token_exchange_refuses_what_rfc_8693_refuses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    app.scope("jira:read").await;
+    app.scope("jira:write").await;
+    let script = exchange_client(&app, &["jira:read", "jira:write"]).await;
+    let request = TokenRequest { scopes: vec!["jira:read".into()], ..labelled("exchange me") };
+    let personal = create(&app, "alice", request).await;
+    let token = personal.secret.expose();
+
+    exchange(&app, &script, "tsr_pat_nope", &[]).await.assert_oauth_error(400, "invalid_request");
+    exchange(&app, &script, tessera::crypto::personal_token::generate().expose(), &[])
+        .await
+        .assert_oauth_error(400, "invalid_request");
+    exchange(&app, &script, token, &[("scope", "jira:write")]).await.assert_oauth_error(400, "invalid_scope");
+    exchange(&app, &script, token, &[("actor_token", "x"), ("actor_token_type", ACCESS_TOKEN_TYPE)])
+        .await
+        .assert_oauth_error(400, "invalid_request");
+    exchange(
+        &app,
+        &script,
+        token,
+        &[("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token")],
+    )
+    .await
+    .assert_oauth_error(400, "invalid_request");
+    exchange(&app, &script, token, &[("resource", "https://elsewhere.example/")])
+        .await
+        .assert_oauth_error(400, "invalid_target");
+    let wrong_type = app
+        .post_form(
+            "/oauth2/token",
+            None,
+            &[
+                ("grant_type", EXCHANGE),
+                ("client_id", &script),
+                ("subject_token", token),
+                ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+            ],
+        )
+        .await;
+    wrong_type.assert_oauth_error(400, "invalid_request");
+    let missing =
+        app.post_form("/oauth2/token", None, &[("grant_type", EXCHANGE), ("client_id", &script)]).await;
+    missing.assert_oauth_error(400, "invalid_request");
+
+    // A client without the grant may not exchange, even with a good token.
+    let cc = app.create_client(ClientSpec::default()).await;
+    let response = app
+        .post_form(
+            "/oauth2/token",
+            Some(&cc),
+            &[("grant_type", EXCHANGE), ("subject_token", token), ("subject_token_type", ACCESS_TOKEN_TYPE)],
+        )
+        .await;
+    response.assert_oauth_error(400, "unauthorized_client");
+
+    // A disabled owner's token exchanges for nothing.
+    app.core.accounts.set_user_enabled(&tester(), &Username::parse("alice").unwrap(), false).await.unwrap();
+    exchange(&app, &script, token, &[]).await.assert_oauth_error(400, "invalid_request");
+}
+
+async fn jira_accepts_personal_tokens_by_introspection_and_exchanged_jwts_by_pem(backend: Backend) {
+    use crate::jira_standin::{JiraMode, JiraStandIn};
+    let app = spawn_app(backend).await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    add_user(&app, "stranger", Role::User, PASSWORD).await;
+    app.scope("jira:read").await;
+    let jira_client = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    let by_introspection = JiraStandIn::start(
+        JiraMode::Introspection {
+            url: app.url("/oauth2/introspect"),
+            client_id: jira_client.id.clone(),
+            client_secret: jira_client.secret.clone(),
+        },
+        &["alice"],
+    )
+    .await;
+    let kid = app.core.keys.current().signer(app.clock.now()).unwrap().kid().to_owned();
+    let pem = app.get(&format!("/oauth2/keys/{kid}.pem")).await.body;
+    let by_pem =
+        JiraStandIn::start(JiraMode::Pem { pem, username_claim: "username".into() }, &["alice"]).await;
+    let myself = |jira: &JiraStandIn, token: &str| {
+        let request = app.http.get(jira.myself_url()).bearer_auth(token);
+        async { send(request).await }
+    };
+    let message = |response: &crate::helpers::Response| {
+        response.json()["error"]["message"].as_str().unwrap_or_default().to_owned()
+    };
+
+    let personal =
+        create(&app, "alice", TokenRequest { scopes: vec!["jira:read".into()], ..labelled("jira") }).await;
+    let pat = personal.secret.expose();
+    let answer = myself(&by_introspection, pat).await;
+    assert_eq!((answer.status, answer.json()["name"].as_str()), (200, Some("alice")), "{}", answer.body);
+    let strangers = create(&app, "stranger", labelled("jira")).await;
+    let answer = myself(&by_introspection, strangers.secret.expose()).await;
+    assert_eq!(
+        (answer.status, message(&answer)),
+        (400, "No user found with this username/email address".into())
+    );
+
+    // A personal token is no JWT: PEM mode refuses it; its exchange passes.
+    let answer = myself(&by_pem, pat).await;
+    assert_eq!(
+        (answer.status, message(&answer)),
+        (400, "Token Invalid: Error while validating the token.".into())
+    );
+    let script = exchange_client(&app, &["jira:read"]).await;
+    let exchanged =
+        exchange(&app, &script, pat, &[]).await.json()["access_token"].as_str().unwrap().to_owned();
+    let answer = myself(&by_pem, &exchanged).await;
+    assert_eq!((answer.status, answer.json()["name"].as_str()), (200, Some("alice")), "{}", answer.body);
+
+    app.core.personal_tokens.revoke(&tester(), &personal.token.id, None).await.unwrap();
+    let answer = myself(&by_introspection, pat).await;
+    assert_eq!(
+        (answer.status, message(&answer)),
+        (400, "Token Invalid: Error while validating the token.".into())
+    );
 }

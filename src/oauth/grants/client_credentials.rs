@@ -54,8 +54,17 @@ pub async fn grant(
             username: Some(account.username.as_str()),
             email: None,
             grant_id: None,
+            personal_token: None,
+            not_after: None,
         },
-        None => TokenSubject { subject: client.id.as_str(), username: None, email: None, grant_id: None },
+        None => TokenSubject {
+            subject: client.id.as_str(),
+            username: None,
+            email: None,
+            grant_id: None,
+            personal_token: None,
+            not_after: None,
+        },
     };
     let issued = server.issue_access_token(client, who, &scope, audiences, now).await?;
     Ok(TokenResponse {
@@ -65,5 +74,6 @@ pub async fn grant(
         scope: scope.to_string(),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
     })
 }

@@ -3,6 +3,7 @@
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use super::access_token::TokenSubject;
 use super::id_token::{self, IdTokenFor};
@@ -40,6 +41,8 @@ pub(crate) async fn respond_for_user(
         username: Some(grant.user.username.as_str()),
         email: Some(grant.user.email.as_str()),
         grant_id: Some(grant.grant_id),
+        personal_token: None,
+        not_after: None,
     };
     let issued = server.issue_access_token(grant.client, who, grant.scope, grant.audiences, now).await?;
     let id_token = if id_token::wanted(grant.scope) {
@@ -63,6 +66,7 @@ pub(crate) async fn respond_for_user(
         scope: grant.scope.to_string(),
         refresh_token: grant.refresh_token,
         id_token,
+        issued_token_type: None,
     })
 }
 
