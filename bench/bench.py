@@ -230,6 +230,9 @@ def tessera(oha):
     jwt_client = cli("client", "create", "--name", "bench-jwt", *common)
     opaque_client = cli("client", "create", "--name", "bench-opaque", "--token-format", "opaque", *common)
     resource_server = cli("client", "create", "--name", "bench-rs", "--grant", "client_credentials", "--resource-server")
+    subprocess.run([binary, "user", "create", "--username", "bench-person", "--email", "bench@example.com", "--password-stdin"],
+                   env=env, input="bench person password\n", text=True, check=True, stdout=subprocess.DEVNULL)
+    personal = cli("token", "create", "--user", "bench-person", "--label", "bench", "--scope", "api:read")["token"]
     server = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{PORT}"
@@ -240,11 +243,13 @@ def tessera(oha):
         opaque = post(f"{url}/oauth2/token", "grant_type=client_credentials", opaque_client["client_id"], opaque_client["client_secret"])["access_token"]
         assert post(f"{url}/oauth2/introspect", f"token={jwt}", rs_user, rs_pass)["active"] is True
         assert post(f"{url}/oauth2/introspect", f"token={opaque}", rs_user, rs_pass)["active"] is True
+        assert post(f"{url}/oauth2/introspect", f"token={personal}", rs_user, rs_pass)["active"] is True
         results = []
         for c in CONNECTIONS:
             results.append(load(oha, server.pid, "client_credentials (JWT RS256)", f"{url}/oauth2/token", c, "POST", "grant_type=client_credentials", auth(jwt_client)))
             results.append(load(oha, server.pid, "introspection (JWT)", f"{url}/oauth2/introspect", c, "POST", f"token={jwt}", f"{rs_user}:{rs_pass}"))
             results.append(load(oha, server.pid, "introspection (opaque)", f"{url}/oauth2/introspect", c, "POST", f"token={opaque}", f"{rs_user}:{rs_pass}"))
+            results.append(load(oha, server.pid, "introspection (personal token)", f"{url}/oauth2/introspect", c, "POST", f"token={personal}", f"{rs_user}:{rs_pass}"))
             results.append(load(oha, server.pid, "jwks", f"{url}/oauth2/jwks", c))
         flow_results = flows(binary, env, url, server.pid) if os.environ.get("BENCH_FLOWS", "1") != "0" else []
         return results, flow_results, peak_rss_mb(server.pid)
