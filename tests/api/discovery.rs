@@ -20,7 +20,12 @@ async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backe
     assert_eq!(metadata["revocation_endpoint"], format!("{ISSUER}/oauth2/revoke"));
     assert_eq!(
         metadata["grant_types_supported"],
-        serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+        serde_json::json!([
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(metadata["authorization_endpoint"], format!("{ISSUER}/oauth2/authorize"));
     assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));
