@@ -174,8 +174,7 @@ impl PersonalTokens {
 
     fn note_use(&self, id: &str, now: UnixTime) {
         let mut used = self.used.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let last = used.entry(id.to_owned()).or_insert(now);
-        *last = (*last).max(now);
+        remember_use(&mut used, id, now);
     }
 
     /// Writes the uses gathered since the last flush; on failure they are
@@ -187,9 +186,8 @@ impl PersonalTokens {
         };
         if let Err(error) = self.store.record_personal_token_use(&uses).await {
             let mut used = self.used.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            for (id, at) in uses {
-                let last = used.entry(id).or_insert(at);
-                *last = (*last).max(at);
+            for (id, at) in &uses {
+                remember_use(&mut used, id, *at);
             }
             return Err(error);
         }
@@ -242,6 +240,17 @@ impl PersonalTokens {
             }
         }
         Ok(ScopeSet::from_names(names))
+    }
+}
+
+/// Keeps the latest use of each token; no allocation for one already seen
+/// (this runs on every introspection of a personal token).
+fn remember_use(used: &mut HashMap<String, UnixTime>, id: &str, at: UnixTime) {
+    match used.get_mut(id) {
+        Some(last) => *last = (*last).max(at),
+        None => {
+            used.insert(id.to_owned(), at);
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-use super::{InvalidInput, UnixTime, Username};
+use super::{Email, InvalidInput, UnixTime, Username};
 
 /// A personal API token as listed: everything but the token itself, which
 /// exists only in the creation response (the store keeps a digest).
@@ -7,6 +7,8 @@ pub struct PersonalToken {
     pub id: String,
     pub user_id: String,
     pub username: Username,
+    /// The owner's email, for the claims of a JWT exchanged from the token.
+    pub email: Email,
     pub label: String,
     /// Space-separated scope names, possibly empty.
     pub scope: String,
@@ -83,6 +85,7 @@ mod tests {
             id: "t1".into(),
             user_id: "u1".into(),
             username: Username::parse("alice").unwrap(),
+            email: Email::parse("alice@example.com").unwrap(),
             label: "ci".into(),
             scope: String::new(),
             created_at: UnixTime::from_seconds(100),

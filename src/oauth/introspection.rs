@@ -70,12 +70,12 @@ pub(crate) struct TokenFacts {
 }
 
 impl TokenFacts {
-    /// The user behind a person's token (a grant, a personal token or an
-    /// exchange of one); None for a client's own token.
     pub fn is_unexpired(&self, now: UnixTime) -> bool {
         self.expires_at.is_none_or(|exp| exp > now.seconds())
     }
 
+    /// The user behind a person's token (a grant, a personal token or an
+    /// exchange of one); None for a client's own token.
     pub fn user_id(&self) -> Option<&str> {
         (self.grant_id.is_some() || self.personal_token.is_some()).then_some(self.subject.as_str())
     }

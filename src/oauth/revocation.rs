@@ -26,10 +26,8 @@ impl OAuthServer {
         } else if token.starts_with(ACCESS_TOKEN_PREFIX) {
             self.store.revoke_access_token(&self.hasher.digest(token), &caller.client.id, now).await?;
         } else if let Some(facts) = self.verified_jwt(token, now) {
-            let expires_at = facts.expires_at.filter(|&exp| exp > now.seconds());
-            if let (true, Some(expires_at)) =
-                (facts.client_id.as_ref() == Some(&caller.client.id), expires_at)
-            {
+            let ours = facts.client_id.as_ref() == Some(&caller.client.id);
+            if let Some(expires_at) = facts.expires_at.filter(|&exp| ours && exp > now.seconds()) {
                 self.store
                     .revoke_jwt(&facts.jti, &caller.client.id, UnixTime::from_seconds(expires_at), now)
                     .await?;

@@ -5,14 +5,16 @@ use sqlx::Row as _;
 
 use super::db::flag;
 use super::{Database, NewPersonalToken, PersonalTokenStore, StoreError, StoreResult};
-use crate::domain::{PersonalToken, UnixTime, Username};
+use crate::domain::{Email, PersonalToken, UnixTime, Username};
 
-const SELECT: &str = "SELECT t.id, t.user_id, u.username, u.enabled, t.label, t.scope, t.created_at, \
+const SELECT: &str =
+    "SELECT t.id, t.user_id, u.username, u.email, u.enabled, t.label, t.scope, t.created_at, \
      t.expires_at, t.last_used_at, t.revoked_at FROM personal_tokens t JOIN users u ON u.id = t.user_id";
 
 fn from_row(row: &AnyRow) -> Result<PersonalToken, StoreError> {
     let read = || -> anyhow::Result<PersonalToken> {
         let username: String = row.try_get("username")?;
+        let email: String = row.try_get("email")?;
         let at = |column: &str| -> anyhow::Result<Option<UnixTime>> {
             Ok(row.try_get::<Option<i64>, _>(column)?.map(UnixTime::from_seconds))
         };
@@ -20,6 +22,7 @@ fn from_row(row: &AnyRow) -> Result<PersonalToken, StoreError> {
             id: row.try_get("id")?,
             user_id: row.try_get("user_id")?,
             username: Username::parse(&username).context("stored username is invalid")?,
+            email: Email::parse(&email).context("stored email is invalid")?,
             label: row.try_get("label")?,
             scope: row.try_get("scope")?,
             created_at: UnixTime::from_seconds(row.try_get("created_at")?),

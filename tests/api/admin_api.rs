@@ -398,6 +398,27 @@ async fn bad_requests_get_stable_error_codes_and_change_nothing(backend: Backend
     .await;
     assert_error(&bad_rotate, 400, "invalid_input");
     app.access_token(&admin).await; // the secret did not change
+                                    // Personal tokens: an unknown owner, each bad field, an unknown token; nothing stored.
+    crate::console::add_user(&app, "dana", Role::User, "dana's password").await;
+    let nobody = json!({"label": "ci"});
+    let nobody = call(&app, &token, "post", "/api/v1/users/nobody/personal-tokens", Some(nobody)).await;
+    assert_error(&nobody, 404, "not_found");
+    for (body, field) in [
+        (json!({"label": ""}), "label"),
+        (json!({"label": "ci", "expires_in": "soon"}), "expires_in"),
+        (json!({"label": "ci", "expires_in": "400d"}), "expires_in"),
+        (json!({"label": "ci", "scope": ["tessera:admin"]}), "scope"),
+    ] {
+        let response =
+            call(&app, &token, "post", "/api/v1/users/dana/personal-tokens", Some(body.clone())).await;
+        assert_error(&response, 400, "invalid_input");
+        assert_eq!(response.json()["field"], field, "{body}");
+    }
+    let extra = json!({"label": "ci", "token": "tsr_pat_mine"});
+    let extra = call(&app, &token, "post", "/api/v1/users/dana/personal-tokens", Some(extra)).await;
+    assert_error(&extra, 400, "invalid_json");
+    assert!(app.core.personal_tokens.list(None).await.unwrap().is_empty(), "nothing stored");
+    assert_error(&call(&app, &token, "delete", "/api/v1/personal-tokens/nope", None).await, 404, "not_found");
     assert_error(&call(&app, &token, "get", "/api/v1/audit?kind=nope", None).await, 400, "invalid_input");
     assert_error(&call(&app, &token, "get", "/api/v1/audit?limit=0", None).await, 400, "invalid_input");
     assert_error(

@@ -20,7 +20,7 @@ fn username(text: &str) -> Result<Username, Failure> {
 }
 
 /// A username in a path: a malformed one names nothing there is.
-fn existing(text: &str, what: &str) -> Result<Username, Failure> {
+pub(super) fn existing(text: &str, what: &str) -> Result<Username, Failure> {
     Username::parse(text)
         .map_err(|_| Failure::Store(crate::store::StoreError::NotFound(format!("no {what} named '{text}'"))))
 }

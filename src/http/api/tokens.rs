@@ -4,15 +4,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::directory::existing;
 use super::types::{ApiError, CreatedPersonalToken, PersonalTokenInput, PersonalTokenOutput};
 use super::{admin_call, json_body, no_content, ok, Failure};
-use crate::domain::{Lifetime, Username};
+use crate::domain::{Lifetime, PersonalToken, UnixTime};
 use crate::http::AppState;
 use crate::personal_tokens::TokenRequest;
-use crate::store::StoreError;
 
-fn owner_name(text: &str) -> Result<Username, Failure> {
-    Username::parse(text).map_err(|_| Failure::Store(StoreError::NotFound(format!("no user named '{text}'"))))
+fn outputs(tokens: &[PersonalToken], now: UnixTime) -> Vec<PersonalTokenOutput> {
+    tokens.iter().map(|t| PersonalTokenOutput::new(t, now)).collect()
 }
 
 #[utoipa::path(get, path = "/api/v1/personal-tokens", tag = "personal tokens",
@@ -21,9 +21,7 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     admin_call!(request, state, |_actor| {
         let now = state.oauth.clock.now();
         let tokens = state.oauth.personal_tokens.list(None).await?;
-        let tokens: Vec<PersonalTokenOutput> =
-            tokens.iter().map(|t| PersonalTokenOutput::new(t, now)).collect();
-        Ok(ok(StatusCode::OK, &tokens))
+        Ok(ok(StatusCode::OK, &outputs(&tokens, now)))
     })
 }
 
@@ -37,12 +35,10 @@ pub async fn list_of_user(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     admin_call!(request, state, |_actor| {
-        let owner = state.accounts.find_user(&owner_name(&path)?).await?;
+        let owner = state.accounts.find_user(&existing(&path, "user")?).await?;
         let now = state.oauth.clock.now();
         let tokens = state.oauth.personal_tokens.list(Some(&owner)).await?;
-        let tokens: Vec<PersonalTokenOutput> =
-            tokens.iter().map(|t| PersonalTokenOutput::new(t, now)).collect();
-        Ok(ok(StatusCode::OK, &tokens))
+        Ok(ok(StatusCode::OK, &outputs(&tokens, now)))
     })
 }
 
@@ -60,7 +56,7 @@ pub async fn create(
 ) -> HttpResponse {
     admin_call!(request, state, |actor| {
         let input: PersonalTokenInput = json_body(&request, &body)?;
-        let owner = state.accounts.find_user(&owner_name(&path)?).await?;
+        let owner = state.accounts.find_user(&existing(&path, "user")?).await?;
         let expires_in = input
             .expires_in
             .as_deref()

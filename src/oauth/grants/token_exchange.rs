@@ -7,7 +7,7 @@
 //! client's.
 
 use super::resolve_audience;
-use crate::domain::{Client, GrantType, ScopeName, ScopeSet, TokenFormat, UnixTime};
+use crate::domain::{Client, GrantType, ScopeSet, TokenFormat, UnixTime};
 use crate::oauth::access_token::TokenSubject;
 use crate::oauth::token_request::ACCESS_TOKEN_TYPE;
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
@@ -28,20 +28,12 @@ pub async fn grant(
         return Err(OAuthError::UnauthorizedClient("this client may not use token exchange".into()));
     }
     // RFC 8693 §2.2.2: an unacceptable subject token is invalid_request.
+    // A live token has an enabled owner: one read answers both.
     let Some(personal) = server.personal_tokens.authenticate(exchange.subject_token, now).await? else {
         return Err(OAuthError::InvalidRequest("the subject_token is not a live personal API token".into()));
     };
-    let owner = server.store.find_user(&personal.user_id).await?.filter(|u| u.enabled).ok_or_else(|| {
-        OAuthError::InvalidRequest("the subject_token is not a live personal API token".into())
-    })?;
-    let held = ScopeSet::from_names(
-        ScopeSet::parse(&personal.scope)
-            .unwrap_or_default()
-            .iter()
-            .filter(|s| client.scopes.contains(s.as_str()))
-            .cloned()
-            .collect::<Vec<ScopeName>>(),
-    );
+    let granted = ScopeSet::parse(&personal.scope).unwrap_or_default();
+    let held = ScopeSet::from_names(granted.iter().filter(|s| client.scopes.contains(s.as_str())).cloned());
     let scope = match exchange.scope {
         None => held,
         Some(requested) => {
@@ -55,9 +47,9 @@ pub async fn grant(
     };
     let audiences = resolve_audience(client, exchange.resources, &server.config.default_audience)?;
     let who = TokenSubject {
-        subject: &owner.id,
-        username: Some(owner.username.as_str()),
-        email: Some(owner.email.as_str()),
+        subject: &personal.user_id,
+        username: Some(personal.username.as_str()),
+        email: Some(personal.email.as_str()),
         grant_id: None,
         personal_token: Some(&personal.id),
         not_after: personal.expires_at,
