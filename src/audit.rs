@@ -53,10 +53,11 @@ pub enum Kind {
     KeyRotated,
     PersonalTokenCreated,
     PersonalTokenRevoked,
+    JiraTested,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 30] = [
+    pub const ALL: [Kind; 31] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -87,6 +88,7 @@ impl Kind {
         Self::KeyRotated,
         Self::PersonalTokenCreated,
         Self::PersonalTokenRevoked,
+        Self::JiraTested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +123,7 @@ impl Kind {
             Self::KeyRotated => "key.rotated",
             Self::PersonalTokenCreated => "personal_token.created",
             Self::PersonalTokenRevoked => "personal_token.revoked",
+            Self::JiraTested => "jira.tested",
         }
     }
 

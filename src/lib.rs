@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod jira;
 pub mod keys;
 pub mod oauth;
 pub mod personal_tokens;

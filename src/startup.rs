@@ -18,6 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
 use crate::http::{routes, AppState, CookieSettings};
+use crate::jira::Jira;
 use crate::keys::KeyManager;
 use crate::oauth::discovery::Metadata;
 use crate::oauth::throttle::{FailureThrottle, ThrottlePolicy};
@@ -186,6 +187,7 @@ impl Application {
             cookies: CookieSettings::for_issuer(&core.settings.issuer),
             admin: core.admin.clone(),
             key_publish_ahead: core.settings.key_publish_ahead,
+            jira: Arc::new(Jira::new(core.oauth.clone(), core.settings.jira_url.clone())),
         });
         let mut server = HttpServer::new(move || {
             App::new()

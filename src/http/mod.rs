@@ -56,6 +56,8 @@ pub struct AppState {
     pub admin: Arc<crate::admin::Admin>,
     /// How long a new signing key is published before it signs.
     pub key_publish_ahead: crate::domain::Lifetime,
+    /// The Jira page: values to paste and the connection test.
+    pub jira: Arc<crate::jira::Jira>,
 }
 
 /// The one route table.

@@ -2,7 +2,7 @@
 //! RFC-shaped answers out. Knows nothing of actix or SQL; the HTTP layer
 //! hands it header bytes and bodies, the store is behind traits.
 
-mod access_token;
+pub(crate) mod access_token;
 pub mod admin_caller;
 pub mod authorize;
 pub mod client_auth;

@@ -149,6 +149,7 @@ const PAGES: &[(&str, bool)] = &[
     ("/console/keys", true),
     ("/console/audit", true),
     ("/console/personal-tokens", true),
+    ("/console/jira", true),
     ("/console/me", false),
     ("/console/me/tokens", false),
     ("/console/me/password", false),
@@ -178,6 +179,8 @@ const ADMIN_POSTS: &[&str] = &[
     "/console/scopes",
     "/console/scopes/openid/edit",
     "/console/keys/rotate",
+    "/console/jira/client",
+    "/console/jira/test",
 ];
 
 async fn console_pages_are_for_admins_only(backend: Backend) {

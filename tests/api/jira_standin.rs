@@ -40,10 +40,28 @@ impl Drop for JiraStandIn {
     }
 }
 
-impl JiraStandIn {
-    pub async fn start(mode: JiraMode, usernames: &[&str]) -> Self {
+/// A port for a stand-in started later, so Tessera can be told Jira's URL
+/// (`TESSERA_JIRA_URL`) before the stand-in is told Tessera's.
+pub struct JiraAddress {
+    listener: TcpListener,
+    pub base_url: String,
+}
+
+impl JiraAddress {
+    pub fn reserve() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base_url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        Self { listener, base_url }
+    }
+}
+
+impl JiraStandIn {
+    pub async fn start(mode: JiraMode, usernames: &[&str]) -> Self {
+        Self::start_at(JiraAddress::reserve(), mode, usernames).await
+    }
+
+    pub async fn start_at(address: JiraAddress, mode: JiraMode, usernames: &[&str]) -> Self {
+        let JiraAddress { listener, base_url } = address;
         let users = usernames
             .iter()
             .enumerate()

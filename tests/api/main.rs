@@ -5,6 +5,7 @@
 
 mod helpers;
 mod jira;
+mod jira_page;
 mod jira_standin;
 
 mod admin_api;

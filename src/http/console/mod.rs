@@ -8,6 +8,7 @@ mod apps;
 mod audit;
 mod dashboard;
 mod directory;
+mod jira;
 mod keys;
 mod login;
 mod me;
@@ -74,6 +75,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/console/keys", web::get().to(keys::list))
         .route("/console/keys/rotate", web::post().to(keys::rotate))
         .route("/console/audit", web::get().to(audit::list))
+        .route("/console/jira", web::get().to(jira::show))
+        .route("/console/jira/client", web::post().to(jira::create_client))
+        .route("/console/jira/test", web::post().to(jira::test))
         .route("/console/me", web::get().to(me::apps))
         .route("/console/me/grants/{id}/revoke", web::post().to(me::revoke_grant))
         .route("/console/me/consents/{client}/revoke", web::post().to(me::revoke_consent))
@@ -367,6 +371,9 @@ pub fn notice(request: &HttpRequest) -> Option<&'static str> {
         "token_revoked" => "Revoked: the token stops working at once.",
         "token_already" => "This form was already sent: the token exists, and was shown only then.",
         "already_rotated" => "That rotation was already done: the new secret was shown only then.",
+        "jira_client_already" => {
+            "This form was already sent: Jira's client exists (below), and its secret was shown only then."
+        }
         _ => return None,
     })
 }

@@ -1,0 +1,260 @@
+//! Jira's side of Tessera, without actix (SPEC §8): the values each mode
+//! of Jira's REST-authentication app needs, and the connection test of
+//! the console's Jira page — a short-lived token minted for a chosen
+//! principal, sent to `GET {jira}/rest/api/2/myself`, the answer read back.
+
+mod advice;
+pub mod probe;
+
+use std::sync::Arc;
+
+pub use advice::{advise, Advice};
+pub use probe::{Reply, Unreachable};
+
+use crate::admin::ADMIN_SCOPE;
+use crate::audit::{Actor, Kind};
+use crate::domain::{Client, ClientId, GrantType, InvalidInput, TokenFormat, UnixTime, User};
+use crate::keys::KeyState;
+use crate::oauth::access_token::TokenSubject;
+use crate::oauth::grants::resolve_audience;
+use crate::oauth::{OAuthError, OAuthServer};
+use crate::store::StoreError;
+
+/// How long a test token lives: long enough for Jira to answer, too short
+/// to be worth stealing.
+pub const TEST_TOKEN_SECONDS: i64 = 60;
+
+/// The Jira page's core.
+pub struct Jira {
+    oauth: Arc<OAuthServer>,
+    base_url: Option<String>,
+}
+
+/// What to paste into Jira's app, per mode.
+pub struct JiraValues {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub introspection_endpoint: String,
+    pub jwks_uri: String,
+    pub username_claim: String,
+    /// The key that signs now: the PEM to paste in JWT mode.
+    pub active_key: Option<PublicKey>,
+    /// A published key that starts signing later: a pasted PEM must be
+    /// replaced with this one by then.
+    pub next_key: Option<PublicKey>,
+    /// Clients that may introspect any token: candidates for Jira's own.
+    pub resource_servers: Vec<Client>,
+}
+
+pub struct PublicKey {
+    pub kid: String,
+    pub alg: &'static str,
+    pub pem: String,
+    pub pem_url: String,
+    pub signs_from: UnixTime,
+}
+
+/// Someone the test can mint a token for, through an app that could
+/// really issue it: `value` goes into the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub value: String,
+    pub label: String,
+}
+
+/// One run of the test.
+pub struct TestRun {
+    pub url: String,
+    pub username: String,
+    pub app_name: String,
+    pub token_format: TokenFormat,
+    pub scope: String,
+    pub expires_in: i64,
+    pub outcome: Result<(Reply, Advice), Unreachable>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JiraError {
+    #[error("no Jira URL is configured: set TESSERA_JIRA_URL")]
+    NotConfigured,
+    #[error("{}", .0.message)]
+    Invalid(InvalidInput),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<OAuthError> for JiraError {
+    fn from(error: OAuthError) -> Self {
+        match error {
+            OAuthError::TemporarilyUnavailable => {
+                Self::Store(StoreError::Unavailable(anyhow::anyhow!("the database is unavailable")))
+            }
+            OAuthError::ServerError(error) => Self::Store(StoreError::Unexpected(error)),
+            other => Self::Invalid(InvalidInput::new(other.description())),
+        }
+    }
+}
+
+/// A test as a person on a Jira: through an app people sign in to.
+const AS_USER: &str = "user:";
+/// A test as a service account: through the app bound to it.
+const AS_SERVICE: &str = "service:";
+
+impl Jira {
+    pub fn new(oauth: Arc<OAuthServer>, base_url: Option<String>) -> Self {
+        Self { oauth, base_url }
+    }
+
+    /// The configured Jira base URL, without a trailing slash.
+    pub fn base_url(&self) -> Option<&str> {
+        self.base_url.as_deref()
+    }
+
+    pub async fn values(&self) -> Result<JiraValues, StoreError> {
+        let issuer = &self.oauth.config.issuer;
+        let now = self.oauth.clock.now();
+        let keys = self.oauth.keys.current();
+        let public = |state: KeyState| {
+            let info = keys.describe(now).into_iter().rev().find(|k| k.state == state)?;
+            let key = keys.find(&info.kid, now)?;
+            Some(PublicKey {
+                pem: key.public_pem().to_owned(),
+                pem_url: format!("{issuer}/oauth2/keys/{}.pem", info.kid),
+                kid: info.kid,
+                alg: info.alg,
+                signs_from: UnixTime::from_seconds(info.activates_at),
+            })
+        };
+        let mut resource_servers = self.oauth.store.list_clients().await?;
+        resource_servers.retain(|c| c.resource_server);
+        Ok(JiraValues {
+            issuer: issuer.clone(),
+            token_endpoint: format!("{issuer}/oauth2/token"),
+            userinfo_endpoint: format!("{issuer}/oauth2/userinfo"),
+            introspection_endpoint: format!("{issuer}/oauth2/introspect"),
+            jwks_uri: format!("{issuer}/oauth2/jwks"),
+            username_claim: self.oauth.config.username_claim.clone(),
+            active_key: public(KeyState::Active),
+            next_key: public(KeyState::Next),
+            resource_servers,
+        })
+    }
+
+    /// Whom the test can mint a token for: `me` through each enabled app
+    /// people sign in to, and each enabled service account through each
+    /// enabled app bound to it.
+    pub async fn principals(&self, me: &User) -> Result<Vec<Principal>, StoreError> {
+        let clients = self.oauth.store.list_clients().await?;
+        let mut people = Vec::new();
+        let mut services = Vec::new();
+        for client in clients.iter().filter(|c| c.enabled) {
+            if let Some(account) = service_of(client) {
+                services.push(Principal {
+                    value: format!("{AS_SERVICE}{}", client.id.as_str()),
+                    label: format!("service account {} (app {})", account, client.name),
+                });
+            } else if client.allows_grant(GrantType::AuthorizationCode) {
+                people.push(Principal {
+                    value: format!("{AS_USER}{}", client.id.as_str()),
+                    label: format!("you, {} (app {})", me.username.as_str(), client.name),
+                });
+            }
+        }
+        people.extend(services);
+        Ok(people)
+    }
+
+    /// Mints a token for `principal` (a `Principal::value`) and calls Jira
+    /// with it. The token is never shown; the run is audited.
+    pub async fn test(&self, actor: &Actor, me: &User, principal: &str) -> Result<TestRun, JiraError> {
+        let base_url = self.base_url.as_deref().ok_or(JiraError::NotConfigured)?;
+        let unknown =
+            || JiraError::Invalid(InvalidInput::new("choose whom to mint the test token for").in_field("as"));
+        let (as_user, client_id) = if let Some(id) = principal.strip_prefix(AS_USER) {
+            (true, id)
+        } else if let Some(id) = principal.strip_prefix(AS_SERVICE) {
+            (false, id)
+        } else {
+            return Err(unknown());
+        };
+        let client = self
+            .oauth
+            .store
+            .find_client(&ClientId::parse(client_id).map_err(|_| unknown())?)
+            .await?
+            .map(|stored| stored.client)
+            .ok_or_else(|| {
+                JiraError::Invalid(InvalidInput::new("that app no longer exists").in_field("as"))
+            })?;
+        let gone = |why: &str| {
+            JiraError::Invalid(InvalidInput::new(format!("app {}: {why}", client.name)).in_field("as"))
+        };
+        if !client.enabled {
+            return Err(gone("it is disabled"));
+        }
+        let who = if as_user {
+            if !client.allows_grant(GrantType::AuthorizationCode) || service_of(&client).is_some() {
+                return Err(gone("people cannot sign in to it"));
+            }
+            TokenSubject {
+                subject: &me.id,
+                username: Some(me.username.as_str()),
+                email: Some(me.email.as_str()),
+                grant_id: None,
+                personal_token: None,
+                not_after: None,
+            }
+        } else {
+            let account =
+                service_of(&client).ok_or_else(|| gone("it is not bound to an enabled service account"))?;
+            TokenSubject {
+                subject: account,
+                username: Some(account),
+                email: None,
+                grant_id: None,
+                personal_token: None,
+                not_after: None,
+            }
+        };
+        let username = who.username.unwrap_or_default().to_owned();
+        let now = self.oauth.clock.now();
+        let who = TokenSubject { not_after: Some(now.plus(TEST_TOKEN_SECONDS)), ..who };
+        let scope = client.scopes.without(ADMIN_SCOPE).without("offline_access");
+        let audiences = resolve_audience(&client, &[], &self.oauth.config.default_audience)?;
+        let issued = self.oauth.issue_access_token(&client, who, &scope, audiences, now).await?;
+
+        let outcome = probe::get_myself(base_url, &issued.token).await.map(|reply| {
+            let advice = advise(&reply, &username);
+            (reply, advice)
+        });
+        let result = match &outcome {
+            Ok((reply, _)) => format!("HTTP {}", reply.status),
+            Err(_) => "unreachable".to_owned(),
+        };
+        let detail = format!("as {username}: {result}");
+        self.oauth
+            .audit
+            .record(Kind::JiraTested, actor, &format!("client:{}", client.id.as_str()), &detail)
+            .await;
+        Ok(TestRun {
+            url: format!("{base_url}/rest/api/2/myself"),
+            username,
+            app_name: client.name.clone(),
+            token_format: client.token_format,
+            scope: scope.to_string(),
+            expires_in: issued.expires_in,
+            outcome,
+        })
+    }
+}
+
+/// The username of the enabled service account an enabled
+/// client-credentials app acts as.
+fn service_of(client: &Client) -> Option<&str> {
+    client
+        .service_account
+        .as_ref()
+        .filter(|account| account.enabled && client.allows_grant(GrantType::ClientCredentials))
+        .map(|account| account.username.as_str())
+}
