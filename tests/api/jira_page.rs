@@ -273,7 +273,10 @@ async fn the_test_refuses_bad_choices_and_reports_an_unreachable_jira(backend: B
     app.core.admin.set_client_enabled(&tester(), &deploy.id, true).await.unwrap();
 
     let result = run_test(&mut admin, &format!("service:{}", deploy.id)).await;
-    assert!(result.contains("Tessera could not reach Jira:"), "{result}");
+    assert!(
+        result.contains("No answer from Jira.") && result.contains("Tessera could not reach Jira:"),
+        "{result}"
+    );
     assert!(result.to_lowercase().contains("refused"), "{result}");
     assert!(!result.contains("id=\"test-status\""));
 }
