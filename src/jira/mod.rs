@@ -45,6 +45,8 @@ pub struct JiraValues {
     pub next_key: Option<PublicKey>,
     /// Clients that may introspect any token: candidates for Jira's own.
     pub resource_servers: Vec<Client>,
+    /// Whom the signed-in admin can run the test as.
+    pub principals: Vec<Principal>,
 }
 
 pub struct PublicKey {
@@ -111,22 +113,26 @@ impl Jira {
         self.base_url.as_deref()
     }
 
-    pub async fn values(&self) -> Result<JiraValues, StoreError> {
+    /// Everything the page shows to `me`.
+    pub async fn values(&self, me: &User) -> Result<JiraValues, StoreError> {
         let issuer = &self.oauth.config.issuer;
         let now = self.oauth.clock.now();
         let keys = self.oauth.keys.current();
+        let described = keys.describe(now);
         let public = |state: KeyState| {
-            let info = keys.describe(now).into_iter().rev().find(|k| k.state == state)?;
+            let info = described.iter().rev().find(|k| k.state == state)?;
             let key = keys.find(&info.kid, now)?;
             Some(PublicKey {
                 pem: key.public_pem().to_owned(),
                 pem_url: format!("{issuer}/oauth2/keys/{}.pem", info.kid),
-                kid: info.kid,
+                kid: info.kid.clone(),
                 alg: info.alg,
                 signs_from: UnixTime::from_seconds(info.activates_at),
             })
         };
-        let mut resource_servers = self.oauth.store.list_clients().await?;
+        let clients = self.oauth.store.list_clients().await?;
+        let principals = principals(&clients, me);
+        let mut resource_servers = clients;
         resource_servers.retain(|c| c.resource_server);
         Ok(JiraValues {
             issuer: issuer.clone(),
@@ -138,31 +144,8 @@ impl Jira {
             active_key: public(KeyState::Active),
             next_key: public(KeyState::Next),
             resource_servers,
+            principals,
         })
-    }
-
-    /// Whom the test can mint a token for: `me` through each enabled app
-    /// people sign in to, and each enabled service account through each
-    /// enabled app bound to it.
-    pub async fn principals(&self, me: &User) -> Result<Vec<Principal>, StoreError> {
-        let clients = self.oauth.store.list_clients().await?;
-        let mut people = Vec::new();
-        let mut services = Vec::new();
-        for client in clients.iter().filter(|c| c.enabled) {
-            if let Some(account) = service_of(client) {
-                services.push(Principal {
-                    value: format!("{AS_SERVICE}{}", client.id.as_str()),
-                    label: format!("service account {} (app {})", account, client.name),
-                });
-            } else if client.allows_grant(GrantType::AuthorizationCode) {
-                people.push(Principal {
-                    value: format!("{AS_USER}{}", client.id.as_str()),
-                    label: format!("you, {} (app {})", me.username.as_str(), client.name),
-                });
-            }
-        }
-        people.extend(services);
-        Ok(people)
     }
 
     /// Mints a token for `principal` (a `Principal::value`) and calls Jira
@@ -247,6 +230,29 @@ impl Jira {
             outcome,
         })
     }
+}
+
+/// Whom the test can mint a token for: `me` through each enabled app
+/// people sign in to, then each enabled service account through each
+/// enabled app bound to it.
+fn principals(clients: &[Client], me: &User) -> Vec<Principal> {
+    let mut people = Vec::new();
+    let mut services = Vec::new();
+    for client in clients.iter().filter(|c| c.enabled) {
+        if let Some(account) = service_of(client) {
+            services.push(Principal {
+                value: format!("{AS_SERVICE}{}", client.id.as_str()),
+                label: format!("service account {account} (app {})", client.name),
+            });
+        } else if client.allows_grant(GrantType::AuthorizationCode) {
+            people.push(Principal {
+                value: format!("{AS_USER}{}", client.id.as_str()),
+                label: format!("you, {} (app {})", me.username.as_str(), client.name),
+            });
+        }
+    }
+    people.extend(services);
+    people
 }
 
 /// The username of the enabled service account an enabled

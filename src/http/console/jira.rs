@@ -156,9 +156,9 @@ async fn page(
     outcome: Outcome,
     status: u16,
 ) -> HttpResponse {
-    let (values, principals) = match (state.jira.values().await, state.jira.principals(&visitor.user).await) {
-        (Ok(values), Ok(principals)) => (values, principals),
-        (Err(error), _) | (_, Err(error)) => return failure(visitor, error.into(), "/console"),
+    let values = match state.jira.values(&visitor.user).await {
+        Ok(values) => values,
+        Err(error) => return failure(visitor, error.into(), "/console"),
     };
     let JiraValues {
         issuer,
@@ -170,6 +170,7 @@ async fn page(
         active_key,
         next_key,
         resource_servers,
+        principals,
     } = values;
     let page = JiraPage {
         layout: visitor.layout("jira", notice(request)),
