@@ -319,14 +319,19 @@ fn parse_issuer(text: &str) -> anyhow::Result<String> {
     Ok(text.trim_end_matches('/').to_owned())
 }
 
-/// The Jira base URL as people paste it, without a trailing slash.
+/// The Jira base URL, normalised (scheme and host in lower case), without
+/// a trailing slash.
 fn parse_jira_url(text: &str) -> anyhow::Result<String> {
     let url =
         url::Url::parse(text).with_context(|| format!("TESSERA_JIRA_URL '{text}' is not an absolute URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
         anyhow::bail!("TESSERA_JIRA_URL '{text}' must be an http(s) URL without query or fragment");
     }
-    Ok(text.trim_end_matches('/').to_owned())
+    if !url.username().is_empty() || url.password().is_some() {
+        // They would be shown on the Jira page; the test authenticates with its token.
+        anyhow::bail!("TESSERA_JIRA_URL must not carry a user name or password");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -364,6 +369,11 @@ mod tests {
             given("https://jira.example.com/").unwrap().jira_url.as_deref(),
             Some("https://jira.example.com")
         );
+        assert_eq!(
+            given("HTTPS://Jira.Example.com/jira/").unwrap().jira_url.as_deref(),
+            Some("https://jira.example.com/jira")
+        );
+        assert!(given("https://admin:secret@jira.example.com").is_err());
         assert!(given("ftp://jira").is_err());
         assert!(given("jira.example.com").is_err());
     }

@@ -13,12 +13,14 @@ pub use probe::{Reply, Unreachable};
 
 use crate::admin::ADMIN_SCOPE;
 use crate::audit::{Actor, Kind};
+use crate::crypto::secrets::random_id;
 use crate::domain::{Client, ClientId, GrantType, InvalidInput, TokenFormat, UnixTime, User};
 use crate::keys::KeyState;
 use crate::oauth::access_token::TokenSubject;
-use crate::oauth::grants::resolve_audience;
+use crate::oauth::grants::refresh_token::OFFLINE_ACCESS;
+use crate::oauth::grants::{client_credentials, resolve_audience};
 use crate::oauth::{OAuthError, OAuthServer};
-use crate::store::StoreError;
+use crate::store::{NewGrant, StoreError};
 
 /// How long a test token lives: long enough for Jira to answer, too short
 /// to be worth stealing.
@@ -149,11 +151,28 @@ impl Jira {
     }
 
     /// Mints a token for `principal` (a `Principal::value`) and calls Jira
-    /// with it. The token is never shown; the run is audited.
-    pub async fn test(&self, actor: &Actor, me: &User, principal: &str) -> Result<TestRun, JiraError> {
-        let base_url = self.base_url.as_deref().ok_or(JiraError::NotConfigured)?;
-        let unknown =
-            || JiraError::Invalid(InvalidInput::new("choose whom to mint the test token for").in_field("as"));
+    /// with it. The token is never shown and is revoked as soon as Jira has
+    /// answered; the run is audited. Once the token exists, the run goes to
+    /// its end even if the page that asked for it is closed.
+    pub async fn test(
+        self: &Arc<Self>,
+        actor: &Actor,
+        me: &User,
+        principal: &str,
+    ) -> Result<TestRun, JiraError> {
+        let base_url = self.base_url.clone().ok_or(JiraError::NotConfigured)?;
+        let (client, as_user) = self.chosen(principal).await?;
+        let (jira, actor, me) = (Arc::clone(self), actor.clone(), me.clone());
+        let run = tokio::spawn(async move { jira.run(&base_url, &actor, &me, &client, as_user).await });
+        run.await
+            .map_err(|error| StoreError::Unexpected(anyhow::anyhow!("the Jira test stopped: {error}")))?
+    }
+
+    /// The app behind a principal, and whether the token is for the admin
+    /// (else for the app's service account): enabled, and able to issue it.
+    async fn chosen(&self, principal: &str) -> Result<(Client, bool), JiraError> {
+        let refused = |message: String| JiraError::Invalid(InvalidInput::new(message).in_field("as"));
+        let unknown = || refused("choose whom to mint the test token for".into());
         let (as_user, client_id) = if let Some(id) = principal.strip_prefix(AS_USER) {
             (true, id)
         } else if let Some(id) = principal.strip_prefix(AS_SERVICE) {
@@ -161,56 +180,80 @@ impl Jira {
         } else {
             return Err(unknown());
         };
-        let client = self
-            .oauth
-            .store
-            .find_client(&ClientId::parse(client_id).map_err(|_| unknown())?)
-            .await?
-            .map(|stored| stored.client)
-            .ok_or_else(|| {
-                JiraError::Invalid(InvalidInput::new("that app no longer exists").in_field("as"))
-            })?;
-        let gone = |why: &str| {
-            JiraError::Invalid(InvalidInput::new(format!("app {}: {why}", client.name)).in_field("as"))
+        let id = ClientId::parse(client_id).map_err(|_| unknown())?;
+        let Some(stored) = self.oauth.store.find_client(&id).await? else {
+            return Err(refused("that app no longer exists".into()));
         };
-        if !client.enabled {
-            return Err(gone("it is disabled"));
-        }
-        let who = if as_user {
-            if !client.allows_grant(GrantType::AuthorizationCode) || service_of(&client).is_some() {
-                return Err(gone("people cannot sign in to it"));
-            }
-            TokenSubject {
-                subject: &me.id,
-                username: Some(me.username.as_str()),
-                email: Some(me.email.as_str()),
-                grant_id: None,
-                personal_token: None,
-                not_after: None,
-            }
+        let client = stored.client;
+        let why = if !client.enabled {
+            Some("it is disabled")
+        } else if as_user
+            && (!client.allows_grant(GrantType::AuthorizationCode) || service_of(&client).is_some())
+        {
+            Some("people cannot sign in to it")
+        } else if !as_user && service_of(&client).is_none() {
+            Some("it is not bound to an enabled service account")
         } else {
-            let account =
-                service_of(&client).ok_or_else(|| gone("it is not bound to an enabled service account"))?;
-            TokenSubject {
-                subject: account,
-                username: Some(account),
-                email: None,
-                grant_id: None,
-                personal_token: None,
-                not_after: None,
-            }
+            None
+        };
+        match why {
+            Some(why) => Err(refused(format!("app {}: {why}", client.name))),
+            None => Ok((client, as_user)),
+        }
+    }
+
+    async fn run(
+        &self,
+        base_url: &str,
+        actor: &Actor,
+        me: &User,
+        client: &Client,
+        as_user: bool,
+    ) -> Result<TestRun, JiraError> {
+        let now = self.oauth.clock.now();
+        let ends = now.plus(TEST_TOKEN_SECONDS);
+        let audiences = resolve_audience(client, &[], &self.oauth.config.default_audience)?;
+        // A person's token stands on a grant, as one from the code flow does
+        // (userinfo and introspection read the person through it); a grant
+        // of its own, ended as soon as Jira has answered.
+        let grant_id = random_id(16);
+        let (who, scope) = if as_user {
+            let scope = client.scopes.without(ADMIN_SCOPE).without(OFFLINE_ACCESS);
+            let grant = NewGrant {
+                grant_id: grant_id.clone(),
+                client_id: client.id.clone(),
+                user_id: me.id.clone(),
+                scope: scope.to_string(),
+                auth_time: now,
+                expires_at: ends,
+            };
+            self.oauth.store.create_grant(&grant, now).await?;
+            (TokenSubject::person(me, &grant_id), scope)
+        } else {
+            // What the app gets from the client-credentials grant, without
+            // the admin API's scope: a test needs no more.
+            (
+                client_credentials::subject(client)?,
+                client_credentials::default_scope(client).without(ADMIN_SCOPE),
+            )
         };
         let username = who.username.unwrap_or_default().to_owned();
-        let now = self.oauth.clock.now();
-        let who = TokenSubject { not_after: Some(now.plus(TEST_TOKEN_SECONDS)), ..who };
-        let scope = client.scopes.without(ADMIN_SCOPE).without("offline_access");
-        let audiences = resolve_audience(&client, &[], &self.oauth.config.default_audience)?;
-        let issued = self.oauth.issue_access_token(&client, who, &scope, audiences, now).await?;
+        let issued = self.oauth.issue_access_token(client, who.until(ends), &scope, audiences, now).await?;
 
         let outcome = probe::get_myself(base_url, &issued.token).await.map(|reply| {
+            let reply = reply.hiding(&issued.token);
             let advice = advise(&reply, &username);
             (reply, advice)
         });
+        let now = self.oauth.clock.now();
+        let revoked = if as_user {
+            self.oauth.store.revoke_grant(&grant_id, now).await.map_err(OAuthError::from)
+        } else {
+            self.oauth.revoke_held_access_token(&client.id, &issued.token, now).await
+        };
+        if let Err(error) = revoked {
+            tracing::warn!(%error, "could not revoke the Jira test token; it expires within a minute");
+        }
         let result = match &outcome {
             Ok((reply, _)) => format!("HTTP {}", reply.status),
             Err(_) => "unreachable".to_owned(),

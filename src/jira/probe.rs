@@ -31,6 +31,17 @@ pub struct Reply {
     pub elapsed: Duration,
 }
 
+impl Reply {
+    /// The reply with `token` blotted out wherever Jira (or a proxy on the
+    /// way) echoed it.
+    pub fn hiding(mut self, token: &str) -> Self {
+        const HIDDEN: &str = "[the test token]";
+        self.body = self.body.replace(token, HIDDEN);
+        self.location = self.location.map(|l| l.replace(token, HIDDEN));
+        self
+    }
+}
+
 /// Why there is no answer: a sentence for the page, never the token.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -46,7 +57,11 @@ pub async fn get_myself(base_url: &str, token: &str) -> Result<Reply, Unreachabl
         .header(USER_AGENT, concat!("Tessera/", env!("CARGO_PKG_VERSION"), " (Jira test)"))
         .body(Empty::<Bytes>::new())
         .map_err(|_| Unreachable("the request to Jira could not be built".into()))?;
-    let client = client(&url)?;
+    let https = request.uri().scheme_str() == Some("https");
+    // Reading the CA certificates is file I/O: off the async workers.
+    let client = tokio::task::spawn_blocking(move || client(https))
+        .await
+        .map_err(|_| Unreachable("the HTTP client could not be built".into()))??;
     let started = Instant::now();
     let answer = async {
         let response = client.request(request).await.map_err(|error| Unreachable(chain(&error)))?;
@@ -87,9 +102,9 @@ type HttpsClient =
 
 /// A client for one request. Built per test (a rare, human-paced action),
 /// so a CA certificate installed since start is seen.
-fn client(url: &str) -> Result<HttpsClient, Unreachable> {
+fn client(https: bool) -> Result<HttpsClient, Unreachable> {
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = if url.starts_with("https://") {
+    let builder = if https {
         builder.with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider()).map_err(
             |error| Unreachable(format!("Tessera could not load this machine's CA certificates: {error}")),
         )?

@@ -4,7 +4,7 @@
 use super::{OAuthError, OAuthServer};
 use crate::crypto::jwt::{sign_access_token, AccessTokenClaims};
 use crate::crypto::secrets::{generate_secret, random_id, ACCESS_TOKEN_PREFIX};
-use crate::domain::{Client, ScopeSet, TokenFormat, UnixTime};
+use crate::domain::{Client, ScopeSet, TokenFormat, UnixTime, User};
 use crate::store::StoredAccessToken;
 
 pub struct IssuedAccessToken {
@@ -23,6 +23,31 @@ pub struct TokenSubject<'a> {
     pub personal_token: Option<&'a str>,
     /// The token expires no later than this (the personal token's expiry).
     pub not_after: Option<UnixTime>,
+}
+
+impl<'a> TokenSubject<'a> {
+    /// A client's own token (`subject` is its id), or its service
+    /// account's (`subject` and `username` the account's username).
+    pub fn machine(subject: &'a str, username: Option<&'a str>) -> Self {
+        Self { subject, username, email: None, grant_id: None, personal_token: None, not_after: None }
+    }
+
+    /// A person's token under their grant.
+    pub fn person(user: &'a User, grant_id: &'a str) -> Self {
+        Self {
+            subject: &user.id,
+            username: Some(user.username.as_str()),
+            email: Some(user.email.as_str()),
+            grant_id: Some(grant_id),
+            personal_token: None,
+            not_after: None,
+        }
+    }
+
+    /// The same subject, for a token that ends no later than `at`.
+    pub fn until(self, at: UnixTime) -> Self {
+        Self { not_after: Some(at), ..self }
+    }
 }
 
 impl OAuthServer {

@@ -5,7 +5,7 @@
 use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::secrets::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
-use crate::domain::UnixTime;
+use crate::domain::{ClientId, UnixTime};
 
 impl OAuthServer {
     /// `POST /oauth2/revoke`.
@@ -23,14 +23,26 @@ impl OAuthServer {
                     self.store.revoke_grant(&stored.grant_id, now).await?;
                 }
             }
-        } else if token.starts_with(ACCESS_TOKEN_PREFIX) {
-            self.store.revoke_access_token(&self.hasher.digest(token), &caller.client.id, now).await?;
+        } else {
+            self.revoke_held_access_token(&caller.client.id, token, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes an access token `client` holds, opaque or JWT; a token it
+    /// does not hold, an expired one or anything else changes nothing.
+    pub(crate) async fn revoke_held_access_token(
+        &self,
+        client: &ClientId,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<(), OAuthError> {
+        if token.starts_with(ACCESS_TOKEN_PREFIX) {
+            self.store.revoke_access_token(&self.hasher.digest(token), client, now).await?;
         } else if let Some(facts) = self.verified_jwt(token, now) {
-            let ours = facts.client_id.as_ref() == Some(&caller.client.id);
+            let ours = facts.client_id.as_ref() == Some(client);
             if let Some(expires_at) = facts.expires_at.filter(|&exp| ours && exp > now.seconds()) {
-                self.store
-                    .revoke_jwt(&facts.jti, &caller.client.id, UnixTime::from_seconds(expires_at), now)
-                    .await?;
+                self.store.revoke_jwt(&facts.jti, client, UnixTime::from_seconds(expires_at), now).await?;
             }
         }
         Ok(())

@@ -4,8 +4,8 @@ use sqlx::Row as _;
 
 use super::db::to_flag;
 use super::{
-    Database, GrantStore, GrantSummary, GrantsOf, NewCode, NewRefreshToken, StoreError, StoreResult,
-    StoredCode, StoredRefreshToken,
+    Database, GrantStore, GrantSummary, GrantsOf, NewCode, NewGrant, NewRefreshToken, StoreError,
+    StoreResult, StoredCode, StoredRefreshToken,
 };
 use crate::domain::{ClientId, UnixTime};
 
@@ -32,24 +32,25 @@ fn grant_summary(row: &sqlx::any::AnyRow) -> Result<GrantSummary, StoreError> {
     read().map_err(StoreError::Unexpected)
 }
 
+const INSERT_GRANT: &str =
+    "INSERT INTO grants (id, user_id, client_id, scope, auth_time, created_at, expires_at, \
+     revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+
 #[async_trait]
 impl GrantStore for Database {
     async fn create_code(&self, code: &NewCode, now: UnixTime) -> StoreResult<()> {
         let transaction = async {
             let mut tx = self.pool().begin().await?;
-            sqlx::query(
-                "INSERT INTO grants (id, user_id, client_id, scope, auth_time, created_at, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
-            )
-            .bind(&code.grant_id)
-            .bind(&code.user_id)
-            .bind(code.client_id.as_str())
-            .bind(&code.scope)
-            .bind(code.auth_time.seconds())
-            .bind(now.seconds())
-            .bind(code.grant_expires_at.seconds())
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(INSERT_GRANT)
+                .bind(&code.grant_id)
+                .bind(&code.user_id)
+                .bind(code.client_id.as_str())
+                .bind(&code.scope)
+                .bind(code.auth_time.seconds())
+                .bind(now.seconds())
+                .bind(code.grant_expires_at.seconds())
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, redirect_uri_given, \
                  code_challenge, nonce, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
@@ -67,6 +68,22 @@ impl GrantStore for Database {
             tx.commit().await
         };
         self.bounded(transaction).await
+    }
+
+    async fn create_grant(&self, grant: &NewGrant, now: UnixTime) -> StoreResult<()> {
+        self.bounded(
+            sqlx::query(INSERT_GRANT)
+                .bind(&grant.grant_id)
+                .bind(&grant.user_id)
+                .bind(grant.client_id.as_str())
+                .bind(&grant.scope)
+                .bind(grant.auth_time.seconds())
+                .bind(now.seconds())
+                .bind(grant.expires_at.seconds())
+                .execute(self.pool()),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn find_code(&self, code_hash: &str) -> StoreResult<Option<StoredCode>> {

@@ -324,6 +324,17 @@ pub trait ConsentStore: Send + Sync {
     async fn revoke_consent(&self, user_id: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
 }
 
+/// A grant without a code.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}
+
 /// An authorization code to store, with the grant it starts.
 #[derive(Debug, Clone)]
 pub struct NewCode {
@@ -362,6 +373,9 @@ pub struct StoredCode {
 pub trait GrantStore: Send + Sync {
     /// Stores the grant and its code in one transaction.
     async fn create_code(&self, code: &NewCode, now: UnixTime) -> StoreResult<()>;
+    /// Stores a grant that no code leads to (the Jira page's test token for
+    /// the signed-in admin, revoked as soon as Jira has answered).
+    async fn create_grant(&self, grant: &NewGrant, now: UnixTime) -> StoreResult<()>;
     async fn find_code(&self, code_hash: &str) -> StoreResult<Option<StoredCode>>;
     /// Marks an unused code used; false if it was used already (one
     /// conditional statement, so concurrent redemptions cannot both win).

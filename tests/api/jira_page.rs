@@ -4,12 +4,17 @@
 //! mints a token, calls the stand-in's `/rest/api/2/myself` and shows the
 //! answer — on both stores.
 
-use tessera::domain::{ClientDraft, Role, TokenFormat};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use reqwest::header::{HeaderMap, HeaderValue};
+use tessera::domain::{ClientDraft, Role, TokenFormat, Username};
 use tessera::keys::KeyState;
 
 use crate::both_backends;
 use crate::console::{add_user, admin_console, sign_in, Console, ADMIN_PASSWORD};
-use crate::helpers::{spawn_app_with, tester, Backend, ClientSpec, TestApp};
+use crate::helpers::{send, spawn_app_with, tester, Backend, ClientSpec, TestApp};
 use crate::jira_standin::{JiraAddress, JiraMode, JiraStandIn};
 
 both_backends!(
@@ -17,6 +22,8 @@ both_backends!(
     jiras_client_is_created_on_the_page_and_works_in_introspection_mode,
     the_test_button_shows_jiras_answer_in_pem_mode,
     the_test_refuses_bad_choices_and_reports_an_unreachable_jira,
+    a_test_as_yourself_passes_userinfo_mode_and_every_test_token_dies_after,
+    whatever_jira_answers_is_shown_escaped_cut_and_without_the_token,
 );
 
 /// A server that knows Jira's address and names the username claim
@@ -45,7 +52,9 @@ fn copied(page: &str, id: &str) -> String {
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
         .replace("&lt;", "<")
+        .replace("&#60;", "<")
         .replace("&gt;", ">")
+        .replace("&#62;", ">")
         .replace("&amp;", "&")
 }
 
@@ -271,6 +280,25 @@ async fn the_test_refuses_bad_choices_and_reports_an_unreachable_jira(backend: B
     assert_eq!(page.status, 400);
     assert!(page.body.contains("it is disabled"), "{}", page.body);
     app.core.admin.set_client_enabled(&tester(), &deploy.id, true).await.unwrap();
+    let svc = Username::parse("svc-deploy").unwrap();
+    app.core.admin.set_service_account_enabled(&tester(), &svc, false).await.unwrap();
+    let page = admin.post("/console/jira/test", &[("as", &format!("service:{}", deploy.id))]).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("is not bound to an enabled service account"), "{}", page.body);
+    app.core.admin.set_service_account_enabled(&tester(), &svc, true).await.unwrap();
+
+    // Without the CSRF token: refused, nothing minted, nothing audited.
+    let forged = admin
+        .browser
+        .post(
+            &app.url("/console/jira/test"),
+            &[("as".to_owned(), format!("service:{}", deploy.id))],
+            same_site(),
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    let audit = admin.get("/console/audit?kind=jira.tested").await;
+    assert!(!audit.body.contains("as svc-deploy"), "{}", audit.body);
 
     let result = run_test(&mut admin, &format!("service:{}", deploy.id)).await;
     assert!(
@@ -279,4 +307,163 @@ async fn the_test_refuses_bad_choices_and_reports_an_unreachable_jira(backend: B
     );
     assert!(result.to_lowercase().contains("refused"), "{result}");
     assert!(!result.contains("id=\"test-status\""));
+}
+
+fn same_site() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+    headers
+}
+
+async fn a_test_as_yourself_passes_userinfo_mode_and_every_test_token_dies_after(backend: Backend) {
+    let address = JiraAddress::reserve();
+    let (app, mut admin) = console_with_jira(backend, &address, "username").await;
+    let portal = people_app(&app, "Portal").await;
+    let deploy = app.deploy_client().await;
+    let opaque = app
+        .create_client(ClientSpec {
+            service_account: Some("svc-deploy"),
+            token_format: TokenFormat::Opaque,
+            ..Default::default()
+        })
+        .await;
+    let page = admin.get("/console/jira").await;
+    let jira = JiraStandIn::start_at(
+        address,
+        JiraMode::Userinfo {
+            url: app.url("/oauth2/userinfo"),
+            username_claim: copied(&page.body, "username-claim"),
+        },
+        &["root", "svc-deploy"],
+    )
+    .await;
+    // Mode 2 resolves the person through userinfo: the token stands on a grant.
+    let result = run_test(&mut admin, &format!("user:{portal}")).await;
+    assert!(result.contains("Jira accepted the token.") && result.contains("as its user root"), "{result}");
+    assert!(result.contains("jwt for <code>root</code> through app Portal; scope openid"), "{result}");
+
+    // Each test token (JWT for a person, JWT and opaque for a service) is
+    // dead once Jira has answered.
+    run_test(&mut admin, &format!("service:{}", deploy.id)).await;
+    run_test(&mut admin, &format!("service:{}", opaque.id)).await;
+    let seen = jira.tokens_seen();
+    assert_eq!(seen.len(), 3);
+    assert!(seen[2].starts_with("tsr_at_"), "the opaque app's token is opaque");
+    let resource_server = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    for token in &seen {
+        assert!(!app.is_active(&resource_server, token).await, "a test token outlives its test");
+    }
+    let userinfo = send(app.http.get(app.url("/oauth2/userinfo")).bearer_auth(&seen[0])).await;
+    assert_eq!(userinfo.status, 401);
+    // The test's grant does not linger among root's authorized apps.
+    let me = admin.get("/console/me").await;
+    assert!(!me.body.contains("Portal"), "{}", me.body);
+}
+
+/// What the odd Jira answers: status, headers, body (`{authorization}` in
+/// the body becomes the Authorization header it was sent).
+type Answer = (u16, Vec<(&'static str, String)>, String);
+
+/// A Jira that answers whatever the test sets, and a second server that
+/// counts the requests a followed redirect would send it.
+struct OddJira {
+    answer: Arc<Mutex<Answer>>,
+    elsewhere_hits: Arc<AtomicUsize>,
+    elsewhere: String,
+}
+
+impl OddJira {
+    fn start(address: JiraAddress) -> Self {
+        let answer = Arc::new(Mutex::new((200, Vec::new(), String::new())));
+        let shared = answer.clone();
+        let jira = HttpServer::new(move || {
+            let shared = shared.clone();
+            App::new().route(
+                "/rest/api/2/myself",
+                web::get().to(move |request: actix_web::HttpRequest| {
+                    let (status, headers, body) = shared.lock().unwrap().clone();
+                    // An echo of the Authorization header, as a careless proxy might send.
+                    let sent = request.headers().get("authorization").map(|v| v.to_str().unwrap().to_owned());
+                    let body = body.replace("{authorization}", &sent.unwrap_or_default());
+                    let mut response =
+                        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+                    for (name, value) in headers {
+                        response.insert_header((name, value));
+                    }
+                    async move { response.body(body) }
+                }),
+            )
+        })
+        .workers(1)
+        .listen(address.listener)
+        .unwrap()
+        .run();
+        tokio::spawn(jira);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let elsewhere = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let other = HttpServer::new(move || {
+            let counted = counted.clone();
+            App::new().default_service(web::to(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { HttpResponse::Ok().body("followed") }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(other);
+        Self { answer, elsewhere_hits: hits, elsewhere }
+    }
+
+    fn answer(&self, status: u16, headers: Vec<(&'static str, String)>, body: String) {
+        *self.answer.lock().unwrap() = (status, headers, body);
+    }
+}
+
+async fn whatever_jira_answers_is_shown_escaped_cut_and_without_the_token(backend: Backend) {
+    let address = JiraAddress::reserve();
+    let (app, mut admin) = console_with_jira(backend, &address, "username").await;
+    app.service_account("svc-deploy").await;
+    let draft = ClientDraft {
+        name: "<i>deploy</i>".into(),
+        client_type: "confidential".into(),
+        grants: vec!["client_credentials".into()],
+        service_account: "svc-deploy".into(),
+        ..ClientDraft::default()
+    };
+    let app_id = app.core.admin.create_client(&tester(), draft.parse().unwrap()).await.unwrap().client.id;
+    let jira = OddJira::start(address);
+    let page = admin.get("/console/jira").await;
+    assert!(!page.body.contains("<i>deploy"), "{}", page.body);
+    assert!(page.body.contains("(app &#60;i&#62;deploy&#60;/i&#62;)"), "{}", page.body);
+    let principal = format!("service:{app_id}");
+
+    // Markup in Jira's answer is text on the page.
+    jira.answer(200, vec![("content-type", "text/html".into())], "<script>alert(1)</script>".into());
+    let result = run_test(&mut admin, &principal).await;
+    assert!(!result.contains("<script>alert(1)"), "{result}");
+    assert!(result.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{result}");
+    assert!(result.contains("not with a Jira user"), "{result}");
+
+    // A redirect is reported, not followed: the token goes nowhere else.
+    let login = format!("{}/login.jsp?os_destination=x", jira.elsewhere);
+    jira.answer(302, vec![("location", login.clone())], String::new());
+    let result = run_test(&mut admin, &principal).await;
+    assert_eq!(copied(&result, "test-status"), "302");
+    assert!(result.contains("redirected the call to"), "{result}");
+    assert_eq!(jira.elsewhere_hits.load(Ordering::SeqCst), 0);
+
+    // A huge answer is cut at 64 KiB.
+    jira.answer(200, vec![("content-type", "text/plain".into())], "x".repeat(100 * 1024));
+    let result = run_test(&mut admin, &principal).await;
+    assert!(result.contains("id=\"test-truncated\""), "the cut is said");
+    assert_eq!(copied(&result, "test-body").len(), 64 * 1024);
+
+    // An echoed Authorization header shows a placeholder, not the token.
+    jira.answer(401, Vec::new(), "you sent: {authorization}".into());
+    let result = run_test(&mut admin, &principal).await;
+    assert!(copied(&result, "test-body").contains("you sent: Bearer [the test token]"), "{result}");
 }

@@ -1,9 +1,11 @@
 //! A stand-in for Jira with its REST-authentication app (SPEC §8): answers
 //! `GET /rest/api/2/myself` as that app does, validating the bearer token
-//! in one of three modes.
+//! in one of four modes. It remembers the tokens it was sent, so a test
+//! can check what became of a token it never saw itself.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::sync::Mutex;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use jsonwebtoken::errors::ErrorKind;
@@ -18,6 +20,9 @@ pub enum JiraMode {
     Pem { pem: String, username_claim: String },
     /// JWT with keys fetched from a JWKS URL.
     Jwks { jwks_url: String, username_claim: String },
+    /// OAuth user tokens: the username read from Tessera's userinfo, called
+    /// with the token itself.
+    Userinfo { url: String, username_claim: String },
     /// Every token checked at the introspection endpoint with Jira's own client.
     Introspection { url: String, client_id: String, client_secret: String },
 }
@@ -26,11 +31,13 @@ struct StandIn {
     mode: JiraMode,
     users: HashMap<String, Value>,
     http: reqwest::Client,
+    seen: Mutex<Vec<String>>,
 }
 
 pub struct JiraStandIn {
     pub base_url: String,
     server: actix_web::dev::ServerHandle,
+    state: web::Data<StandIn>,
 }
 
 impl Drop for JiraStandIn {
@@ -43,7 +50,7 @@ impl Drop for JiraStandIn {
 /// A port for a stand-in started later, so Tessera can be told Jira's URL
 /// (`TESSERA_JIRA_URL`) before the stand-in is told Tessera's.
 pub struct JiraAddress {
-    listener: TcpListener,
+    pub listener: TcpListener,
     pub base_url: String,
 }
 
@@ -79,9 +86,15 @@ impl JiraStandIn {
                 (name.to_string(), user)
             })
             .collect();
-        let state = web::Data::new(StandIn { mode, users, http: reqwest::Client::new() });
+        let state = web::Data::new(StandIn {
+            mode,
+            users,
+            http: reqwest::Client::new(),
+            seen: Mutex::new(Vec::new()),
+        });
+        let shared = state.clone();
         let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).route("/rest/api/2/myself", web::get().to(myself))
+            App::new().app_data(shared.clone()).route("/rest/api/2/myself", web::get().to(myself))
         })
         .workers(1)
         .listen(listener)
@@ -89,7 +102,12 @@ impl JiraStandIn {
         .run();
         let handle = server.handle();
         tokio::spawn(server);
-        Self { base_url, server: handle }
+        Self { base_url, server: handle, state }
+    }
+
+    /// Every bearer token sent to `/rest/api/2/myself`, oldest first.
+    pub fn tokens_seen(&self) -> Vec<String> {
+        self.state.seen.lock().unwrap().clone()
     }
 
     pub fn myself_url(&self) -> String {
@@ -118,6 +136,7 @@ async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse
     else {
         return jira_error(401, "Authorization header with a Bearer token is required");
     };
+    state.seen.lock().unwrap().push(token.to_owned());
     let username = match &state.mode {
         JiraMode::Pem { pem, username_claim } => {
             let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) else {
@@ -147,6 +166,21 @@ async fn myself(request: HttpRequest, state: web::Data<StandIn>) -> HttpResponse
             match validate_jwt(token, &key, username_claim) {
                 Ok(name) => name,
                 Err((status, message)) => return jira_error(status, message),
+            }
+        }
+        JiraMode::Userinfo { url, username_claim } => {
+            let Ok(response) = state.http.get(url).bearer_auth(token).send().await else {
+                return invalid();
+            };
+            if response.status() != 200 {
+                return invalid();
+            }
+            let Ok(claims) = response.json::<Value>().await else {
+                return invalid();
+            };
+            match claims[username_claim.as_str()].as_str() {
+                Some(name) => name.to_owned(),
+                None => return jira_error(400, NO_USER),
             }
         }
         JiraMode::Introspection { url, client_id, client_secret } => {

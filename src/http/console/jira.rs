@@ -13,7 +13,7 @@ use crate::crypto::secrets::random_id;
 use crate::domain::ClientDraft;
 use crate::http::authorize::html;
 use crate::http::AppState;
-use crate::jira::{JiraError, JiraValues, Principal, PublicKey, TestRun};
+use crate::jira::{JiraError, JiraValues, Principal, PublicKey, Reply, TestRun};
 
 pub struct KeyView {
     pub kid: String,
@@ -58,41 +58,39 @@ pub struct RunView {
     pub accepted: bool,
     pub summary: String,
     /// None when Jira could not be reached.
-    pub status: Option<u16>,
+    pub reply: Option<ReplyView>,
+}
+
+pub struct ReplyView {
+    pub status: u16,
     pub content_type: String,
     pub body: String,
     pub truncated: bool,
     pub elapsed_ms: u128,
 }
 
+impl ReplyView {
+    fn new(reply: Reply) -> Self {
+        // A JSON answer indented for reading; anything else as sent.
+        let body = serde_json::from_str::<serde_json::Value>(&reply.body)
+            .ok()
+            .and_then(|json| serde_json::to_string_pretty(&json).ok())
+            .unwrap_or(reply.body);
+        Self {
+            status: reply.status,
+            content_type: reply.content_type.unwrap_or_default(),
+            body,
+            truncated: reply.truncated,
+            elapsed_ms: reply.elapsed.as_millis(),
+        }
+    }
+}
+
 impl RunView {
     fn new(run: TestRun) -> Self {
-        let (accepted, summary, status, content_type, body, truncated, elapsed_ms) = match run.outcome {
-            Ok((reply, advice)) => {
-                // A JSON answer indented for reading; anything else as sent.
-                let body = serde_json::from_str::<serde_json::Value>(&reply.body)
-                    .ok()
-                    .and_then(|json| serde_json::to_string_pretty(&json).ok())
-                    .unwrap_or(reply.body);
-                (
-                    advice.accepted,
-                    advice.summary,
-                    Some(reply.status),
-                    reply.content_type.unwrap_or_default(),
-                    body,
-                    reply.truncated,
-                    reply.elapsed.as_millis(),
-                )
-            }
-            Err(unreachable) => (
-                false,
-                format!("Tessera could not reach Jira: {unreachable}"),
-                None,
-                String::new(),
-                String::new(),
-                false,
-                0,
-            ),
+        let (accepted, summary, reply) = match run.outcome {
+            Ok((reply, advice)) => (advice.accepted, advice.summary, Some(ReplyView::new(reply))),
+            Err(unreachable) => (false, format!("Tessera could not reach Jira: {unreachable}"), None),
         };
         Self {
             url: run.url,
@@ -103,11 +101,7 @@ impl RunView {
             expires_in: run.expires_in,
             accepted,
             summary,
-            status,
-            content_type,
-            body,
-            truncated,
-            elapsed_ms,
+            reply,
         }
     }
 }

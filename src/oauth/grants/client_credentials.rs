@@ -23,11 +23,9 @@ pub async fn grant(
             "this client may not use the client_credentials grant".into(),
         ));
     }
-    // The admin API's scope goes only to a service account flagged admin.
-    let may_administer = client.service_account.as_ref().is_some_and(|sa| sa.admin);
+    let may_administer = may_administer(client);
     let scope = match requested {
-        None if may_administer => client.scopes.clone(),
-        None => client.scopes.without(ADMIN_SCOPE),
+        None => default_scope(client),
         Some(requested) => {
             if let Some(missing) = requested.missing_from(&client.scopes).next() {
                 return Err(OAuthError::InvalidScope(format!(
@@ -43,29 +41,7 @@ pub async fn grant(
         }
     };
     let audiences = resolve_audience(client, resources, &server.config.default_audience)?;
-    let who = match &client.service_account {
-        Some(account) if !account.enabled => {
-            return Err(OAuthError::UnauthorizedClient(
-                "the service account of this client is disabled".into(),
-            ))
-        }
-        Some(account) => TokenSubject {
-            subject: account.username.as_str(),
-            username: Some(account.username.as_str()),
-            email: None,
-            grant_id: None,
-            personal_token: None,
-            not_after: None,
-        },
-        None => TokenSubject {
-            subject: client.id.as_str(),
-            username: None,
-            email: None,
-            grant_id: None,
-            personal_token: None,
-            not_after: None,
-        },
-    };
+    let who = subject(client)?;
     let issued = server.issue_access_token(client, who, &scope, audiences, now).await?;
     Ok(TokenResponse {
         access_token: issued.token,
@@ -76,4 +52,32 @@ pub async fn grant(
         id_token: None,
         issued_token_type: None,
     })
+}
+
+/// Who a client-credentials token is for: the service account the client
+/// is bound to (refused while it is disabled), or else the client itself.
+pub fn subject(client: &Client) -> Result<TokenSubject<'_>, OAuthError> {
+    match &client.service_account {
+        Some(account) if !account.enabled => {
+            Err(OAuthError::UnauthorizedClient("the service account of this client is disabled".into()))
+        }
+        Some(account) => {
+            Ok(TokenSubject::machine(account.username.as_str(), Some(account.username.as_str())))
+        }
+        None => Ok(TokenSubject::machine(client.id.as_str(), None)),
+    }
+}
+
+/// The scope of a request that names none: all of the client's, but the
+/// admin API's only for a service account flagged admin.
+pub fn default_scope(client: &Client) -> ScopeSet {
+    if may_administer(client) {
+        client.scopes.clone()
+    } else {
+        client.scopes.without(ADMIN_SCOPE)
+    }
+}
+
+fn may_administer(client: &Client) -> bool {
+    client.service_account.as_ref().is_some_and(|sa| sa.admin)
 }

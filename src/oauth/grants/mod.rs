@@ -36,14 +36,7 @@ pub(crate) async fn respond_for_user(
     grant: UserGrant<'_>,
     now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
-    let who = TokenSubject {
-        subject: &grant.user.id,
-        username: Some(grant.user.username.as_str()),
-        email: Some(grant.user.email.as_str()),
-        grant_id: Some(grant.grant_id),
-        personal_token: None,
-        not_after: None,
-    };
+    let who = TokenSubject::person(grant.user, grant.grant_id);
     let issued = server.issue_access_token(grant.client, who, grant.scope, grant.audiences, now).await?;
     let id_token = if id_token::wanted(grant.scope) {
         let request = IdTokenFor {
