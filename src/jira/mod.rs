@@ -17,6 +17,7 @@ use crate::crypto::secrets::random_id;
 use crate::domain::{Client, ClientId, GrantType, InvalidInput, TokenFormat, UnixTime, User};
 use crate::keys::KeyState;
 use crate::oauth::access_token::TokenSubject;
+use crate::oauth::discovery;
 use crate::oauth::grants::refresh_token::OFFLINE_ACCESS;
 use crate::oauth::grants::{client_credentials, resolve_audience};
 use crate::oauth::{OAuthError, OAuthServer};
@@ -126,7 +127,7 @@ impl Jira {
             let key = keys.find(&info.kid, now)?;
             Some(PublicKey {
                 pem: key.public_pem().to_owned(),
-                pem_url: format!("{issuer}/oauth2/keys/{}.pem", info.kid),
+                pem_url: discovery::pem_url(issuer, &info.kid),
                 kid: info.kid.clone(),
                 alg: info.alg,
                 signs_from: UnixTime::from_seconds(info.activates_at),
@@ -138,10 +139,10 @@ impl Jira {
         resource_servers.retain(|c| c.resource_server);
         Ok(JiraValues {
             issuer: issuer.clone(),
-            token_endpoint: format!("{issuer}/oauth2/token"),
-            userinfo_endpoint: format!("{issuer}/oauth2/userinfo"),
-            introspection_endpoint: format!("{issuer}/oauth2/introspect"),
-            jwks_uri: format!("{issuer}/oauth2/jwks"),
+            token_endpoint: discovery::endpoint(issuer, "token"),
+            userinfo_endpoint: discovery::endpoint(issuer, "userinfo"),
+            introspection_endpoint: discovery::endpoint(issuer, "introspect"),
+            jwks_uri: discovery::endpoint(issuer, "jwks"),
             username_claim: self.oauth.config.username_claim.clone(),
             active_key: public(KeyState::Active),
             next_key: public(KeyState::Next),

@@ -31,17 +31,27 @@ pub struct Metadata {
     pub claims_supported: Vec<String>,
 }
 
+/// The published URL of an endpoint: `endpoint(issuer, "token")`.
+pub fn endpoint(issuer: &str, name: &str) -> String {
+    format!("{issuer}/oauth2/{name}")
+}
+
+/// Where a signing key's PEM is published (for a pasted-PEM verifier).
+pub fn pem_url(issuer: &str, kid: &str) -> String {
+    format!("{issuer}/oauth2/keys/{kid}.pem")
+}
+
 impl Metadata {
     pub fn new(issuer: &str, signing_alg: SigningAlgorithm, username_claim: &str) -> Self {
         let auth_methods = vec!["client_secret_basic", "client_secret_post"];
         Self {
             issuer: issuer.to_owned(),
-            authorization_endpoint: format!("{issuer}/oauth2/authorize"),
-            token_endpoint: format!("{issuer}/oauth2/token"),
-            jwks_uri: format!("{issuer}/oauth2/jwks"),
-            userinfo_endpoint: format!("{issuer}/oauth2/userinfo"),
-            introspection_endpoint: format!("{issuer}/oauth2/introspect"),
-            revocation_endpoint: format!("{issuer}/oauth2/revoke"),
+            authorization_endpoint: endpoint(issuer, "authorize"),
+            token_endpoint: endpoint(issuer, "token"),
+            jwks_uri: endpoint(issuer, "jwks"),
+            userinfo_endpoint: endpoint(issuer, "userinfo"),
+            introspection_endpoint: endpoint(issuer, "introspect"),
+            revocation_endpoint: endpoint(issuer, "revoke"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             grant_types_supported: vec![

@@ -310,7 +310,7 @@ impl Key {
             activates_at: key.activates_at,
             retired_at: key.retired_at,
             unpublished_at: key.unpublished_at,
-            pem_url: format!("{}/oauth2/keys/{}.pem", issuer.trim_end_matches('/'), key.kid),
+            pem_url: crate::oauth::discovery::pem_url(issuer.trim_end_matches('/'), &key.kid),
         }
     }
 }
