@@ -239,7 +239,10 @@ impl Jira {
             )
         };
         let username = who.username.unwrap_or_default().to_owned();
-        let issued = self.oauth.issue_access_token(client, who.until(ends), &scope, audiences, now).await?;
+        let issued = self
+            .oauth
+            .issue_access_token(client, client.token_format, who.until(ends), &scope, audiences, now)
+            .await?;
 
         let outcome = probe::get_myself(base_url, &issued.token).await.map(|reply| {
             let reply = reply.hiding(&issued.token);

@@ -51,9 +51,12 @@ impl<'a> TokenSubject<'a> {
 }
 
 impl OAuthServer {
+    /// A `format` token for `who`, held by `client` (usually in the
+    /// client's own format).
     pub(crate) async fn issue_access_token(
         &self,
         client: &Client,
+        format: TokenFormat,
         who: TokenSubject<'_>,
         scope: &ScopeSet,
         audiences: Vec<String>,
@@ -65,7 +68,7 @@ impl OAuthServer {
         }
         let expires_at = now.plus(ttl);
         let jti = random_id(16);
-        let token = match client.token_format {
+        let token = match format {
             TokenFormat::Jwt => {
                 let keys = self.keys.current();
                 let key = keys.signer(now).ok_or_else(|| anyhow::anyhow!("no signing key is active"))?;

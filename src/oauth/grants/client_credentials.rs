@@ -42,7 +42,7 @@ pub async fn grant(
     };
     let audiences = resolve_audience(client, resources, &server.config.default_audience)?;
     let who = subject(client)?;
-    let issued = server.issue_access_token(client, who, &scope, audiences, now).await?;
+    let issued = server.issue_access_token(client, client.token_format, who, &scope, audiences, now).await?;
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

@@ -37,7 +37,9 @@ pub(crate) async fn respond_for_user(
     now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
     let who = TokenSubject::person(grant.user, grant.grant_id);
-    let issued = server.issue_access_token(grant.client, who, grant.scope, grant.audiences, now).await?;
+    let issued = server
+        .issue_access_token(grant.client, grant.client.token_format, who, grant.scope, grant.audiences, now)
+        .await?;
     let id_token = if id_token::wanted(grant.scope) {
         let request = IdTokenFor {
             client: grant.client,

@@ -55,8 +55,7 @@ pub async fn grant(
         not_after: personal.expires_at,
     };
     // Always a JWT: an offline validator is the reason to exchange.
-    let jwt_client = Client { token_format: TokenFormat::Jwt, ..client.clone() };
-    let issued = server.issue_access_token(&jwt_client, who, &scope, audiences, now).await?;
+    let issued = server.issue_access_token(client, TokenFormat::Jwt, who, &scope, audiences, now).await?;
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
