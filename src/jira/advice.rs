@@ -35,14 +35,14 @@ pub fn advise(reply: &Reply, username: &str) -> Advice {
                 .and_then(|user| user["name"].as_str().map(str::to_owned));
             match name {
                 Some(name) if name.eq_ignore_ascii_case(username) => {
-                    Advice::accepted(format!("Jira accepted the token as its user {name}."))
+                    Advice::accepted(format!("It acts as Jira user {name}."))
                 }
                 Some(name) => Advice::accepted(format!(
-                    "Jira accepted the token, but as its user {name}, not {username}: the Jira app maps \
-                     every token to one user (client-credentials mode) or reads another claim."
+                    "It acts as Jira user {name}, not {username}: the Jira app maps every token to one \
+                     user (client-credentials mode) or reads another claim."
                 )),
                 None => Advice::accepted(
-                    "Jira answered 200, but not with a Jira user: is the Jira URL right?".to_owned(),
+                    "But Jira's answer is not a Jira user: is the Jira URL right?".to_owned(),
                 ),
             }
         }
@@ -112,7 +112,7 @@ mod tests {
     fn each_answer_of_spec_table_gets_its_advice() {
         let ok = advise(&reply(200, r#"{"name":"jdoe","key":"JIRAUSER10000"}"#), "jdoe");
         assert!(ok.accepted);
-        assert!(ok.summary.contains("as its user jdoe"), "{}", ok.summary);
+        assert!(ok.summary.contains("as Jira user jdoe"), "{}", ok.summary);
 
         let cases = [
             (400, error_body("No user found with this username/email address"), "no user named jdoe"),
@@ -135,7 +135,7 @@ mod tests {
         let other = advise(&reply(200, r#"{"name":"svc-jira"}"#), "jdoe");
         assert!(other.accepted && other.summary.contains("not jdoe"), "{}", other.summary);
         let html = advise(&reply(200, "<html>"), "jdoe");
-        assert!(html.summary.contains("not with a Jira user"), "{}", html.summary);
+        assert!(html.summary.contains("is not a Jira user"), "{}", html.summary);
     }
 
     #[test]

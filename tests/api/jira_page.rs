@@ -167,7 +167,7 @@ async fn jiras_client_is_created_on_the_page_and_works_in_introspection_mode(bac
     .await;
     let result = run_test(&mut admin, &format!("service:{}", deploy.id)).await;
     assert!(
-        result.contains("Jira accepted the token.") && result.contains("as its user svc-deploy"),
+        result.contains("Jira accepted the token.") && result.contains("as Jira user svc-deploy"),
         "{result}"
     );
     assert_eq!(copied(&result, "test-status"), "200");
@@ -222,14 +222,14 @@ async fn the_test_button_shows_jiras_answer_in_pem_mode(backend: Backend) {
 
     let result = run_test(&mut admin, &format!("service:{}", deploy.id)).await;
     assert!(
-        result.contains("Jira accepted the token.") && result.contains("as its user svc-deploy"),
+        result.contains("Jira accepted the token.") && result.contains("as Jira user svc-deploy"),
         "{result}"
     );
-    assert!(result.contains("jwt for <code>svc-deploy</code> through app test client"), "{result}");
+    assert!(result.contains("JWT for <code>svc-deploy</code> through app test client"), "{result}");
     assert!(result.contains("expires in 60 s"), "{result}");
 
     let result = run_test(&mut admin, &format!("user:{portal}")).await;
-    assert!(result.contains("as its user root"), "{result}");
+    assert!(result.contains("as Jira user root"), "{result}");
     assert!(result.contains(&format!("<option value=\"user:{portal}\" selected>")), "the choice is kept");
 
     let result = run_test(&mut admin, &format!("service:{}", stranger.id)).await;
@@ -339,8 +339,8 @@ async fn a_test_as_yourself_passes_userinfo_mode_and_every_test_token_dies_after
     .await;
     // Mode 2 resolves the person through userinfo: the token stands on a grant.
     let result = run_test(&mut admin, &format!("user:{portal}")).await;
-    assert!(result.contains("Jira accepted the token.") && result.contains("as its user root"), "{result}");
-    assert!(result.contains("jwt for <code>root</code> through app Portal; scope openid"), "{result}");
+    assert!(result.contains("Jira accepted the token.") && result.contains("as Jira user root"), "{result}");
+    assert!(result.contains("JWT for <code>root</code> through app Portal; scope openid"), "{result}");
 
     // Each test token (JWT for a person, JWT and opaque for a service) is
     // dead once Jira has answered.
@@ -446,7 +446,7 @@ async fn whatever_jira_answers_is_shown_escaped_cut_and_without_the_token(backen
     let result = run_test(&mut admin, &principal).await;
     assert!(!result.contains("<script>alert(1)"), "{result}");
     assert!(result.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{result}");
-    assert!(result.contains("not with a Jira user"), "{result}");
+    assert!(result.contains("is not a Jira user"), "{result}");
 
     // A redirect is reported, not followed: the token goes nowhere else.
     let login = format!("{}/login.jsp?os_destination=x", jira.elsewhere);

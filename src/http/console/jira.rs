@@ -10,7 +10,7 @@ use super::{
     admin, claim, failure, notice, posted, see_other, settle, when, ConsoleError, Layout, Submission, Visitor,
 };
 use crate::crypto::secrets::random_id;
-use crate::domain::ClientDraft;
+use crate::domain::{ClientDraft, TokenFormat};
 use crate::http::authorize::html;
 use crate::http::AppState;
 use crate::jira::{JiraError, JiraValues, Principal, PublicKey, Reply, TestRun};
@@ -52,7 +52,7 @@ pub struct RunView {
     pub url: String,
     pub username: String,
     pub app_name: String,
-    pub token_format: String,
+    pub token_format: &'static str,
     pub scope: String,
     pub expires_in: i64,
     pub accepted: bool,
@@ -96,7 +96,10 @@ impl RunView {
             url: run.url,
             username: run.username,
             app_name: run.app_name,
-            token_format: run.token_format.as_str().to_owned(),
+            token_format: match run.token_format {
+                TokenFormat::Jwt => "JWT",
+                TokenFormat::Opaque => "opaque",
+            },
             scope: if run.scope.is_empty() { "—".into() } else { run.scope },
             expires_in: run.expires_in,
             accepted,
