@@ -16,6 +16,7 @@ use crate::crypto::secrets::{random_id, Secret, SecretHasher};
 use crate::domain::{
     parse_token_label, InvalidInput, Lifetime, PersonalToken, Role, ScopeName, ScopeSet, UnixTime, User,
 };
+use crate::oauth::grants::refresh_token::OFFLINE_ACCESS;
 use crate::store::{NewPersonalToken, Store, StoreError, StoreResult};
 
 /// The longest expiry anyone may ask for, whatever the policy: ten years.
@@ -166,12 +167,6 @@ impl PersonalTokens {
         Ok(Some(token))
     }
 
-    /// The token with this id if it is live (for tokens exchanged from it).
-    pub async fn live_by_id(&self, id: &str, now: UnixTime) -> StoreResult<Option<PersonalToken>> {
-        let found = self.store.find_personal_token(id).await?;
-        Ok(found.filter(|t| t.is_live(now)))
-    }
-
     fn note_use(&self, id: &str, now: UnixTime) {
         let mut used = self.used.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         remember_use(&mut used, id, now);
@@ -232,7 +227,7 @@ impl PersonalTokens {
             if !known {
                 return Err(field(format!("there is no enabled scope named '{name}'")).into());
             }
-            if name.as_str() == "offline_access" {
+            if name.as_str() == OFFLINE_ACCESS {
                 return Err(field("offline_access means nothing for a personal token".to_owned()).into());
             }
             if name.as_str() == ADMIN_SCOPE && owner.role != Role::Admin {

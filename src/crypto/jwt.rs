@@ -10,6 +10,12 @@ use super::signing::SigningKey;
 /// The media type in the `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// The claim naming the user grant a token belongs to.
+pub const GRANT_CLAIM: &str = "gid";
+/// The claim of a JWT exchanged from a personal token: that token's id, so
+/// introspection follows its revocation.
+pub const PERSONAL_TOKEN_CLAIM: &str = "pat";
+
 /// The claims of an access token as issued (SPEC §5).
 #[derive(Debug, Clone)]
 pub struct AccessTokenClaims {
@@ -53,10 +59,10 @@ impl Serialize for AccessTokenClaims {
             map.serialize_entry("email", email)?;
         }
         if let Some(personal_token) = &self.personal_token {
-            map.serialize_entry("pat", personal_token)?;
+            map.serialize_entry(PERSONAL_TOKEN_CLAIM, personal_token)?;
         }
         if let Some(grant_id) = &self.grant_id {
-            map.serialize_entry("gid", grant_id)?;
+            map.serialize_entry(GRANT_CLAIM, grant_id)?;
         }
         map.end()
     }

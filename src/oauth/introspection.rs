@@ -6,14 +6,11 @@ use serde::Serialize;
 
 use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
-use crate::crypto::jwt::verify_access_token;
+use crate::crypto::jwt::{verify_access_token, GRANT_CLAIM, PERSONAL_TOKEN_CLAIM};
 use crate::crypto::personal_token;
 use crate::crypto::secrets::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
 use crate::domain::{ClientId, ClientType, PersonalToken, UnixTime};
-
-/// The claim of a JWT exchanged from a personal token: that token's id, so
-/// introspection follows its revocation.
-pub const PERSONAL_TOKEN_CLAIM: &str = "pat";
+use crate::store::PersonLink;
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(untagged)]
@@ -80,6 +77,15 @@ impl TokenFacts {
         (self.grant_id.is_some() || self.personal_token.is_some()).then_some(self.subject.as_str())
     }
 
+    /// What ties the token to a person, for `jwt_standing`.
+    fn person_link(&self) -> PersonLink<'_> {
+        match (&self.grant_id, &self.personal_token) {
+            (Some(grant), _) => PersonLink::Grant(grant),
+            (None, Some(personal_token)) => PersonLink::PersonalToken(personal_token),
+            (None, None) => PersonLink::None,
+        }
+    }
+
     fn of_personal_token(token: PersonalToken) -> Self {
         Self {
             client_id: None,
@@ -142,9 +148,8 @@ impl OAuthServer {
 
     /// The facts of `token` if it is ours, unexpired, unrevoked, and its
     /// client and service account (or its owner) are still enabled. Always
-    /// asks the database (one read; two for a JWT exchanged from a personal
-    /// token), so a revocation or a disabled principal is seen at once on
-    /// every node.
+    /// asks the database (one read), so a revocation or a disabled principal
+    /// is seen at once on every node.
     pub(crate) async fn live_token(
         &self,
         token: &str,
@@ -180,14 +185,7 @@ impl OAuthServer {
             let Some(client_id) = facts.client_id.as_ref().filter(|_| facts.is_unexpired(now)) else {
                 return Ok(None);
             };
-            let standing = self.store.jwt_standing(&facts.jti, client_id, facts.grant_id.as_deref()).await?;
-            if let Some(id) = &facts.personal_token {
-                if standing.is_live(facts.issued_at)
-                    && self.personal_tokens.live_by_id(id, now).await?.is_none()
-                {
-                    return Ok(None);
-                }
-            }
+            let standing = self.store.jwt_standing(&facts.jti, client_id, facts.person_link()).await?;
             (facts, standing)
         };
         let live = standing.is_live(facts.issued_at) && facts.is_unexpired(now);
@@ -247,7 +245,7 @@ impl OAuthServer {
             issued_at: claims.iat,
             expires_at: Some(claims.exp),
             jti: claims.jti,
-            grant_id: claims.other.get("gid").and_then(|v| v.as_str()).map(str::to_owned),
+            grant_id: claims.other.get(GRANT_CLAIM).and_then(|v| v.as_str()).map(str::to_owned),
             personal_token: claims
                 .other
                 .get(PERSONAL_TOKEN_CLAIM)

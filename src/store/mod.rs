@@ -171,13 +171,27 @@ pub struct StoredAccessToken {
     pub grant_id: Option<String>,
 }
 
+/// What ties a JWT to a person, beyond its client: the token dies with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonLink<'a> {
+    /// A machine token: the client (and its service account) alone.
+    None,
+    /// A user's grant (`gid`): revoked grant or disabled user, dead token.
+    Grant(&'a str),
+    /// The personal token it was exchanged from (`pat`): revoked personal
+    /// token or disabled owner, dead token. (Its expiry needs no check: the
+    /// JWT never outlives it.)
+    PersonalToken(&'a str),
+}
+
 /// Whether a token's client (and the service account it acts for) still
 /// stand behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     pub revoked: bool,
     /// The client exists and is enabled, and so is its service account; for
-    /// a user's token, the grant is unrevoked and the user enabled.
+    /// a person's token, the grant or personal token is unrevoked and the
+    /// user enabled.
     pub owner_active: bool,
     /// Tokens of the client issued at or before this are revoked.
     pub not_before: Option<UnixTime>,
@@ -195,12 +209,13 @@ pub trait TokenStore: Send + Sync {
     async fn insert_access_token(&self, digest: &str, token: &StoredAccessToken) -> StoreResult<()>;
     /// An opaque token and the standing of its owner, in one read.
     async fn find_access_token(&self, digest: &str) -> StoreResult<Option<(StoredAccessToken, Standing)>>;
-    /// Revocation of a JWT and the standing of its client, in one read.
+    /// Revocation of a JWT and the standing of its client and of the
+    /// person behind it, in one read.
     async fn jwt_standing(
         &self,
         jti: &str,
         client: &ClientId,
-        grant_id: Option<&str>,
+        person: PersonLink<'_>,
     ) -> StoreResult<Standing>;
     /// Marks the opaque token revoked if it belongs to `client`; true if it did.
     async fn revoke_access_token(&self, digest: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool>;

@@ -1,8 +1,23 @@
 use async_trait::async_trait;
 use sqlx::Row as _;
 
-use super::{Database, Standing, StoreError, StoreResult, StoredAccessToken, TokenStore};
+use super::{Database, PersonLink, Standing, StoreError, StoreResult, StoredAccessToken, TokenStore};
 use crate::domain::{ClientId, UnixTime};
+
+/// The standing of a JWT: revoked by `jti` ($1)? its client ($2) and
+/// service account enabled? `$person_live`: is the person behind it (bound
+/// as $3) still good?
+macro_rules! jwt_standing_sql {
+    ($person_live:literal) => {
+        concat!(
+            "SELECT (SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1) AS revoked, \
+             c.enabled AS client_enabled, c.tokens_not_before, sa.enabled AS sa_enabled, ",
+            $person_live,
+            " AS grant_live FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id \
+             WHERE c.id = $2"
+        )
+    };
+}
 
 #[async_trait]
 impl TokenStore for Database {
@@ -74,29 +89,31 @@ impl TokenStore for Database {
         &self,
         jti: &str,
         client: &ClientId,
-        grant_id: Option<&str>,
+        person: PersonLink<'_>,
     ) -> StoreResult<Standing> {
-        // Two statements rather than one with a CASE: a machine token (no
-        // grant) keeps the short plan on the hot path.
-        let query = match grant_id {
-            None => sqlx::query(
-                "SELECT (SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1) AS revoked, \
-                 c.enabled AS client_enabled, c.tokens_not_before, sa.enabled AS sa_enabled, CAST(1 AS BIGINT) AS grant_live \
-                 FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id WHERE c.id = $2",
-            )
-            .bind(jti)
-            .bind(client.as_str()),
-            Some(grant) => sqlx::query(
-                "SELECT (SELECT COUNT(*) FROM revoked_jwts WHERE jti = $1) AS revoked, \
-                 c.enabled AS client_enabled, c.tokens_not_before, sa.enabled AS sa_enabled, \
-                 (SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
-                  WHERE g.id = $3 AND g.revoked_at IS NULL AND u.enabled = 1) AS grant_live \
-                 FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id WHERE c.id = $2",
-            )
-            .bind(jti)
-            .bind(client.as_str())
-            .bind(grant),
+        // One statement per link rather than one with a CASE: a machine
+        // token keeps the short plan on the hot path.
+        let (sql, person_id) = match person {
+            PersonLink::None => (jwt_standing_sql!("CAST(1 AS BIGINT)"), None),
+            PersonLink::Grant(grant) => (
+                jwt_standing_sql!(
+                    "(SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
+                     WHERE g.id = $3 AND g.revoked_at IS NULL AND u.enabled = 1)"
+                ),
+                Some(grant),
+            ),
+            PersonLink::PersonalToken(id) => (
+                jwt_standing_sql!(
+                    "(SELECT COUNT(*) FROM personal_tokens p JOIN users u ON u.id = p.user_id \
+                     WHERE p.id = $3 AND p.revoked_at IS NULL AND u.enabled = 1)"
+                ),
+                Some(id),
+            ),
         };
+        let mut query = sqlx::query(sql).bind(jti).bind(client.as_str());
+        if let Some(id) = person_id {
+            query = query.bind(id);
+        }
         let row = self.bounded(query.fetch_optional(self.pool())).await?;
         let Some(row) = row else {
             return Ok(Standing { revoked: false, owner_active: false, not_before: None });

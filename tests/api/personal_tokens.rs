@@ -471,6 +471,13 @@ async fn a_personal_token_is_exchanged_for_a_short_jwt(backend: Backend) {
     assert_eq!(info.status, 200, "{}", info.body);
     assert_eq!(info.json()["username"], "alice");
 
+    // Disabling the owner ends the JWT too, for as long as they stay disabled.
+    let alice = Username::parse("alice").unwrap();
+    app.core.accounts.set_user_enabled(&tester(), &alice, false).await.unwrap();
+    assert!(!app.is_active(&jira, &jwt).await);
+    app.core.accounts.set_user_enabled(&tester(), &alice, true).await.unwrap();
+    assert!(app.is_active(&jira, &jwt).await);
+
     // Revoking the personal token ends the JWT wherever Tessera is asked.
     app.core.personal_tokens.revoke(&tester(), &personal.token.id, None).await.unwrap();
     assert!(!app.is_active(&jira, &jwt).await);

@@ -15,6 +15,7 @@ use crate::crypto::secrets::random_id;
 use crate::domain::{Lifetime, PersonalToken, Role, UnixTime};
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::oauth::grants::refresh_token::OFFLINE_ACCESS;
 use crate::personal_tokens::TokenRequest;
 
 pub struct TokenRow {
@@ -125,7 +126,7 @@ async fn my_page(
     let is_admin = visitor.user.role == Role::Admin;
     let scope_options = scopes
         .into_iter()
-        .filter(|s| s.enabled && s.name.as_str() != "offline_access")
+        .filter(|s| s.enabled && s.name.as_str() != OFFLINE_ACCESS)
         .filter(|s| is_admin || s.name.as_str() != ADMIN_SCOPE)
         .map(|s| s.name.to_string())
         .collect();
