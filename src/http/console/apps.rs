@@ -80,10 +80,7 @@ struct ListPage {
 }
 
 pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     let query = url::form_urlencoded::parse(request.query_string().as_bytes())
         .find(|(name, _)| name == "q")
         .map(|(_, value)| value.trim().to_owned())
@@ -298,10 +295,7 @@ pub async fn new_form(request: HttpRequest, state: web::Data<AppState>) -> HttpR
 /// `POST /console/apps`: register; on success the secret is shown once, in
 /// this response (never stored, never in a URL).
 pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = AppForm::posted(&posted_form);
     let Some(new) = form.parse_client() else {
         return form_page(&state, &visitor, form, None, 400).await;
@@ -395,10 +389,7 @@ async fn show_page(
 }
 
 pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     match state.admin.find_client(&path).await {
         Ok(client) => {
             let shown = ClientWithSecret { client, secret: None, previous_secret_expires_at: None };
@@ -413,10 +404,7 @@ pub async fn edit_form(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     match state.admin.find_client(&path).await {
         Ok(client) => form_page(&state, &visitor, AppForm::of(&client), Some(client.id.as_str()), 200).await,
         Err(error) => failure(&visitor, error.into(), "/console/apps"),
@@ -429,10 +417,7 @@ pub async fn update(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let id = path.into_inner();
     let mut form = AppForm::posted(&posted_form);
     let Some(changes) = form.parse_client() else {
@@ -456,10 +441,7 @@ pub async fn rotate_secret(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/apps/{path}");
     let grace = match form.get("grace").map(str::parse::<Lifetime>).transpose() {
         Ok(grace) => grace,
@@ -484,10 +466,7 @@ pub async fn revoke_tokens(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.admin.revoke_client_tokens(&visitor.actor(), &path).await {
         Ok(()) => see_other(&format!("/console/apps/{path}?done=tokens_revoked")),
         Err(error) => failure(&visitor, error.into(), "/console/apps"),
@@ -519,10 +498,7 @@ async fn set_enabled(
     state: web::Data<AppState>,
     enabled: bool,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.admin.set_client_enabled(&visitor.actor(), &path, enabled).await {
         Ok(()) => {
             see_other(&format!("/console/apps/{path}?done={}", if enabled { "enabled" } else { "disabled" }))
@@ -545,10 +521,7 @@ pub async fn delete_form(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     match state.admin.find_client(&path).await {
         Ok(client) => {
             let page = DeletePage {
@@ -571,10 +544,7 @@ pub async fn delete(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let client = match state.admin.find_client(&path).await {
         Ok(client) => client,
         Err(error) => return failure(&visitor, error.into(), "/console/apps"),

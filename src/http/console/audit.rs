@@ -61,10 +61,7 @@ impl AuditPage {
 }
 
 pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(request.query_string().as_bytes()).into_owned().collect();
     let get = |name: &str| {

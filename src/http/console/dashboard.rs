@@ -21,10 +21,7 @@ struct DashboardPage {
 }
 
 pub async fn show(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     let gather = async {
         let counts = state.oauth.store.counts(state.oauth.clock.now()).await?;
         let clients = state.admin.list_clients().await?;

@@ -30,10 +30,7 @@ struct AccountsPage {
 }
 
 pub async fn service_accounts(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     let gather = async {
         Ok::<_, ConsoleError>((state.admin.list_service_accounts().await?, state.admin.list_clients().await?))
     };
@@ -119,10 +116,7 @@ pub async fn create_service_account(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = AccountForm {
         username: posted_form.text("username"),
         display_name: posted_form.text("display_name"),
@@ -159,10 +153,7 @@ pub async fn edit_service_account(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     let found = match Username::parse(&path) {
         Ok(username) => state.admin.find_service_account(&username).await.map_err(ConsoleError::from),
         Err(_) => {
@@ -189,10 +180,7 @@ pub async fn update_service_account(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = AccountForm {
         username: posted_form.text("username"),
         display_name: posted_form.text("display_name"),
@@ -259,10 +247,7 @@ async fn set_account_enabled(
     state: web::Data<AppState>,
     enabled: bool,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     let result = match Username::parse(&path) {
         Ok(username) => state.admin.set_service_account_enabled(&visitor.actor(), &username, enabled).await,
         Err(invalid) => Err(invalid.into()),
@@ -292,10 +277,7 @@ struct UsersPage {
 }
 
 pub async fn users(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     let users = match state.accounts.list_users().await {
         Ok(users) => users,
         Err(error) => return failure(&visitor, error.into(), "/console"),
@@ -367,10 +349,7 @@ pub async fn new_user(request: HttpRequest, state: web::Data<AppState>) -> HttpR
 }
 
 pub async fn create_user(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = UserForm::posted(&posted_form);
     let changes = form.changes();
     let password = Password::parse(posted_form.get("password").unwrap_or_default())
@@ -474,10 +453,7 @@ pub async fn update_user(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = UserForm::posted(&posted_form);
     let Some(changes) = form.changes() else {
         return user_page(&state, &visitor, &path, Some(form), None, None, 400).await;
@@ -507,10 +483,7 @@ pub async fn reset_password(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/users/{path}");
     let password = match Password::parse(
         posted_form.0.iter().find(|(n, _)| n == "password").map(|(_, v)| v.as_str()).unwrap_or_default(),
@@ -555,10 +528,7 @@ async fn set_user_enabled(
     state: web::Data<AppState>,
     enabled: bool,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/users/{path}");
     let result = match Username::parse(&path) {
         Ok(username) => state.accounts.set_user_enabled(&visitor.actor(), &username, enabled).await,
@@ -576,10 +546,7 @@ pub async fn revoke_user_grants(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/users/{path}");
     let result = match Username::parse(&path) {
         Ok(username) => state.accounts.revoke_user_grants(&visitor.actor(), &username).await.map(|_| ()),
@@ -598,10 +565,7 @@ pub async fn revoke_grant(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let back = super::login::safe_next(form.get("back").unwrap_or("/console/dashboard"));
     match state.accounts.revoke_grant(&visitor.actor(), &path, None).await {
         Ok(()) => see_other(&format!("{back}?done=revoked")),

@@ -213,10 +213,7 @@ pub async fn create_client(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let name = form.get("name").unwrap_or("Jira").to_owned();
     let draft = ClientDraft {
         name: name.clone(),
@@ -266,10 +263,7 @@ pub async fn create_client(
 /// `POST /console/jira/test`: mints a token for the chosen principal and
 /// calls Jira with it. Jira's answer, whatever it is, is a 200 page.
 pub async fn test(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let chosen = form.text("as");
     match state.jira.test(&visitor.actor(), &visitor.user, &chosen).await {
         Ok(run) => {

@@ -30,10 +30,7 @@ struct KeysPage {
 }
 
 pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     let keys = state.admin.keys();
     let next = keys.iter().find(|k| k.state == KeyState::Next);
     let optional = |t: Option<i64>| t.map_or_else(|| "—".to_owned(), |t| when(UnixTime::from_seconds(t)));
@@ -59,10 +56,7 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
 }
 
 pub async fn rotate(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.admin.rotate_keys(&visitor.actor(), None).await {
         Ok(_) => see_other("/console/keys?done=rotated"),
         Err(error) => failure(&visitor, error.into(), "/console/keys"),

@@ -70,10 +70,7 @@ pub async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<App
 
 /// `POST /console/logout`: ends the session (CSRF-checked).
 pub async fn logout(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, _) = match super::posted(&request, &state, &body, false).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(super::posted(&request, &state, &body, false).await);
     if let Some(cookie) = request.cookie(&state.cookies.name) {
         if state.sessions.end(cookie.value()).await.is_err() {
             return unavailable();

@@ -31,10 +31,7 @@ struct AppsPage {
 }
 
 pub async fn apps(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match visitor(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(visitor(&request, &state).await);
     let gather = async {
         let consents = state.accounts.consents(&visitor.user.username).await?;
         let grants = state.accounts.grants(GrantsOf::User(&visitor.user.id)).await?;
@@ -73,10 +70,7 @@ pub async fn revoke_grant(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, false).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, false).await);
     // Only the user's own grants: another's id is "not found".
     match state.accounts.revoke_grant(&visitor.actor(), &path, Some(&visitor.user)).await {
         Ok(()) => see_other("/console/me?done=revoked"),
@@ -90,10 +84,7 @@ pub async fn revoke_consent(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, false).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, false).await);
     let result = match ClientId::parse(&path) {
         Ok(client) => state.accounts.revoke_consent(&visitor.actor(), &visitor.user.username, &client).await,
         Err(invalid) => Err(invalid.into()),
@@ -138,10 +129,7 @@ pub async fn change_password(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = match posted(&request, &state, &body, false).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, form) = guard!(posted(&request, &state, &body, false).await);
     // Passwords are taken as typed: no trimming.
     let raw = |name: &str| form.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let (current, new, confirm) = (raw("current_password"), raw("new_password"), raw("confirm_password"));

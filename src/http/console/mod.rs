@@ -4,6 +4,17 @@
 //! pages (`/console/me…`) any signed-in user. Handlers here only read the
 //! request, call `Admin` / `Accounts` / `Audit`, and render.
 
+/// The value of a page guard (`visitor`, `admin`, `posted`), or else
+/// returns the answer it gave (the sign-in redirect, the 403 page).
+macro_rules! guard {
+    ($guard:expr) => {
+        match $guard {
+            Ok(found) => found,
+            Err(response) => return response,
+        }
+    };
+}
+
 mod apps;
 mod audit;
 mod dashboard;

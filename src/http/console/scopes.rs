@@ -19,10 +19,7 @@ struct ListPage {
 }
 
 pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     match state.admin.list_scopes().await {
         Ok(scopes) => {
             html(200, ListPage { layout: visitor.layout("scopes", notice(&request)), scopes }.render())
@@ -73,10 +70,7 @@ pub async fn new_form(request: HttpRequest, state: web::Data<AppState>) -> HttpR
 }
 
 pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = ScopeForm {
         name: posted_form.text("name"),
         description: posted_form.text("description"),
@@ -120,10 +114,7 @@ pub async fn edit_form(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     match find(&state, &path).await {
         Ok(scope) => {
             let form = ScopeForm {
@@ -145,10 +136,7 @@ pub async fn update(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let scope = match find(&state, &path).await {
         Ok(scope) => scope,
         Err(error) => return failure(&visitor, error, "/console/scopes"),

@@ -163,10 +163,7 @@ fn posted_form(form: &Form) -> TokenForm {
 
 /// `POST /console/me/tokens`: the new token is in this response only.
 pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, posted) = match posted(&request, &state, &body, false).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, posted) = guard!(posted(&request, &state, &body, false).await);
     let mut form = posted_form(&posted);
     let expires_in = match form.expires_in.trim() {
         "" => None,
@@ -209,10 +206,7 @@ pub async fn revoke_mine(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, false).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, false).await);
     match state.oauth.personal_tokens.revoke(&visitor.actor(), &path, Some(&visitor.user)).await {
         Ok(()) => see_other("/console/me/tokens?done=token_revoked"),
         Err(error) => failure(&visitor, error.into(), "/console/me/tokens"),
@@ -221,10 +215,7 @@ pub async fn revoke_mine(
 
 /// `GET /console/personal-tokens`: everyone's, for admins.
 pub async fn all(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = match admin(&request, &state).await {
-        Ok(visitor) => visitor,
-        Err(response) => return response,
-    };
+    let visitor = guard!(admin(&request, &state).await);
     let tokens = match state.oauth.personal_tokens.list(None).await {
         Ok(tokens) => tokens,
         Err(error) => return failure(&visitor, error.into(), "/console"),
@@ -245,10 +236,7 @@ pub async fn revoke_any(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = match posted(&request, &state, &body, true).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.oauth.personal_tokens.revoke(&visitor.actor(), &path, None).await {
         Ok(()) => see_other("/console/personal-tokens?done=token_revoked"),
         Err(error) => failure(&visitor, error.into(), "/console/personal-tokens"),
