@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::audit::{Actor, Audit, Kind};
 use crate::clock::Clock;
-use crate::crypto::password::PasswordHasher;
+use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::secrets::{generate_secret, Secret};
 use crate::domain::{
     ClientId, Email, InvalidInput, NewUser, Password, Role, UnixTime, User, UserChanges, Username,
@@ -18,8 +18,20 @@ pub enum AccountError {
     Invalid(#[from] InvalidInput),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Too many password checks at once; try again in a moment.
+    #[error("too many sign-ins at once; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<PasswordError> for AccountError {
+    fn from(error: PasswordError) -> Self {
+        match error {
+            PasswordError::Busy => Self::Busy,
+            PasswordError::Unexpected(error) => Self::Unexpected(error),
+        }
+    }
 }
 
 pub struct Accounts {

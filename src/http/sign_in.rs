@@ -5,6 +5,7 @@
 use actix_web::HttpRequest;
 
 use super::AppState;
+use crate::accounts::AccountError;
 use crate::audit::{Actor, Kind};
 use crate::domain::{UnixTime, User};
 use crate::sessions::Started;
@@ -52,6 +53,12 @@ pub async fn sign_in(
             return Outcome::Refused {
                 message: "The username or password is not right.".into(),
                 status: 200,
+            };
+        }
+        Err(AccountError::Busy) => {
+            return Outcome::Refused {
+                message: "Too many sign-ins at once. Try again in a moment.".into(),
+                status: 503,
             };
         }
         Err(error) => {

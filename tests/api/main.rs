@@ -18,10 +18,12 @@ mod console;
 mod console_browser;
 mod discovery;
 mod fault_proxy;
+mod hostile;
 mod introspection;
 mod oidc;
 mod outage;
 mod personal_tokens;
+mod process;
 mod refresh;
 
 mod keys;

@@ -268,6 +268,9 @@ impl From<AccountError> for Failure {
         match error {
             AccountError::Invalid(invalid) => Self::Invalid(invalid),
             AccountError::Store(store) => Self::Store(store),
+            AccountError::Busy => {
+                Self::Store(StoreError::Unavailable(anyhow::anyhow!("password hashing is busy")))
+            }
             AccountError::Unexpected(error) => Self::Unexpected(error),
         }
     }

@@ -302,6 +302,9 @@ impl From<AccountError> for ConsoleError {
         match error {
             AccountError::Invalid(invalid) => Self::Invalid(invalid),
             AccountError::Store(store) => Self::Store(store),
+            AccountError::Busy => {
+                Self::Store(StoreError::Unavailable(anyhow::anyhow!("password hashing is busy")))
+            }
             AccountError::Unexpected(error) => Self::Unexpected(error),
         }
     }

@@ -1,0 +1,66 @@
+//! What an attacker can do to the whole process: exhaust its memory, hold
+//! its sockets, fill its tables. Each test runs the real binary and
+//! measures the process from outside.
+
+use std::sync::Arc;
+
+use crate::both_backends;
+use crate::browser::hidden_fields;
+use crate::helpers::{Backend, TestData};
+use crate::process::ServerProcess;
+
+both_backends!(failed_sign_ins_in_parallel_keep_memory_bounded);
+
+/// Resident memory the server may reach under a flood of failed sign-ins:
+/// the base process plus one 19 MiB argon2 block per concurrent hash (one
+/// per core here), with room for allocator slack. Before the memory pool,
+/// 200 parallel failed sign-ins took it to ~400–650 MiB.
+const RSS_BOUND_KIB: u64 = 128 * 1024;
+
+async fn failed_sign_ins_in_parallel_keep_memory_bounded(backend: Backend) {
+    let data = Arc::new(TestData::new(backend).await);
+    let server = ServerProcess::start(&data, &[]).await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser.get(server.url("/console/login")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden_fields(&form).into_iter().find(|(name, _)| name == "tessera_csrf").unwrap().1;
+    let idle = server.rss_kib();
+
+    let attempts = (0..200).map(|n| {
+        let browser = browser.clone();
+        let url = server.url("/console/login");
+        let fields = vec![
+            ("tessera_csrf".to_owned(), csrf.clone()),
+            ("next".to_owned(), "/console".to_owned()),
+            ("username".to_owned(), format!("nobody-{n}")),
+            ("password".to_owned(), format!("wrong password {n}")),
+        ];
+        tokio::spawn(async move {
+            let response =
+                browser.post(url).header("sec-fetch-site", "same-origin").form(&fields).send().await;
+            response.map(|r| r.status().as_u16()).unwrap_or(0)
+        })
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let statuses: Vec<u16> = statuses.into_iter().map(Result::unwrap).collect();
+    assert!(
+        statuses.iter().all(|s| [200, 429, 503].contains(s)),
+        "every attempt is refused, throttled or told to come back: {statuses:?}"
+    );
+    assert!(!statuses.contains(&303), "nobody signed in");
+    let after = server.rss_kib();
+    eprintln!("resident memory: idle {} MiB, after 200 failed sign-ins {} MiB", idle / 1024, after / 1024);
+    assert!(
+        after < RSS_BOUND_KIB,
+        "resident memory {} MiB after 200 parallel failed sign-ins (idle {} MiB); bound {} MiB",
+        after / 1024,
+        idle / 1024,
+        RSS_BOUND_KIB / 1024
+    );
+    // The server is still there and answering.
+    let health = browser.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
