@@ -116,6 +116,12 @@ pub struct RawSettings {
     /// Base URL of the Jira that trusts this server, for the console's Jira page
     #[arg(long, env = "TESSERA_JIRA_URL", global = true)]
     pub jira_url: Option<String>,
+    /// Longest time a request body may take to arrive, from its head (default 10s)
+    #[arg(long, env = "TESSERA_BODY_TIMEOUT", global = true)]
+    pub body_timeout: Option<String>,
+    /// Open client connections per node; more wait in the listen backlog (default 4096)
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
 }
 
 impl RawSettings {
@@ -143,6 +149,8 @@ impl RawSettings {
             pat_require_expiry: self.pat_require_expiry.or(other.pat_require_expiry),
             pat_max_per_user: self.pat_max_per_user.or(other.pat_max_per_user),
             jira_url: self.jira_url.or(other.jira_url),
+            body_timeout: self.body_timeout.or(other.body_timeout),
+            max_connections: self.max_connections.or(other.max_connections),
         }
     }
 }
@@ -177,6 +185,11 @@ pub struct Settings {
     pub personal_tokens: TokenPolicy,
     /// The Jira base URL (no trailing slash), when one is configured.
     pub jira_url: Option<String>,
+    /// How long a request body may take to arrive in full.
+    pub body_timeout: Duration,
+    /// Open client connections per node (before the file-descriptor limit
+    /// lowers it; see `startup::connection_cap`).
+    pub max_connections: usize,
 }
 
 /// Claims the username claim must not shadow.
@@ -267,7 +280,17 @@ impl Settings {
             max_per_user: pat_max_per_user,
         };
         let jira_url = raw.jira_url.as_deref().map(parse_jira_url).transpose()?;
+        let body_timeout = lifetime(raw.body_timeout, "10s", "TESSERA_BODY_TIMEOUT")?;
+        if body_timeout.seconds() > 600 {
+            anyhow::bail!("TESSERA_BODY_TIMEOUT must be at most 10m");
+        }
+        let max_connections = raw.max_connections.unwrap_or(4_096);
+        if max_connections == 0 {
+            anyhow::bail!("TESSERA_MAX_CONNECTIONS must be at least 1");
+        }
         Ok(Self {
+            body_timeout: Duration::from_secs(body_timeout.seconds().unsigned_abs()),
+            max_connections,
             personal_tokens,
             jira_url,
             default_audience: raw.default_audience.unwrap_or_else(|| issuer.clone()),
@@ -413,6 +436,10 @@ mod tests {
             ..Default::default()
         })
         .contains("TESSERA_MASTER_KEY"));
+        assert!(bad(RawSettings { body_timeout: Some("20m".into()), ..Default::default() })
+            .contains("TESSERA_BODY_TIMEOUT"));
+        assert!(bad(RawSettings { max_connections: Some(0), ..Default::default() })
+            .contains("TESSERA_MAX_CONNECTIONS"));
         assert!(toml::from_str::<RawSettings>("unknown_setting = 1").is_err());
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::{from_fn, DefaultHeaders, Logger};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
@@ -189,8 +189,12 @@ impl Application {
             key_publish_ahead: core.settings.key_publish_ahead,
             jira: Arc::new(Jira::new(core.oauth.clone(), core.settings.jira_url.clone())),
         });
+        let body_timeout = core.settings.body_timeout;
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(move |request, next| {
+                    crate::http::limits::body_deadline(body_timeout, request, next)
+                }))
                 .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
                 // Path without the query string, so nothing passed in a URL reaches the log.
                 .wrap(
@@ -202,10 +206,16 @@ impl Application {
                 .configure(routes)
         })
         .listen(listener)?
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         .shutdown_timeout(20);
-        if let Some(workers) = core.settings.workers {
-            server = server.workers(workers.max(1));
-        }
+        let workers = core
+            .settings
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
+        let workers = workers.max(1);
+        let connections =
+            connection_cap(core.settings.max_connections, core.settings.database_max_connections);
+        server = server.workers(workers).max_connections(connections.div_ceil(workers));
         core.oauth.clients.sync(core.store.as_ref()).await?;
         let background = vec![
             spawn_key_maintenance(core.clone()),
@@ -325,6 +335,43 @@ fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// How long a client may take to send a request's head (line and headers).
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// File descriptors kept for everything but client sockets: database
+/// connections are added to this, plus logs, the listener, the SQLite
+/// files and outgoing calls.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// How many client connections this node may hold open. The soft limit on
+/// open files is raised to the hard limit first (as Go's runtime does);
+/// when even that cannot hold `wanted` sockets beside the database pool,
+/// the cap is lowered to fit and a warning says how to raise it. Past the
+/// cap, new connections wait in the listen backlog instead of failing the
+/// process with "too many open files".
+pub fn connection_cap(wanted: usize, database_connections: u32) -> usize {
+    let reserved = RESERVED_DESCRIPTORS + u64::from(database_connections);
+    let wanted_files = wanted as u64 + reserved;
+    let limit = match rlimit::increase_nofile_limit(wanted_files) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the open-file limit; keeping TESSERA_MAX_CONNECTIONS as set");
+            return wanted;
+        }
+    };
+    if limit >= wanted_files {
+        return wanted;
+    }
+    let fits = usize::try_from(limit.saturating_sub(reserved)).unwrap_or(usize::MAX).max(16);
+    tracing::warn!(
+        open_file_limit = limit,
+        max_connections = fits,
+        wanted = wanted,
+        "the open-file limit is too low for TESSERA_MAX_CONNECTIONS; raise it (ulimit -n, LimitNOFILE=) or lower the setting"
+    );
+    fits
 }
 
 /// OAuth needs TLS outside a developer's machine (RFC 9700 §2.6).

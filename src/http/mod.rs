@@ -6,6 +6,7 @@ mod authorize;
 mod console;
 mod errors;
 mod health;
+pub mod limits;
 mod logout;
 mod oauth;
 mod sign_in;

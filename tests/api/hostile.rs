@@ -3,13 +3,17 @@
 //! measures the process from outside.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::both_backends;
 use crate::browser::hidden_fields;
-use crate::helpers::{Backend, TestData};
+use crate::helpers::{spawn_app_with, Backend, TestData};
 use crate::process::ServerProcess;
 
-both_backends!(failed_sign_ins_in_parallel_keep_memory_bounded);
+both_backends!(
+    failed_sign_ins_in_parallel_keep_memory_bounded,
+    a_body_that_never_arrives_is_cut_off_and_frees_its_socket,
+);
 
 /// Resident memory the server may reach under a flood of failed sign-ins:
 /// the base process plus one 19 MiB argon2 block per concurrent hash (one
@@ -63,4 +67,50 @@ async fn failed_sign_ins_in_parallel_keep_memory_bounded(backend: Backend) {
     // The server is still there and answering.
     let health = browser.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
+}
+
+/// A request that announces 1,000 bytes of body and sends 17; the server
+/// must answer and close within the body timeout, never wait for the rest.
+const SLOW_BODY: &[u8] = b"POST /oauth2/token HTTP/1.1\r\nHost: tessera\r\n\
+Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=client";
+
+async fn a_body_that_never_arrives_is_cut_off_and_frees_its_socket(backend: Backend) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let app = spawn_app_with(backend, |raw| {
+        raw.body_timeout = Some("1s".into());
+        raw.max_connections = Some(100);
+    })
+    .await;
+    let client = app.deploy_client().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+
+    // Three times the connection cap of slow senders, and one that never
+    // finishes its request head.
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket.write_all(SLOW_BODY).await.unwrap();
+        slow.push(socket);
+    }
+    let mut half_head = tokio::net::TcpStream::connect(&address).await.unwrap();
+    half_head.write_all(b"POST /oauth2/token HTTP/1.1\r\nHost: tes").await.unwrap();
+
+    // A real caller behind them is served once the slow ones are cut.
+    let started = Instant::now();
+    let token = app.token(&client, &[]).await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    assert!(started.elapsed() < Duration::from_secs(10), "served after {:?}", started.elapsed());
+
+    // Every slow sender got an answer and a closed connection.
+    for mut socket in slow.into_iter().chain(std::iter::once(half_head)) {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "the server still holds a slow connection open");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 408") || answer.is_empty(),
+            "{answer}"
+        );
+    }
 }
