@@ -74,8 +74,9 @@ impl Accounts {
             .ok_or_else(|| StoreError::NotFound(format!("no user named '{username}'")).into())
     }
 
-    /// Disabling ends the user's sessions and grants at once (their tokens
-    /// go inactive); enabling does not bring the grants back.
+    /// Disabling ends the user's sessions, grants and personal API tokens
+    /// for good (their tokens go inactive at once); enabling them again
+    /// brings none of it back.
     pub async fn set_user_enabled(
         &self,
         actor: &Actor,
@@ -85,9 +86,6 @@ impl Accounts {
         let user = self.find_user(username).await?;
         self.guard_last_admin(&user, enabled && user.role == Role::Admin).await?;
         self.store.set_user_enabled(username, enabled, self.clock.now()).await?;
-        if !enabled {
-            self.store.delete_user_sessions(&user.id).await?;
-        }
         let kind = if enabled { Kind::UserEnabled } else { Kind::UserDisabled };
         self.audit.record(kind, actor, &format!("user:{username}"), "").await;
         Ok(())
@@ -119,23 +117,24 @@ impl Accounts {
         self.find_user(&changes.username).await
     }
 
-    /// An admin sets a new password for someone; their sessions end.
+    /// An admin sets a new password for someone; their sessions and app
+    /// grants end (personal API tokens stay: disable the user to end those).
     pub async fn reset_password(
         &self,
         actor: &Actor,
         username: &Username,
         password: &Password,
     ) -> Result<(), AccountError> {
-        let user = self.find_user(username).await?;
+        self.find_user(username).await?;
         let hash = self.passwords.hash(password).await?;
         self.store.set_password_hash(username, &hash, self.clock.now()).await?;
-        self.store.delete_user_sessions(&user.id).await?;
         self.audit.record(Kind::UserPasswordReset, actor, &format!("user:{username}"), "").await;
         Ok(())
     }
 
     /// A signed-in user changes their own password, proving the current
-    /// one; every session of theirs ends (the caller starts a new one).
+    /// one; every session and app grant of theirs ends (the caller starts a
+    /// new session; apps must be authorized again).
     pub async fn change_own_password(
         &self,
         actor: &Actor,
@@ -157,7 +156,6 @@ impl Accounts {
         }
         let hash = self.passwords.hash(new).await?;
         self.store.set_password_hash(&user.username, &hash, self.clock.now()).await?;
-        self.store.delete_user_sessions(&user.id).await?;
         self.audit.record(Kind::PasswordChanged, actor, &format!("user:{}", user.username), "").await;
         Ok(())
     }

@@ -108,9 +108,9 @@ enum ServiceAccountCommand {
     },
     /// List service accounts
     List,
-    /// Disable a service account: its clients' tokens stop working at once
+    /// Disable a service account: its clients' tokens stop working for good
     Disable { username: String },
-    /// Enable a disabled service account
+    /// Enable a disabled service account (tokens issued before it was disabled stay dead)
     Enable { username: String },
 }
 
@@ -135,7 +135,7 @@ enum UserCommand {
     },
     /// List users
     List,
-    /// Disable a user: they cannot sign in and their grants end
+    /// Disable a user: they cannot sign in, and their grants and personal API tokens end for good
     Disable { username: String },
     /// List the apps a user has approved
     Consents { username: String },
@@ -146,7 +146,7 @@ enum UserCommand {
         #[arg(long)]
         client: String,
     },
-    /// Enable a disabled user
+    /// Enable a disabled user (their old grants and personal API tokens stay dead)
     Enable { username: String },
 }
 
@@ -219,9 +219,9 @@ enum ClientCommand {
         #[arg(long)]
         grace: Option<String>,
     },
-    /// Disable a client: its tokens stop working at once
+    /// Disable a client: its tokens stop working for good
     Disable { id: String },
-    /// Enable a disabled client
+    /// Enable a disabled client (tokens issued before it was disabled stay dead)
     Enable { id: String },
     /// Delete a client and its tokens
     Delete { id: String },

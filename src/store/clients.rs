@@ -231,12 +231,40 @@ impl ClientStore for Database {
     }
 
     async fn set_client_enabled(&self, id: &ClientId, enabled: bool, now: UnixTime) -> StoreResult<()> {
-        let statement = sqlx::query("UPDATE clients SET enabled = $1, updated_at = $2 WHERE id = $3")
-            .bind(to_flag(enabled))
-            .bind(now.seconds())
-            .bind(id.as_str());
-        let changed = self.apply_change(statement, Entity::Client, id.as_str(), now).await?;
-        changed.then_some(()).ok_or_else(|| no_such_client(id))
+        // Disabling also ends every token issued so far (tokens_not_before
+        // and the client's grants), so enabling again revives none of them.
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done = if enabled {
+                sqlx::query("UPDATE clients SET enabled = 1, updated_at = $1 WHERE id = $2")
+                    .bind(now.seconds())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?
+            } else {
+                sqlx::query(
+                    "UPDATE clients SET enabled = 0, tokens_not_before = $1, updated_at = $1 WHERE id = $2",
+                )
+                .bind(now.seconds())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+            };
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if !enabled {
+                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+                    .bind(now.seconds())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        self.bounded(transaction).await?.then_some(()).ok_or_else(|| no_such_client(id))
     }
 
     async fn delete_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()> {

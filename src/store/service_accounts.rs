@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::changes::Entity;
+use super::changes::{record_change, Entity};
 use super::db::{flag, to_flag};
 use super::{Database, ServiceAccountStore, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
@@ -88,11 +88,34 @@ impl ServiceAccountStore for Database {
         enabled: bool,
         now: UnixTime,
     ) -> StoreResult<()> {
-        let statement = sqlx::query("UPDATE service_accounts SET enabled = $1 WHERE username = $2")
-            .bind(to_flag(enabled))
-            .bind(username.as_str());
-        let changed = self.apply_change(statement, Entity::ServiceAccount, username.as_str(), now).await?;
-        changed
+        // Disabling also ends the tokens of every client acting for the
+        // account (tokens_not_before), so enabling again revives none.
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done = sqlx::query("UPDATE service_accounts SET enabled = $1 WHERE username = $2")
+                .bind(to_flag(enabled))
+                .bind(username.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if !enabled {
+                sqlx::query(
+                    "UPDATE clients SET tokens_not_before = $1, updated_at = $1 WHERE service_account_id = \
+                     (SELECT id FROM service_accounts WHERE username = $2)",
+                )
+                .bind(now.seconds())
+                .bind(username.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            record_change(&mut tx, Entity::ServiceAccount, username.as_str(), now).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        self.bounded(transaction)
+            .await?
             .then_some(())
             .ok_or_else(|| StoreError::NotFound(format!("no service account named '{username}'")))
     }

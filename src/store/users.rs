@@ -87,16 +87,34 @@ impl UserStore for Database {
     }
 
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()> {
-        let done = self
-            .bounded(
-                sqlx::query("UPDATE users SET enabled = $1, updated_at = $2 WHERE username = $3")
-                    .bind(to_flag(enabled))
-                    .bind(now.seconds())
-                    .bind(username.as_str())
-                    .execute(self.pool()),
+        // Disabling ends everything the user holds, in the same transaction,
+        // so enabling them again revives nothing issued before.
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let id: Option<String> = sqlx::query_scalar(
+                "UPDATE users SET enabled = $1, updated_at = $2 WHERE username = $3 RETURNING id",
             )
+            .bind(to_flag(enabled))
+            .bind(now.seconds())
+            .bind(username.as_str())
+            .fetch_optional(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
+            let Some(id) = id else { return Ok(false) };
+            if !enabled {
+                end_user_grants_and_sessions(&mut tx, &id, now).await?;
+                sqlx::query(
+                    "UPDATE personal_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > $1)",
+                )
+                .bind(now.seconds())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        };
+        if !self.bounded(transaction).await? {
             return Err(StoreError::NotFound(format!("no user named '{username}'")));
         }
         Ok(())
@@ -164,18 +182,42 @@ impl UserStore for Database {
         password_hash: &str,
         now: UnixTime,
     ) -> StoreResult<()> {
-        let done = self
-            .bounded(
-                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE username = $3")
-                    .bind(password_hash)
-                    .bind(now.seconds())
-                    .bind(username.as_str())
-                    .execute(self.pool()),
+        // A new password ends the user's sessions and app grants with it:
+        // whoever knew the old one keeps nothing it gave them.
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let id: Option<String> = sqlx::query_scalar(
+                "UPDATE users SET password_hash = $1, updated_at = $2 WHERE username = $3 RETURNING id",
             )
+            .bind(password_hash)
+            .bind(now.seconds())
+            .bind(username.as_str())
+            .fetch_optional(&mut *tx)
             .await?;
-        if done.rows_affected() == 0 {
+            let Some(id) = id else { return Ok(false) };
+            end_user_grants_and_sessions(&mut tx, &id, now).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        if !self.bounded(transaction).await? {
             return Err(StoreError::NotFound(format!("no user named '{username}'")));
         }
         Ok(())
     }
+}
+
+/// Revokes every live grant of a user (their refresh tokens and the access
+/// tokens that name the grant die with it) and ends their browser sessions.
+async fn end_user_grants_and_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now.seconds())
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+    Ok(())
 }

@@ -151,12 +151,16 @@ pub(crate) fn location(response: &Response) -> (String, HashMap<String, String>)
 
 /// Signs jane in and approves; returns the redirect to the client.
 pub(crate) async fn sign_in_and_approve(setup: &Setup, browser: &Browser, url: &str) -> Response {
+    sign_in_with_and_approve(setup, browser, url, PASSWORD).await
+}
+
+async fn sign_in_with_and_approve(setup: &Setup, browser: &Browser, url: &str, password: &str) -> Response {
     let app = &setup.app;
     let login = browser.get(url).await;
     assert_eq!(login.status, 200, "{} {:?}", login.body, login.header("location"));
     assert!(login.body.contains("Sign in"), "{}", login.body);
     let consent = browser
-        .submit(app, &login, &[("username", "jane"), ("password", PASSWORD), ("tessera_action", "login")])
+        .submit(app, &login, &[("username", "jane"), ("password", password), ("tessera_action", "login")])
         .await;
     if consent.status == 303 {
         return consent; // consent remembered from before
@@ -187,6 +191,16 @@ pub(crate) async fn exchange(setup: &Setup, code: &str, extra: &[(&str, &str)]) 
 pub(crate) async fn code_for(setup: &Setup, extra: &[(&str, &str)]) -> String {
     let browser = Browser::new();
     let done = sign_in_and_approve(setup, &browser, &authorize_url(&setup.app, &setup.client, extra)).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    location(&done).1["code"].clone()
+}
+
+/// A fresh code for jane (scope `openid jira:read offline_access`), signing
+/// in with `password`.
+pub(crate) async fn code_for_password(setup: &Setup, password: &str) -> String {
+    let browser = Browser::new();
+    let url = authorize_url(&setup.app, &setup.client, &[("scope", "openid jira:read offline_access")]);
+    let done = sign_in_with_and_approve(setup, &browser, &url, password).await;
     assert_eq!(done.status, 303, "{}", done.body);
     location(&done).1["code"].clone()
 }

@@ -146,8 +146,10 @@ async fn disabling_the_client_or_service_account_deactivates_its_tokens_at_once(
     app.core.admin.set_client_enabled(&tester(), &client.id, false).await.unwrap();
     assert!(!app.is_active(&jira, &token).await);
     app.core.admin.set_client_enabled(&tester(), &client.id, true).await.unwrap();
-    assert!(app.is_active(&jira, &token).await);
+    assert!(!app.is_active(&jira, &token).await, "enabling the client again revives nothing");
 
+    app.clock.advance(1);
+    let token = app.access_token(&client).await;
     app.core.admin.set_service_account_enabled(&tester(), &svc, false).await.unwrap();
     assert!(!app.is_active(&jira, &token).await);
 

@@ -185,7 +185,7 @@ async fn expiry_and_a_disabled_owner_end_a_token(backend: Backend) {
     let listed = app.core.personal_tokens.list(None).await.unwrap();
     let status = |id: &str| listed.iter().find(|t| t.id == id).unwrap().status(app.clock.now()).as_str();
     assert_eq!(status(&short.token.id), "expired");
-    assert_eq!(status(&lasting.token.id), "owner_disabled");
+    assert_eq!(status(&lasting.token.id), "revoked", "disabling revokes, so enabling revives nothing");
 }
 
 async fn bad_tokens_are_inactive_without_a_database_read_for_malformed_ones(backend: Backend) {
@@ -471,17 +471,23 @@ async fn a_personal_token_is_exchanged_for_a_short_jwt(backend: Backend) {
     assert_eq!(info.status, 200, "{}", info.body);
     assert_eq!(info.json()["username"], "alice");
 
-    // Disabling the owner ends the JWT too, for as long as they stay disabled.
-    let alice = Username::parse("alice").unwrap();
-    app.core.accounts.set_user_enabled(&tester(), &alice, false).await.unwrap();
-    assert!(!app.is_active(&jira, &jwt).await);
-    app.core.accounts.set_user_enabled(&tester(), &alice, true).await.unwrap();
-    assert!(app.is_active(&jira, &jwt).await);
-
     // Revoking the personal token ends the JWT wherever Tessera is asked.
     app.core.personal_tokens.revoke(&tester(), &personal.token.id, None).await.unwrap();
     assert!(!app.is_active(&jira, &jwt).await);
     exchange(&app, &script, personal.secret.expose(), &[]).await.assert_oauth_error(400, "invalid_request");
+
+    // Disabling the owner ends the JWT too, for good.
+    let personal = create(&app, "alice", labelled("another")).await;
+    let jwt = exchange(&app, &script, personal.secret.expose(), &[]).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(app.is_active(&jira, &jwt).await);
+    let alice = Username::parse("alice").unwrap();
+    app.core.accounts.set_user_enabled(&tester(), &alice, false).await.unwrap();
+    assert!(!app.is_active(&jira, &jwt).await);
+    app.core.accounts.set_user_enabled(&tester(), &alice, true).await.unwrap();
+    assert!(!app.is_active(&jira, &jwt).await, "enabling alice again revives nothing");
 }
 
 async fn token_exchange_refuses_what_rfc_8693_refuses(backend: Backend) {
