@@ -208,13 +208,14 @@ async fn login_page(
     status: u16,
 ) -> HttpResponse {
     // The form needs a session to bind its CSRF token to; before sign-in
-    // that is an anonymous one, replaced at sign-in.
+    // that is an anonymous one, held in the cookie alone (nothing stored)
+    // and replaced at sign-in.
     let (csrf_token, started) = match session {
         Some(session) => (session.csrf_token.clone(), None),
-        None => match state.sessions.start_anonymous().await {
-            Ok(started) => (started.csrf_token.clone(), Some(started)),
-            Err(_) => return unavailable(&state.oauth, auth),
-        },
+        None => {
+            let started = state.sessions.start_anonymous();
+            (started.csrf_token.clone(), Some(started))
+        }
     };
     let page = LoginPage {
         client_name: &auth.client.client.name,

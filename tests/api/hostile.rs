@@ -13,6 +13,7 @@ use crate::process::ServerProcess;
 both_backends!(
     failed_sign_ins_in_parallel_keep_memory_bounded,
     a_body_that_never_arrives_is_cut_off_and_frees_its_socket,
+    anonymous_page_views_store_nothing,
 );
 
 /// Resident memory the server may reach under a flood of failed sign-ins:
@@ -113,4 +114,70 @@ async fn a_body_that_never_arrives_is_cut_off_and_frees_its_socket(backend: Back
             "{answer}"
         );
     }
+}
+
+/// Rows in the sessions table.
+async fn session_rows(app: &crate::helpers::TestApp) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions")
+        .fetch_one(app.core.database.pool())
+        .await
+        .unwrap()
+}
+
+async fn anonymous_page_views_store_nothing(backend: Backend) {
+    let setup = crate::authorize::setup_with(
+        backend,
+        tessera::domain::ClientType::Public,
+        tessera::domain::PkcePolicy::Required,
+        false,
+    )
+    .await;
+    let app = &setup.app;
+    let authorize = crate::authorize::authorize_url(app, &setup.client, &[]);
+    for _ in 0..50 {
+        let console = app.get("/console/login").await;
+        assert_eq!(console.status, 200);
+        assert!(console.header("set-cookie").is_some(), "the form's token is bound to a cookie");
+        let page = crate::helpers::send(app.http.get(&authorize)).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+    }
+    assert_eq!(session_rows(app).await, 0, "cookie-less page views write no session rows");
+
+    // The stateless form still signs people in, and only with its own token.
+    let code = crate::authorize::code_for(&setup, &[]).await;
+    assert!(!code.is_empty());
+    assert_eq!(session_rows(app).await, 1, "one row, for the signed-in session");
+
+    // A forged or tampered anonymous cookie is no session at all.
+    let console = crate::console::Console::new(app);
+    let form = console.browser.get(&console.url("/console/login")).await;
+    let cookie = form.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let (name, value) = cookie.split_once('=').unwrap();
+    let csrf = hidden_fields(&form.body).into_iter().find(|(n, _)| n == "tessera_csrf").unwrap().1;
+    let (body, mac) = value.rsplit_once('.').unwrap();
+    let (nonce, _expiry) = body.rsplit_once('.').unwrap();
+    let tampered =
+        [format!("{nonce}.99999999999.{mac}"), format!("{body}.AAAA"), "anon.x.99999999999.y".to_owned()];
+    for forged in tampered {
+        let post = crate::helpers::send(
+            app.http
+                .post(app.url("/console/login"))
+                .header("cookie", format!("{name}={forged}"))
+                .header("sec-fetch-site", "same-origin")
+                .form(&[("tessera_csrf", csrf.as_str()), ("username", "jane"), ("password", "x")]),
+        )
+        .await;
+        assert_eq!(post.status, 403, "{forged}: {}", post.body);
+    }
+    // The anonymous cookie ends after an hour.
+    app.clock.advance(3_600);
+    let late = crate::helpers::send(
+        app.http
+            .post(app.url("/console/login"))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("tessera_csrf", csrf.as_str()), ("username", "jane"), ("password", "x")]),
+    )
+    .await;
+    assert_eq!(late.status, 403, "an hour-old form has expired");
 }

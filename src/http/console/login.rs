@@ -98,7 +98,8 @@ async fn page(
     next: &str,
     status: u16,
 ) -> HttpResponse {
-    // The form's CSRF token lives in a session; before sign-in an anonymous one.
+    // The form's CSRF token lives in a session; before sign-in an anonymous
+    // one, held in the cookie alone (nothing stored).
     let cookie = request.cookie(&state.cookies.name).map(|c| c.value().to_owned());
     let existing: Option<StoredSession> = match &cookie {
         Some(value) => state.sessions.load(value).await.ok().flatten(),
@@ -106,10 +107,10 @@ async fn page(
     };
     let (csrf_token, started) = match existing {
         Some(session) => (session.csrf_token, None),
-        None => match state.sessions.start_anonymous().await {
-            Ok(started) => (started.csrf_token.clone(), Some(started)),
-            Err(_) => return unavailable(),
-        },
+        None => {
+            let started = state.sessions.start_anonymous();
+            (started.csrf_token.clone(), Some(started))
+        }
     };
     let mut response = html(status, LoginPage { error, csrf_token: &csrf_token, username, next }.render());
     if let Some(started) = started {
