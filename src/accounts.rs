@@ -34,6 +34,24 @@ impl From<PasswordError> for AccountError {
     }
 }
 
+/// A typed login, looked up: the account it names, if any, with its hash.
+pub struct LoginAttempt {
+    typed: String,
+    found: Option<(User, String)>,
+}
+
+impl LoginAttempt {
+    /// What failed sign-ins are counted against: the account the login
+    /// names (so `hank` and `hank@example.com` share one count), or, for a
+    /// login that names nobody, the login as typed (lower case).
+    pub fn throttle_key(&self) -> String {
+        match &self.found {
+            Some((user, _)) => format!("user:{}", user.id),
+            None => format!("login:{}", self.typed),
+        }
+    }
+}
+
 pub struct Accounts {
     store: Arc<dyn Store>,
     passwords: PasswordHasher,
@@ -240,13 +258,32 @@ impl Accounts {
     /// password is `password`. Unknown user, wrong password and disabled
     /// user cost the same argon2 run and give the same `None`.
     pub async fn verify_login(&self, login: &str, password: &str) -> Result<Option<User>, AccountError> {
+        let attempt = self.resolve_login(login).await?;
+        self.check_password(attempt, password).await
+    }
+
+    /// The first half of a sign-in: who `login` names (one read, no
+    /// hashing), so the caller can throttle per account before paying for
+    /// argon2.
+    pub async fn resolve_login(&self, login: &str) -> Result<LoginAttempt, AccountError> {
+        let login = login.trim();
+        let found = if login.len() <= 320 { self.store.find_user_for_login(login).await? } else { None };
+        Ok(LoginAttempt { typed: login.to_lowercase(), found })
+    }
+
+    /// The second half: the password check (argon2, also for an unknown
+    /// user, against a dummy hash).
+    pub async fn check_password(
+        &self,
+        attempt: LoginAttempt,
+        password: &str,
+    ) -> Result<Option<User>, AccountError> {
         let Some(password) = Password::for_verification(password) else {
             return Ok(None);
         };
-        let found =
-            if login.len() <= 320 { self.store.find_user_for_login(login.trim()).await? } else { None };
-        let matches = self.passwords.verify(&password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
-        Ok(found.map(|(user, _)| user).filter(|user| matches && user.enabled))
+        let stored = attempt.found.as_ref().map(|(_, hash)| hash.as_str());
+        let matches = self.passwords.verify(&password, stored).await?;
+        Ok(attempt.found.map(|(user, _)| user).filter(|user| matches && user.enabled))
     }
 
     /// At first start, with no enabled admin, creates `admin` with the given

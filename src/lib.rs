@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod jira;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod personal_tokens;
 pub mod sessions;

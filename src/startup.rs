@@ -20,8 +20,9 @@ use crate::crypto::password::PasswordHasher;
 use crate::http::{routes, AppState, CookieSettings};
 use crate::jira::Jira;
 use crate::keys::KeyManager;
+use crate::metrics::{self, Metrics};
 use crate::oauth::discovery::Metadata;
-use crate::oauth::throttle::{FailureThrottle, ThrottlePolicy};
+use crate::oauth::throttle::{FailureThrottle, ThrottleCounters, ThrottlePolicy};
 use crate::oauth::{OAuthConfig, OAuthServer};
 use crate::personal_tokens::PersonalTokens;
 use crate::sessions::Sessions;
@@ -39,6 +40,7 @@ pub struct Core {
     pub audit: Arc<Audit>,
     pub personal_tokens: Arc<PersonalTokens>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Core {
@@ -70,6 +72,7 @@ impl Core {
         ));
         keys.ensure_signing_key().await.context("cannot load the signing keys")?;
         let hasher = master.secret_hasher();
+        let metrics = Arc::new(Metrics::new());
         let clients = Arc::new(ClientCache::new());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
         let personal_tokens = Arc::new(PersonalTokens::new(
@@ -90,7 +93,11 @@ impl Core {
                 username_claim: settings.username_claim.clone(),
                 access_token_ttl: settings.access_token_ttl,
             },
-            throttle: FailureThrottle::new(ThrottlePolicy::default()),
+            throttle: FailureThrottle::new(
+                ThrottlePolicy::CLIENT_AUTHENTICATION,
+                throttle_counters(&metrics, metrics::THROTTLE_CLIENT_AUTH),
+            ),
+            metrics: metrics.clone(),
             clients: clients.clone(),
             audit: audit.clone(),
             personal_tokens: personal_tokens.clone(),
@@ -111,7 +118,28 @@ impl Core {
             clock.clone(),
             audit.clone(),
         ));
-        Ok(Self { settings, database, store, keys, oauth, admin, accounts, audit, personal_tokens, clock })
+        Ok(Self {
+            settings,
+            database,
+            store,
+            keys,
+            oauth,
+            admin,
+            accounts,
+            audit,
+            personal_tokens,
+            clock,
+            metrics,
+        })
+    }
+}
+
+/// The metric counters of one throttle.
+fn throttle_counters(metrics: &Metrics, kind: &str) -> ThrottleCounters {
+    ThrottleCounters {
+        throttled: Some(metrics.throttled.with_label_values(&[kind])),
+        untracked: Some(metrics.throttle_untracked.with_label_values(&[kind])),
+        scanners: Some(metrics.throttled.with_label_values(&[metrics::THROTTLE_INTROSPECTION_SCAN])),
     }
 }
 
@@ -178,12 +206,10 @@ impl Application {
                 core.clock.clone(),
             )),
             accounts: core.accounts.clone(),
-            login_throttle: FailureThrottle::new(ThrottlePolicy {
-                window_seconds: 900,
-                max_failures_per_client: 5,
-                max_failures_per_address: 50,
-                ..ThrottlePolicy::default()
-            }),
+            login_throttle: FailureThrottle::new(
+                ThrottlePolicy::SIGN_IN,
+                throttle_counters(&core.metrics, metrics::THROTTLE_SIGN_IN),
+            ),
             cookies: CookieSettings::for_issuer(&core.settings.issuer),
             admin: core.admin.clone(),
             key_publish_ahead: core.settings.key_publish_ahead,

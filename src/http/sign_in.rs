@@ -1,6 +1,7 @@
 //! Checking a typed username and password, for the authorization pages and
-//! the console alike: the back-off per account and per address, the audit
-//! record, and a new session id on success (session fixation).
+//! the console alike: the back-off per (account, address) and per address,
+//! checked before any argon2 run; the audit record; and a new session id on
+//! success (session fixation).
 
 use actix_web::HttpRequest;
 
@@ -34,16 +35,24 @@ pub async fn sign_in(
     place: &str,
 ) -> Outcome {
     let now = state.oauth.clock.now();
-    let account = login.trim().to_lowercase();
     let peer = request.peer_addr().map(|a| a.ip());
+    let attempt = match state.accounts.resolve_login(login).await {
+        Ok(attempt) => attempt,
+        Err(error) => {
+            tracing::error!(%error, "sign-in failed");
+            return Outcome::Unavailable;
+        }
+    };
+    // Counted per account and address, never per account alone: someone
+    // guessing jane's password from elsewhere does not lock jane out.
+    let account = attempt.throttle_key();
     if let Some(wait) = state.login_throttle.blocked(Some(&account), peer, now) {
-        let minutes = wait.div_ceil(60);
         return Outcome::Refused {
-            message: format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
+            message: format!("Too many failed sign-ins. Try again in {}.", wait_text(wait)),
             status: 429,
         };
     }
-    let user = match state.accounts.verify_login(login, password).await {
+    let user = match state.accounts.check_password(attempt, password).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             state.login_throttle.record_failure(Some(&account), peer, now);
@@ -66,6 +75,7 @@ pub async fn sign_in(
             return Outcome::Unavailable;
         }
     };
+    state.login_throttle.record_success(&account, peer);
     let (started, auth_time) = match state.sessions.sign_in(old_cookie, &user).await {
         Ok(started) => started,
         Err(_) => return Outcome::Unavailable,
@@ -73,4 +83,13 @@ pub async fn sign_in(
     let actor = Actor::new(user.username.as_str(), peer);
     state.oauth.audit.record(Kind::SignIn, &actor, &format!("user:{}", user.username), place).await;
     Outcome::SignedIn { user, started, auth_time }
+}
+
+/// "N seconds" or "N minutes", for the back-off message.
+fn wait_text(seconds: u64) -> String {
+    match seconds {
+        1 => "1 second".to_owned(),
+        2..=90 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
 }

@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
 use crate::domain::{ClientId, Lifetime, UnixTime};
 use crate::keys::KeyManager;
+use crate::metrics::Metrics;
 use crate::personal_tokens::PersonalTokens;
 use crate::store::{ClientCache, Store, StoredClient};
 
@@ -52,6 +53,7 @@ pub struct OAuthServer {
     pub clients: Arc<ClientCache>,
     pub audit: Arc<Audit>,
     pub personal_tokens: Arc<PersonalTokens>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl OAuthServer {
@@ -123,7 +125,12 @@ impl OAuthServer {
                 Some(id) => format!("client:{id}"),
                 None => "client:(none or malformed)".to_owned(),
             };
-            let detail = if stored.is_some() { "wrong or missing credentials" } else { "unknown client" };
+            let (detail, reason) = if stored.is_some() {
+                ("wrong or missing credentials", "invalid_credentials")
+            } else {
+                ("unknown client", "unknown_client")
+            };
+            self.metrics.client_auth_failures.with_label_values(&[reason]).inc();
             self.audit.record(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), &target, detail).await;
             return Err(error);
         }

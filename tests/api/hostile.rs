@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use crate::both_backends;
 use crate::browser::hidden_fields;
-use crate::helpers::{spawn_app_with, Backend, TestData};
+use crate::helpers::{spawn_app_with, Backend, ClientSpec, TestData};
 use crate::process::ServerProcess;
 
 both_backends!(
     failed_sign_ins_in_parallel_keep_memory_bounded,
     a_body_that_never_arrives_is_cut_off_and_frees_its_socket,
     anonymous_page_views_store_nothing,
+    failed_client_secrets_from_elsewhere_never_lock_out_the_real_client,
+    failed_sign_ins_from_elsewhere_never_lock_out_the_person,
 );
 
 /// Resident memory the server may reach under a flood of failed sign-ins:
@@ -180,4 +182,89 @@ async fn anonymous_page_views_store_nothing(backend: Backend) {
     )
     .await;
     assert_eq!(late.status, 403, "an hour-old form has expired");
+}
+
+/// An HTTP client whose connections come from `source` (any 127.0.0.0/8
+/// address reaches a server on 127.0.0.1).
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(source.parse().unwrap()))
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn failed_client_secrets_from_elsewhere_never_lock_out_the_real_client(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
+    let token = app.access_token(&app.deploy_client().await).await;
+    let attacker = client_from("127.0.0.2");
+    for _ in 0..40 {
+        let guess = attacker
+            .post(app.url("/oauth2/introspect"))
+            .basic_auth(&jira.id, Some("guessed secret"))
+            .form(&[("token", token.as_str())]);
+        let status = crate::helpers::send(guess).await.status;
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    let blocked = attacker
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&jira.id, Some(&jira.secret))
+        .form(&[("token", token.as_str())]);
+    crate::helpers::send(blocked).await.assert_oauth_error(429, "slow_down");
+
+    // Jira itself, from its own address, with its secret: served.
+    let real = client_from("127.0.0.1");
+    let answer = real
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&jira.id, Some(&jira.secret))
+        .form(&[("token", token.as_str())]);
+    let answer = crate::helpers::send(answer).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["active"], true);
+    let metrics = app.core.metrics.render();
+    assert!(metrics.contains("tessera_throttled_total{kind=\"client_auth\"}"), "{metrics}");
+    assert!(
+        metrics.contains("tessera_client_auth_failures_total{reason=\"invalid_credentials\"} 2"),
+        "{metrics}"
+    );
+}
+
+async fn failed_sign_ins_from_elsewhere_never_lock_out_the_person(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    crate::console::add_user(&app, "hank", tessera::domain::Role::Admin, "hank's real password").await;
+    let attempt = |client: reqwest::Client, login: &'static str, password: &'static str| {
+        let url = app.url("/console/login");
+        async move {
+            let form = client.get(&url).send().await.unwrap().text().await.unwrap();
+            let csrf = hidden_fields(&form).into_iter().find(|(n, _)| n == "tessera_csrf").unwrap().1;
+            let fields = [("tessera_csrf", csrf.as_str()), ("username", login), ("password", password)];
+            let response = client.post(&url).header("sec-fetch-site", "same-origin").form(&fields);
+            crate::helpers::send(response).await
+        }
+    };
+    // `hank` and `hank@example.com` are one account: five guesses in all.
+    let attacker = client_from("127.0.0.2");
+    for login in ["hank", "hank@example.com", "hank", "Hank@Example.com", "hank"] {
+        let refused = attempt(attacker.clone(), login, "a wrong guess").await;
+        assert_eq!(refused.status, 200, "{}", refused.body);
+        assert!(refused.body.contains("not right"));
+    }
+    let blocked = attempt(attacker.clone(), "hank@example.com", "another wrong guess").await;
+    assert_eq!(blocked.status, 429, "{}", blocked.body);
+    assert!(blocked.body.contains("Too many failed sign-ins"), "{}", blocked.body);
+    let blocked = attempt(attacker.clone(), "hank", "hank's real password").await;
+    assert_eq!(blocked.status, 429, "even the right password waits from the guessing address");
+
+    // Hank, from his own address, signs in at once: an admin is not locked out.
+    let hank = attempt(client_from("127.0.0.1"), "hank", "hank's real password").await;
+    assert_eq!(hank.status, 303, "{}", hank.body);
+
+    // The attacker waits 1 s, then 2 s, … between further guesses.
+    app.clock.advance(1);
+    assert_eq!(attempt(attacker.clone(), "hank", "yet another guess").await.status, 200);
+    assert_eq!(attempt(attacker.clone(), "hank", "and another").await.status, 429);
+    app.clock.advance(2);
+    assert_eq!(attempt(attacker.clone(), "hank", "and another").await.status, 200);
 }
