@@ -4,15 +4,26 @@
 //! `tessera::audit` log target.
 //!
 //! Writing an event never fails the request that caused it: a database
-//! error is logged and the request goes on.
+//! error is logged and the request goes on. Events of failure paths (a
+//! wrong client secret, a failed sign-in, a replayed code or refresh token)
+//! do not even wait for the database: they go through a bounded queue to a
+//! background writer, so an attacker's 401s stay fast during a database
+//! outage. When the queue is full an event is dropped (still logged) and
+//! counted in `tessera_audit_events_dropped_total`; the queue is flushed
+//! on shutdown. Admin changes are written before they are acknowledged.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus::IntCounter;
+use tokio::sync::{mpsc, Notify};
 
 use crate::clock::Clock;
 use crate::domain::{ClientId, UnixTime};
-use crate::store::{AuditQuery, AuditRecord, NewAuditEvent, Store, StoreResult};
+use crate::store::{AuditQuery, AuditRecord, NewAuditEvent, Store, StoreError, StoreResult};
 
 /// How long audit rows are kept.
 pub const RETENTION_SECONDS: i64 = 400 * 86_400;
@@ -182,19 +193,73 @@ impl Actor {
     }
 }
 
+/// Events the background queue holds at most.
+pub const QUEUE_CAPACITY: usize = 10_000;
+/// Events written per transaction by the background writer.
+const BATCH: usize = 64;
+
 pub struct Audit {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// Tokens issued per client since the last flush.
     issued: Mutex<HashMap<String, i64>>,
+    queue: mpsc::Sender<NewAuditEvent>,
+    /// Taken by the writer when it starts.
+    receiver: Mutex<Option<mpsc::Receiver<NewAuditEvent>>>,
+    /// Events queued and not yet written (or given up on).
+    pending: AtomicUsize,
+    settled: Notify,
+    dropped: IntCounter,
 }
 
 impl Audit {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, issued: Mutex::new(HashMap::new()) }
+    /// `dropped` counts events the full queue turned away.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, dropped: IntCounter) -> Self {
+        Self::with_queue_capacity(store, clock, dropped, QUEUE_CAPACITY)
     }
 
+    pub fn with_queue_capacity(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        dropped: IntCounter,
+        capacity: usize,
+    ) -> Self {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        Self {
+            store,
+            clock,
+            issued: Mutex::new(HashMap::new()),
+            queue,
+            receiver: Mutex::new(Some(receiver)),
+            pending: AtomicUsize::new(0),
+            settled: Notify::new(),
+            dropped,
+        }
+    }
+
+    /// Writes an event now (admin changes: written before the change is
+    /// acknowledged).
     pub async fn record(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) {
+        let event = self.event(kind, actor, target, detail);
+        if let Err(error) = self.store.insert_audit_event(&event).await {
+            tracing::error!(%error, kind = kind.as_str(), "could not write an audit event");
+        }
+    }
+
+    /// Queues an event for the background writer, never waiting: for
+    /// failure paths an attacker can drive. A full queue drops the event
+    /// (it is still in the log stream) and counts it.
+    pub fn record_later(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) {
+        let event = self.event(kind, actor, target, detail);
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if self.queue.try_send(event).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            self.dropped.inc();
+        }
+    }
+
+    /// Logs the event and builds its row.
+    fn event(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) -> NewAuditEvent {
         tracing::info!(
             target: "tessera::audit",
             kind = kind.as_str(),
@@ -203,16 +268,65 @@ impl Audit {
             target = target,
             detail = detail,
         );
-        let event = NewAuditEvent {
+        NewAuditEvent {
             at: self.clock.now(),
             kind: kind.as_str().to_owned(),
             actor: actor.name.clone(),
             address: actor.address.map(|a| a.to_string()),
             target: target.to_owned(),
             detail: detail.to_owned(),
-        };
-        if let Err(error) = self.store.insert_audit_event(&event).await {
-            tracing::error!(%error, kind = kind.as_str(), "could not write an audit event");
+        }
+    }
+
+    /// Starts the background writer (once; later calls return `None`).
+    /// It writes queued events in batches; while the database is
+    /// unavailable it retries the batch in hand, and the queue fills.
+    pub fn spawn_writer(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let audit = self.clone();
+        Some(tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while receiver.recv_many(&mut batch, BATCH).await > 0 {
+                audit.write_batch(&batch).await;
+                audit.pending.fetch_sub(batch.len(), Ordering::AcqRel);
+                audit.settled.notify_waiters();
+                batch.clear();
+            }
+        }))
+    }
+
+    async fn write_batch(&self, batch: &[NewAuditEvent]) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.store.insert_audit_events(batch).await {
+                Ok(()) => return,
+                Err(StoreError::Unavailable(_)) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => {
+                    tracing::error!(%error, events = batch.len(), "could not write audit events; they are dropped");
+                    self.dropped.inc_by(batch.len() as u64);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits until every queued event is written, for at most `within`;
+    /// false if some were still waiting (shutdown with the database down).
+    pub async fn flush(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let settled = self.settled.notified();
+            if self.pending.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                let left = self.pending.load(Ordering::Acquire);
+                tracing::warn!(events = left, "audit events still queued at shutdown are lost");
+                return left == 0;
+            }
         }
     }
 

@@ -74,7 +74,8 @@ impl Core {
         let hasher = master.secret_hasher();
         let metrics = Arc::new(Metrics::new());
         let clients = Arc::new(ClientCache::new());
-        let audit = Arc::new(Audit::new(store.clone(), clock.clone()));
+        let audit = Arc::new(Audit::new(store.clone(), clock.clone(), metrics.audit_dropped.clone()));
+        audit.spawn_writer();
         let personal_tokens = Arc::new(PersonalTokens::new(
             store.clone(),
             hasher.clone(),
@@ -262,6 +263,7 @@ impl Application {
         for task in &self.background {
             task.abort();
         }
+        self.core.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
         if let Err(error) = self.core.audit.flush_counts().await {
             tracing::warn!(%error, "could not save the last token counts");
         }
@@ -362,6 +364,9 @@ fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
         }
     })
 }
+
+/// How long shutdown waits for queued audit events to be written.
+const AUDIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a client may take to send a request's head (line and headers).
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);

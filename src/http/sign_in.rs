@@ -58,7 +58,7 @@ pub async fn sign_in(
             state.login_throttle.record_failure(Some(&account), peer, now);
             // The typed login is not recorded: people paste passwords into it.
             let detail = format!("wrong username or password, {place}");
-            state.oauth.audit.record(Kind::SignInFailed, &Actor::anonymous(peer), "", &detail).await;
+            state.oauth.audit.record_later(Kind::SignInFailed, &Actor::anonymous(peer), "", &detail);
             return Outcome::Refused {
                 message: "The username or password is not right.".into(),
                 status: 200,

@@ -131,7 +131,7 @@ impl OAuthServer {
                 ("unknown client", "unknown_client")
             };
             self.metrics.client_auth_failures.with_label_values(&[reason]).inc();
-            self.audit.record(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), &target, detail).await;
+            self.audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), &target, detail);
             return Err(error);
         }
         Ok(stored.expect("verify_client accepts only a client that exists"))

@@ -7,6 +7,9 @@ use sqlx::Row as _;
 use super::{Database, StoreError, StoreResult};
 use crate::domain::UnixTime;
 
+const INSERT_EVENT: &str =
+    "INSERT INTO audit_events (at, kind, actor, address, target, detail) VALUES ($1, $2, $3, $4, $5, $6)";
+
 /// One row of the audit log as written.
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent {
@@ -47,6 +50,8 @@ pub struct AuditQuery {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()>;
+    /// Several events in one transaction (the background writer's batches).
+    async fn insert_audit_events(&self, events: &[NewAuditEvent]) -> StoreResult<()>;
     async fn list_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
     /// Adds `issued` tokens to a client's count for the hour starting at `hour`.
     async fn add_token_issuance(&self, counts: &[(String, i64)], hour: UnixTime) -> StoreResult<()>;
@@ -60,19 +65,36 @@ pub trait AuditStore: Send + Sync {
 impl AuditStore for Database {
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()> {
         self.bounded(
-            sqlx::query(
-                "INSERT INTO audit_events (at, kind, actor, address, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(event.at.seconds())
-            .bind(&event.kind)
-            .bind(&event.actor)
-            .bind(event.address.as_deref())
-            .bind(&event.target)
-            .bind(&event.detail)
-            .execute(self.pool()),
+            sqlx::query(INSERT_EVENT)
+                .bind(event.at.seconds())
+                .bind(&event.kind)
+                .bind(&event.actor)
+                .bind(event.address.as_deref())
+                .bind(&event.target)
+                .bind(&event.detail)
+                .execute(self.pool()),
         )
         .await?;
         Ok(())
+    }
+
+    async fn insert_audit_events(&self, events: &[NewAuditEvent]) -> StoreResult<()> {
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            for event in events {
+                sqlx::query(INSERT_EVENT)
+                    .bind(event.at.seconds())
+                    .bind(&event.kind)
+                    .bind(&event.actor)
+                    .bind(event.address.as_deref())
+                    .bind(&event.target)
+                    .bind(&event.detail)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        };
+        self.bounded(transaction).await
     }
 
     async fn list_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {

@@ -480,6 +480,7 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     assert!(setup.app.is_active(&setup.jira, &token).await);
     exchange(&setup, &code, &[]).await.assert_oauth_error(400, "invalid_grant");
     assert!(!setup.app.is_active(&setup.jira, &token).await, "tokens of a replayed code are revoked");
+    assert!(setup.app.core.audit.flush(std::time::Duration::from_secs(5)).await, "failure events are queued");
     let query =
         tessera::store::AuditQuery { kinds: vec!["code_replay".into()], limit: 10, ..Default::default() };
     let events = setup.app.core.audit.list(&query).await.unwrap();

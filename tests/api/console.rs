@@ -690,6 +690,7 @@ async fn the_audit_log_records_who_did_what_and_pages(backend: Backend) {
     stranger.get("/console/login").await;
     stranger.post("/console/login", &[("username", "root"), ("password", "guessing wrong")]).await;
 
+    assert!(app.core.audit.flush(std::time::Duration::from_secs(5)).await, "failure events are queued");
     let page = console.get("/console/audit").await;
     assert!(page.body.contains(">client.created</span>") && page.body.contains(&format!("client:{id}")));
     assert!(page.body.contains(">client_auth_failed</span>"));

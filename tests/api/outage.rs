@@ -112,3 +112,57 @@ async fn a_server_started_during_an_outage_becomes_ready_when_the_database_retur
     let client = app.deploy_client().await;
     assert_eq!(app.token(&client, &[]).await.status, 200);
 }
+
+/// Issue 11 item 6: the audit events of failure paths go through a bounded
+/// queue, so a 401 never waits for an audit insert while the database is
+/// away; what the full queue cannot take is counted, the rest is written
+/// once the database returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_events_never_wait_for_the_database_and_reach_it_when_it_returns() {
+    use tessera::audit::{Actor, Audit, Kind};
+
+    let (data, proxy, raw) = database_behind_a_proxy(2).await;
+    let app = spawn_node(data.clone(), raw.clone(), ManualClock::new(UnixTime::now())).await;
+    let client = app.deploy_client().await;
+    assert_eq!(app.token(&client, &[]).await.status, 200, "the client is cached");
+
+    // A wrong secret for a cached client, right after the database goes:
+    // the 401 comes at once (it used to wait the 2 s database timeout).
+    proxy.cut();
+    let wrong = crate::helpers::TestClient { id: client.id.clone(), secret: "wrong".into() };
+    let started = Instant::now();
+    app.token(&wrong, &[]).await.assert_oauth_error(401, "invalid_client");
+    assert!(started.elapsed() < Duration::from_millis(700), "took {:?}", started.elapsed());
+
+    // The queue itself, small enough to overflow.
+    let database = tessera::store::Database::connect_lazy(
+        raw.database_url.as_deref().unwrap(),
+        Duration::from_secs(2),
+        4,
+    )
+    .unwrap();
+    let dropped = prometheus::IntCounter::new("dropped", "test").unwrap();
+    let clock = Arc::new(ManualClock::new(UnixTime::now()));
+    let audit = Arc::new(Audit::with_queue_capacity(Arc::new(database), clock, dropped.clone(), 100));
+    audit.spawn_writer();
+    let started = Instant::now();
+    for n in 0..300 {
+        let target = format!("client:queued-{n}");
+        audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(None), &target, "unknown client");
+    }
+    assert!(started.elapsed() < Duration::from_millis(200), "queueing never waits: {:?}", started.elapsed());
+    let lost = dropped.get();
+    assert!(lost >= 300 - 100 - 64, "the overflow is counted: {lost}");
+    assert!(!audit.flush(Duration::from_millis(500)).await, "nothing is written while the database is away");
+
+    proxy.restore();
+    assert!(audit.flush(Duration::from_secs(20)).await, "everything queued is written once it returns");
+    let query = tessera::store::AuditQuery {
+        kinds: vec!["client_auth_failed".into()],
+        text: Some("queued-".into()),
+        limit: 500,
+        ..Default::default()
+    };
+    let written = audit.list(&query).await.unwrap().len() as u64;
+    assert_eq!(written + lost, 300, "every event is written or counted as dropped");
+}

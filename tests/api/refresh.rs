@@ -76,6 +76,7 @@ async fn a_reused_refresh_token_revokes_the_whole_grant(backend: Backend) {
     refresh(&setup, &successor, &[]).await.assert_oauth_error(400, "invalid_grant");
     assert!(!setup.app.is_active(&setup.jira, &access).await, "the grant's access tokens die too");
     assert!(!setup.app.is_active(&setup.jira, &text(&first, "access_token")).await);
+    assert!(setup.app.core.audit.flush(std::time::Duration::from_secs(5)).await, "failure events are queued");
     let query = tessera::store::AuditQuery {
         kinds: vec!["refresh_token_reuse".into()],
         limit: 10,

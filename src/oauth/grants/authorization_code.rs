@@ -68,7 +68,7 @@ pub async fn grant(
         server.store.revoke_grant(&code.grant_id, now).await?;
         let actor = Actor::client(client.id.as_str(), request.peer);
         let detail = "authorization code replayed; every token of its grant is revoked";
-        server.audit.record(Kind::CodeReplay, &actor, &format!("grant:{}", code.grant_id), detail).await;
+        server.audit.record_later(Kind::CodeReplay, &actor, &format!("grant:{}", code.grant_id), detail);
         return Err(invalid("the code is unknown, expired or already used"));
     }
     let Some(user) = server.store.find_user(&code.user_id).await?.filter(|u| u.enabled) else {

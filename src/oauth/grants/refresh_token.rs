@@ -81,10 +81,12 @@ pub async fn grant(
             server.store.revoke_grant(&stored.grant_id, now).await?;
             let actor = Actor::client(client.id.as_str(), peer);
             let detail = "refresh token used twice; every token of its grant is revoked";
-            server
-                .audit
-                .record(Kind::RefreshTokenReuse, &actor, &format!("grant:{}", stored.grant_id), detail)
-                .await;
+            server.audit.record_later(
+                Kind::RefreshTokenReuse,
+                &actor,
+                &format!("grant:{}", stored.grant_id),
+                detail,
+            );
         }
         return Err(invalid("the refresh token was already used"));
     }
