@@ -160,7 +160,7 @@ impl Admin {
                 .in_field("enabled")
                 .into());
         }
-        self.store.update_scope(name, description.trim(), enabled).await?;
+        self.store.update_scope(name, description.trim(), enabled, self.clock.now()).await?;
         self.clients.clear();
         let detail = if enabled { "enabled" } else { "disabled" };
         self.audit.record(Kind::ScopeUpdated, actor, &format!("scope:{name}"), detail).await;

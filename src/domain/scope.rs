@@ -81,6 +81,11 @@ impl ScopeSet {
     pub fn without(&self, name: &str) -> Self {
         Self(self.0.iter().filter(|n| n.as_str() != name).cloned().collect())
     }
+
+    /// The names in both sets.
+    pub fn intersection(&self, other: &ScopeSet) -> Self {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
 }
 
 impl fmt::Display for ScopeSet {

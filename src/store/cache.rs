@@ -1,6 +1,7 @@
 //! A cache of clients (with their secret digests and service account) for
 //! the hot paths: client authentication and client-credentials issuance
-//! read no database row while the cache is warm.
+//! read no database row while the cache is warm. A cached client's scopes
+//! are those it may be issued now: its allowed scopes that are enabled.
 //!
 //! It stays correct across nodes through the change log: every write to a
 //! client or service account records a change in the same transaction, and
@@ -72,9 +73,13 @@ impl ClientCache {
             }
         }
         let generation = self.generation.load(Ordering::SeqCst);
-        let Some(stored) = store.find_client(id).await? else {
+        let Some(mut stored) = store.find_client(id).await? else {
             return Ok(None);
         };
+        // What the protocol may hand out: a disabled scope is never issued.
+        for disabled in std::mem::take(&mut stored.disabled_scopes) {
+            stored.client.scopes = stored.client.scopes.without(disabled.as_str());
+        }
         let client = Arc::new(stored);
         let mut entries = self.entries.write().expect("cache lock poisoned");
         if self.generation.load(Ordering::SeqCst) == generation {
@@ -134,6 +139,7 @@ impl ClientCache {
                     }
                 }
                 Entity::ServiceAccount => self.evict_service_account(&change.entity_id),
+                Entity::Scope | Entity::Unknown => self.clear(),
             }
             state.last_seq = state.last_seq.max(change.seq);
         }

@@ -1,4 +1,4 @@
-//! The change log: every write to a client or a service account also writes
+//! The change log: every write to a client, a service account or a scope also writes
 //! a row here, in the same transaction, so every node (and a server running
 //! beside the command line) can drop what it cached about that principal.
 
@@ -14,6 +14,12 @@ use crate::domain::UnixTime;
 pub enum Entity {
     Client,
     ServiceAccount,
+    /// A scope was enabled or disabled: every cached client's issuable
+    /// scopes may have changed.
+    Scope,
+    /// A change this build does not know (written by a newer version):
+    /// nothing cached can be trusted.
+    Unknown,
 }
 
 impl Entity {
@@ -21,6 +27,17 @@ impl Entity {
         match self {
             Self::Client => "client",
             Self::ServiceAccount => "service_account",
+            Self::Scope => "scope",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "client" => Self::Client,
+            "service_account" => Self::ServiceAccount,
+            "scope" => Self::Scope,
+            _ => Self::Unknown,
         }
     }
 }
@@ -108,7 +125,7 @@ impl ChangeStore for Database {
                 let entity: String = row.try_get("entity")?;
                 Ok(Change {
                     seq: row.try_get("seq")?,
-                    entity: if entity == "service_account" { Entity::ServiceAccount } else { Entity::Client },
+                    entity: Entity::parse(&entity),
                     entity_id: row.try_get("entity_id")?,
                 })
             })

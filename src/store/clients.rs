@@ -29,7 +29,9 @@ const CHILDREN: &str = "SELECT 'grant' AS kind, grant_type AS value, CAST(NULL A
      UNION ALL SELECT 'scope', scope, NULL FROM client_scopes WHERE client_id = $1 \
      UNION ALL SELECT 'audience', audience, NULL FROM client_audiences WHERE client_id = $1 \
      UNION ALL SELECT 'redirect_uri', uri, NULL FROM client_redirect_uris WHERE client_id = $1 \
-     UNION ALL SELECT 'secret', secret_hash, expires_at FROM client_secrets WHERE client_id = $1";
+     UNION ALL SELECT 'secret', secret_hash, expires_at FROM client_secrets WHERE client_id = $1 \
+     UNION ALL SELECT 'disabled_scope', cs.scope, NULL FROM client_scopes cs JOIN scopes s ON s.name = cs.scope \
+     WHERE cs.client_id = $1 AND s.enabled = 0";
 
 fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     let read = || -> anyhow::Result<Client> {
@@ -62,9 +64,15 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     read().map_err(StoreError::Unexpected)
 }
 
-fn add_children(client: &mut Client, rows: &[AnyRow]) -> Result<Vec<SecretRecord>, StoreError> {
+/// Fills `client` from its child rows; returns its secrets and its allowed
+/// scopes that are disabled.
+fn add_children(
+    client: &mut Client,
+    rows: &[AnyRow],
+) -> Result<(Vec<SecretRecord>, Vec<ScopeName>), StoreError> {
     let mut secrets = Vec::new();
     let mut scopes = Vec::new();
+    let mut disabled = Vec::new();
     let mut read = || -> anyhow::Result<()> {
         for row in rows {
             let kind: String = row.try_get("kind")?;
@@ -78,6 +86,7 @@ fn add_children(client: &mut Client, rows: &[AnyRow]) -> Result<Vec<SecretRecord
                     }
                 }
                 "scope" => scopes.push(ScopeName::parse(&value)?),
+                "disabled_scope" => disabled.push(ScopeName::parse(&value)?),
                 "audience" => client.audiences.push(Audience::parse(&value)?),
                 "redirect_uri" => client.redirect_uris.push(RedirectUri::parse(&value)?),
                 "secret" => secrets.push(SecretRecord {
@@ -93,7 +102,7 @@ fn add_children(client: &mut Client, rows: &[AnyRow]) -> Result<Vec<SecretRecord
     client.scopes = ScopeSet::from_names(scopes);
     client.audiences.sort();
     client.redirect_uris.sort();
-    Ok(secrets)
+    Ok((secrets, disabled))
 }
 
 #[async_trait]
@@ -157,8 +166,8 @@ impl ClientStore for Database {
         };
         let mut client = client_from_row(&row)?;
         let children = self.bounded(sqlx::query(CHILDREN).bind(id.as_str()).fetch_all(self.pool())).await?;
-        let secrets = add_children(&mut client, &children)?;
-        Ok(Some(StoredClient { client, secrets }))
+        let (secrets, disabled_scopes) = add_children(&mut client, &children)?;
+        Ok(Some(StoredClient { client, secrets, disabled_scopes }))
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {

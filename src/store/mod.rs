@@ -66,6 +66,8 @@ impl std::fmt::Debug for SecretRecord {
 pub struct StoredClient {
     pub client: Client,
     pub secrets: Vec<SecretRecord>,
+    /// The client's allowed scopes that are disabled now.
+    pub disabled_scopes: Vec<ScopeName>,
 }
 
 #[async_trait]
@@ -105,7 +107,13 @@ pub trait ScopeStore: Send + Sync {
     async fn list_scopes(&self) -> StoreResult<Vec<Scope>>;
     /// Changes a scope's description and enabled flag; built-in scopes
     /// cannot be disabled.
-    async fn update_scope(&self, name: &ScopeName, description: &str, enabled: bool) -> StoreResult<()>;
+    async fn update_scope(
+        &self,
+        name: &ScopeName,
+        description: &str,
+        enabled: bool,
+        now: UnixTime,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -2,6 +2,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::Row as _;
 
+use super::changes::Entity;
 use super::db::{flag, to_flag};
 use super::{Database, Scope, ScopeStore, StoreError, StoreResult};
 use crate::domain::{ScopeName, UnixTime};
@@ -57,19 +58,22 @@ impl ScopeStore for Database {
             .collect()
     }
 
-    async fn update_scope(&self, name: &ScopeName, description: &str, enabled: bool) -> StoreResult<()> {
-        let done = self
-            .bounded(
-                sqlx::query(
-                    "UPDATE scopes SET description = $1, enabled = CASE WHEN builtin = 1 THEN 1 ELSE $2 END WHERE name = $3",
-                )
-                .bind(description)
-                .bind(to_flag(enabled))
-                .bind(name.as_str())
-                .execute(self.pool()),
-            )
-            .await?;
-        if done.rows_affected() == 0 {
+    async fn update_scope(
+        &self,
+        name: &ScopeName,
+        description: &str,
+        enabled: bool,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        // Recorded in the change log: every node re-reads its cached
+        // clients, whose issuable scopes may have changed.
+        let statement = sqlx::query(
+            "UPDATE scopes SET description = $1, enabled = CASE WHEN builtin = 1 THEN 1 ELSE $2 END WHERE name = $3",
+        )
+        .bind(description)
+        .bind(to_flag(enabled))
+        .bind(name.as_str());
+        if !self.apply_change(statement, Entity::Scope, name.as_str(), now).await? {
             return Err(StoreError::NotFound(format!("no scope named '{name}'")));
         }
         Ok(())

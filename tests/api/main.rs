@@ -16,6 +16,7 @@ mod cli;
 mod client_cache;
 mod console;
 mod console_browser;
+mod disabled_scopes;
 mod disabling;
 mod discovery;
 mod fault_proxy;

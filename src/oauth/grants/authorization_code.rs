@@ -74,7 +74,10 @@ pub async fn grant(
     let Some(user) = server.store.find_user(&code.user_id).await?.filter(|u| u.enabled) else {
         return Err(invalid("the user of this code is disabled"));
     };
-    let scope = ScopeSet::parse(&code.scope).map_err(|e| anyhow::anyhow!("stored scope is invalid: {e}"))?;
+    let consented =
+        ScopeSet::parse(&code.scope).map_err(|e| anyhow::anyhow!("stored scope is invalid: {e}"))?;
+    // A scope disabled since the consent is left out, never handed out.
+    let scope = consented.intersection(&client.scopes);
     let audiences = resolve_audience(client, request.resources, &server.config.default_audience)?;
     let refresh_token = if super::refresh_token::wanted(client, &scope) {
         Some(super::refresh_token::issue(server, client, &code.grant_id, &scope, None, now).await?)

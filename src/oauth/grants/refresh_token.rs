@@ -95,9 +95,18 @@ pub async fn grant(
     }
     let granted =
         ScopeSet::parse(&stored.scope).map_err(|e| anyhow::anyhow!("stored scope is invalid: {e}"))?;
+    // What the client may be issued now: a scope disabled (or taken from
+    // the client) since the grant is left out, never handed out.
+    let issuable = granted.intersection(&client.scopes);
     let scope = match requested {
-        None => granted.clone(),
-        Some(asked) if asked.is_subset_of(&granted) => asked,
+        None => issuable,
+        Some(asked) if asked.is_subset_of(&issuable) => asked,
+        Some(asked) if asked.is_subset_of(&granted) => {
+            let missing = asked.missing_from(&issuable).next().map(ToString::to_string).unwrap_or_default();
+            return Err(OAuthError::InvalidScope(format!(
+                "scope '{missing}' is disabled or no longer allowed for this client"
+            )));
+        }
         Some(_) => {
             return Err(OAuthError::InvalidScope("the refresh token was not granted that scope".into()))
         }
