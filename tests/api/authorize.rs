@@ -485,6 +485,18 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
         tessera::store::AuditQuery { kinds: vec!["code_replay".into()], limit: 10, ..Default::default() };
     let events = setup.app.core.audit.list(&query).await.unwrap();
     assert_eq!(events.len(), 1, "the replay is in the audit log");
+
+    // A replay after the code's 60 s have passed revokes just the same.
+    let code = code_for(&setup, &[]).await;
+    let first = exchange(&setup, &code, &[]).await;
+    let token = first.json()["access_token"].as_str().unwrap().to_owned();
+    setup.app.clock.advance(61);
+    exchange(&setup, &code, &[]).await.assert_oauth_error(400, "invalid_grant");
+    assert!(!setup.app.is_active(&setup.jira, &token).await, "a late replay revokes too");
+    // An expired code that was never used is refused and revokes nothing.
+    let unused = code_for(&setup, &[]).await;
+    setup.app.clock.advance(61);
+    exchange(&setup, &unused, &[]).await.assert_oauth_error(400, "invalid_grant");
 }
 
 async fn twenty_concurrent_redemptions_of_one_code_give_one_token(backend: Backend) {

@@ -42,9 +42,6 @@ pub async fn grant(
     if code.client_id != client.id {
         return Err(invalid("the code was issued to another client"));
     }
-    if now >= code.expires_at {
-        return Err(invalid("the code is unknown, expired or already used"));
-    }
     if request.redirect_uri.is_some_and(|uri| uri != code.redirect_uri) {
         return Err(invalid("redirect_uri differs from the authorization request's"));
     }
@@ -63,13 +60,16 @@ pub async fn grant(
         (None, None) => {}
     }
     // Every check passed: this is the rightful client. A used code now means
-    // a replay, so everything issued from it is revoked.
-    if code.used || code.grant_revoked || !server.store.consume_code(&code_hash, now).await? {
-        server.store.revoke_grant(&code.grant_id, now).await?;
-        let actor = Actor::client(client.id.as_str(), request.peer);
-        let detail = "authorization code replayed; every token of its grant is revoked";
-        server.audit.record_later(Kind::CodeReplay, &actor, &format!("grant:{}", code.grant_id), detail);
+    // a replay, so everything issued from it is revoked — even when the
+    // replay comes after the code expired (the expiry is checked after).
+    if code.used || code.grant_revoked {
+        return Err(replayed(server, client, &code.grant_id, request.peer, now).await?);
+    }
+    if now >= code.expires_at {
         return Err(invalid("the code is unknown, expired or already used"));
+    }
+    if !server.store.consume_code(&code_hash, now).await? {
+        return Err(replayed(server, client, &code.grant_id, request.peer, now).await?);
     }
     let Some(user) = server.store.find_user(&code.user_id).await?.filter(|u| u.enabled) else {
         return Err(invalid("the user of this code is disabled"));
@@ -95,4 +95,20 @@ pub async fn grant(
         refresh_token,
     };
     respond_for_user(server, grant, now).await
+}
+
+/// A code presented again by its rightful client: everything issued from
+/// it is revoked and the replay audited; the answer is `invalid_grant`.
+async fn replayed(
+    server: &OAuthServer,
+    client: &Client,
+    grant_id: &str,
+    peer: Option<std::net::IpAddr>,
+    now: UnixTime,
+) -> Result<OAuthError, OAuthError> {
+    server.store.revoke_grant(grant_id, now).await?;
+    let actor = Actor::client(client.id.as_str(), peer);
+    let detail = "authorization code replayed; every token of its grant is revoked";
+    server.audit.record_later(Kind::CodeReplay, &actor, &format!("grant:{grant_id}"), detail);
+    Ok(invalid("the code is unknown, expired or already used"))
 }
