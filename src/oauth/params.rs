@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use super::OAuthError;
 
-/// Parameters that may legitimately appear more than once (RFC 8707).
-const REPEATABLE: &[&str] = &["resource"];
+/// Parameters that may legitimately appear more than once (RFC 8707
+/// `resource`, RFC 8693 §2.1 `audience`).
+const REPEATABLE: &[&str] = &["resource", "audience"];
 
 /// `Debug` shows parameter names only: values include secrets, codes and
 /// passwords.

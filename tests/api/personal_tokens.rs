@@ -28,6 +28,7 @@ both_backends!(
     people_manage_their_tokens_in_the_console_and_admins_see_all,
     a_personal_token_is_exchanged_for_a_short_jwt,
     token_exchange_refuses_what_rfc_8693_refuses,
+    token_exchange_honours_audience_as_it_does_resource,
     jira_accepts_personal_tokens_by_introspection_and_exchanged_jwts_by_pem,
 );
 
@@ -610,4 +611,48 @@ async fn jira_accepts_personal_tokens_by_introspection_and_exchanged_jwts_by_pem
         (answer.status, message(&answer)),
         (400, "Token Invalid: Error while validating the token.".into())
     );
+}
+
+/// RFC 8693 §2.1: `audience` names where the token is for, by logical name
+/// or URI, and may be repeated; it obeys the same rules as `resource`.
+async fn token_exchange_honours_audience_as_it_does_resource(backend: Backend) {
+    let app = spawn_app(backend).await;
+    add_user(&app, "alice", Role::User, PASSWORD).await;
+    app.scope("jira:read").await;
+    let draft = tessera::domain::ClientDraft {
+        name: "token script".into(),
+        client_type: "public".into(),
+        grants: vec![EXCHANGE.into()],
+        scopes: vec!["jira:read".into()],
+        audiences: vec!["https://jira.example.com".into(), "https://wiki.example.com".into()],
+        ..Default::default()
+    };
+    let script = app.core.admin.create_client(&tester(), draft.parse().unwrap()).await.unwrap().client.id;
+    let token = create(&app, "alice", labelled("aud")).await.secret.expose().to_owned();
+    let aud = |response: crate::helpers::Response| {
+        assert_eq!(response.status, 200, "{}", response.body);
+        crate::helpers::jwt_parts(response.json()["access_token"].as_str().unwrap()).1["aud"].clone()
+    };
+
+    let one = exchange(&app, script.as_str(), &token, &[("audience", "https://jira.example.com")]).await;
+    assert_eq!(aud(one), "https://jira.example.com", "audience is honoured, not dropped");
+    let two = exchange(
+        &app,
+        script.as_str(),
+        &token,
+        &[("audience", "https://jira.example.com"), ("audience", "https://wiki.example.com")],
+    )
+    .await;
+    assert_eq!(aud(two), serde_json::json!(["https://jira.example.com", "https://wiki.example.com"]));
+    let mixed = exchange(
+        &app,
+        script.as_str(),
+        &token,
+        &[("resource", "https://wiki.example.com"), ("audience", "https://wiki.example.com")],
+    )
+    .await;
+    assert_eq!(aud(mixed), "https://wiki.example.com", "named twice, listed once");
+    exchange(&app, script.as_str(), &token, &[("audience", "https://elsewhere.example.com")])
+        .await
+        .assert_oauth_error(400, "invalid_target");
 }
