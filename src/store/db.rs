@@ -96,9 +96,11 @@ impl Database {
         };
         // Migrations may legitimately take longer than one statement.
         match tokio::time::timeout(self.timeout * 10, run).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!("migrations timed out"))),
+            Ok(result) => result?,
+            Err(_) => return Err(StoreError::Unavailable(anyhow::anyhow!("migrations timed out"))),
         }
+        // What SQL alone cannot fill in: name keys in Unicode lower case.
+        self.register_principal_names().await
     }
 
     /// Is the database answering? For `/readyz`.

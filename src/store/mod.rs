@@ -10,6 +10,7 @@ mod db;
 mod grants;
 mod keys;
 mod personal_tokens;
+mod principals;
 mod scopes;
 mod service_accounts;
 mod sessions;

@@ -5,6 +5,7 @@ use sqlx::Row as _;
 
 use super::changes::{record_change, Entity};
 use super::db::{flag, to_flag};
+use super::principals;
 use super::{Database, ServiceAccountStore, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
 use crate::domain::{NewServiceAccount, ServiceAccount, ServiceAccountChanges, UnixTime, Username};
@@ -38,25 +39,32 @@ impl ServiceAccountStore for Database {
         now: UnixTime,
     ) -> StoreResult<ServiceAccount> {
         let id = random_id(12);
-        let result = self
-            .bounded(
-                sqlx::query(
-                    "INSERT INTO service_accounts (id, username, display_name, enabled, created_at) VALUES ($1, $2, $3, 1, $4)",
-                )
-                .bind(&id)
-                .bind(new.username.as_str())
-                .bind(new.display_name.as_deref())
-                .bind(now.seconds())
-                .execute(self.pool()),
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let kind = principals::Kind::ServiceAccount;
+            if let Err(taken) = principals::claim(&mut tx, &new.username, kind, &id).await? {
+                return Ok(Err(taken));
+            }
+            sqlx::query(
+                "INSERT INTO service_accounts (id, username, display_name, enabled, created_at) VALUES ($1, $2, $3, 1, $4)",
             )
-            .await;
-        match result {
+            .bind(&id)
+            .bind(new.username.as_str())
+            .bind(new.display_name.as_deref())
+            .bind(now.seconds())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        };
+        match self.bounded(transaction).await {
+            Ok(Err(taken)) => Err(taken),
             Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
                 "a service account named '{}' already exists",
                 new.username
             ))),
             Err(other) => Err(other),
-            Ok(_) => Ok(ServiceAccount {
+            Ok(Ok(())) => Ok(ServiceAccount {
                 id,
                 username: new.username.clone(),
                 display_name: new.display_name.clone(),
@@ -126,16 +134,33 @@ impl ServiceAccountStore for Database {
         changes: &ServiceAccountChanges,
         now: UnixTime,
     ) -> StoreResult<()> {
-        let statement = sqlx::query(
-            "UPDATE service_accounts SET username = $1, display_name = $2, admin = $3 WHERE username = $4",
-        )
-        .bind(changes.username.as_str())
-        .bind(changes.display_name.as_deref())
-        .bind(to_flag(changes.admin))
-        .bind(username.as_str());
-        match self.apply_change(statement, Entity::ServiceAccount, username.as_str(), now).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(StoreError::NotFound(format!("no service account named '{username}'"))),
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let id: Option<String> = sqlx::query_scalar(
+                "UPDATE service_accounts SET username = $1, display_name = $2, admin = $3 WHERE username = $4 \
+                 RETURNING id",
+            )
+            .bind(changes.username.as_str())
+            .bind(changes.display_name.as_deref())
+            .bind(to_flag(changes.admin))
+            .bind(username.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(id) = id else {
+                return Ok(Err(StoreError::NotFound(format!("no service account named '{username}'"))));
+            };
+            if changes.username != *username {
+                let kind = principals::Kind::ServiceAccount;
+                if let Err(taken) = principals::claim(&mut tx, &changes.username, kind, &id).await? {
+                    return Ok(Err(taken));
+                }
+            }
+            record_change(&mut tx, Entity::ServiceAccount, username.as_str(), now).await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        };
+        match self.bounded(transaction).await {
+            Ok(result) => result,
             Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
                 "a service account named '{}' already exists",
                 changes.username

@@ -4,6 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use super::db::{flag, to_flag};
+use super::principals;
 use super::{Database, StoreError, StoreResult, UserStore};
 use crate::crypto::secrets::random_id;
 use crate::domain::{Email, NewUser, UnixTime, User, UserChanges, Username};
@@ -34,29 +35,36 @@ pub(super) fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
 impl UserStore for Database {
     async fn create_user(&self, new: &NewUser, password_hash: &str, now: UnixTime) -> StoreResult<User> {
         let id = random_id(12);
-        let result = self
-            .bounded(
-                sqlx::query(
-                    "INSERT INTO users (id, username, email, display_name, password_hash, role, enabled, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
-                )
-                .bind(&id)
-                .bind(new.username.as_str())
-                .bind(new.email.as_str())
-                .bind(new.display_name.as_deref())
-                .bind(password_hash)
-                .bind(new.role.as_str())
-                .bind(now.seconds())
-                .execute(self.pool()),
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            if let Err(taken) = principals::claim(&mut tx, &new.username, principals::Kind::User, &id).await?
+            {
+                return Ok(Err(taken));
+            }
+            sqlx::query(
+                "INSERT INTO users (id, username, email, display_name, password_hash, role, enabled, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
             )
-            .await;
-        match result {
+            .bind(&id)
+            .bind(new.username.as_str())
+            .bind(new.email.as_str())
+            .bind(new.display_name.as_deref())
+            .bind(password_hash)
+            .bind(new.role.as_str())
+            .bind(now.seconds())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Ok(()))
+        };
+        match self.bounded(transaction).await {
+            Ok(Err(taken)) => Err(taken),
             Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
                 "a user named '{}' or with the email {} already exists",
                 new.username, new.email
             ))),
             Err(other) => Err(other),
-            Ok(_) => Ok(User {
+            Ok(Ok(())) => Ok(User {
                 id,
                 username: new.username.clone(),
                 email: new.email.clone(),
@@ -69,14 +77,28 @@ impl UserStore for Database {
     }
 
     async fn find_user_for_login(&self, login: &str) -> StoreResult<Option<(User, String)>> {
-        let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1 OR email = $2");
+        // The username in any case (Jira's usernames ignore case), or the email.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users WHERE username = $1 OR email = $2 OR id IN \
+             (SELECT principal_id FROM principal_names WHERE name_key = $3 AND kind = 'user')"
+        );
         let rows = self
-            .bounded(sqlx::query(&sql).bind(login).bind(login.to_lowercase()).fetch_all(self.pool()))
+            .bounded(
+                sqlx::query(&sql)
+                    .bind(login)
+                    .bind(login.to_lowercase())
+                    .bind(principals::name_key(login))
+                    .fetch_all(self.pool()),
+            )
             .await?;
         // A username that equals another user's email is ambiguous: the
-        // username wins, as Jira's own login does.
+        // username wins, as Jira's own login does; an exact match wins over
+        // one in another case.
         let mut found: Vec<(User, String)> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-        found.sort_by_key(|(user, _)| user.username.as_str() != login);
+        let key = principals::name_key(login);
+        found.sort_by_key(|(user, _)| {
+            (user.username.as_str() != login, principals::name_key(user.username.as_str()) != key)
+        });
         Ok(found.into_iter().next())
     }
 
@@ -148,26 +170,35 @@ impl UserStore for Database {
         changes: &UserChanges,
         now: UnixTime,
     ) -> StoreResult<()> {
-        let result = self
-            .bounded(
-                sqlx::query(
-                    "UPDATE users SET username = $1, email = $2, display_name = $3, role = $4, updated_at = $5 \
-                     WHERE username = $6",
-                )
-                .bind(changes.username.as_str())
-                .bind(changes.email.as_str())
-                .bind(changes.display_name.as_deref())
-                .bind(changes.role.as_str())
-                .bind(now.seconds())
-                .bind(username.as_str())
-                .execute(self.pool()),
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let id: Option<String> = sqlx::query_scalar(
+                "UPDATE users SET username = $1, email = $2, display_name = $3, role = $4, updated_at = $5 \
+                 WHERE username = $6 RETURNING id",
             )
-            .await;
-        match result {
-            Ok(done) if done.rows_affected() == 0 => {
-                Err(StoreError::NotFound(format!("no user named '{username}'")))
+            .bind(changes.username.as_str())
+            .bind(changes.email.as_str())
+            .bind(changes.display_name.as_deref())
+            .bind(changes.role.as_str())
+            .bind(now.seconds())
+            .bind(username.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(id) = id else {
+                return Ok(Err(StoreError::NotFound(format!("no user named '{username}'"))));
+            };
+            if changes.username != *username {
+                let claimed =
+                    principals::claim(&mut tx, &changes.username, principals::Kind::User, &id).await?;
+                if let Err(taken) = claimed {
+                    return Ok(Err(taken));
+                }
             }
-            Ok(_) => Ok(()),
+            tx.commit().await?;
+            Ok(Ok(()))
+        };
+        match self.bounded(transaction).await {
+            Ok(result) => result,
             Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
                 "another user already has the username '{}' or the email '{}'",
                 changes.username, changes.email

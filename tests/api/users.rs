@@ -16,6 +16,7 @@ both_backends!(
     users_are_created_verified_and_disabled,
     bad_user_input_is_refused_and_changes_nothing,
     the_first_start_creates_one_admin,
+    names_that_differ_only_by_case_are_refused,
 );
 
 async fn users_are_created_verified_and_disabled(backend: Backend) {
@@ -115,4 +116,92 @@ async fn the_first_start_creates_one_admin(backend: Backend) {
     let generated = spawn_app(backend).await;
     let users = generated.core.accounts.list_users().await.unwrap();
     assert_eq!(users.len(), 1, "a random password is generated when none is configured");
+}
+
+/// Jira usernames ignore case: no two principals (users or service
+/// accounts) may have names that differ only by case (security review,
+/// issue 11).
+async fn names_that_differ_only_by_case_are_refused(backend: Backend) {
+    use tessera::domain::{
+        Email, NewServiceAccount, NewUser, Password, ServiceAccountChanges, UserChanges, Username,
+    };
+
+    let app = spawn_app(backend).await;
+    let name = |text: &str| Username::parse(text).unwrap();
+    let user = |username: &str| NewUser {
+        username: name(username),
+        email: Email::parse(&format!("{}@example.com", username.to_lowercase().replace('ü', "u"))).unwrap(),
+        display_name: None,
+        password: Password::parse("long enough password").unwrap(),
+        role: Role::User,
+    };
+    let account = |username: &str| NewServiceAccount { username: name(username), display_name: None };
+    let accounts = &app.core.accounts;
+    let admin = &app.core.admin;
+    let who = crate::helpers::tester();
+
+    accounts.create_user(&who, user("alice")).await.unwrap();
+    admin.create_service_account(&who, account("svc-deploy")).await.unwrap();
+    let mut refusals = Vec::new();
+    refusals.push(accounts.create_user(&who, user("ALICE")).await.unwrap_err().to_string());
+    refusals.push(admin.create_service_account(&who, account("Alice")).await.unwrap_err().to_string());
+    refusals.push(accounts.create_user(&who, user("SVC-Deploy")).await.unwrap_err().to_string());
+    refusals.push(admin.create_service_account(&who, account("svc-deploy")).await.unwrap_err().to_string());
+    for refusal in &refusals {
+        assert!(refusal.contains("is taken") || refusal.contains("already exists"), "{refusal}");
+    }
+    assert!(refusals[0].contains("a user named 'alice'"), "{}", refusals[0]);
+    assert!(refusals[2].contains("a service account named 'svc-deploy'"), "{}", refusals[2]);
+
+    // Renames claim the new name the same way; a change of case of one's
+    // own name is fine, and frees nothing for anyone else.
+    accounts.create_user(&who, user("ünal")).await.unwrap();
+    let rename = |to: &str| UserChanges {
+        username: name(to),
+        email: Email::parse("unal@example.com").unwrap(),
+        display_name: None,
+        role: Role::User,
+    };
+    let taken = accounts.update_user(&who, &name("ünal"), rename("ALICE")).await.unwrap_err();
+    assert!(taken.to_string().contains("is taken"), "{taken}");
+    accounts.update_user(&who, &name("ünal"), rename("ÜNAL")).await.unwrap();
+    assert!(accounts.create_user(&who, user("Ünal")).await.is_err(), "the key follows Unicode case");
+    let to_sa = ServiceAccountChanges { username: name("Alice"), display_name: None, admin: false };
+    assert!(admin.update_service_account(&who, &name("svc-deploy"), to_sa).await.is_err());
+
+    // Sign-in takes the username in any case, as Jira does.
+    let signed_in = accounts.verify_login("ALICE", "long enough password").await.unwrap();
+    assert_eq!(signed_in.unwrap().username.as_str(), "alice");
+
+    // The command line says it in one line.
+    let cli = crate::cli::tessera_with_input(
+        &app.data,
+        &["user", "create", "--username", "Alice", "--email", "a2@example.com", "--password-stdin"],
+        "long enough password\n",
+    )
+    .await;
+    assert_ne!(cli.code, 0);
+    assert_eq!(cli.stderr.trim_end().lines().count(), 1, "{}", cli.stderr);
+    assert!(cli.stderr.contains("is taken"), "{}", cli.stderr);
+    let mut names: Vec<String> =
+        accounts.list_users().await.unwrap().into_iter().map(|u| u.username.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["admin", "alice", "ÜNAL"], "nothing was stored by a refusal");
+
+    // Names stored before the rule (or by an older build) are registered
+    // at start; a pair that already clashes keeps working.
+    for (id, username) in [("legacy1", "CAROL"), ("legacy2", "carol")] {
+        sqlx::query(
+            "INSERT INTO users (id, username, email, display_name, password_hash, role, enabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, NULL, 'x', 'user', 1, 0, 0)",
+        )
+        .bind(id)
+        .bind(username)
+        .bind(format!("{id}@example.com"))
+        .execute(app.core.database.pool())
+        .await
+        .unwrap();
+    }
+    app.core.database.migrate().await.unwrap();
+    assert!(accounts.create_user(&who, user("Carol")).await.is_err(), "the old names are claimed");
 }
