@@ -98,6 +98,13 @@ impl Admin {
         changes: ServiceAccountChanges,
     ) -> Result<ServiceAccount, AdminError> {
         check_display_name(changes.display_name.as_deref())?;
+        if !changes.admin && actor.is_service_account(username.as_str()) {
+            return Err(InvalidInput::new(
+                "a service account cannot take away its own admin flag: another admin must do it",
+            )
+            .in_field("admin")
+            .into());
+        }
         self.store.update_service_account(username, &changes, self.clock.now()).await?;
         self.clients.evict_service_account(username.as_str());
         let detail = format!(
@@ -118,6 +125,12 @@ impl Admin {
         username: &Username,
         enabled: bool,
     ) -> Result<(), AdminError> {
+        if !enabled && actor.is_service_account(username.as_str()) {
+            return Err(InvalidInput::new(
+                "a service account cannot disable itself (it may be the last admin credential): another admin must do it",
+            )
+            .into());
+        }
         self.store.set_service_account_enabled(username, enabled, self.clock.now()).await?;
         self.clients.evict_service_account(username.as_str());
         let kind = if enabled { Kind::ServiceAccountEnabled } else { Kind::ServiceAccountDisabled };
@@ -280,7 +293,8 @@ impl Admin {
     }
 
     pub async fn set_client_enabled(&self, actor: &Actor, id: &str, enabled: bool) -> Result<(), AdminError> {
-        let id = ClientId::parse(id)?;
+        let id =
+            ClientId::parse(id).map_err(|_| StoreError::NotFound(format!("no client with id '{id}'")))?;
         self.store.set_client_enabled(&id, enabled, self.clock.now()).await?;
         self.clients.evict_client(&id);
         let kind = if enabled { Kind::ClientEnabled } else { Kind::ClientDisabled };

@@ -164,6 +164,8 @@ impl Kind {
     }
 }
 
+const SERVICE_ACCOUNT_ACTOR: &str = "service_account:";
+
 /// Who did it and from where: a signed-in person, a client, or the
 /// command line on the server itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +182,16 @@ impl Actor {
     /// The command line, run by `os_user` on the server.
     pub fn command_line(os_user: Option<&str>) -> Self {
         Self::new(format!("cli:{}", os_user.unwrap_or("unknown")), None)
+    }
+
+    /// The name a service account acts under (admin API calls).
+    pub fn service_account_name(username: &str) -> String {
+        format!("{SERVICE_ACCOUNT_ACTOR}{username}")
+    }
+
+    /// Is this the service account `username` acting with its own token?
+    pub fn is_service_account(&self, username: &str) -> bool {
+        self.name.strip_prefix(SERVICE_ACCOUNT_ACTOR) == Some(username)
     }
 
     pub fn client(id: &str, address: Option<IpAddr>) -> Self {

@@ -217,12 +217,13 @@ impl Application {
             jira: Arc::new(Jira::new(core.oauth.clone(), core.settings.jira_url.clone())),
         });
         let body_timeout = core.settings.body_timeout;
+        let https = core.settings.issuer.starts_with("https://");
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(move |request, next| {
                     crate::http::limits::body_deadline(body_timeout, request, next)
                 }))
-                .wrap(DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+                .wrap(default_headers(https))
                 // Path without the query string, so nothing passed in a URL reaches the log.
                 .wrap(
                     Logger::new("%{r}a \"%{METHOD}xi %U\" %s %b %Dms")
@@ -363,6 +364,18 @@ fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Headers on every answer: `nosniff`, and behind an https issuer HSTS
+/// (two years, subdomains included: OWASP's recommendation), so a browser
+/// that has seen Tessera once never talks to it over plain http again.
+fn default_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff"));
+    if https {
+        headers.add(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    } else {
+        headers
+    }
 }
 
 /// How long shutdown waits for queued audit events to be written.

@@ -60,7 +60,7 @@ impl OAuthServer {
                 client
                     .and_then(|c| c.client.service_account)
                     .filter(|sa| sa.enabled && sa.admin)
-                    .map(|sa| format!("service_account:{}", sa.username))
+                    .map(|sa| crate::audit::Actor::service_account_name(sa.username.as_str()))
             }
             (None, None) => None,
         };

@@ -17,6 +17,7 @@ both_backends!(
     every_documented_operation_answers_as_documented,
     bad_requests_get_stable_error_codes_and_change_nothing,
     a_person_gets_the_admin_scope_only_while_an_admin,
+    the_api_keeps_to_its_document_and_its_admins,
 );
 
 /// A service account flagged admin and a client for it with `tessera:admin`.
@@ -476,4 +477,66 @@ async fn a_person_gets_the_admin_scope_only_while_an_admin(backend: Backend) {
         UserChanges { username: jane.clone(), email: user.email, display_name: None, role: Role::User };
     app.core.accounts.update_user(&tester(), &jane, demote).await.unwrap();
     assert_error(&call(app, &token, "get", "/api/v1/apps", None).await, 403, "forbidden");
+}
+
+/// The security review's schemathesis findings (issue 11): every answer is
+/// JSON and documented, undeclared methods get 405, and an admin service
+/// account cannot take away its own access.
+async fn the_api_keeps_to_its_document_and_its_admins(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = admin_client(&app).await;
+    let token = app.access_token(&admin).await;
+
+    // A malformed query: JSON, not actix's plain text.
+    let before = call(&app, &token, "get", "/api/v1/audit?before=abc", None).await;
+    assert_error(&before, 400, "invalid_input");
+    assert!(before.header("content-type").unwrap().starts_with("application/json"));
+    // A body over 64 KiB: JSON 413.
+    let big = json!({"name": "x".repeat(70 * 1024), "client_type": "public", "grants": []});
+    let big = call(&app, &token, "post", "/api/v1/apps", Some(big)).await;
+    assert_error(&big, 413, "payload_too_large");
+    // An undeclared method on a known path: 405 with Allow, JSON.
+    let trace =
+        send(app.http.request(reqwest::Method::TRACE, app.url("/api/v1/keys")).bearer_auth(&token)).await;
+    assert_error(&trace, 405, "method_not_allowed");
+    assert_eq!(trace.header("allow"), Some("GET"));
+    let patch = send(app.http.patch(app.url("/api/v1/apps")).bearer_auth(&token)).await;
+    assert_eq!((patch.status, patch.header("allow")), (405, Some("GET, POST")));
+    // An unknown path: 404 JSON.
+    assert_error(&call(&app, &token, "get", "/api/v1/nothing-here", None).await, 404, "not_found");
+    // A category that is not one, even beside a kind.
+    let both = call(&app, &token, "get", "/api/v1/audit?kind=scope.created&category=nope", None).await;
+    assert_error(&both, 400, "invalid_input");
+    assert_eq!(both.json()["field"], "category");
+
+    // The document says all of it: 413 and 415 where a body is taken,
+    // 400 and 503 everywhere, enums and bounds on the inputs.
+    let document: Value = serde_json::from_str(&app.get("/api/v1/openapi.json").await.body).unwrap();
+    let create_app = &document["paths"]["/api/v1/apps"]["post"]["responses"];
+    for status in ["400", "413", "415", "503"] {
+        assert!(create_app.get(status).is_some(), "POST /api/v1/apps documents {status}");
+    }
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(schemas["AppInput"]["properties"]["client_type"]["enum"], json!(["confidential", "public"]));
+    assert_eq!(schemas["AppInput"]["properties"]["name"]["maxLength"], 200);
+    assert!(schemas["UserInput"]["properties"]["username"]["pattern"].is_string());
+    let audit = &document["paths"]["/api/v1/audit"]["get"]["parameters"];
+    let limit = audit.as_array().unwrap().iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(
+        (limit["schema"]["minimum"].as_i64(), limit["schema"]["maximum"].as_i64()),
+        (Some(1), Some(500))
+    );
+
+    // The admin service account cannot disable itself or drop its own flag.
+    let disable = call(&app, &token, "post", "/api/v1/service-accounts/svc-admin/disable", None).await;
+    assert_error(&disable, 400, "invalid_input");
+    let demote = json!({"username": "svc-admin", "admin": false});
+    let demote = call(&app, &token, "put", "/api/v1/service-accounts/svc-admin", Some(demote)).await;
+    assert_error(&demote, 400, "invalid_input");
+    assert_eq!(demote.json()["field"], "admin");
+    assert_eq!(call(&app, &token, "get", "/api/v1/apps", None).await.status, 200, "it still works");
+    // Another admin may.
+    let svc = Username::parse("svc-admin").unwrap();
+    app.core.admin.set_service_account_enabled(&tester(), &svc, false).await.unwrap();
+    assert_error(&call(&app, &token, "get", "/api/v1/apps", None).await, 401, "unauthorized");
 }

@@ -4,7 +4,11 @@
 use crate::both_backends;
 use crate::helpers::{send, spawn_app, Backend, ISSUER};
 
-both_backends!(both_metadata_documents_list_exactly_what_is_implemented, liveness_and_readiness_answer);
+both_backends!(
+    both_metadata_documents_list_exactly_what_is_implemented,
+    liveness_and_readiness_answer,
+    an_https_issuer_sends_strict_transport_security,
+);
 
 async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -62,4 +66,25 @@ async fn liveness_and_readiness_answer(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.get("/healthz").await.status, 200);
     assert_eq!(app.get("/readyz").await.json()["status"], "ready");
+}
+
+/// Behind an https issuer every answer carries HSTS (and nosniff); on a
+/// plain-http issuer (a developer's machine) HSTS would be wrong and is
+/// not sent.
+async fn an_https_issuer_sends_strict_transport_security(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await; // issuer https://tessera.test
+    for path in
+        ["/healthz", "/.well-known/openid-configuration", "/console/login", "/oauth2/token", "/api/v1/apps"]
+    {
+        let response = app.get(path).await;
+        assert_eq!(
+            response.header("strict-transport-security"),
+            Some("max-age=63072000; includeSubDomains"),
+            "{path}"
+        );
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{path}");
+    }
+    let plain =
+        crate::helpers::spawn_app_with(backend, |raw| raw.issuer = Some("http://127.0.0.1:1".into())).await;
+    assert_eq!(plain.get("/healthz").await.header("strict-transport-security"), None);
 }

@@ -52,6 +52,12 @@ pub async fn update_scope(
         let name = ScopeName::parse(&path).map_err(|_| {
             Failure::Store(crate::store::StoreError::NotFound(format!("no scope named '{path}'")))
         })?;
+        if input.name.as_deref().is_some_and(|given| given != name.as_str()) {
+            return Err(Failure::Invalid(
+                InvalidInput::new("a scope cannot be renamed: leave out name, or give the one in the path")
+                    .in_field("name"),
+            ));
+        }
         state.admin.update_scope(&actor, &name, &input.description, input.enabled).await?;
         let scopes = state.admin.list_scopes().await?;
         let scope = scopes.into_iter().find(|s| s.name == name).map(ScopeOutput::from);
@@ -90,28 +96,44 @@ pub async fn audit(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     admin_call!(request, state, |_actor| {
-        let kinds = match (query.kind.as_deref(), query.category.as_deref()) {
-            (Some(kind), _) => match Kind::parse(kind) {
-                Some(kind) => vec![kind.as_str().to_owned()],
+        let category: Option<fn(&Kind) -> bool> = match query.category.as_deref() {
+            None => None,
+            Some("security") => Some(|k| k.is_security()),
+            Some("admin") => Some(|k| !k.is_security()),
+            Some(other) => {
+                return Err(Failure::Invalid(
+                    InvalidInput::new(format!("unknown category '{other}' (security or admin)"))
+                        .in_field("category"),
+                ))
+            }
+        };
+        let kinds: Vec<Kind> = match query.kind.as_deref() {
+            Some(kind) => match Kind::parse(kind) {
+                Some(kind) => vec![kind],
                 None => {
                     return Err(Failure::Invalid(
                         InvalidInput::new(format!("unknown event kind '{kind}'")).in_field("kind"),
                     ))
                 }
             },
-            (None, Some("security")) => {
-                Kind::ALL.iter().filter(|k| k.is_security()).map(|k| k.as_str().to_owned()).collect()
+            None => Vec::new(),
+        };
+        // Both given: the kind, if it is of the category (else nothing).
+        let kinds: Vec<String> = match (kinds.is_empty(), category) {
+            (true, None) => Vec::new(),
+            (true, Some(of)) => Kind::ALL.iter().filter(|k| of(k)).map(|k| k.as_str().to_owned()).collect(),
+            (false, of) => {
+                let kept: Vec<String> = kinds
+                    .into_iter()
+                    .filter(|k| of.is_none_or(|of| of(k)))
+                    .map(|k| k.as_str().to_owned())
+                    .collect();
+                if kept.is_empty() {
+                    let page = AuditPage { events: Vec::new(), next_before: None };
+                    return Ok(ok(StatusCode::OK, &page));
+                }
+                kept
             }
-            (None, Some("admin")) => {
-                Kind::ALL.iter().filter(|k| !k.is_security()).map(|k| k.as_str().to_owned()).collect()
-            }
-            (None, Some(other)) => {
-                return Err(Failure::Invalid(
-                    InvalidInput::new(format!("unknown category '{other}' (security or admin)"))
-                        .in_field("category"),
-                ))
-            }
-            (None, None) => Vec::new(),
         };
         let limit = query.limit.unwrap_or(100);
         if !(1..=500).contains(&limit) {

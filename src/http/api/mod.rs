@@ -10,7 +10,10 @@ mod misc;
 mod tokens;
 mod types;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -30,48 +33,132 @@ pub use types::ApiError;
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn routes(config: &mut web::ServiceConfig) {
+    use web::{delete, get, post, put};
     config.service(
         web::scope("/api/v1")
             .app_data(web::PayloadConfig::new(BODY_LIMIT))
-            .route("/openapi.json", web::get().to(openapi))
-            .route("/apps", web::get().to(apps::list))
-            .route("/apps", web::post().to(apps::create))
-            .route("/apps/{id}", web::get().to(apps::show))
-            .route("/apps/{id}", web::put().to(apps::update))
-            .route("/apps/{id}", web::delete().to(apps::delete))
-            .route("/apps/{id}/rotate-secret", web::post().to(apps::rotate_secret))
-            .route("/apps/{id}/enable", web::post().to(apps::enable))
-            .route("/apps/{id}/disable", web::post().to(apps::disable))
-            .route("/apps/{id}/revoke-tokens", web::post().to(apps::revoke_tokens))
-            .route("/apps/{id}/grants", web::get().to(apps::grants))
-            .route("/service-accounts", web::get().to(directory::list_service_accounts))
-            .route("/service-accounts", web::post().to(directory::create_service_account))
-            .route("/service-accounts/{username}", web::get().to(directory::show_service_account))
-            .route("/service-accounts/{username}", web::put().to(directory::update_service_account))
-            .route("/service-accounts/{username}/enable", web::post().to(directory::enable_service_account))
-            .route("/service-accounts/{username}/disable", web::post().to(directory::disable_service_account))
-            .route("/users", web::get().to(directory::list_users))
-            .route("/users", web::post().to(directory::create_user))
-            .route("/users/{username}", web::get().to(directory::show_user))
-            .route("/users/{username}", web::put().to(directory::update_user))
-            .route("/users/{username}/password", web::post().to(directory::reset_password))
-            .route("/users/{username}/enable", web::post().to(directory::enable_user))
-            .route("/users/{username}/disable", web::post().to(directory::disable_user))
-            .route("/users/{username}/grants", web::get().to(directory::user_grants))
-            .route("/users/{username}/grants", web::delete().to(directory::revoke_user_grants))
-            .route("/grants/{id}", web::delete().to(directory::revoke_grant))
-            .route("/personal-tokens", web::get().to(tokens::list))
-            .route("/personal-tokens/{id}", web::delete().to(tokens::revoke))
-            .route("/users/{username}/personal-tokens", web::get().to(tokens::list_of_user))
-            .route("/users/{username}/personal-tokens", web::post().to(tokens::create))
-            .route("/scopes", web::get().to(misc::list_scopes))
-            .route("/scopes", web::post().to(misc::create_scope))
-            .route("/scopes/{name}", web::put().to(misc::update_scope))
-            .route("/keys", web::get().to(misc::list_keys))
-            .route("/keys/rotate", web::post().to(misc::rotate_keys))
-            .route("/audit", web::get().to(misc::audit))
+            .wrap(from_fn(json_errors))
+            .service(resource("/openapi.json", "GET").route(get().to(openapi)))
+            .service(
+                resource("/apps", "GET, POST").route(get().to(apps::list)).route(post().to(apps::create)),
+            )
+            .service(
+                resource("/apps/{id}", "GET, PUT, DELETE")
+                    .route(get().to(apps::show))
+                    .route(put().to(apps::update))
+                    .route(delete().to(apps::delete)),
+            )
+            .service(resource("/apps/{id}/rotate-secret", "POST").route(post().to(apps::rotate_secret)))
+            .service(resource("/apps/{id}/enable", "POST").route(post().to(apps::enable)))
+            .service(resource("/apps/{id}/disable", "POST").route(post().to(apps::disable)))
+            .service(resource("/apps/{id}/revoke-tokens", "POST").route(post().to(apps::revoke_tokens)))
+            .service(resource("/apps/{id}/grants", "GET").route(get().to(apps::grants)))
+            .service(
+                resource("/service-accounts", "GET, POST")
+                    .route(get().to(directory::list_service_accounts))
+                    .route(post().to(directory::create_service_account)),
+            )
+            .service(
+                resource("/service-accounts/{username}", "GET, PUT")
+                    .route(get().to(directory::show_service_account))
+                    .route(put().to(directory::update_service_account)),
+            )
+            .service(
+                resource("/service-accounts/{username}/enable", "POST")
+                    .route(post().to(directory::enable_service_account)),
+            )
+            .service(
+                resource("/service-accounts/{username}/disable", "POST")
+                    .route(post().to(directory::disable_service_account)),
+            )
+            .service(
+                resource("/users", "GET, POST")
+                    .route(get().to(directory::list_users))
+                    .route(post().to(directory::create_user)),
+            )
+            .service(
+                resource("/users/{username}", "GET, PUT")
+                    .route(get().to(directory::show_user))
+                    .route(put().to(directory::update_user)),
+            )
+            .service(
+                resource("/users/{username}/password", "POST").route(post().to(directory::reset_password)),
+            )
+            .service(resource("/users/{username}/enable", "POST").route(post().to(directory::enable_user)))
+            .service(resource("/users/{username}/disable", "POST").route(post().to(directory::disable_user)))
+            .service(
+                resource("/users/{username}/grants", "GET, DELETE")
+                    .route(get().to(directory::user_grants))
+                    .route(delete().to(directory::revoke_user_grants)),
+            )
+            .service(resource("/grants/{id}", "DELETE").route(delete().to(directory::revoke_grant)))
+            .service(resource("/personal-tokens", "GET").route(get().to(tokens::list)))
+            .service(resource("/personal-tokens/{id}", "DELETE").route(delete().to(tokens::revoke)))
+            .service(
+                resource("/users/{username}/personal-tokens", "GET, POST")
+                    .route(get().to(tokens::list_of_user))
+                    .route(post().to(tokens::create)),
+            )
+            .service(
+                resource("/scopes", "GET, POST")
+                    .route(get().to(misc::list_scopes))
+                    .route(post().to(misc::create_scope)),
+            )
+            .service(resource("/scopes/{name}", "PUT").route(put().to(misc::update_scope)))
+            .service(resource("/keys", "GET").route(get().to(misc::list_keys)))
+            .service(resource("/keys/rotate", "POST").route(post().to(misc::rotate_keys)))
+            .service(resource("/audit", "GET").route(get().to(misc::audit)))
             .default_service(web::to(not_found)),
     );
+}
+
+/// A path of the API; a method it does not serve gets 405 with `Allow`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut response =
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", &format!("use {allow}"), None);
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        response
+    }))
+}
+
+/// Every answer of the API is JSON: errors that actix's own extractors
+/// produce as text (a malformed query string or path, a body over the
+/// limit or cut short) are rewritten as `ApiError`s.
+async fn json_errors(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return Ok(response.map_into_boxed_body());
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("payload_too_large", format!("the body is larger than {} KiB", BODY_LIMIT / 1024))
+        }
+        StatusCode::BAD_REQUEST => {
+            let cause = response.response().error().map(|e| e.to_string()).unwrap_or_default();
+            ("invalid_input", format!("the request is malformed: {}", printable(&cause)))
+        }
+        StatusCode::NOT_FOUND => ("not_found", "no such API operation".to_owned()),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request arrived too slowly".to_owned()),
+        status if status.is_server_error() => ("internal", "the server met an unexpected error".to_owned()),
+        _ => ("invalid_input", "the request cannot be served".to_owned()),
+    };
+    let replacement = error(status, code, &message, None);
+    Ok(response.into_response(replacement).map_into_boxed_body())
+}
+
+/// At most 200 printable characters of an error text.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
 #[derive(OpenApi)]
@@ -93,7 +180,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         tokens::list, tokens::list_of_user, tokens::create, tokens::revoke,
         misc::list_scopes, misc::create_scope, misc::update_scope, misc::list_keys, misc::rotate_keys, misc::audit,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(
         (name = "apps", description = "OAuth apps (clients)"),
@@ -116,6 +203,40 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The answers every operation can give beside its own: the database
+/// away (503); a malformed path or query (400); for operations with a body,
+/// a body that is not JSON (415), too large (413) or malformed (400).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let answer = |description: &str| {
+            let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ApiError"))).build();
+            ResponseBuilder::new().description(description).content("application/json", content).build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete].into_iter().flatten();
+            for operation in operations {
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| answer(description).into());
+                };
+                add("400", "Invalid input: a malformed path, query or body (see `field`)");
+                add("503", "The database is unavailable; try again (see `Retry-After`)");
+                if operation.request_body.is_some() {
+                    add("413", "The body is larger than 64 KiB");
+                    add("415", "The body is not application/json");
+                }
+            }
+        }
     }
 }
 

@@ -1,9 +1,13 @@
 //! The JSON shapes of the admin API (and their OpenAPI schemas).
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{Client, ClientDraft, PersonalToken, ServiceAccount, UnixTime, User};
+use crate::domain::{
+    AuthMethod, Client, ClientDraft, ClientType, GrantType, PersonalToken, PkcePolicy, ServiceAccount,
+    TokenFormat, UnixTime, User,
+};
 use crate::keys::KeyInfo;
 use crate::store::{AuditRecord, GrantSummary, Scope};
 
@@ -22,10 +26,13 @@ pub struct ApiError {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// `confidential` or `public` (cannot change after registration).
+    #[schema(schema_with = client_types)]
     pub client_type: String,
-    /// `authorization_code`, `client_credentials`, `refresh_token`.
+    /// `authorization_code`, `client_credentials`, `refresh_token`, token exchange.
+    #[schema(schema_with = grant_types)]
     pub grants: Vec<String>,
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -33,22 +40,28 @@ pub struct AppInput {
     pub scopes: Vec<String>,
     /// `client_secret_basic` (default) or `client_secret_post`; `none` for public apps.
     #[serde(default)]
+    #[schema(schema_with = auth_methods)]
     pub auth_method: Option<String>,
     /// `jwt` (default) or `opaque`.
     #[serde(default)]
+    #[schema(schema_with = token_formats)]
     pub token_format: Option<String>,
     /// `required` (default) or `optional` (confidential legacy apps only).
     #[serde(default)]
+    #[schema(schema_with = pkce_policies)]
     pub pkce: Option<String>,
     /// A duration such as `10m`, `1h`; absent: the server default.
     #[serde(default)]
+    #[schema(nullable, pattern = r"^0{0,8}[1-9][0-9]{0,8}[smhd]$")]
     pub access_token_ttl: Option<String>,
     #[serde(default)]
+    #[schema(nullable, pattern = r"^0{0,8}[1-9][0-9]{0,8}[smhd]$")]
     pub refresh_token_ttl: Option<String>,
     #[serde(default)]
     pub audiences: Vec<String>,
     /// The Jira username of the service account client-credentials tokens act as.
     #[serde(default)]
+    #[schema(nullable, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]*$")]
     pub service_account: Option<String>,
     #[serde(default)]
     pub resource_server: bool,
@@ -131,6 +144,7 @@ pub struct CreatedApp {
 pub struct RotateInput {
     /// How long the previous secret keeps working, e.g. `24h` (the server default if absent).
     #[serde(default)]
+    #[schema(nullable, pattern = r"^0{0,8}[1-9][0-9]{0,8}[smhd]$")]
     pub grace: Option<String>,
 }
 
@@ -171,8 +185,10 @@ impl From<GrantSummary> for Grant {
 #[serde(deny_unknown_fields)]
 pub struct ServiceAccountInput {
     /// The Jira username, e.g. `svc-deploy`.
+    #[schema(min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$")]
     pub username: String,
     #[serde(default)]
+    #[schema(nullable, max_length = 200)]
     pub display_name: Option<String>,
     /// May be granted `tessera:admin` (ignored at creation: set it with PUT).
     #[serde(default)]
@@ -204,15 +220,20 @@ impl From<ServiceAccount> for ServiceAccountOutput {
 #[serde(deny_unknown_fields)]
 pub struct UserInput {
     /// The Jira username.
+    #[schema(min_length = 1, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$")]
     pub username: String,
+    #[schema(max_length = 320, format = Email)]
     pub email: String,
     #[serde(default)]
+    #[schema(nullable, max_length = 200)]
     pub display_name: Option<String>,
     /// `user` (default) or `admin`.
     #[serde(default)]
+    #[schema(schema_with = roles)]
     pub role: Option<String>,
     /// Only at creation: the initial password (8 to 1,024 bytes).
     #[serde(default)]
+    #[schema(nullable, min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -242,6 +263,8 @@ impl From<User> for UserOutput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordInput {
+    /// 8 to 1,024 bytes.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -255,8 +278,10 @@ pub struct RevokedCount {
 pub struct ScopeInput {
     /// Required to create; ignored on PUT (the name is in the path).
     #[serde(default)]
+    #[schema(nullable, min_length = 1, max_length = 128, pattern = r"^[\x21\x23-\x5b\x5d-\x7e]+$")]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: String,
     /// PUT only; built-in scopes cannot be disabled.
     #[serde(default = "yes")]
@@ -351,8 +376,10 @@ pub struct AuditPage {
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// One event kind, e.g. `client.created`, `sign_in_failed`.
+    #[param(schema_with = audit_kinds)]
     pub kind: Option<String>,
     /// `security` or `admin`.
+    #[param(schema_with = audit_categories)]
     pub category: Option<String>,
     /// Exact actor, e.g. `admin` or `cli:root`.
     pub actor: Option<String>,
@@ -361,6 +388,7 @@ pub struct AuditParams {
     /// Only events older than this sequence number.
     pub before: Option<i64>,
     /// At most this many (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
@@ -375,6 +403,11 @@ pub struct SearchParams {
 #[serde(deny_unknown_fields)]
 pub struct PersonalTokenInput {
     /// What the token is for, e.g. `deploy script`.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub label: String,
     /// Scopes the token carries; each must be enabled (and `tessera:admin`
     /// only for admins).
@@ -382,6 +415,7 @@ pub struct PersonalTokenInput {
     pub scope: Vec<String>,
     /// Lifetime such as `90d`; default the server's maximum.
     #[serde(default)]
+    #[schema(nullable, pattern = r"^0{0,8}[1-9][0-9]{0,8}[smhd]$")]
     pub expires_in: Option<String>,
 }
 
@@ -421,4 +455,56 @@ pub struct CreatedPersonalToken {
     pub token: String,
     #[serde(flatten)]
     pub details: PersonalTokenOutput,
+}
+
+/// A string schema allowing only `values`.
+fn one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .enum_values(Some(values.into_iter().map(str::to_owned)))
+}
+
+/// `one_of(values)` or null (an optional field sent as `null`).
+fn nullable_one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> Object {
+    let values: Vec<serde_json::Value> = values
+        .into_iter()
+        .map(|v| serde_json::Value::from(v.to_owned()))
+        .chain([serde_json::Value::Null])
+        .collect();
+    ObjectBuilder::new()
+        .schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>())
+        .enum_values(Some(values))
+        .build()
+}
+
+fn client_types() -> Object {
+    one_of(ClientType::ALL.iter().map(|v| v.as_str())).build()
+}
+
+fn grant_types() -> utoipa::openapi::Array {
+    ArrayBuilder::new().items(one_of(GrantType::ALL.iter().map(|v| v.as_str()))).build()
+}
+
+fn auth_methods() -> Object {
+    nullable_one_of(AuthMethod::ALL.iter().map(|v| v.as_str()))
+}
+
+fn token_formats() -> Object {
+    nullable_one_of(TokenFormat::ALL.iter().map(|v| v.as_str()))
+}
+
+fn pkce_policies() -> Object {
+    nullable_one_of(PkcePolicy::ALL.iter().map(|v| v.as_str()))
+}
+
+fn roles() -> Object {
+    nullable_one_of(["user", "admin"])
+}
+
+fn audit_kinds() -> Object {
+    one_of(crate::audit::Kind::ALL.iter().map(|k| k.as_str())).build()
+}
+
+fn audit_categories() -> Object {
+    one_of(["security", "admin"]).build()
 }
