@@ -77,7 +77,7 @@ impl Accounts {
         let hash = self.passwords.hash(&new.password).await?;
         let user = self.store.create_user(&new, &hash, self.clock.now()).await?;
         let detail = format!("role {}", user.role.as_str());
-        self.audit.record(Kind::UserCreated, actor, &format!("user:{}", user.username), &detail).await;
+        self.audit.record(Kind::UserCreated, actor, &format!("user:{}", user.username), &detail).await?;
         Ok(user)
     }
 
@@ -105,7 +105,7 @@ impl Accounts {
         self.guard_last_admin(&user, enabled && user.role == Role::Admin).await?;
         self.store.set_user_enabled(username, enabled, self.clock.now()).await?;
         let kind = if enabled { Kind::UserEnabled } else { Kind::UserDisabled };
-        self.audit.record(kind, actor, &format!("user:{username}"), "").await;
+        self.audit.record(kind, actor, &format!("user:{username}"), "").await?;
         Ok(())
     }
 
@@ -131,7 +131,7 @@ impl Accounts {
             user.role.as_str(),
             changes.role.as_str()
         );
-        self.audit.record(Kind::UserUpdated, actor, &format!("user:{username}"), &detail).await;
+        self.audit.record(Kind::UserUpdated, actor, &format!("user:{username}"), &detail).await?;
         self.find_user(&changes.username).await
     }
 
@@ -146,7 +146,7 @@ impl Accounts {
         self.find_user(username).await?;
         let hash = self.passwords.hash(password).await?;
         self.store.set_password_hash(username, &hash, self.clock.now()).await?;
-        self.audit.record(Kind::UserPasswordReset, actor, &format!("user:{username}"), "").await;
+        self.audit.record(Kind::UserPasswordReset, actor, &format!("user:{username}"), "").await?;
         Ok(())
     }
 
@@ -174,7 +174,7 @@ impl Accounts {
         }
         let hash = self.passwords.hash(new).await?;
         self.store.set_password_hash(&user.username, &hash, self.clock.now()).await?;
-        self.audit.record(Kind::PasswordChanged, actor, &format!("user:{}", user.username), "").await;
+        self.audit.record(Kind::PasswordChanged, actor, &format!("user:{}", user.username), "").await?;
         Ok(())
     }
 
@@ -218,7 +218,7 @@ impl Accounts {
             return Err(StoreError::NotFound(format!("{username} has not approved client '{client}'")).into());
         }
         let detail = format!("client {client}");
-        self.audit.record(Kind::ConsentRevoked, actor, &format!("user:{username}"), &detail).await;
+        self.audit.record(Kind::ConsentRevoked, actor, &format!("user:{username}"), &detail).await?;
         Ok(())
     }
 
@@ -241,7 +241,7 @@ impl Accounts {
         };
         self.store.revoke_grant(&grant.id, self.clock.now()).await?;
         let detail = format!("{} for {}", grant.client_name, grant.username);
-        self.audit.record(Kind::GrantRevoked, actor, &format!("grant:{}", grant.id), &detail).await;
+        self.audit.record(Kind::GrantRevoked, actor, &format!("grant:{}", grant.id), &detail).await?;
         Ok(())
     }
 
@@ -250,7 +250,7 @@ impl Accounts {
         let user = self.find_user(username).await?;
         let count = self.store.revoke_user_grants(&user.id, self.clock.now()).await?;
         let detail = format!("{count} grant(s)");
-        self.audit.record(Kind::GrantRevoked, actor, &format!("user:{username}"), &detail).await;
+        self.audit.record(Kind::GrantRevoked, actor, &format!("user:{username}"), &detail).await?;
         Ok(count)
     }
 

@@ -76,7 +76,7 @@ impl Admin {
         let account = self.store.create_service_account(&new, self.clock.now()).await?;
         self.audit
             .record(Kind::ServiceAccountCreated, actor, &format!("service_account:{}", account.username), "")
-            .await;
+            .await?;
         Ok(account)
     }
 
@@ -115,7 +115,7 @@ impl Admin {
         );
         self.audit
             .record(Kind::ServiceAccountUpdated, actor, &format!("service_account:{username}"), &detail)
-            .await;
+            .await?;
         self.find_service_account(&changes.username).await
     }
 
@@ -134,7 +134,7 @@ impl Admin {
         self.store.set_service_account_enabled(username, enabled, self.clock.now()).await?;
         self.clients.evict_service_account(username.as_str());
         let kind = if enabled { Kind::ServiceAccountEnabled } else { Kind::ServiceAccountDisabled };
-        self.audit.record(kind, actor, &format!("service_account:{username}"), "").await;
+        self.audit.record(kind, actor, &format!("service_account:{username}"), "").await?;
         Ok(())
     }
 
@@ -146,7 +146,7 @@ impl Admin {
     ) -> Result<Scope, AdminError> {
         check_scope_description(description)?;
         let scope = self.store.create_scope(&name, description.trim(), self.clock.now()).await?;
-        self.audit.record(Kind::ScopeCreated, actor, &format!("scope:{name}"), "").await;
+        self.audit.record(Kind::ScopeCreated, actor, &format!("scope:{name}"), "").await?;
         Ok(scope)
     }
 
@@ -176,7 +176,7 @@ impl Admin {
         self.store.update_scope(name, description.trim(), enabled, self.clock.now()).await?;
         self.clients.clear();
         let detail = if enabled { "enabled" } else { "disabled" };
-        self.audit.record(Kind::ScopeUpdated, actor, &format!("scope:{name}"), detail).await;
+        self.audit.record(Kind::ScopeUpdated, actor, &format!("scope:{name}"), detail).await?;
         Ok(())
     }
 
@@ -192,7 +192,7 @@ impl Admin {
         let client =
             self.store.create_client(&id, &new, auth_method, digest.as_deref(), self.clock.now()).await?;
         let detail = format!("'{}', {}", client.name, client.client_type.as_str());
-        self.audit.record(Kind::ClientCreated, actor, &format!("client:{id}"), &detail).await;
+        self.audit.record(Kind::ClientCreated, actor, &format!("client:{id}"), &detail).await?;
         Ok(ClientWithSecret { client, secret, previous_secret_expires_at: None })
     }
 
@@ -221,7 +221,7 @@ impl Admin {
                 &format!("client:{}", current.id),
                 &format!("'{}'", client.name),
             )
-            .await;
+            .await?;
         Ok(client)
     }
 
@@ -284,7 +284,9 @@ impl Admin {
             .await?;
         self.clients.evict_client(&client.id);
         let detail = format!("the previous secret works for {grace} more");
-        self.audit.record(Kind::ClientSecretRotated, actor, &format!("client:{}", client.id), &detail).await;
+        self.audit
+            .record(Kind::ClientSecretRotated, actor, &format!("client:{}", client.id), &detail)
+            .await?;
         Ok(ClientWithSecret {
             client,
             secret: Some(secret),
@@ -298,7 +300,7 @@ impl Admin {
         self.store.set_client_enabled(&id, enabled, self.clock.now()).await?;
         self.clients.evict_client(&id);
         let kind = if enabled { Kind::ClientEnabled } else { Kind::ClientDisabled };
-        self.audit.record(kind, actor, &format!("client:{id}"), "").await;
+        self.audit.record(kind, actor, &format!("client:{id}"), "").await?;
         Ok(())
     }
 
@@ -307,7 +309,7 @@ impl Admin {
         self.store.delete_client(&client.id, self.clock.now()).await?;
         self.clients.evict_client(&client.id);
         let detail = format!("'{}'", client.name);
-        self.audit.record(Kind::ClientDeleted, actor, &format!("client:{}", client.id), &detail).await;
+        self.audit.record(Kind::ClientDeleted, actor, &format!("client:{}", client.id), &detail).await?;
         Ok(())
     }
 
@@ -318,7 +320,7 @@ impl Admin {
         let client = self.find_client(id).await?;
         self.store.revoke_client_tokens(&client.id, self.clock.now()).await?;
         self.clients.evict_client(&client.id);
-        self.audit.record(Kind::ClientTokensRevoked, actor, &format!("client:{}", client.id), "").await;
+        self.audit.record(Kind::ClientTokensRevoked, actor, &format!("client:{}", client.id), "").await?;
         Ok(())
     }
 
@@ -334,7 +336,7 @@ impl Admin {
     ) -> Result<KeyInfo, AdminError> {
         let key = self.keys.rotate(activate_in).await?;
         let detail = format!("new key {} signs from {}", key.kid, key.activates_at);
-        self.audit.record(Kind::KeyRotated, actor, &format!("key:{}", key.kid), &detail).await;
+        self.audit.record(Kind::KeyRotated, actor, &format!("key:{}", key.kid), &detail).await?;
         Ok(key)
     }
 }

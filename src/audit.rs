@@ -3,8 +3,8 @@
 //! the database for the console and the admin API, and mirrored to the
 //! `tessera::audit` log target.
 //!
-//! Writing an event never fails the request that caused it: a database
-//! error is logged and the request goes on. Events of failure paths (a
+//! An admin change is acknowledged only once its event is written. Events
+//! of failure paths (a
 //! wrong client secret, a failed sign-in, a replayed code or refresh token)
 //! do not even wait for the database: they go through a bounded queue to a
 //! background writer, so an attacker's 401s stay fast during a database
@@ -249,13 +249,14 @@ impl Audit {
         }
     }
 
-    /// Writes an event now (admin changes: written before the change is
-    /// acknowledged).
-    pub async fn record(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) {
+    /// Writes an event now: admin changes, which are acknowledged only
+    /// once their event is written (an error here fails the request, so
+    /// every acknowledged change is in the log).
+    pub async fn record(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) -> StoreResult<()> {
         let event = self.event(kind, actor, target, detail);
-        if let Err(error) = self.store.insert_audit_event(&event).await {
+        self.store.insert_audit_event(&event).await.inspect_err(|error| {
             tracing::error!(%error, kind = kind.as_str(), "could not write an audit event");
-        }
+        })
     }
 
     /// Queues an event for the background writer, never waiting: for

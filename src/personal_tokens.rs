@@ -120,7 +120,9 @@ impl PersonalTokens {
         };
         let expiry = lifetime.map_or_else(|| "never expires".to_owned(), |l| format!("expires in {l}"));
         let detail = format!("'{label}' for {}; {expiry}", owner.username);
-        self.audit.record(Kind::PersonalTokenCreated, actor, &format!("personal_token:{id}"), &detail).await;
+        self.audit
+            .record(Kind::PersonalTokenCreated, actor, &format!("personal_token:{id}"), &detail)
+            .await?;
         Ok(CreatedToken { token, secret })
     }
 
@@ -148,7 +150,7 @@ impl PersonalTokens {
         let detail = format!("'{}' of {}", token.label, token.username);
         self.audit
             .record(Kind::PersonalTokenRevoked, actor, &format!("personal_token:{}", token.id), &detail)
-            .await;
+            .await?;
         Ok(())
     }
 

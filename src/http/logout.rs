@@ -59,7 +59,7 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
     }
     if let Some(user) = session.and_then(|s| s.user) {
         let actor = Actor::new(user.username.as_str(), request.peer_addr().map(|a| a.ip()));
-        state.oauth.audit.record(Kind::SignOut, &actor, &format!("user:{}", user.username), "").await;
+        state.oauth.audit.record_later(Kind::SignOut, &actor, &format!("user:{}", user.username), "");
     }
     let mut response = html(200, LogoutPage { csrf_token: None, username: "" }.render());
     let mut expired = session_cookie(&state, String::new());

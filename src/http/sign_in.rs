@@ -81,7 +81,7 @@ pub async fn sign_in(
         Err(_) => return Outcome::Unavailable,
     };
     let actor = Actor::new(user.username.as_str(), peer);
-    state.oauth.audit.record(Kind::SignIn, &actor, &format!("user:{}", user.username), place).await;
+    state.oauth.audit.record_later(Kind::SignIn, &actor, &format!("user:{}", user.username), place);
     Outcome::SignedIn { user, started, auth_time }
 }
 

@@ -263,10 +263,12 @@ impl Jira {
             Err(_) => "unreachable".to_owned(),
         };
         let detail = format!("as {username}: {result}");
-        self.oauth
-            .audit
-            .record(Kind::JiraTested, actor, &format!("client:{}", client.id.as_str()), &detail)
-            .await;
+        self.oauth.audit.record_later(
+            Kind::JiraTested,
+            actor,
+            &format!("client:{}", client.id.as_str()),
+            &detail,
+        );
         Ok(TestRun {
             url: format!("{base_url}/rest/api/2/myself"),
             username,

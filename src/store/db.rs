@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -39,6 +40,18 @@ pub struct Database {
     pool: AnyPool,
     backend: Backend,
     timeout: Duration,
+    fault: Arc<Mutex<Option<FaultPoint>>>,
+}
+
+/// A point between the statements of a multi-statement transaction where
+/// a test can make the connection fail, to see that the transaction leaves
+/// nothing half done (the old token still works, or the new one does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// A refresh token is marked used; its successor is not stored yet.
+    AfterRefreshTokenConsumed,
+    /// A code is marked used; its refresh token is not stored yet.
+    AfterCodeConsumed,
 }
 
 impl Database {
@@ -71,7 +84,7 @@ impl Database {
             Backend::Postgres => options,
         };
         let pool = options.connect_lazy(&url).context("the database URL is not valid")?;
-        Ok(Self { pool, backend, timeout })
+        Ok(Self { pool, backend, timeout, fault: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -124,6 +137,23 @@ impl Database {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Arms (or with `None` disarms) a one-shot fault: the next transaction
+    /// that passes `at` fails there as if the connection had dropped.
+    pub fn inject_fault(&self, at: Option<FaultPoint>) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    /// Fails here if a fault is armed at `point` (and disarms it).
+    pub(super) fn fault_at(&self, point: FaultPoint) -> Result<(), sqlx::Error> {
+        let mut armed = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        if *armed == Some(point) {
+            *armed = None;
+            let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected fault");
+            return Err(sqlx::Error::Io(lost));
+        }
+        Ok(())
     }
 }
 

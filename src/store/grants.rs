@@ -4,7 +4,7 @@ use sqlx::Row as _;
 
 use super::db::to_flag;
 use super::{
-    Database, GrantStore, GrantSummary, GrantsOf, NewCode, NewGrant, NewRefreshToken, StoreError,
+    Database, FaultPoint, GrantStore, GrantSummary, GrantsOf, NewCode, NewGrant, NewRefreshToken, StoreError,
     StoreResult, StoredCode, StoredRefreshToken,
 };
 use crate::domain::{ClientId, UnixTime};
@@ -119,18 +119,32 @@ impl GrantStore for Database {
         read().map(Some).map_err(StoreError::Unexpected)
     }
 
-    async fn consume_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<bool> {
-        let done = self
-            .bounded(
-                sqlx::query(
-                    "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-                )
-                .bind(now.seconds())
-                .bind(code_hash)
-                .execute(self.pool()),
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        refresh: Option<&NewRefreshToken>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done = sqlx::query(
+                "UPDATE authorization_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
             )
+            .bind(now.seconds())
+            .bind(code_hash)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            self.fault_at(FaultPoint::AfterCodeConsumed)?;
+            if let Some(token) = refresh {
+                insert_refresh_token(&mut tx, token).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        };
+        self.bounded(transaction).await
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<()> {
@@ -144,29 +158,12 @@ impl GrantStore for Database {
         Ok(())
     }
 
-    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
-        self.bounded(
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, grant_id, scope, issued_at, expires_at, used_at) \
-                 VALUES ($1, $2, $3, $4, $5, NULL)",
-            )
-            .bind(&token.token_hash)
-            .bind(&token.grant_id)
-            .bind(&token.scope)
-            .bind(token.issued_at.seconds())
-            .bind(token.expires_at.seconds())
-            .execute(self.pool()),
-        )
-        .await?;
-        Ok(())
-    }
-
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>> {
         let row = self
             .bounded(
                 sqlx::query(
                     "SELECT r.grant_id, g.client_id, g.user_id, r.scope, r.issued_at, r.expires_at, r.used_at, \
-                     g.revoked_at, g.expires_at AS grant_expires_at, g.auth_time \
+                     r.successor_hash, g.revoked_at, g.expires_at AS grant_expires_at, g.auth_time \
                      FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1",
                 )
                 .bind(token_hash)
@@ -177,6 +174,7 @@ impl GrantStore for Database {
         let read = || -> anyhow::Result<StoredRefreshToken> {
             let client_id: String = row.try_get("client_id")?;
             Ok(StoredRefreshToken {
+                successor_hash: row.try_get("successor_hash")?,
                 grant_id: row.try_get("grant_id")?,
                 client_id: ClientId::parse(&client_id).context("stored client id is invalid")?,
                 user_id: row.try_get("user_id")?,
@@ -192,18 +190,32 @@ impl GrantStore for Database {
         read().map(Some).map_err(StoreError::Unexpected)
     }
 
-    async fn consume_refresh_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<bool> {
-        let done = self
-            .bounded(
-                sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1",
-                )
-                .bind(now.seconds())
-                .bind(token_hash)
-                .execute(self.pool()),
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        successor: &NewRefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let transaction = async {
+            let mut tx = self.pool().begin().await?;
+            let done = sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $1, successor_hash = $2 \
+                 WHERE token_hash = $3 AND used_at IS NULL AND expires_at > $1",
             )
+            .bind(now.seconds())
+            .bind(&successor.token_hash)
+            .bind(old_hash)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            self.fault_at(FaultPoint::AfterRefreshTokenConsumed)?;
+            insert_refresh_token(&mut tx, successor).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        self.bounded(transaction).await
     }
 
     async fn list_grants(&self, of: GrantsOf<'_>, now: UnixTime) -> StoreResult<Vec<GrantSummary>> {
@@ -237,4 +249,22 @@ impl GrantStore for Database {
         let row = self.bounded(sqlx::query(&sql).bind(grant_id).fetch_optional(self.pool())).await?;
         row.as_ref().map(grant_summary).transpose()
     }
+}
+
+async fn insert_refresh_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    token: &NewRefreshToken,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, scope, issued_at, expires_at, used_at) \
+         VALUES ($1, $2, $3, $4, $5, NULL)",
+    )
+    .bind(&token.token_hash)
+    .bind(&token.grant_id)
+    .bind(&token.scope)
+    .bind(token.issued_at.seconds())
+    .bind(token.expires_at.seconds())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 pub use audit::{AuditQuery, AuditRecord, AuditStore, NewAuditEvent};
 pub use cache::{ClientCache, SYNC_INTERVAL};
 pub use changes::{Change, ChangeStore, Entity};
-pub use db::{Backend, Database};
+pub use db::{Backend, Database, FaultPoint};
 
 use crate::domain::{
     Client, ClientId, NewClient, NewServiceAccount, NewUser, PersonalToken, ScopeName, ServiceAccount,
@@ -401,16 +401,30 @@ pub trait GrantStore: Send + Sync {
     /// the signed-in admin, revoked as soon as Jira has answered).
     async fn create_grant(&self, grant: &NewGrant, now: UnixTime) -> StoreResult<()>;
     async fn find_code(&self, code_hash: &str) -> StoreResult<Option<StoredCode>>;
-    /// Marks an unused code used; false if it was used already (one
-    /// conditional statement, so concurrent redemptions cannot both win).
-    async fn consume_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Redeems an unused code: marks it used and stores the refresh token
+    /// it yields (if any), in one transaction; false if it was used already
+    /// (nothing changes). Concurrent redemptions cannot both win, and a
+    /// fault between the steps leaves the code unused.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        refresh: Option<&NewRefreshToken>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// Revokes a grant: every token issued under it stops being live.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<()>;
-    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()>;
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;
-    /// Marks an unused, unexpired refresh token used; false if another
-    /// request used it first (one conditional statement: the rotation).
-    async fn consume_refresh_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Rotates a refresh token: marks the unused, unexpired `old` used,
+    /// remembering its successor, and stores the successor, in one
+    /// transaction; false if another request used it first (nothing
+    /// changes). After any fault either `old` still works or the successor
+    /// is stored — never neither, never both.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        successor: &NewRefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// Live grants (unrevoked, unexpired) of a user or a client, newest first.
     async fn list_grants(&self, of: GrantsOf<'_>, now: UnixTime) -> StoreResult<Vec<GrantSummary>>;
     /// Revokes every live grant of a user; returns how many.
@@ -450,6 +464,8 @@ pub struct NewRefreshToken {
 /// A refresh token with its grant.
 #[derive(Debug, Clone)]
 pub struct StoredRefreshToken {
+    /// The digest of the token that replaced it, once rotated.
+    pub successor_hash: Option<String>,
     pub grant_id: String,
     pub client_id: ClientId,
     pub user_id: String,

@@ -713,7 +713,8 @@ async fn the_audit_log_records_who_did_what_and_pages(backend: Backend) {
         app.core
             .audit
             .record(tessera::audit::Kind::ScopeCreated, &tester(), &format!("scope:s{n}"), "")
-            .await;
+            .await
+            .unwrap();
     }
     let first = console.get("/console/audit?category=admin").await;
     let next = first

@@ -15,6 +15,8 @@ both_backends!(
     a_reused_refresh_token_revokes_the_whole_grant,
     scope_may_narrow_but_never_widen,
     ten_concurrent_refreshes_leave_exactly_one_live_successor,
+    a_lost_answer_is_repeated_not_punished,
+    a_fault_between_the_steps_loses_nothing,
     a_refresh_token_works_only_for_its_client_user_and_lifetime,
     revoking_a_refresh_token_ends_the_grant,
     expired_records_are_purged_and_live_ones_kept,
@@ -70,10 +72,13 @@ async fn a_reused_refresh_token_revokes_the_whole_grant(backend: Backend) {
     let second = refresh(&setup, &rt, &[]).await.json();
     let successor = text(&second, "refresh_token");
     let access = text(&second, "access_token");
+    // The client moves on: the successor is used, so the first token is spent.
+    let third = refresh(&setup, &successor, &[]).await.json();
+    let newest = text(&third, "refresh_token");
 
     setup.app.clock.advance(10);
     refresh(&setup, &rt, &[]).await.assert_oauth_error(400, "invalid_grant");
-    refresh(&setup, &successor, &[]).await.assert_oauth_error(400, "invalid_grant");
+    refresh(&setup, &newest, &[]).await.assert_oauth_error(400, "invalid_grant");
     assert!(!setup.app.is_active(&setup.jira, &access).await, "the grant's access tokens die too");
     assert!(!setup.app.is_active(&setup.jira, &text(&first, "access_token")).await);
     assert!(setup.app.core.audit.flush(std::time::Duration::from_secs(5)).await, "failure events are queued");
@@ -86,6 +91,15 @@ async fn a_reused_refresh_token_revokes_the_whole_grant(backend: Backend) {
     assert_eq!(events.len(), 1, "the reuse is in the audit log");
     assert_eq!(events[0].actor, format!("client:{}", setup.client.id));
     assert_eq!(events[0].address.as_deref(), Some("127.0.0.1"));
+
+    // A retry whose successor was never used is a replay too once the
+    // retry window (60 s) is over.
+    let first = tokens(&setup, "openid offline_access").await;
+    let rt = text(&first, "refresh_token");
+    let successor = text(&refresh(&setup, &rt, &[]).await.json(), "refresh_token");
+    setup.app.clock.advance(61);
+    refresh(&setup, &rt, &[]).await.assert_oauth_error(400, "invalid_grant");
+    refresh(&setup, &successor, &[]).await.assert_oauth_error(400, "invalid_grant");
 }
 
 async fn scope_may_narrow_but_never_widen(backend: Backend) {
@@ -102,17 +116,76 @@ async fn scope_may_narrow_but_never_widen(backend: Backend) {
         .assert_oauth_error(400, "invalid_scope");
 }
 
+/// Live refresh tokens of the grant behind an access token (`gid`).
+pub(crate) async fn live_refresh_tokens(app: &crate::helpers::TestApp, access_token: &str) -> i64 {
+    let grant = crate::helpers::jwt_parts(access_token).1["gid"].as_str().unwrap().to_owned();
+    sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM refresh_tokens WHERE grant_id = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(grant)
+    .bind(tessera::clock::Clock::now(&app.clock).seconds())
+    .fetch_one(app.core.database.pool())
+    .await
+    .unwrap()
+}
+
 async fn ten_concurrent_refreshes_leave_exactly_one_live_successor(backend: Backend) {
     let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
     let rt = text(&tokens(&setup, "openid offline_access").await, "refresh_token");
     let attempts = (0..10).map(|_| refresh(&setup, &rt, &[]));
     let results = futures_util::future::join_all(attempts).await;
     let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
-    assert!(statuses.iter().all(|s| *s < 500), "{statuses:?}");
-    let winners: Vec<&Response> = results.iter().filter(|r| r.status == 200).collect();
-    assert_eq!(winners.len(), 1, "{statuses:?}");
-    let successor = text(&winners[0].json(), "refresh_token");
+    assert!(statuses.iter().all(|s| *s == 200), "every concurrent request is answered: {statuses:?}");
+    let successors: std::collections::HashSet<String> =
+        results.iter().map(|r| text(&r.json(), "refresh_token")).collect();
+    assert_eq!(successors.len(), 1, "all of them get the one successor, never a second chain");
+    let access = text(&results[0].json(), "access_token");
+    assert_eq!(live_refresh_tokens(&setup.app, &access).await, 1);
+    let successor = successors.into_iter().next().unwrap();
     assert_eq!(refresh(&setup, &successor, &[]).await.status, 200, "the one successor is live");
+}
+
+/// A client whose answer was lost (a crash after the commit, a dropped
+/// connection) presents the old token again and gets the same successor.
+async fn a_lost_answer_is_repeated_not_punished(backend: Backend) {
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let rt = text(&tokens(&setup, "openid offline_access").await, "refresh_token");
+    let lost = refresh(&setup, &rt, &[]).await.json();
+    setup.app.clock.advance(30);
+    let again = refresh(&setup, &rt, &[]).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let again = again.json();
+    assert_eq!(text(&again, "refresh_token"), text(&lost, "refresh_token"), "the same successor");
+    assert_eq!(live_refresh_tokens(&setup.app, &text(&again, "access_token")).await, 1);
+    assert!(setup.app.is_active(&setup.jira, &text(&again, "access_token")).await);
+    assert_eq!(refresh(&setup, &text(&again, "refresh_token"), &[]).await.status, 200);
+}
+
+/// A fault between the steps of a rotation or a code redemption leaves
+/// nothing half done: the old token (or the code) still works, and the
+/// grant never holds two live refresh tokens.
+async fn a_fault_between_the_steps_loses_nothing(backend: Backend) {
+    use tessera::store::FaultPoint;
+
+    let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
+    let app = &setup.app;
+    let first = tokens(&setup, "openid offline_access").await;
+    let rt = text(&first, "refresh_token");
+    app.core.database.inject_fault(Some(FaultPoint::AfterRefreshTokenConsumed));
+    refresh(&setup, &rt, &[]).await.assert_oauth_error(503, "temporarily_unavailable");
+    assert_eq!(live_refresh_tokens(app, &text(&first, "access_token")).await, 1, "the old one, still live");
+    let after = refresh(&setup, &rt, &[]).await;
+    assert_eq!(after.status, 200, "the old token still works: {}", after.body);
+    assert_eq!(live_refresh_tokens(app, &text(&after.json(), "access_token")).await, 1);
+
+    let code = code_for(&setup, &[("scope", "openid offline_access")]).await;
+    app.core.database.inject_fault(Some(FaultPoint::AfterCodeConsumed));
+    exchange(&setup, &code, &[]).await.assert_oauth_error(503, "temporarily_unavailable");
+    let redeemed = exchange(&setup, &code, &[]).await;
+    assert_eq!(redeemed.status, 200, "the code was not burned: {}", redeemed.body);
+    let redeemed = redeemed.json();
+    assert_eq!(live_refresh_tokens(app, &text(&redeemed, "access_token")).await, 1);
+    assert_eq!(refresh(&setup, &text(&redeemed, "refresh_token"), &[]).await.status, 200);
 }
 
 async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Backend) {

@@ -68,9 +68,6 @@ pub async fn grant(
     if now >= code.expires_at {
         return Err(invalid("the code is unknown, expired or already used"));
     }
-    if !server.store.consume_code(&code_hash, now).await? {
-        return Err(replayed(server, client, &code.grant_id, request.peer, now).await?);
-    }
     let Some(user) = server.store.find_user(&code.user_id).await?.filter(|u| u.enabled) else {
         return Err(invalid("the user of this code is disabled"));
     };
@@ -79,11 +76,14 @@ pub async fn grant(
     // A scope disabled since the consent is left out, never handed out.
     let scope = consented.intersection(&client.scopes);
     let audiences = resolve_audience(client, request.resources, &server.config.default_audience)?;
-    let refresh_token = if super::refresh_token::wanted(client, &scope) {
-        Some(super::refresh_token::issue(server, client, &code.grant_id, &scope, None, now).await?)
-    } else {
-        None
-    };
+    let refresh = super::refresh_token::wanted(client, &scope)
+        .then(|| super::refresh_token::mint(server, client, &code.grant_id, &scope, None, now));
+    // The code is used and its refresh token stored in one transaction: a
+    // fault between them leaves the code unused, never burned for nothing.
+    if !server.store.redeem_code(&code_hash, refresh.as_ref().map(|r| &r.record), now).await? {
+        return Err(replayed(server, client, &code.grant_id, request.peer, now).await?);
+    }
+    let refresh_token = refresh.map(|r| r.token);
     let grant = UserGrant {
         client,
         user: &user,
