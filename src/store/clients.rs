@@ -160,12 +160,12 @@ impl ClientStore for Database {
 
     async fn find_client(&self, id: &ClientId) -> StoreResult<Option<StoredClient>> {
         let sql = client_query("WHERE c.id = $1");
-        let Some(row) = self.bounded(sqlx::query(&sql).bind(id.as_str()).fetch_optional(self.pool())).await?
+        let Some(row) = self.read(|| sqlx::query(&sql).bind(id.as_str()).fetch_optional(self.pool())).await?
         else {
             return Ok(None);
         };
         let mut client = client_from_row(&row)?;
-        let children = self.bounded(sqlx::query(CHILDREN).bind(id.as_str()).fetch_all(self.pool())).await?;
+        let children = self.read(|| sqlx::query(CHILDREN).bind(id.as_str()).fetch_all(self.pool())).await?;
         let (secrets, disabled_scopes) = add_children(&mut client, &children)?;
         Ok(Some(StoredClient { client, secrets, disabled_scopes }))
     }

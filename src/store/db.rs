@@ -4,8 +4,10 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -41,6 +43,40 @@ pub struct Database {
     backend: Backend,
     timeout: Duration,
     fault: Arc<Mutex<Option<FaultPoint>>>,
+    broken: Arc<BrokenSince>,
+}
+
+/// When the database was last seen broken: a dropped connection, a server
+/// shutting down, or a primary demoted to a read-only replica (failover).
+/// Every connection opened before that moment is closed instead of reused
+/// (checked when it is taken from the pool and when it is given back), so
+/// one failure empties the pool of connections to the old server at once.
+#[derive(Debug)]
+struct BrokenSince {
+    epoch: Instant,
+    /// Nanoseconds after `epoch`; 0 while nothing broke.
+    at: AtomicU64,
+}
+
+impl BrokenSince {
+    fn new() -> Self {
+        Self { epoch: Instant::now(), at: AtomicU64::new(0) }
+    }
+
+    fn mark(&self) {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.at.fetch_max(now, Ordering::AcqRel);
+    }
+
+    /// Was a connection of this age opened before the last break?
+    fn predates_break(&self, age: Duration) -> bool {
+        let at = self.at.load(Ordering::Acquire);
+        if at == 0 {
+            return false;
+        }
+        let broke_ago = self.epoch.elapsed().saturating_sub(Duration::from_nanos(at));
+        age >= broke_ago
+    }
 }
 
 /// A point between the statements of a multi-statement transaction where
@@ -64,13 +100,23 @@ impl Database {
             Backend::Sqlite => prepare_sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
         };
+        let broken = Arc::new(BrokenSince::new());
+        let (on_acquire, on_release) = (broken.clone(), broken.clone());
         let options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(timeout)
             .idle_timeout(Duration::from_secs(300))
             .max_lifetime(Duration::from_secs(1_800))
-            .test_before_acquire(false);
+            .test_before_acquire(false)
+            .before_acquire(move |_, meta| {
+                let keep = !on_acquire.predates_break(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
+            .after_release(move |_, meta| {
+                let keep = !on_release.predates_break(meta.age);
+                Box::pin(async move { Ok(keep) })
+            });
         let options = match backend {
             Backend::Sqlite => options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -84,7 +130,7 @@ impl Database {
             Backend::Postgres => options,
         };
         let pool = options.connect_lazy(&url).context("the database URL is not valid")?;
-        Ok(Self { pool, backend, timeout, fault: Arc::default() })
+        Ok(Self { pool, backend, timeout, fault: Arc::default(), broken })
     }
 
     pub fn backend(&self) -> Backend {
@@ -127,11 +173,40 @@ impl Database {
         operation: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> StoreResult<T> {
         match tokio::time::timeout(self.timeout, operation).await {
-            Ok(result) => result.map_err(map_error),
-            Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!(
-                "the database did not answer within {:?}",
-                self.timeout
-            ))),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                if is_broken_connection(&error) {
+                    self.broken.mark();
+                }
+                Err(map_error(error))
+            }
+            Err(_) => {
+                // A statement that hangs may sit on a half-open connection.
+                self.broken.mark();
+                Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "the database did not answer within {:?}",
+                    self.timeout
+                )))
+            }
+        }
+    }
+
+    /// An idempotent read, tried once more on a fresh connection when the
+    /// first try met a broken one (a failover, a restarted server) and
+    /// failed fast; the two tries together stay within about one timeout.
+    /// Writes are never retried here: whether they committed is unknown.
+    pub(super) async fn read<T, F, Fut>(&self, query: F) -> StoreResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let started = Instant::now();
+        match self.bounded(query()).await {
+            Err(StoreError::Unavailable(cause)) if started.elapsed() < self.timeout / 2 => {
+                tracing::debug!(error = %cause, "retrying a read on a fresh connection");
+                self.bounded(query()).await
+            }
+            other => other,
         }
     }
 
@@ -175,14 +250,34 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     }
 }
 
-/// Driver errors → store errors: connection-level trouble is `Unavailable`
-/// (503 upstream), constraint violations are `Conflict`.
+/// Does this error mean the connection (or the server behind it) can no
+/// longer be trusted: lost, shutting down, or read-only after a failover?
+fn is_broken_connection(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => {
+            true
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            code.starts_with("57P") || code.starts_with("08") || code == READ_ONLY_TRANSACTION
+        }
+        _ => false,
+    }
+}
+
+/// SQLSTATE of a write sent to a read-only server (a demoted primary).
+const READ_ONLY_TRANSACTION: &str = "25006";
+
+/// Driver errors → store errors: connection-level trouble and a read-only
+/// server are `Unavailable` (503 upstream), constraint violations are
+/// `Conflict`.
 pub(super) fn map_error(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(anyhow::Error::new(error)),
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
@@ -190,8 +285,13 @@ pub(super) fn map_error(error: sqlx::Error) -> StoreError {
                 StoreError::Conflict("already exists".into())
             } else if db.is_foreign_key_violation() {
                 StoreError::Conflict("refers to something that does not exist".into())
-            } else if code.starts_with("57P") || code.starts_with("08") || code == "53300" {
-                // admin shutdown, connection exceptions, too many connections
+            } else if code.starts_with("57P")
+                || code.starts_with("08")
+                || code == "53300"
+                || code == READ_ONLY_TRANSACTION
+            {
+                // admin shutdown, connection exceptions, too many connections,
+                // a primary demoted to a replica during a failover
                 StoreError::Unavailable(anyhow::anyhow!("database error {code}: {}", db.message()))
             } else {
                 StoreError::Unexpected(anyhow::anyhow!("database error {code}: {}", db.message()))
@@ -220,6 +320,17 @@ mod tests {
         assert_eq!(Backend::of_url("postgres://u@h/db").unwrap(), Backend::Postgres);
         assert_eq!(Backend::of_url("sqlite://./x.db").unwrap(), Backend::Sqlite);
         assert!(Backend::of_url("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn connections_opened_before_a_break_are_dropped_and_later_ones_kept() {
+        let broken = BrokenSince::new();
+        assert!(!broken.predates_break(Duration::from_secs(3_600)), "nothing broke yet");
+        std::thread::sleep(Duration::from_millis(20));
+        broken.mark();
+        assert!(broken.predates_break(Duration::from_secs(1)), "opened a second ago: before the break");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!broken.predates_break(Duration::from_millis(5)), "opened after the break");
     }
 
     #[test]

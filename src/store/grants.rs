@@ -88,15 +88,15 @@ impl GrantStore for Database {
 
     async fn find_code(&self, code_hash: &str) -> StoreResult<Option<StoredCode>> {
         let row = self
-            .bounded(
+            .read(|| {
                 sqlx::query(
                     "SELECT c.grant_id, c.client_id, g.user_id, g.scope, g.auth_time, c.redirect_uri, \
                      c.redirect_uri_given, c.code_challenge, c.nonce, c.expires_at, c.used_at, g.revoked_at \
                      FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1",
                 )
                 .bind(code_hash)
-                .fetch_optional(self.pool()),
-            )
+                .fetch_optional(self.pool())
+            })
             .await?;
         let Some(row) = row else { return Ok(None) };
         let read = || -> anyhow::Result<StoredCode> {
@@ -159,9 +159,7 @@ impl GrantStore for Database {
     }
 
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>> {
-        let row = self
-            .bounded(
-                sqlx::query(
+        let row = self.read(|| sqlx::query(
                     "SELECT r.grant_id, g.client_id, g.user_id, r.scope, r.issued_at, r.expires_at, r.used_at, \
                      r.successor_hash, g.revoked_at, g.expires_at AS grant_expires_at, g.auth_time \
                      FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1",

@@ -7,9 +7,7 @@ use crate::domain::UnixTime;
 #[async_trait]
 impl KeyStore for Database {
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        let rows = self
-            .bounded(
-                sqlx::query("SELECT kid, alg, private_key, created_at, activates_at FROM signing_keys ORDER BY activates_at, kid")
+        let rows = self.read(|| sqlx::query("SELECT kid, alg, private_key, created_at, activates_at FROM signing_keys ORDER BY activates_at, kid")
                     .fetch_all(self.pool()),
             )
             .await?;

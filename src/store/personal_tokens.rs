@@ -116,13 +116,8 @@ impl PersonalTokenStore for Database {
     }
 
     async fn find_personal_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<PersonalToken>> {
-        let row = self
-            .bounded(
-                sqlx::query(&format!("{SELECT} WHERE t.token_hash = $1"))
-                    .bind(token_hash)
-                    .fetch_optional(self.pool()),
-            )
-            .await?;
+        let sql = format!("{SELECT} WHERE t.token_hash = $1");
+        let row = self.read(|| sqlx::query(&sql).bind(token_hash).fetch_optional(self.pool())).await?;
         row.as_ref().map(from_row).transpose()
     }
 

@@ -31,7 +31,7 @@ impl SessionStore for Database {
             columns =
                 super::users::COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
         );
-        let Some(row) = self.bounded(sqlx::query(&sql).bind(id_hash).fetch_optional(self.pool())).await?
+        let Some(row) = self.read(|| sqlx::query(&sql).bind(id_hash).fetch_optional(self.pool())).await?
         else {
             return Ok(None);
         };

@@ -44,9 +44,7 @@ impl TokenStore for Database {
     }
 
     async fn find_access_token(&self, digest: &str) -> StoreResult<Option<(StoredAccessToken, Standing)>> {
-        let row = self
-            .bounded(
-                sqlx::query(
+        let row = self.read(|| sqlx::query(
                     "SELECT t.jti, t.client_id, t.subject, t.username, t.scope, t.audience, t.issued_at, t.expires_at, \
                      t.revoked_at, t.grant_id, c.enabled AS client_enabled, c.tokens_not_before, sa.enabled AS sa_enabled, \
                      CASE WHEN t.grant_id IS NULL THEN 1 \
@@ -110,11 +108,16 @@ impl TokenStore for Database {
                 Some(id),
             ),
         };
-        let mut query = sqlx::query(sql).bind(jti).bind(client.as_str());
-        if let Some(id) = person_id {
-            query = query.bind(id);
-        }
-        let row = self.bounded(query.fetch_optional(self.pool())).await?;
+        let row = self
+            .read(|| {
+                let query = sqlx::query(sql).bind(jti).bind(client.as_str());
+                match person_id {
+                    Some(id) => query.bind(id),
+                    None => query,
+                }
+                .fetch_optional(self.pool())
+            })
+            .await?;
         let Some(row) = row else {
             return Ok(Standing { revoked: false, owner_active: false, not_before: None });
         };

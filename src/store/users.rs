@@ -83,13 +83,13 @@ impl UserStore for Database {
              (SELECT principal_id FROM principal_names WHERE name_key = $3 AND kind = 'user')"
         );
         let rows = self
-            .bounded(
+            .read(|| {
                 sqlx::query(&sql)
                     .bind(login)
                     .bind(login.to_lowercase())
                     .bind(principals::name_key(login))
-                    .fetch_all(self.pool()),
-            )
+                    .fetch_all(self.pool())
+            })
             .await?;
         // A username that equals another user's email is ambiguous: the
         // username wins, as Jira's own login does; an exact match wins over
@@ -144,7 +144,7 @@ impl UserStore for Database {
 
     async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        let row = self.bounded(sqlx::query(&sql).bind(id).fetch_optional(self.pool())).await?;
+        let row = self.read(|| sqlx::query(&sql).bind(id).fetch_optional(self.pool())).await?;
         row.map(|row| from_row(&row).map(|(user, _)| user)).transpose()
     }
 

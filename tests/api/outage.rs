@@ -166,3 +166,51 @@ async fn failure_events_never_wait_for_the_database_and_reach_it_when_it_returns
     let written = audit.list(&query).await.unwrap().len() as u64;
     assert_eq!(written + lost, 300, "every event is written or counted as dropped");
 }
+
+/// A failover demotes the old primary to a read-only replica: writes there
+/// fail with "read-only transaction". Tessera answers 503 (never 500, never
+/// a token), drops every connection opened before the failure at once, and
+/// serves again as soon as the database takes writes — without waiting for
+/// pooled connections to the old server to time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_gives_503_and_its_connections_are_dropped_at_once() {
+    use sqlx::Connection as _;
+
+    let data = Arc::new(TestData::new(Backend::Postgres).await);
+    let name = data.postgres.as_ref().unwrap().name.clone();
+    let app = spawn_node(data.clone(), data.raw_settings(), ManualClock::new(UnixTime::now())).await;
+    let opaque =
+        app.create_client(ClientSpec { token_format: TokenFormat::Opaque, ..Default::default() }).await;
+    // Several pooled connections, all writable.
+    let warm = (0..6).map(|_| app.token(&opaque, &[]));
+    assert!(futures_util::future::join_all(warm).await.iter().all(|r| r.status == 200));
+
+    let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_admin_url()).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} SET default_transaction_read_only = on"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    // Like a demoted primary: the sessions go, and new ones are read-only.
+    sqlx::query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    for _ in 0..4 {
+        let started = Instant::now();
+        let refused = app.token(&opaque, &[]).await;
+        refused.assert_oauth_error(503, "temporarily_unavailable");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    sqlx::query(&format!("ALTER DATABASE {name} RESET default_transaction_read_only"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    // The very next request is served: no read-only connection was kept.
+    let served = app.token(&opaque, &[]).await;
+    assert_eq!(served.status, 200, "{}", served.body);
+    let more = (0..6).map(|_| app.token(&opaque, &[]));
+    assert!(futures_util::future::join_all(more).await.iter().all(|r| r.status == 200));
+}
