@@ -280,9 +280,13 @@ def code_flow(state, http, setup, browser, username):
     for _ in range(3):
         if page is None:
             return None
+        if page.status == 503:
+            return None  # the database is away (a failover): try again later
         if page.status in (302, 303):
             location = page.header("Location")
             params = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)
+            if params.get("error") == ["temporarily_unavailable"]:
+                return None
             if "code" not in params:
                 state.failures.add(f"authorization went back without a code: {location}")
                 return None
@@ -294,7 +298,7 @@ def code_flow(state, http, setup, browser, username):
                 "client_id": setup["app"],
             }
             response = http.request("POST", "/oauth2/token", form=form)
-            if response is None:
+            if response is None or response.status == 503:
                 return None
             if response.status != 200:
                 state.failures.add(f"code exchange answered {response.status}: {response.body[:200]!r}")

@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""Postgres failover under load, on the production topology of docs/ha.md,
+built from Debian's packages and started on loopback:
+
+    etcd ── patroni(pg1) ─┐
+         └─ patroni(pg2) ─┴─ haproxy (routes to the primary by Patroni's
+                               REST check) ── tessera node A, tessera node B
+
+Two Postgres servers under Patroni with synchronous replication
+(`synchronous_mode: true`: an acknowledged write is on both). Under load the
+primary's postmaster gets SIGKILL; Patroni promotes the replica, HAProxy
+follows, and both Tessera nodes must serve again by themselves.
+
+Checked for every failover:
+- while the database is away, every answer is a quick 503
+  `temporarily_unavailable` (never a hang, never a 500, never a token that
+  was not stored, never `active: true` for a revoked token);
+- both nodes issue database-backed tokens again within 10 s, without a
+  restart (the time is printed; the median is reported);
+- every refresh token a client received before the kill still works, and
+  no grant has two live refresh tokens;
+- every token revoked before the kill stays inactive.
+
+Standard library only; run through scripts/failover-test.
+"""
+
+import argparse
+import base64
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import crash_test as load  # noqa: E402  (shared load pieces)
+
+PG_BIN = None
+RECOVERY_LIMIT = 10.0
+REQUEST_LIMIT = 6.0
+
+
+def find_pg_bin():
+    for version in sorted(os.listdir("/usr/lib/postgresql"), key=lambda v: int(v), reverse=True):
+        path = f"/usr/lib/postgresql/{version}/bin"
+        if os.path.exists(os.path.join(path, "initdb")):
+            return path
+    raise SystemExit("error: no PostgreSQL server binaries under /usr/lib/postgresql")
+
+
+class Cluster:
+    def __init__(self, workdir, owner):
+        self.dir = workdir
+        self.owner = owner
+        self.processes = []
+        self.etcd_port = load.free_port()
+        self.etcd_peer = load.free_port()
+        self.nodes = []
+        for name in ("pg1", "pg2"):
+            self.nodes.append({"name": name, "pg": load.free_port(), "rest": load.free_port()})
+        self.haproxy_port = load.free_port()
+
+    def spawn(self, args, log, as_owner=False):
+        if as_owner and os.geteuid() == 0:
+            args = ["runuser", "-u", self.owner, "--"] + args
+        out = open(os.path.join(self.dir, log), "ab")
+        process = subprocess.Popen(args, stdout=out, stderr=out, cwd=self.dir)
+        self.processes.append(process)
+        return process
+
+    def start(self):
+        self.spawn(
+            [
+                "etcd", "--name", "e1", "--data-dir", os.path.join(self.dir, "etcd"),
+                "--listen-client-urls", f"http://127.0.0.1:{self.etcd_port}",
+                "--advertise-client-urls", f"http://127.0.0.1:{self.etcd_port}",
+                "--listen-peer-urls", f"http://127.0.0.1:{self.etcd_peer}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.etcd_peer}",
+                "--initial-cluster", f"e1=http://127.0.0.1:{self.etcd_peer}",
+                "--enable-v2=true",
+            ],
+            "etcd.log",
+        )
+        wait_for(lambda: http_status(f"http://127.0.0.1:{self.etcd_port}/health") == 200, 30, "etcd")
+        for node in self.nodes:
+            path = os.path.join(self.dir, f"{node['name']}.yml")
+            with open(path, "w") as f:
+                f.write(self.patroni_config(node))
+            self.spawn(["patroni", path], f"{node['name']}.log", as_owner=True)
+        wait_for(lambda: self.primary() is not None, 90, "a Patroni primary")
+        wait_for(lambda: self.sync_standby() is not None, 90, "a synchronous standby")
+        with open(os.path.join(self.dir, "haproxy.cfg"), "w") as f:
+            f.write(self.haproxy_config())
+        self.spawn(["haproxy", "-db", "-f", os.path.join(self.dir, "haproxy.cfg")], "haproxy.log")
+        # HAProxy counts every server up until its checks say otherwise:
+        # wait for the standby to be marked down, then for steady routing.
+        time.sleep(2)
+        wait_for(lambda: all(self.haproxy_routes() for _ in range(5)), 30, "HAProxy to route to the primary")
+
+    def patroni_config(self, node):
+        data = os.path.join(self.dir, node["name"])
+        return f"""
+scope: tessera-failover
+name: {node['name']}
+restapi:
+  listen: 127.0.0.1:{node['rest']}
+  connect_address: 127.0.0.1:{node['rest']}
+etcd3:
+  hosts: 127.0.0.1:{self.etcd_port}
+bootstrap:
+  dcs:
+    ttl: 10
+    loop_wait: 1
+    retry_timeout: 3
+    maximum_lag_on_failover: 1048576
+    synchronous_mode: true
+    primary_start_timeout: 0
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        wal_log_hints: 'on'
+        max_connections: 200
+        synchronous_commit: 'on'
+  initdb:
+    - encoding: UTF8
+    - auth: trust
+postgresql:
+  listen: 127.0.0.1:{node['pg']}
+  connect_address: 127.0.0.1:{node['pg']}
+  data_dir: {data}
+  bin_dir: {PG_BIN}
+  pgpass: {os.path.join(self.dir, node['name'] + '.pgpass')}
+  authentication:
+    superuser:
+      username: postgres
+      password: postgres
+    replication:
+      username: replicator
+      password: replicator
+    rewind:
+      username: postgres
+      password: postgres
+  parameters:
+    unix_socket_directories: {self.dir}
+    fsync: 'on'
+  pg_hba:
+    - local all all trust
+    - host all all 127.0.0.1/32 trust
+    - host replication all 127.0.0.1/32 trust
+"""
+
+    def haproxy_config(self):
+        servers = "\n".join(
+            f"    server {n['name']} 127.0.0.1:{n['pg']} maxconn 200 check port {n['rest']}" for n in self.nodes
+        )
+        return f"""
+global
+    maxconn 1000
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 30m
+    timeout server 30m
+    timeout check 1s
+listen postgres
+    bind 127.0.0.1:{self.haproxy_port}
+    option httpchk OPTIONS /primary
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+{servers}
+"""
+
+    def role(self, node, path):
+        return http_status(f"http://127.0.0.1:{node['rest']}{path}") == 200
+
+    def primary(self):
+        return next((n for n in self.nodes if self.role(n, "/primary")), None)
+
+    def sync_standby(self):
+        return next((n for n in self.nodes if self.role(n, "/sync")), None)
+
+    def haproxy_routes(self):
+        done = subprocess.run(
+            ["psql", self.database_url("postgres"), "-At", "-c", "SELECT NOT pg_is_in_recovery()"],
+            capture_output=True, text=True,
+        )
+        return done.returncode == 0 and done.stdout.strip() == "t"
+
+    def database_url(self, name):
+        return f"postgres://postgres@127.0.0.1:{self.haproxy_port}/{name}"
+
+    def postmaster_pid(self, node):
+        with open(os.path.join(self.dir, node["name"], "postmaster.pid")) as f:
+            return int(f.readline())
+
+    def stop(self):
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.time() + 20
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        # Postgres servers a stopped Patroni left behind.
+        subprocess.run(["pkill", "-9", "-f", f"{PG_BIN}/postgres -D {self.dir}"], capture_output=True)
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=1) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def wait_for(condition, seconds, what):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if condition():
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"error: timed out waiting for {what}")
+
+
+class Node:
+    def __init__(self, name, binary, env, workdir):
+        self.name = name
+        self.port = load.free_port()
+        self.env = dict(env, TESSERA_BIND=f"127.0.0.1:{self.port}", TESSERA_ISSUER=f"http://127.0.0.1:{self.port}")
+        self.server = load.Server(binary, self.env, os.path.join(workdir, f"tessera-{name}.log"))
+        self.state = load.State(load.Failures())  # never "ready": answers are judged here
+        self.http = load.Http(self.port, self.state)
+
+
+class Observer:
+    """Classifies every answer of the load during and after a failover."""
+
+    def __init__(self, failures):
+        self.failures = failures
+        self.lock = threading.Lock()
+        self.counts = {}
+        self.in_failover = threading.Event()
+
+    def note(self, what, response, elapsed):
+        with self.lock:
+            key = "connection error" if response is None else str(response.status)
+            self.counts[key] = self.counts.get(key, 0) + 1
+        if elapsed > REQUEST_LIMIT:
+            self.failures.add(f"{what} took {elapsed:.1f} s: a request must never hang")
+        if response is None:
+            return
+        if response.status >= 500:
+            body = response.body[:200]
+            if response.status != 503 or b"temporarily_unavailable" not in body and b"unavailable" not in body:
+                self.failures.add(f"{what} answered {response.status}: {body!r}")
+            elif not self.in_failover.is_set():
+                self.failures.add(f"{what} answered 503 with the database up: {body!r}")
+
+
+def main():
+    global PG_BIN
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--failovers", type=int, default=2)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--owner", default="postgres")
+    args = parser.parse_args()
+    PG_BIN = find_pg_bin()
+    failures = load.Failures()
+
+    cluster = Cluster(args.workdir, args.owner)
+    nodes = []
+    try:
+        print("starting etcd, two Postgres servers under Patroni, HAProxy …", flush=True)
+        cluster.start()
+        wait_for(
+            lambda: subprocess.run(
+                ["psql", cluster.database_url("postgres"), "-qc", "CREATE DATABASE tessera"], capture_output=True
+            ).returncode == 0
+            or cluster.haproxy_routes() and load.psql(cluster.database_url("postgres"),
+                                                      "SELECT 1 FROM pg_database WHERE datname = 'tessera'"),
+            30,
+            "the tessera database",
+        )
+        database_url = cluster.database_url("tessera")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_") and k != "DATABASE_URL"}
+        env.update(
+            {
+                "TESSERA_DATABASE_URL": database_url,
+                "TESSERA_DATA_DIR": args.workdir,
+                "TESSERA_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+                "TESSERA_BOOTSTRAP_ADMIN_PASSWORD": "failover bootstrap password",
+                "TESSERA_DATABASE_TIMEOUT_SECONDS": "2",
+                "TESSERA_WORKERS": "2",
+                "TESSERA_LOG": "warn",
+            }
+        )
+        binary = args.binary
+        load.cli(binary, env, "migrate")
+        load.cli(binary, env, "scope", "create", "jira:read")
+        load.cli(binary, env, "service-account", "create", "--username", "svc-failover")
+
+        def client(*extra):
+            created = json.loads(load.cli(binary, env, "client", "create", "--json", *extra))
+            return (created["client_id"], created.get("client_secret"))
+
+        setup = {
+            "cc": client("--name", "failover jwt", "--grant", "client_credentials", "--scope", "jira:read",
+                         "--service-account", "svc-failover"),
+            "opaque": client("--name", "failover opaque", "--grant", "client_credentials", "--scope",
+                             "jira:read", "--token-format", "opaque"),
+            "rs": client("--name", "failover jira", "--grant", "client_credentials", "--scope", "jira:read",
+                         "--resource-server"),
+            "app": client("--name", "failover app", "--public", "--grant", "authorization_code", "--grant",
+                          "refresh_token", "--redirect-uri", "http://127.0.0.1/cb", "--scope", "openid",
+                          "--scope", "offline_access", "--scope", "jira:read")[0],
+        }
+        load.cli(binary, env, "user", "create", "--username", "failover-user", "--email",
+                 "failover@example.com", "--password-stdin", stdin=load.PASSWORD + "\n")
+        for name in ("a", "b"):
+            node = Node(name, binary, env, args.workdir)
+            node.server.start()
+            load.wait_ready(node.http, node.server.process)
+            nodes.append(node)
+        print(f"cluster up: primary {cluster.primary()['name']}, tessera nodes on {[n.port for n in nodes]}",
+              flush=True)
+
+        observer = Observer(failures)
+        chains = []
+        chains_lock = threading.Lock()
+        revoked = []
+        stop = threading.Event()
+        gate = load.Gate()
+
+        def timed(node, what, call):
+            started = time.time()
+            response = call(node.http)
+            observer.note(f"{what} on node {node.name}", response, time.time() - started)
+            return response
+
+        def machine_worker(seed):
+            rng = random.Random(seed)
+            while not stop.is_set():
+                gate.enter()
+                try:
+                    node = rng.choice(nodes)
+                    client = setup["opaque"] if rng.random() < 0.5 else setup["cc"]
+                    form = {"grant_type": "client_credentials"}
+                    response = timed(node, "client credentials",
+                                     lambda h: h.request("POST", "/oauth2/token", form=form, auth=client))
+                    if response is not None and response.status == 200 and rng.random() < 0.2:
+                        token = response.json()["access_token"]
+                        form = {"token": token}
+                        answer = timed(node, "revocation",
+                                       lambda h: h.request("POST", "/oauth2/revoke", form=form, auth=client))
+                        if answer is not None and answer.status == 200:
+                            with chains_lock:
+                                revoked.append(token)
+                    if response is None or response.status != 200:
+                        time.sleep(0.05)
+                finally:
+                    gate.leave()
+
+        def person_worker(seed):
+            rng = random.Random(seed)
+            browsers = {n.name: load.Browser(n.http) for n in nodes}
+            while not stop.is_set():
+                gate.enter()
+                try:
+                    node = rng.choice(nodes)
+                    with chains_lock:
+                        live = [c for c in chains if c.status == "live"]
+                    if len(live) < 40 and (not live or rng.random() < 0.3):
+                        state = load.State(failures)
+                        started = time.time()
+                        answer = load.code_flow(state, node.http, setup, browsers[node.name], "failover-user")
+                        if time.time() - started > 4 * REQUEST_LIMIT:
+                            failures.add("a sign-in flow hung")
+                        if answer:
+                            with chains_lock:
+                                chains.append(load.Chain(answer["refresh_token"],
+                                                         load.jwt_claims(answer["access_token"])["gid"]))
+                        else:
+                            time.sleep(0.05)
+                        continue
+                    chain = rng.choice(live)
+                    with chain.lock:
+                        response = timed(node, "refresh", lambda h: load.refresh(h, setup, chain))
+                        if response is not None and response.status == 200:
+                            chain.refresh_token = response.json()["refresh_token"]
+                        elif response is not None and response.status != 503:
+                            failures.add(f"refresh of a live chain answered {response.status}: "
+                                         f"{response.body[:200]!r}")
+                            chain.status = "broken"
+                        else:
+                            time.sleep(0.05)
+                finally:
+                    gate.leave()
+
+        def introspection_worker(seed):
+            rng = random.Random(seed)
+            while not stop.is_set():
+                gate.enter()
+                try:
+                    with chains_lock:
+                        sample = rng.sample(revoked, min(5, len(revoked)))
+                    for token in sample:
+                        node = rng.choice(nodes)
+                        form = {"token": token}
+                        response = timed(node, "introspection of a revoked token",
+                                         lambda h: h.request("POST", "/oauth2/introspect", form=form,
+                                                             auth=setup["rs"]))
+                        if response is not None and response.status == 200 and response.json().get("active"):
+                            failures.add("a revoked token introspected as active")
+                    time.sleep(0.05)
+                finally:
+                    gate.leave()
+
+        threads = [threading.Thread(target=machine_worker, args=(n,), daemon=True) for n in range(3)]
+        threads += [threading.Thread(target=person_worker, args=(10 + n,), daemon=True) for n in range(2)]
+        threads += [threading.Thread(target=introspection_worker, args=(20,), daemon=True)]
+        for thread in threads:
+            thread.start()
+
+        def probe(node):
+            form = {"grant_type": "client_credentials"}
+            response = node.http.request("POST", "/oauth2/token", form=form, auth=setup["opaque"])
+            return response is not None and response.status == 200
+
+        recoveries = []
+        time.sleep(3)
+        for round_ in range(1, args.failovers + 1):
+            wait_for(lambda: cluster.sync_standby() is not None and cluster.primary() is not None, 120,
+                     "a primary with a synchronous standby")
+            wait_for(lambda: all(probe(n) for n in nodes), 30, "both nodes serving before the kill")
+            time.sleep(random.uniform(1.0, 3.0))
+            old = cluster.primary()
+            pid = cluster.postmaster_pid(old)
+            observer.in_failover.set()
+            killed_at = time.time()
+            os.kill(pid, signal.SIGKILL)
+            # Both nodes issue database-backed tokens again.
+            back = {}
+            while len(back) < len(nodes) and time.time() - killed_at < 60:
+                for node in nodes:
+                    if node.name not in back and probe(node):
+                        back[node.name] = time.time() - killed_at
+                time.sleep(0.05)
+            if len(back) < len(nodes):
+                failures.add(f"failover {round_}: a node did not serve again within 60 s")
+                break
+            recovered = max(back.values())
+            recoveries.append(recovered)
+            new = cluster.primary()
+            time.sleep(1.0)
+            observer.in_failover.clear()
+            print(
+                f"failover {round_}: killed {old['name']}'s postmaster; primary now "
+                f"{new['name'] if new else '?'}; both nodes issue tokens after {recovered:.2f} s "
+                f"(A {back['a']:.2f} s, B {back['b']:.2f} s)",
+                flush=True,
+            )
+            if recovered > RECOVERY_LIMIT:
+                failures.add(f"failover {round_}: tokens again only after {recovered:.1f} s (limit {RECOVERY_LIMIT} s)")
+            # The invariants, with the load paused.
+            gate.close()
+            try:
+                check_invariants(nodes, setup, chains, chains_lock, revoked, database_url, failures)
+            finally:
+                gate.open()
+
+        stop.set()
+        gate.close()
+        check_invariants(nodes, setup, chains, chains_lock, revoked, database_url, failures)
+        gate.open()
+        with observer.lock:
+            counts = dict(observer.counts)
+        print(f"answers seen: {counts}")
+        print(f"chains: {len(chains)}, revoked tokens: {len(revoked)}")
+        if recoveries:
+            print(
+                f"failover test: {len(recoveries)} failovers; time until both nodes issue tokens again: "
+                f"median {statistics.median(recoveries):.2f} s, max {max(recoveries):.2f} s "
+                f"({', '.join(f'{r:.2f}' for r in recoveries)})"
+            )
+    finally:
+        for node in nodes:
+            node.server.stop()
+        cluster.stop()
+    if failures:
+        print(f"failover test FAILED: {len(failures.items)} problems", file=sys.stderr)
+        sys.exit(1)
+    print("failover test passed: every invariant held")
+
+
+def check_invariants(nodes, setup, chains, chains_lock, revoked, database_url, failures):
+    with chains_lock:
+        live = [c for c in chains if c.status == "live"]
+        tokens = list(revoked)
+    for index, chain in enumerate(live):
+        node = nodes[index % len(nodes)]
+        with chain.lock:
+            response = load.refresh(node.http, setup, chain)
+            if response is not None and response.status == 200:
+                chain.refresh_token = response.json()["refresh_token"]
+            else:
+                status = None if response is None else response.status
+                failures.add(f"a refresh token received before the kill does not work: {status}")
+                chain.status = "broken"
+    for index, token in enumerate(tokens):
+        node = nodes[index % len(nodes)]
+        response = node.http.request("POST", "/oauth2/introspect", form={"token": token}, auth=setup["rs"])
+        if response is None or response.status != 200 or response.json().get("active") is not False:
+            failures.add("a token revoked before the kill is not inactive")
+    now = int(time.time())
+    doubles = load.psql(
+        database_url,
+        "SELECT grant_id FROM refresh_tokens "
+        f"WHERE used_at IS NULL AND expires_at > {now} GROUP BY grant_id HAVING COUNT(*) > 1",
+    )
+    for grant in doubles:
+        failures.add(f"grant {grant} has two live refresh tokens")
+
+
+if __name__ == "__main__":
+    main()
