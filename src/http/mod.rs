@@ -3,14 +3,14 @@
 
 mod api;
 mod authorize;
-mod console;
+pub mod console;
 mod errors;
 mod health;
 pub mod limits;
 mod logout;
 mod oauth;
 mod sign_in;
-mod userinfo;
+pub mod userinfo;
 mod well_known;
 
 use std::sync::Arc;

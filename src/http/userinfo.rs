@@ -25,15 +25,8 @@ fn bearer<'a>(request: &'a HttpRequest, in_body: Option<&'a str>) -> Bearer<'a> 
     if request.query_string().split('&').any(|pair| pair.starts_with("access_token=")) {
         return Bearer::Misplaced("access tokens must not be sent in the URL");
     }
-    let in_header = request.headers().get(header::AUTHORIZATION).map(|value| {
-        value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|token| !token.is_empty())
-    });
+    let in_header =
+        request.headers().get(header::AUTHORIZATION).map(|value| value.to_str().ok().and_then(bearer_token));
     match (in_header, in_body) {
         (Some(_), Some(_)) => Bearer::Misplaced("the token must be sent one way only"),
         (Some(Some(token)), None) => Bearer::Token(token),
@@ -41,6 +34,17 @@ fn bearer<'a>(request: &'a HttpRequest, in_body: Option<&'a str>) -> Bearer<'a> 
         (None, Some(token)) => Bearer::Token(token),
         (None, None) => Bearer::Missing,
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (RFC 6750
+/// §2.1; the scheme in any case), trimmed; None for another scheme or a
+/// blank token. Shared with the admin API's caller check.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 async fn answer(state: &AppState, bearer: Bearer<'_>) -> HttpResponse {

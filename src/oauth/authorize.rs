@@ -91,6 +91,33 @@ impl AuthorizationRequest {
     }
 }
 
+impl Prompt {
+    /// The `prompt` parameter (OIDC Core §3.1.2.1): space-separated values;
+    /// an unknown one, or `none` with another, is refused with the
+    /// `error_description` to send back.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let mut prompt = Self::default();
+        for value in text.split(' ').filter(|v| !v.is_empty()) {
+            match value {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => {}
+                _ => return Err("prompt has an unknown value"),
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err("prompt=none cannot be combined with other values");
+        }
+        Ok(prompt)
+    }
+}
+
+/// The `max_age` parameter: a whole, non-negative number of seconds.
+pub fn parse_max_age(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().filter(|seconds| *seconds >= 0)
+}
+
 fn page(status: u16, message: &str) -> AuthorizeError {
     AuthorizeError::Page { status, message: message.to_owned() }
 }
@@ -238,34 +265,18 @@ impl OAuthServer {
             return Err(request.error(issuer, "invalid_request", "nonce is too long"));
         }
         if let Some(prompt) = params.get("prompt") {
-            for value in prompt.split(' ').filter(|v| !v.is_empty()) {
-                match value {
-                    "none" => request.prompt.none = true,
-                    "login" => request.prompt.login = true,
-                    "consent" => request.prompt.consent = true,
-                    "select_account" => {}
-                    _ => return Err(request.error(issuer, "invalid_request", "prompt has an unknown value")),
-                }
-            }
-            if request.prompt.none && (request.prompt.login || request.prompt.consent) {
+            request.prompt =
+                Prompt::parse(prompt).map_err(|why| request.error(issuer, "invalid_request", why))?;
+        }
+        if let Some(max_age) = params.get("max_age") {
+            let Some(seconds) = parse_max_age(max_age) else {
                 return Err(request.error(
                     issuer,
                     "invalid_request",
-                    "prompt=none cannot be combined with other values",
+                    "max_age must be a whole number of seconds",
                 ));
-            }
-        }
-        if let Some(max_age) = params.get("max_age") {
-            match max_age.parse::<i64>() {
-                Ok(seconds) if seconds >= 0 => request.max_age = Some(seconds),
-                _ => {
-                    return Err(request.error(
-                        issuer,
-                        "invalid_request",
-                        "max_age must be a whole number of seconds",
-                    ))
-                }
-            }
+            };
+            request.max_age = Some(seconds);
         }
         Ok(request)
     }

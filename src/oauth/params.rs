@@ -97,8 +97,10 @@ pub fn decode(raw: &[u8]) -> Result<String, OAuthError> {
         match raw[i] {
             b'+' => out.push(b' '),
             b'%' => {
+                // Two hex digits exactly: `from_str_radix` alone would take `+2`.
                 let hex = raw
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or_else(|| OAuthError::invalid_request("the body has invalid percent-encoding"))?;
@@ -138,6 +140,15 @@ mod tests {
     #[test]
     fn repeated_parameters_bad_encoding_and_bad_utf8_are_invalid_request() {
         for body in [&b"a=1&a=2"[..], b"a=%ZZ", b"a=%4", b"a=%FF%FE"] {
+            assert_eq!(FormParams::parse(body).unwrap_err().code(), "invalid_request", "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_sign_after_percent_is_invalid_encoding() {
+        // Found by fuzz/fuzz_targets/form_params.rs: `%+2` decoded to the byte 0x02.
+        assert!(decode(b"%+2").is_err());
+        for body in [&b"%+2"[..], b"a=%+2", b"a=%+F", b"%+1=x", b"a=%-1"] {
             assert_eq!(FormParams::parse(body).unwrap_err().code(), "invalid_request", "{body:?}");
         }
     }

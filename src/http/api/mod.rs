@@ -258,10 +258,8 @@ pub async fn caller(request: &HttpRequest, state: &AppState) -> Result<Actor, Ht
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty() && token.len() <= 4096);
+        .and_then(super::userinfo::bearer_token)
+        .filter(|token| token.len() <= 4096);
     let Some(token) = token else {
         // No token at all: a bare challenge (RFC 6750 §3.1).
         let mut response = error(
