@@ -604,6 +604,8 @@ def main():
     check(state, http, setup, args.database_url, final=True)
     state.stop.set()
     state.gate.open()
+    for thread in threads:
+        thread.join(timeout=30)
     server.stop()
     elapsed = time.time() - started
     print(

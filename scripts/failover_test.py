@@ -358,6 +358,8 @@ def main():
             while not stop.is_set():
                 gate.enter()
                 try:
+                    if stop.is_set():
+                        return
                     node = rng.choice(nodes)
                     client = setup["opaque"] if rng.random() < 0.5 else setup["cc"]
                     form = {"grant_type": "client_credentials"}
@@ -382,6 +384,8 @@ def main():
             while not stop.is_set():
                 gate.enter()
                 try:
+                    if stop.is_set():
+                        return
                     node = rng.choice(nodes)
                     with chains_lock:
                         live = [c for c in chains if c.status == "live"]
@@ -417,6 +421,8 @@ def main():
             while not stop.is_set():
                 gate.enter()
                 try:
+                    if stop.is_set():
+                        return
                     with chains_lock:
                         sample = rng.sample(revoked, min(5, len(revoked)))
                     for token in sample:
@@ -488,6 +494,8 @@ def main():
         gate.close()
         check_invariants(nodes, setup, chains, chains_lock, revoked, database_url, failures)
         gate.open()
+        for thread in threads:
+            thread.join(timeout=30)
         with observer.lock:
             counts = dict(observer.counts)
         print(f"answers seen: {counts}")
