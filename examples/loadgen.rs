@@ -9,6 +9,9 @@
 //!       for a code, then exchange it; the exchange is what is timed
 //!
 //! Prints one JSON line: requests, errors, rps, p50_ms, p99_ms.
+//!
+//! `LOADGEN_INTERVAL_MS` paces each refresh chain to one request per
+//! interval (the soak holds a steady rate instead of the most it can get).
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +48,14 @@ async fn refresh_chain(
 ) -> (Vec<u64>, u64) {
     let mut latencies = Vec::new();
     let mut errors = 0;
+    let interval =
+        std::env::var("LOADGEN_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).map(Duration::from_millis);
+    let mut next = Instant::now();
     while Instant::now() < until {
+        if let Some(interval) = interval {
+            tokio::time::sleep_until(next.into()).await;
+            next += interval;
+        }
         let started = Instant::now();
         let response = http
             .post(format!("{url}/oauth2/token"))

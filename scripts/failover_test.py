@@ -353,93 +353,77 @@ def main():
             observer.note(f"{what} on node {node.name}", response, time.time() - started)
             return response
 
-        def machine_worker(seed):
-            rng = random.Random(seed)
-            while not stop.is_set():
-                gate.enter()
-                try:
-                    if stop.is_set():
-                        return
-                    node = rng.choice(nodes)
-                    client = setup["opaque"] if rng.random() < 0.5 else setup["cc"]
-                    form = {"grant_type": "client_credentials"}
-                    response = timed(node, "client credentials",
-                                     lambda h: h.request("POST", "/oauth2/token", form=form, auth=client))
-                    if response is not None and response.status == 200 and rng.random() < 0.2:
-                        token = response.json()["access_token"]
-                        form = {"token": token}
-                        answer = timed(node, "revocation",
-                                       lambda h: h.request("POST", "/oauth2/revoke", form=form, auth=client))
-                        if answer is not None and answer.status == 200:
-                            with chains_lock:
-                                revoked.append(token)
-                    if response is None or response.status != 200:
-                        time.sleep(0.05)
-                finally:
-                    gate.leave()
-
-        def person_worker(seed):
-            rng = random.Random(seed)
-            browsers = {n.name: load.Browser(n.http) for n in nodes}
-            while not stop.is_set():
-                gate.enter()
-                try:
-                    if stop.is_set():
-                        return
-                    node = rng.choice(nodes)
+        def machine_step(rng):
+            node = rng.choice(nodes)
+            client = setup["opaque"] if rng.random() < 0.5 else setup["cc"]
+            form = {"grant_type": "client_credentials"}
+            response = timed(node, "client credentials",
+                             lambda h: h.request("POST", "/oauth2/token", form=form, auth=client))
+            if response is not None and response.status == 200 and rng.random() < 0.2:
+                token = response.json()["access_token"]
+                form = {"token": token}
+                answer = timed(node, "revocation",
+                               lambda h: h.request("POST", "/oauth2/revoke", form=form, auth=client))
+                if answer is not None and answer.status == 200:
                     with chains_lock:
-                        live = [c for c in chains if c.status == "live"]
-                    if len(live) < 40 and (not live or rng.random() < 0.3):
-                        state = load.State(failures)
-                        started = time.time()
-                        answer = load.code_flow(state, node.http, setup, browsers[node.name], "failover-user")
-                        if time.time() - started > 4 * REQUEST_LIMIT:
-                            failures.add("a sign-in flow hung")
-                        if answer:
-                            with chains_lock:
-                                chains.append(load.Chain(answer["refresh_token"],
-                                                         load.jwt_claims(answer["access_token"])["gid"]))
-                        else:
-                            time.sleep(0.05)
-                        continue
-                    chain = rng.choice(live)
-                    with chain.lock:
-                        response = timed(node, "refresh", lambda h: load.refresh(h, setup, chain))
-                        if response is not None and response.status == 200:
-                            chain.refresh_token = response.json()["refresh_token"]
-                        elif response is not None and response.status != 503:
-                            failures.add(f"refresh of a live chain answered {response.status}: "
-                                         f"{response.body[:200]!r}")
-                            chain.status = "broken"
-                        else:
-                            time.sleep(0.05)
-                finally:
-                    gate.leave()
+                        revoked.append(token)
+            if response is None or response.status != 200:
+                time.sleep(0.05)
 
-        def introspection_worker(seed):
-            rng = random.Random(seed)
-            while not stop.is_set():
-                gate.enter()
-                try:
-                    if stop.is_set():
-                        return
+        browsers = {n.name: load.Browser(n.http) for n in nodes}
+
+        def person_step(rng):
+            node = rng.choice(nodes)
+            with chains_lock:
+                live = [c for c in chains if c.status == "live"]
+            if len(live) < 40 and (not live or rng.random() < 0.3):
+                started = time.time()
+                answer = load.code_flow(load.State(failures), node.http, setup, browsers[node.name], "failover-user")
+                if time.time() - started > 4 * REQUEST_LIMIT:
+                    failures.add("a sign-in flow hung")
+                if answer:
                     with chains_lock:
-                        sample = rng.sample(revoked, min(5, len(revoked)))
-                    for token in sample:
-                        node = rng.choice(nodes)
-                        form = {"token": token}
-                        response = timed(node, "introspection of a revoked token",
-                                         lambda h: h.request("POST", "/oauth2/introspect", form=form,
-                                                             auth=setup["rs"]))
-                        if response is not None and response.status == 200 and response.json().get("active"):
-                            failures.add("a revoked token introspected as active")
+                        chains.append(load.Chain(answer["refresh_token"], load.jwt_claims(answer["access_token"])["gid"]))
+                else:
                     time.sleep(0.05)
+                return
+            chain = rng.choice(live)
+            with chain.lock:
+                response = timed(node, "refresh", lambda h: load.refresh(h, setup, chain))
+                if response is not None and response.status == 200:
+                    chain.refresh_token = response.json()["refresh_token"]
+                elif response is not None and response.status != 503:
+                    failures.add(f"refresh of a live chain answered {response.status}: {response.body[:200]!r}")
+                    chain.status = "broken"
+                else:
+                    time.sleep(0.05)
+
+        def introspection_step(rng):
+            with chains_lock:
+                sample = rng.sample(revoked, min(5, len(revoked)))
+            for token in sample:
+                node = rng.choice(nodes)
+                form = {"token": token}
+                response = timed(node, "introspection of a revoked token",
+                                 lambda h: h.request("POST", "/oauth2/introspect", form=form, auth=setup["rs"]))
+                if response is not None and response.status == 200 and response.json().get("active"):
+                    failures.add("a revoked token introspected as active")
+            time.sleep(0.05)
+
+        def worker(seed, step):
+            rng = random.Random(seed)
+            while not stop.is_set():
+                gate.enter()
+                try:
+                    if stop.is_set():
+                        return
+                    step(rng)
                 finally:
                     gate.leave()
 
-        threads = [threading.Thread(target=machine_worker, args=(n,), daemon=True) for n in range(3)]
-        threads += [threading.Thread(target=person_worker, args=(10 + n,), daemon=True) for n in range(2)]
-        threads += [threading.Thread(target=introspection_worker, args=(20,), daemon=True)]
+        steps = [(0, machine_step), (1, machine_step), (2, machine_step), (10, person_step), (11, person_step),
+                 (20, introspection_step)]
+        threads = [threading.Thread(target=worker, args=step, daemon=True) for step in steps]
         for thread in threads:
             thread.start()
 

@@ -64,18 +64,7 @@ pub trait AuditStore: Send + Sync {
 #[async_trait]
 impl AuditStore for Database {
     async fn insert_audit_event(&self, event: &NewAuditEvent) -> StoreResult<()> {
-        self.bounded(
-            sqlx::query(INSERT_EVENT)
-                .bind(event.at.seconds())
-                .bind(&event.kind)
-                .bind(&event.actor)
-                .bind(event.address.as_deref())
-                .bind(&event.target)
-                .bind(&event.detail)
-                .execute(self.pool()),
-        )
-        .await?;
-        Ok(())
+        self.insert_audit_events(std::slice::from_ref(event)).await
     }
 
     async fn insert_audit_events(&self, events: &[NewAuditEvent]) -> StoreResult<()> {

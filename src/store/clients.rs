@@ -263,11 +263,7 @@ impl ClientStore for Database {
                 return Ok(false);
             }
             if !enabled {
-                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
-                    .bind(now.seconds())
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                revoke_client_grants(&mut tx, id, now).await?;
             }
             record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
             tx.commit().await?;
@@ -342,11 +338,7 @@ impl ClientStore for Database {
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
-                .bind(now.seconds())
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
+            revoke_client_grants(&mut tx, id, now).await?;
             record_change(&mut tx, Entity::Client, id.as_str(), now).await?;
             tx.commit().await?;
             Ok(true)
@@ -446,4 +438,19 @@ impl Database {
 
 fn no_such_client(id: &ClientId) -> StoreError {
     StoreError::NotFound(format!("no client with id '{id}'"))
+}
+
+/// Revokes every live grant of a client (its refresh tokens and the access
+/// tokens that name the grant die with it).
+async fn revoke_client_grants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &ClientId,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+        .bind(now.seconds())
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -4,9 +4,10 @@
 
 use tessera::domain::{ClientType, PkcePolicy, ScopeName};
 
-use crate::authorize::{authorize_url, exchange, location, setup_with, Setup};
+use crate::authorize::{authorize_url, exchange, location, setup_with};
 use crate::both_backends;
 use crate::helpers::{send, spawn_app, spawn_node, tester, Backend, ClientSpec, TestApp};
+use crate::refresh::refresh;
 
 both_backends!(
     client_credentials_never_get_a_disabled_scope,
@@ -46,16 +47,6 @@ async fn client_credentials_never_get_a_disabled_scope(backend: Backend) {
 
     set_scope(&app, "jira:write", true).await;
     assert_eq!(app.token(&client, &[]).await.json()["scope"], "jira:read jira:write", "enabled again");
-}
-
-async fn refresh(setup: &Setup, token: &str, extra: &[(&str, &str)]) -> crate::helpers::Response {
-    let mut form = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", token),
-        ("client_id", setup.client.id.as_str()),
-    ];
-    form.extend_from_slice(extra);
-    setup.app.post_form("/oauth2/token", None, &form).await
 }
 
 async fn the_code_flow_and_refresh_never_hand_out_a_disabled_scope(backend: Backend) {

@@ -8,7 +8,8 @@ use tessera::personal_tokens::TokenRequest;
 
 use crate::authorize::{code_for, exchange, setup_with, Setup};
 use crate::both_backends;
-use crate::helpers::{tester, Backend, ClientSpec, Response};
+use crate::helpers::{tester, Backend, ClientSpec};
+use crate::refresh::refresh;
 
 both_backends!(
     a_disabled_user_enabled_again_gets_no_old_token_back,
@@ -39,12 +40,6 @@ async fn jane_signs_in_and_makes_a_personal_token(setup: &Setup) -> Held {
     }
 }
 
-async fn refresh(setup: &Setup, token: &str) -> Response {
-    let form =
-        [("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", setup.client.id.as_str())];
-    setup.app.post_form("/oauth2/token", None, &form).await
-}
-
 async fn a_disabled_user_enabled_again_gets_no_old_token_back(backend: Backend) {
     let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
     let held = jane_signs_in_and_makes_a_personal_token(&setup).await;
@@ -59,7 +54,7 @@ async fn a_disabled_user_enabled_again_gets_no_old_token_back(backend: Backend) 
 
     assert!(!app.is_active(&setup.jira, &held.access).await, "the app's access token stays dead");
     assert!(!app.is_active(&setup.jira, &held.personal).await, "the personal token stays dead");
-    refresh(&setup, &held.refresh).await.assert_oauth_error(400, "invalid_grant");
+    refresh(&setup, &held.refresh, &[]).await.assert_oauth_error(400, "invalid_grant");
     let tokens = app.core.personal_tokens.list(None).await.unwrap();
     assert!(tokens.iter().all(|t| t.revoked_at.is_some()), "listed as revoked, not merely paused");
 
@@ -67,7 +62,7 @@ async fn a_disabled_user_enabled_again_gets_no_old_token_back(backend: Backend) 
     let fresh = jane_signs_in_and_makes_a_personal_token(&setup).await;
     assert!(app.is_active(&setup.jira, &fresh.access).await);
     assert!(app.is_active(&setup.jira, &fresh.personal).await);
-    assert_eq!(refresh(&setup, &fresh.refresh).await.status, 200);
+    assert_eq!(refresh(&setup, &fresh.refresh, &[]).await.status, 200);
 }
 
 async fn a_password_reset_or_change_ends_the_users_app_grants(backend: Backend) {
@@ -79,7 +74,7 @@ async fn a_password_reset_or_change_ends_the_users_app_grants(backend: Backend) 
     let new_password = Password::parse("a brand new password").unwrap();
     app.core.accounts.reset_password(&tester(), &jane, &new_password).await.unwrap();
     assert!(!app.is_active(&setup.jira, &held.access).await, "reset: the app grant ends");
-    refresh(&setup, &held.refresh).await.assert_oauth_error(400, "invalid_grant");
+    refresh(&setup, &held.refresh, &[]).await.assert_oauth_error(400, "invalid_grant");
     assert!(app.is_active(&setup.jira, &held.personal).await, "personal tokens are kept, as documented");
 
     // The same when jane changes it herself (she signs in with the new one).
@@ -95,7 +90,7 @@ async fn a_password_reset_or_change_ends_the_users_app_grants(backend: Backend) 
     let newer = Password::parse("yet another password").unwrap();
     app.core.accounts.change_own_password(&tester(), &user, "a brand new password", &newer).await.unwrap();
     assert!(!app.is_active(&setup.jira, &second.0).await, "change: the app grant ends");
-    refresh(&setup, &second.1).await.assert_oauth_error(400, "invalid_grant");
+    refresh(&setup, &second.1, &[]).await.assert_oauth_error(400, "invalid_grant");
 }
 
 async fn a_disabled_client_enabled_again_gets_no_old_token_back(backend: Backend) {

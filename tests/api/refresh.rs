@@ -23,7 +23,8 @@ both_backends!(
     a_live_refresh_token_introspects_as_active,
 );
 
-async fn refresh(setup: &Setup, token: &str, extra: &[(&str, &str)]) -> Response {
+/// A public client's refresh request (`extra` adds parameters).
+pub(crate) async fn refresh(setup: &Setup, token: &str, extra: &[(&str, &str)]) -> Response {
     let mut form = vec![
         ("grant_type", "refresh_token"),
         ("refresh_token", token),
