@@ -120,6 +120,7 @@ def main():
         TESSERA_MASTER_KEY=base64.b64encode(os.urandom(32)).decode(),
         TESSERA_DATA_DIR=data,
         TESSERA_BIND=f"127.0.0.1:{bench.PORT}",
+        TESSERA_MANAGEMENT_BIND="off",
         TESSERA_ISSUER=url,
         TESSERA_LOG="warn",
     )
@@ -222,11 +223,15 @@ def main():
                 + "; ".join(f"{n.split(' ')[0][:6]}{'/o' if 'opaque' in n else ''} {row[n]['rps']:.0f}/s "
                             f"p99 {row[n]['p99_ms']:.1f} ms err {row[n]['errors']}" for n in scenarios)
             )
+        load_ended = time.time()
         refresh_out, _ = refresher.communicate()
         refresh_result = json.loads(refresh_out)
         sampler.stop.set()
         sampler.join()
-        report(capacity, rates, minutes, refresh_result, sampler.samples)
+        # Samples taken once the load generators closed their connections
+        # are not the steady state.
+        during = [s for s in sampler.samples if s["t"] <= load_ended - 5] or sampler.samples
+        report(capacity, rates, minutes, refresh_result, during)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
