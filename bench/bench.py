@@ -221,6 +221,7 @@ def tessera(oha):
         TESSERA_MASTER_KEY=base64.b64encode(os.urandom(32)).decode(),
         TESSERA_DATA_DIR=data,
         TESSERA_BIND=f"127.0.0.1:{PORT}",
+        TESSERA_MANAGEMENT_BIND="off",
         TESSERA_LOG="warn",
     )
     cli = lambda *args: json.loads(run([binary, *args, "--json"], env=env))

@@ -520,6 +520,7 @@ def main():
             "TESSERA_DATA_DIR": args.workdir,
             "TESSERA_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "TESSERA_BIND": f"127.0.0.1:{port}",
+            "TESSERA_MANAGEMENT_BIND": "off",
             "TESSERA_ISSUER": f"http://127.0.0.1:{port}",
             "TESSERA_BOOTSTRAP_ADMIN_PASSWORD": "crash bootstrap password",
             "TESSERA_WORKERS": "2",

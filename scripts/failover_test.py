@@ -241,7 +241,7 @@ class Node:
     def __init__(self, name, binary, env, workdir):
         self.name = name
         self.port = load.free_port()
-        self.env = dict(env, TESSERA_BIND=f"127.0.0.1:{self.port}", TESSERA_ISSUER=f"http://127.0.0.1:{self.port}")
+        self.env = dict(env, TESSERA_BIND=f"127.0.0.1:{self.port}", TESSERA_MANAGEMENT_BIND="off", TESSERA_ISSUER=f"http://127.0.0.1:{self.port}")
         self.server = load.Server(binary, self.env, os.path.join(workdir, f"tessera-{name}.log"))
         self.state = load.State(load.Failures())  # never "ready": answers are judged here
         self.http = load.Http(self.port, self.state)

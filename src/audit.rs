@@ -25,11 +25,6 @@ use crate::clock::Clock;
 use crate::domain::{ClientId, UnixTime};
 use crate::store::{AuditQuery, AuditRecord, NewAuditEvent, Store, StoreError, StoreResult};
 
-/// How long audit rows are kept.
-pub const RETENTION_SECONDS: i64 = 400 * 86_400;
-/// How long hourly token counts are kept.
-const COUNT_RETENTION_SECONDS: i64 = 8 * 86_400;
-
 /// What happened. The string forms are stable: they are stored, filtered
 /// on, and returned by the admin API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -277,9 +272,11 @@ impl Audit {
             target: "tessera::audit",
             kind = kind.as_str(),
             actor = %actor.name,
-            address = ?actor.address,
-            target = target,
+            address = actor.address.map(tracing::field::display),
+            object = target,
             detail = detail,
+            "audit: {}",
+            kind.as_str(),
         );
         NewAuditEvent {
             at: self.clock.now(),
@@ -380,11 +377,6 @@ impl Audit {
         let now = self.clock.now().seconds();
         let since = now - now.rem_euclid(3_600) - 23 * 3_600;
         self.store.token_issuance_since(UnixTime::from_seconds(since)).await
-    }
-
-    pub async fn purge(&self) -> StoreResult<u64> {
-        let now = self.clock.now();
-        self.store.purge_audit(now.plus(-RETENTION_SECONDS), now.plus(-COUNT_RETENTION_SECONDS)).await
     }
 }
 

@@ -1,4 +1,4 @@
-//! The command line (SPEC §7). Every command takes `--json`; errors are one
+//! The command line. Every command takes `--json`; errors are one
 //! line on stderr and a non-zero exit, and change nothing.
 
 use std::collections::BTreeSet;
@@ -65,6 +65,17 @@ enum Command {
     /// Personal API tokens (a person's bearer token for scripts)
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Delete rows that can never be valid again (expired and revoked
+    /// tokens, ended grants and sessions, old audit events); the server
+    /// also does this every TESSERA_PURGE_INTERVAL
+    Purge {
+        /// Count what would be deleted, delete nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Exit 0 when the local server answers /healthz (for container health
+    /// checks); asks the management listener, else the main one
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +262,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<Reported>() => ExitCode::FAILURE,
         Err(error) => {
             let line = format!("{error:#}").replace('\n', " ");
             eprintln!("error: {line}");
@@ -259,22 +271,38 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// An error already written to the log stream.
+#[derive(Debug, thiserror::Error)]
+#[error("reported in the log")]
+struct Reported;
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.settings, cli.config.as_deref())?;
     let json = cli.json;
     match cli.command {
         Command::Serve => {
             telemetry::init(settings.log_format, "info,sqlx=warn,actix_server=warn");
-            let app = Application::build(settings).await?;
-            tracing::info!(
-                port = app.port(),
-                issuer = %app.core.settings.issuer,
-                database = %crate::startup::redact_url(&app.core.settings.database_url),
-                "tessera is listening"
-            );
-            app.run_until_stopped().await?;
-            Ok(())
+            let served = async {
+                let app = Application::build(settings).await?;
+                tracing::info!(
+                    port = app.port(),
+                    management_port = app.management_port(),
+                    issuer = %app.core.settings.issuer,
+                    database = %crate::startup::redact_url(&app.core.settings.database_url),
+                    version = env!("CARGO_PKG_VERSION"),
+                    "tessera is listening"
+                );
+                app.run_until_stopped().await?;
+                anyhow::Ok(())
+            };
+            // Once logging is set up, a fatal error is a log line like any
+            // other (one JSON object with TESSERA_LOG_FORMAT=json).
+            served.await.map_err(|error| {
+                tracing::error!(error = %format!("{error:#}"), "tessera cannot run");
+                anyhow::Error::new(Reported)
+            })
         }
+        Command::Healthcheck => healthcheck(&settings),
         command => {
             telemetry::init(LogFormat::Human, "warn,sqlx=error");
             let core = Core::open(settings, Arc::new(SystemClock)).await?;
@@ -289,8 +317,21 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
     let admin = &core.admin;
     let actor = command_line_actor();
     match command {
-        Command::Serve => unreachable!("handled by run"),
+        Command::Serve | Command::Healthcheck => unreachable!("handled by run"),
         Command::Migrate => print(json, json!({"migrated": true}), "migrations applied".into()),
+        Command::Purge { dry_run } => {
+            let report =
+                if dry_run { core.retention.dry_run().await? } else { core.retention.purge().await? };
+            if !report.ran {
+                anyhow::bail!("another node is purging right now; try again when it is done");
+            }
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            let mut text = format!("{verb} {} rows in {:.1} s", report.total, report.seconds);
+            for table in report.tables.iter().filter(|t| t.rows > 0) {
+                text.push_str(&format!("\n  {:<20} {}", table.table, table.rows));
+            }
+            print(json, serde_json::to_value(&report)?, text)
+        }
         Command::User(command) => user_command(core, command, json).await,
         Command::Token(command) => token_command(core, command, json).await,
         Command::ServiceAccount(command) => match command {
@@ -747,6 +788,34 @@ fn print(json: bool, value: serde_json::Value, text: String) -> anyhow::Result<(
         println!("{text}");
     }
     Ok(())
+}
+
+/// `GET /healthz` on this machine's listener, with a 3 s deadline.
+fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let bind = settings.management_bind.as_deref().unwrap_or(&settings.bind);
+    let mut address: std::net::SocketAddr =
+        bind.parse().map_err(|_| anyhow::anyhow!("cannot check '{bind}': not an IP address and port"))?;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let timeout = std::time::Duration::from_secs(3);
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
+        .map_err(|e| anyhow::anyhow!("nothing answers at {address}: {e}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(format!("GET /healthz HTTP/1.0\r\nHost: {address}\r\n\r\n").as_bytes())?;
+    let mut answer = String::new();
+    stream.take(4096).read_to_string(&mut answer)?;
+    let status = answer.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        println!("healthy");
+        Ok(())
+    } else {
+        anyhow::bail!("{address}/healthz answered '{status}'")
+    }
 }
 
 /// Changes made from the command line are audited as `cli:<OS user>`.

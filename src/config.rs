@@ -1,5 +1,5 @@
 //! Settings: command-line flags, then `TESSERA_*` environment variables,
-//! then an optional `tessera.toml`, then the defaults of SPEC §7.
+//! then an optional `tessera.toml`, then the defaults (docs/configuration.md lists them all).
 //! Secrets (the master key) live in types whose `Debug` is redacted.
 
 use std::fmt;
@@ -13,6 +13,7 @@ use crate::crypto::master::MasterKey;
 use crate::crypto::signing::SigningAlgorithm;
 use crate::domain::{InvalidInput, Lifetime};
 use crate::personal_tokens::TokenPolicy;
+use crate::proxies::TrustedProxies;
 
 /// A secret string from the environment or a file; never printed.
 #[derive(Clone, Deserialize)]
@@ -42,7 +43,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting as given, before defaults; one field per SPEC §7 variable.
+/// Every setting as given, before defaults; one field per `TESSERA_*` variable.
 /// Flags and environment fill it through clap; the file through serde.
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +123,24 @@ pub struct RawSettings {
     /// Open client connections per node; more wait in the listen backlog (default 4096)
     #[arg(long, env = "TESSERA_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
+    /// Listen address of /metrics, /healthz and /readyz, or `off` (default 127.0.0.1:9464)
+    #[arg(long, env = "TESSERA_MANAGEMENT_BIND", global = true)]
+    pub management_bind: Option<String>,
+    /// Reverse proxies whose Forwarded / X-Forwarded-For is believed, as CIDRs (default none)
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+    /// How long a stopping node lets in-flight requests finish (default 20s)
+    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", global = true)]
+    pub shutdown_grace: Option<String>,
+    /// How often dead rows are purged, or `off` (default 10m)
+    #[arg(long, env = "TESSERA_PURGE_INTERVAL", global = true)]
+    pub purge_interval: Option<String>,
+    /// How long revoked or expired personal API tokens stay listed (default 30d)
+    #[arg(long, env = "TESSERA_PAT_KEEP_ENDED", global = true)]
+    pub pat_keep_ended: Option<String>,
+    /// How long audit events are kept (default 400d)
+    #[arg(long, env = "TESSERA_AUDIT_RETENTION", global = true)]
+    pub audit_retention: Option<String>,
 }
 
 impl RawSettings {
@@ -151,6 +170,12 @@ impl RawSettings {
             jira_url: self.jira_url.or(other.jira_url),
             body_timeout: self.body_timeout.or(other.body_timeout),
             max_connections: self.max_connections.or(other.max_connections),
+            management_bind: self.management_bind.or(other.management_bind),
+            trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
+            shutdown_grace: self.shutdown_grace.or(other.shutdown_grace),
+            purge_interval: self.purge_interval.or(other.purge_interval),
+            pat_keep_ended: self.pat_keep_ended.or(other.pat_keep_ended),
+            audit_retention: self.audit_retention.or(other.audit_retention),
         }
     }
 }
@@ -190,6 +215,21 @@ pub struct Settings {
     /// Open client connections per node (before the file-descriptor limit
     /// lowers it; see `startup::connection_cap`).
     pub max_connections: usize,
+    /// Where /metrics is served; `None` when turned off.
+    pub management_bind: Option<String>,
+    pub trusted_proxies: TrustedProxies,
+    pub shutdown_grace: Duration,
+    /// `None` when the scheduled purge is off (`tessera purge` still works).
+    pub purge_interval: Option<Duration>,
+    pub retention: RetentionPolicy,
+}
+
+/// How long ended records are kept before the purge deletes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Revoked or expired personal API tokens stay listed this long.
+    pub pat_keep_ended: Lifetime,
+    pub audit: Lifetime,
 }
 
 /// Claims the username claim must not shadow.
@@ -288,7 +328,36 @@ impl Settings {
         if max_connections == 0 {
             anyhow::bail!("TESSERA_MAX_CONNECTIONS must be at least 1");
         }
+        let management_bind = match raw.management_bind.as_deref() {
+            Some("off") => None,
+            other => Some(other.unwrap_or("127.0.0.1:9464").to_owned()),
+        };
+        let trusted_proxies = TrustedProxies::parse(raw.trusted_proxies.as_deref().unwrap_or(""))
+            .map_err(|e| anyhow::anyhow!("TESSERA_TRUSTED_PROXIES: {e}"))?;
+        let shutdown_grace = lifetime(raw.shutdown_grace, "20s", "TESSERA_SHUTDOWN_GRACE")?;
+        if shutdown_grace.seconds() > 3_600 {
+            anyhow::bail!("TESSERA_SHUTDOWN_GRACE must be at most 1h");
+        }
+        let purge_interval = match raw.purge_interval.as_deref() {
+            Some("off") => None,
+            other => {
+                let every = lifetime(other.map(str::to_owned), "10m", "TESSERA_PURGE_INTERVAL")?;
+                if every.seconds() < 10 {
+                    anyhow::bail!("TESSERA_PURGE_INTERVAL must be at least 10s (or off)");
+                }
+                Some(Duration::from_secs(every.seconds().unsigned_abs()))
+            }
+        };
+        let retention = RetentionPolicy {
+            pat_keep_ended: lifetime(raw.pat_keep_ended, "30d", "TESSERA_PAT_KEEP_ENDED")?,
+            audit: lifetime(raw.audit_retention, "400d", "TESSERA_AUDIT_RETENTION")?,
+        };
         Ok(Self {
+            management_bind,
+            trusted_proxies,
+            shutdown_grace: Duration::from_secs(shutdown_grace.seconds().unsigned_abs()),
+            purge_interval,
+            retention,
             body_timeout: Duration::from_secs(body_timeout.seconds().unsigned_abs()),
             max_connections,
             personal_tokens,
@@ -315,6 +384,19 @@ impl Settings {
             database_max_connections: raw.database_max_connections.unwrap_or(16).max(1),
             workers: raw.workers,
         })
+    }
+
+    /// The management listener's own address, when it has one: not `off`,
+    /// and not the main listener's (port 0 means "any free port", so two
+    /// port-0 binds are two listeners).
+    pub fn separate_management_bind(&self) -> Option<&str> {
+        let bind = self.management_bind.as_deref()?;
+        (bind != self.bind || bind.ends_with(":0")).then_some(bind)
+    }
+
+    /// Is `/metrics` served on the main listener (both binds the same)?
+    pub fn metrics_on_main_listener(&self) -> bool {
+        self.management_bind.is_some() && self.separate_management_bind().is_none()
     }
 
     /// Loads (or, in the embedded default, creates) the master key.
@@ -452,5 +534,69 @@ mod tests {
         .unwrap();
         let MasterKeySource::Configured(secret) = &settings.master_key else { panic!() };
         assert!(!format!("{settings:?}").contains(secret.expose()));
+    }
+
+    #[test]
+    fn every_setting_is_documented_with_its_variable_and_file_key() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md"));
+        let command = <RawSettings as clap::Args>::augment_args(clap::Command::new("tessera"));
+        let mut checked = 0;
+        for arg in command.get_arguments() {
+            let env = arg.get_env().expect("every setting has a TESSERA_* variable");
+            let env = env.to_string_lossy();
+            assert!(doc.contains(&format!("`{env}`")), "{env} is missing from docs/configuration.md");
+            let key = env.trim_start_matches("TESSERA_").to_lowercase();
+            assert!(
+                doc.contains(&format!("`{key}`")),
+                "the file key {key} is missing from docs/configuration.md"
+            );
+            checked += 1;
+        }
+        // The two secrets are not flags, so clap does not list them.
+        for secret in ["TESSERA_MASTER_KEY", "TESSERA_BOOTSTRAP_ADMIN_PASSWORD"] {
+            assert!(doc.contains(secret));
+        }
+        assert!(checked >= 27, "only {checked} settings found");
+    }
+
+    #[test]
+    fn the_example_configuration_file_loads() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tessera.example.toml"));
+        let file = read_file(path).unwrap();
+        let settings = Settings::resolve(file.clone()).unwrap();
+        assert_eq!(settings.issuer, "https://auth.example.com");
+        assert_eq!(settings.management_bind.as_deref(), Some("0.0.0.0:9464"));
+        assert!(settings.trusted_proxies.trusts("10.1.2.3".parse().unwrap()));
+        assert_eq!(settings.purge_interval, Some(Duration::from_secs(600)));
+        assert_eq!(settings.retention.audit, Lifetime::from_seconds(400 * 86_400));
+        // Every key the file may hold is in the example (only the secrets commented out).
+        let text = std::fs::read_to_string(path).unwrap();
+        let command = <RawSettings as clap::Args>::augment_args(clap::Command::new("tessera"));
+        for arg in command.get_arguments() {
+            let key = arg.get_env().unwrap().to_string_lossy().trim_start_matches("TESSERA_").to_lowercase();
+            assert!(text.contains(&format!("\n{key} = ")), "{key} is missing from the example file");
+        }
+    }
+
+    #[test]
+    fn operations_settings_are_checked() {
+        let bad = |raw: RawSettings| Settings::resolve(raw).unwrap_err().to_string();
+        assert!(bad(RawSettings { trusted_proxies: Some("10.0.0.0/40".into()), ..Default::default() })
+            .contains("TESSERA_TRUSTED_PROXIES"));
+        assert!(bad(RawSettings { purge_interval: Some("5s".into()), ..Default::default() })
+            .contains("TESSERA_PURGE_INTERVAL"));
+        assert!(bad(RawSettings { shutdown_grace: Some("2h".into()), ..Default::default() })
+            .contains("TESSERA_SHUTDOWN_GRACE"));
+        let defaults = Settings::resolve(RawSettings::default()).unwrap();
+        assert_eq!(defaults.management_bind.as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(defaults.shutdown_grace, Duration::from_secs(20));
+        assert!(defaults.trusted_proxies.is_empty());
+        let off = Settings::resolve(RawSettings {
+            management_bind: Some("off".into()),
+            purge_interval: Some("off".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((off.management_bind, off.purge_interval), (None, None));
     }
 }

@@ -1,4 +1,4 @@
-//! The signing-key lifecycle (SPEC §6): a key is *next* (published, not yet
+//! The signing-key lifecycle: a key is *next* (published, not yet
 //! signing), then *active* (signing), then *retired* (published so tokens it
 //! signed still verify), then dropped from the JWKS once every token it
 //! signed has expired. The key set lives in memory, so JWKS, PEM and
@@ -152,6 +152,11 @@ impl KeyManager {
 
     pub fn current(&self) -> Arc<KeySet> {
         self.current.read().expect("key set lock poisoned").clone()
+    }
+
+    /// Every key in memory with its state now.
+    pub fn describe(&self) -> Vec<KeyInfo> {
+        self.current().describe(self.clock.now())
     }
 
     /// Re-reads every key from the database and decrypts it. On a database

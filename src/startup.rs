@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, DefaultHeaders, Logger};
+use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
@@ -17,14 +17,18 @@ use crate::audit::Audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
+use crate::http::health::Health;
+use crate::http::observe::{observe, Observer};
 use crate::http::{routes, AppState, CookieSettings};
 use crate::jira::Jira;
 use crate::keys::KeyManager;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::{self, Metrics};
 use crate::oauth::discovery::Metadata;
 use crate::oauth::throttle::{FailureThrottle, ThrottleCounters, ThrottlePolicy};
 use crate::oauth::{OAuthConfig, OAuthServer};
 use crate::personal_tokens::PersonalTokens;
+use crate::retention::Retention;
 use crate::sessions::Sessions;
 use crate::store::{ClientCache, Database, Store, StoreError, SYNC_INTERVAL};
 
@@ -41,11 +45,22 @@ pub struct Core {
     pub personal_tokens: Arc<PersonalTokens>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub retention: Arc<Retention>,
 }
 
 impl Core {
     /// Connects, migrates, loads the master key and the signing keys.
     pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::open_with_metrics(settings, clock, Arc::new(Metrics::new())).await
+    }
+
+    /// `open`, counting into `metrics` (the server's, which exist before
+    /// the database answers).
+    pub async fn open_with_metrics(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
         let database = Database::connect_lazy(
             &settings.database_url,
             settings.database_timeout,
@@ -72,7 +87,6 @@ impl Core {
         ));
         keys.ensure_signing_key().await.context("cannot load the signing keys")?;
         let hasher = master.secret_hasher();
-        let metrics = Arc::new(Metrics::new());
         let clients = Arc::new(ClientCache::new());
         let audit = Arc::new(Audit::new(store.clone(), clock.clone(), metrics.audit_dropped.clone()));
         audit.spawn_writer();
@@ -119,7 +133,10 @@ impl Core {
             clock.clone(),
             audit.clone(),
         ));
+        let retention =
+            Arc::new(Retention::new(store.clone(), clock.clone(), settings.retention, metrics.clone()));
         Ok(Self {
+            retention,
             settings,
             database,
             store,
@@ -144,13 +161,17 @@ fn throttle_counters(metrics: &Metrics, kind: &str) -> ThrottleCounters {
     }
 }
 
-/// `Core::open`, retried while the database is unreachable (SECURITY-CHECKLIST
-/// §4.1: a server started during an outage becomes ready when the database
-/// returns). Any other error — a bad URL, a wrong master key — ends at once.
-async fn open_when_database_answers(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Core> {
+/// `Core::open`, retried while the database is unreachable (a server started
+/// during an outage becomes ready when the database returns). Any other
+/// error — a bad URL, a wrong master key — ends at once.
+async fn open_when_database_answers(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Core> {
     let mut delay = Duration::from_millis(250);
     loop {
-        match Core::open(settings.clone(), clock.clone()).await {
+        match Core::open_with_metrics(settings.clone(), clock.clone(), metrics.clone()).await {
             Ok(core) => return Ok(core),
             Err(error) if matches!(error.downcast_ref::<StoreError>(), Some(StoreError::Unavailable(_))) => {
                 tracing::warn!(
@@ -169,8 +190,11 @@ async fn open_when_database_answers(settings: Settings, clock: Arc<dyn Clock>) -
 /// A bound, not yet running server plus its background maintenance.
 pub struct Application {
     port: u16,
+    management_port: Option<u16>,
     server: Server,
+    management: Option<Server>,
     pub core: Arc<Core>,
+    pub lifecycle: Arc<Lifecycle>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -183,97 +207,286 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let core = Arc::new(open_when_database_answers(settings, clock).await?);
+        // The management listener, unless it is off or the main one.
+        let management_listener = match settings.separate_management_bind() {
+            Some(bind) => Some(
+                TcpListener::bind(bind)
+                    .with_context(|| format!("cannot listen on {bind} (TESSERA_MANAGEMENT_BIND)"))?,
+            ),
+            None => None,
+        };
+        let management_port = match &management_listener {
+            Some(listener) => Some(listener.local_addr()?.port()),
+            None => None,
+        };
+        let lifecycle = Arc::new(Lifecycle::new());
+        let metrics = Arc::new(Metrics::new());
+
+        // Until the database answers, both listeners serve the health checks
+        // (alive, not ready) and 503 for everything else.
+        let waiting =
+            Health { lifecycle: lifecycle.clone(), database: None, metrics: metrics.clone(), keys: None };
+        let mut starting = vec![starting_server(waiting.clone(), listener.try_clone()?, false)?];
+        if let Some(management) = &management_listener {
+            starting.push(starting_server(waiting, management.try_clone()?, true)?);
+        }
+        let starting: Vec<_> =
+            starting.into_iter().map(|server| (server.handle(), tokio::spawn(server))).collect();
+        let opened = open_when_database_answers(settings, clock, metrics.clone()).await;
+        for (handle, task) in starting {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+        let core = Arc::new(opened?);
+
         let given = core.settings.bootstrap_admin_password.as_ref().map(|p| p.expose());
         if let Some(password) = core.accounts.ensure_bootstrap_admin(given).await? {
-            // Shown once, on the console, never through the log.
-            eprintln!(
+            // Shown once, on standard output (never in the log stream).
+            println!(
                 "\n  Created the first administrator.\n    username: {BOOTSTRAP_ADMIN}\n    password: {}\n  It is shown only now; change it after signing in.\n",
                 password.expose()
             );
         }
-        let metadata = serde_json::to_vec(&Metadata::new(
-            &core.settings.issuer,
-            core.settings.signing_alg,
-            &core.settings.username_claim,
-        ))?;
-        let state = web::Data::new(AppState {
-            oauth: core.oauth.clone(),
-            database: core.database.clone(),
-            metadata: web::Bytes::from(metadata),
-            sessions: Arc::new(Sessions::new(
-                core.store.clone(),
-                core.oauth.hasher.clone(),
-                core.clock.clone(),
-            )),
-            accounts: core.accounts.clone(),
-            login_throttle: FailureThrottle::new(
-                ThrottlePolicy::SIGN_IN,
-                throttle_counters(&core.metrics, metrics::THROTTLE_SIGN_IN),
-            ),
-            cookies: CookieSettings::for_issuer(&core.settings.issuer),
-            admin: core.admin.clone(),
-            key_publish_ahead: core.settings.key_publish_ahead,
-            jira: Arc::new(Jira::new(core.oauth.clone(), core.settings.jira_url.clone())),
-        });
-        let body_timeout = core.settings.body_timeout;
-        let https = core.settings.issuer.starts_with("https://");
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(move |request, next| {
-                    crate::http::limits::body_deadline(body_timeout, request, next)
-                }))
-                .wrap(default_headers(https))
-                // Path without the query string, so nothing passed in a URL reaches the log.
-                .wrap(
-                    Logger::new("%{r}a \"%{METHOD}xi %U\" %s %b %Dms")
-                        .custom_request_replace("METHOD", |request| request.method().to_string())
-                        .log_target("tessera::access"),
-                )
-                .app_data(state.clone())
-                .configure(routes)
-        })
-        .listen(listener)?
-        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
-        .shutdown_timeout(20);
-        let workers = core
-            .settings
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
-        let workers = workers.max(1);
-        let connections =
-            connection_cap(core.settings.max_connections, core.settings.database_max_connections);
-        server = server.workers(workers).max_connections(connections.div_ceil(workers));
+        let health = Health {
+            lifecycle: lifecycle.clone(),
+            database: Some(core.database.clone()),
+            metrics: metrics.clone(),
+            keys: Some(core.keys.clone()),
+        };
+        let server = main_server(&core, health.clone(), listener, core.settings.metrics_on_main_listener())?;
+        let management = match management_listener {
+            Some(listener) => Some(management_server(health, listener)?),
+            None => None,
+        };
         core.oauth.clients.sync(core.store.as_ref()).await?;
         let background = vec![
             spawn_key_maintenance(core.clone()),
-            spawn_token_purge(core.clone()),
+            spawn_purge(core.clone()),
             spawn_cache_sync(core.clone()),
             spawn_count_flush(core.clone()),
         ];
-        Ok(Self { port, server: server.run(), core, background })
+        lifecycle.serving();
+        Ok(Self { port, management_port, server, management, core, lifecycle, background })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGTERM/SIGINT: graceful).
+    /// The management listener's port, when it is separate.
+    pub fn management_port(&self) -> Option<u16> {
+        self.management_port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops gracefully: not ready at
+    /// once, no new connections, in-flight requests finish (up to
+    /// `TESSERA_SHUTDOWN_GRACE`), what is batched in memory is saved.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        for task in &self.background {
-            task.abort();
-        }
-        self.core.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
-        if let Err(error) = self.core.audit.flush_counts().await {
-            tracing::warn!(%error, "could not save the last token counts");
-        }
-        if let Err(error) = self.core.personal_tokens.flush_usage().await {
-            tracing::warn!(%error, "could not save when personal tokens were last used");
-        }
-        self.core.database.close().await;
+        let stop = self.stopper();
+        let signals = tokio::spawn(async move {
+            wait_for_stop_signal().await;
+            stop.stop().await;
+        });
+        let result = self.run().await;
+        signals.abort();
         result
     }
+
+    /// A handle that stops this server as a signal would.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            lifecycle: self.lifecycle.clone(),
+            server: self.server.handle(),
+            grace: self.core.settings.shutdown_grace,
+        }
+    }
+
+    /// Serves until stopped through a `Stopper`, then finishes as above.
+    /// The management listener answers until the very end (a draining
+    /// node reports not ready there); one future drives both servers, so
+    /// dropping it drops both.
+    pub async fn run(self) -> std::io::Result<()> {
+        let Application { server, management, core, background, .. } = self;
+        let management_handle = management.as_ref().map(Server::handle);
+        let management = async move {
+            match management {
+                Some(server) => server.await,
+                None => Ok(()),
+            }
+        };
+        let main = async move {
+            let result = server.await;
+            for task in &background {
+                task.abort();
+            }
+            core.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
+            if let Err(error) = core.audit.flush_counts().await {
+                tracing::warn!(%error, "could not save the last token counts");
+            }
+            if let Err(error) = core.personal_tokens.flush_usage().await {
+                tracing::warn!(%error, "could not save when personal tokens were last used");
+            }
+            if let Some(handle) = management_handle {
+                handle.stop(true).await;
+            }
+            core.database.close().await;
+            tracing::info!("stopped");
+            result
+        };
+        let (result, _) = tokio::join!(main, management);
+        result
+    }
+}
+
+/// Stops a running server gracefully (what SIGTERM does).
+#[derive(Clone)]
+pub struct Stopper {
+    lifecycle: Arc<Lifecycle>,
+    server: actix_web::dev::ServerHandle,
+    grace: Duration,
+}
+
+/// How long no request may be in flight before the workers stop: a
+/// request written just before the stop has time to be read.
+const SETTLE_QUIET: Duration = Duration::from_millis(250);
+
+impl Stopper {
+    /// Not ready at once; no new connection accepted; every answer from now
+    /// on closes its connection; once nothing has been in flight for a
+    /// moment the workers stop (closing idle connections). Requests still
+    /// running when `TESSERA_SHUTDOWN_GRACE` is up are cut off.
+    pub async fn stop(&self) {
+        self.lifecycle.drain();
+        tracing::info!("stopping: not ready, no new connections, finishing requests in flight");
+        self.server.pause().await;
+        if self.lifecycle.settled(SETTLE_QUIET, self.grace).await {
+            self.server.stop(true).await;
+        } else {
+            tracing::warn!(
+                in_flight = self.lifecycle.in_flight(),
+                "requests still in flight at the end of TESSERA_SHUTDOWN_GRACE; stopping anyway"
+            );
+            self.server.stop(false).await;
+        }
+    }
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::warn!("cannot listen for SIGTERM/SIGINT; stop the server by killing it");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+}
+
+/// The main listener's server: every route, behind the observing
+/// middleware (request id, client address, metrics, access log).
+fn main_server(
+    core: &Arc<Core>,
+    health: Health,
+    listener: TcpListener,
+    with_metrics: bool,
+) -> anyhow::Result<Server> {
+    let metadata = serde_json::to_vec(&Metadata::new(
+        &core.settings.issuer,
+        core.settings.signing_alg,
+        &core.settings.username_claim,
+    ))?;
+    let state = web::Data::new(AppState {
+        oauth: core.oauth.clone(),
+        metadata: web::Bytes::from(metadata),
+        sessions: Arc::new(Sessions::new(core.store.clone(), core.oauth.hasher.clone(), core.clock.clone())),
+        accounts: core.accounts.clone(),
+        login_throttle: FailureThrottle::new(
+            ThrottlePolicy::SIGN_IN,
+            throttle_counters(&core.metrics, metrics::THROTTLE_SIGN_IN),
+        ),
+        cookies: CookieSettings::for_issuer(&core.settings.issuer),
+        admin: core.admin.clone(),
+        key_publish_ahead: core.settings.key_publish_ahead,
+        jira: Arc::new(Jira::new(core.oauth.clone(), core.settings.jira_url.clone())),
+    });
+    let health = web::Data::new(health);
+    let observer = Arc::new(Observer {
+        metrics: core.metrics.clone(),
+        proxies: core.settings.trusted_proxies.clone(),
+        lifecycle: health.lifecycle.clone(),
+    });
+    let body_timeout = core.settings.body_timeout;
+    let https = core.settings.issuer.starts_with("https://");
+    let server = HttpServer::new(move || {
+        let observer = observer.clone();
+        App::new()
+            .wrap(from_fn(move |request, next| {
+                crate::http::limits::body_deadline(body_timeout, request, next)
+            }))
+            .wrap(default_headers(https))
+            .wrap(from_fn(move |request, next| observe(observer.clone(), request, next)))
+            .app_data(state.clone())
+            .app_data(health.clone())
+            .configure(routes)
+            .configure(|config| {
+                if with_metrics {
+                    config.route("/metrics", web::get().to(crate::http::health::metrics));
+                }
+            })
+    })
+    .listen(listener)?
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+    .shutdown_timeout(core.settings.shutdown_grace.as_secs())
+    .disable_signals();
+    let workers = core
+        .settings
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+        .max(1);
+    let connections = connection_cap(core.settings.max_connections, core.settings.database_max_connections);
+    Ok(server.workers(workers).max_connections(connections.div_ceil(workers)).run())
+}
+
+/// The management listener: `/metrics`, `/healthz`, `/readyz`.
+fn management_server(health: Health, listener: TcpListener) -> anyhow::Result<Server> {
+    let health = web::Data::new(health);
+    let server = HttpServer::new(move || {
+        App::new().app_data(health.clone()).configure(crate::http::health::management_routes)
+    })
+    .listen(listener)?
+    .workers(1)
+    .shutdown_timeout(1)
+    .disable_signals();
+    Ok(server.run())
+}
+
+/// What a listener serves while the node waits for its database: the
+/// health checks (and on the management listener `/metrics`, with
+/// `tessera_db_up 0`), and 503 `temporarily_unavailable` for everything else.
+fn starting_server(health: Health, listener: TcpListener, management: bool) -> anyhow::Result<Server> {
+    let health = web::Data::new(health);
+    let health_routes: fn(&mut web::ServiceConfig) =
+        if management { crate::http::health::management_routes } else { crate::http::health::routes };
+    let server = HttpServer::new(move || {
+        App::new().app_data(health.clone()).configure(health_routes).default_service(web::to(|| async {
+            actix_web::HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "5"))
+                .insert_header(("Cache-Control", "no-store"))
+                .insert_header(("Pragma", "no-cache"))
+                .json(serde_json::json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "the server is starting: its database is not reachable yet"
+                }))
+        }))
+    })
+    .listen(listener)?
+    .workers(1)
+    .shutdown_timeout(1)
+    .disable_signals();
+    Ok(server.run())
 }
 
 /// Picks up keys rotated on other nodes or by the command line, and runs
@@ -344,23 +557,24 @@ fn spawn_count_flush(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Deletes records of expired opaque tokens and revoked JWTs.
-fn spawn_token_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
+/// Runs the retention purge every `TESSERA_PURGE_INTERVAL` (one node at
+/// a time: the others find the lock taken and skip their turn).
+fn spawn_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let Some(every) = core.settings.purge_interval else {
+            return;
+        };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
         loop {
             tick.tick().await;
-            let now = core.clock.now();
-            if let Err(error) = core.store.purge_changes(now.plus(-86_400)).await {
-                tracing::warn!(%error, "could not purge the change log");
-            }
-            if let Err(error) = core.audit.purge().await {
-                tracing::warn!(%error, "could not purge old audit events");
-            }
-            match core.store.purge_expired_tokens(now).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "purged expired token records"),
-                Err(error) => tracing::warn!(%error, "could not purge expired tokens"),
+            match core.retention.purge().await {
+                Ok(report) if report.total > 0 => {
+                    tracing::info!(rows = report.total, seconds = report.seconds, "purged dead rows");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "the purge failed; trying again next time"),
             }
         }
     })

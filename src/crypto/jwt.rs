@@ -16,7 +16,7 @@ pub const GRANT_CLAIM: &str = "gid";
 /// introspection follows its revocation.
 pub const PERSONAL_TOKEN_CLAIM: &str = "pat";
 
-/// The claims of an access token as issued (SPEC §5).
+/// The claims of an access token as issued.
 #[derive(Debug, Clone)]
 pub struct AccessTokenClaims {
     pub issuer: String,

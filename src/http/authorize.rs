@@ -16,7 +16,7 @@ use crate::oauth::params::FormParams;
 use crate::sessions::Started;
 use crate::store::StoredSession;
 
-/// Longest query or form accepted (SECURITY-CHECKLIST §2.1 #21).
+/// Longest query or form accepted.
 const REQUEST_LIMIT: usize = 16 * 1024;
 /// Form fields of our own pages; never carried as protocol parameters.
 const PAGE_FIELDS: &[&str] = &["tessera_action", "tessera_csrf", "username", "password"];
@@ -279,7 +279,7 @@ fn set_session_cookie(response: &mut HttpResponse, state: &AppState, started: &S
     let _ = response.add_cookie(&session_cookie(state, started.cookie.clone()));
 }
 
-/// The session cookie with every attribute it must carry (SECURITY-CHECKLIST §5.3).
+/// The session cookie with every attribute it must carry.
 pub(super) fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
     Cookie::build(state.cookies.name.clone(), value)
         .path("/")

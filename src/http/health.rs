@@ -1,20 +1,79 @@
-//! Liveness (the process answers; no database) and readiness (the database
-//! answers too).
+//! Liveness (the process answers; nothing else is asked), readiness (the
+//! node is serving, not starting or draining, and its database answers),
+//! and the management listener's `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::AppState;
+use crate::keys::KeyManager;
+use crate::lifecycle::{Lifecycle, Phase};
+use crate::metrics::Metrics;
+use crate::store::Database;
 
-pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// What the health and metrics endpoints read. Everything here exists
+/// before the database is reached, so these endpoints answer from the
+/// moment the process starts; `keys` only once it is loaded.
+#[derive(Clone)]
+pub struct Health {
+    pub lifecycle: Arc<Lifecycle>,
+    pub database: Option<Database>,
+    pub metrics: Arc<Metrics>,
+    pub keys: Option<Arc<KeyManager>>,
 }
 
-pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match state.database.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Err(_) => HttpResponse::ServiceUnavailable()
+/// A readiness check slower than this counts as the database being down.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn live(health: web::Data<Health>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok", "phase": health.lifecycle.phase().as_str()}))
+}
+
+pub async fn ready(health: web::Data<Health>) -> HttpResponse {
+    let unavailable = |reason: &str| {
+        HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "5"))
-            .json(json!({"status": "unavailable", "reason": "database unreachable"})),
+            .json(json!({"status": "unavailable", "reason": reason}))
+    };
+    match health.lifecycle.phase() {
+        Phase::Starting => return unavailable("starting: waiting for the database"),
+        Phase::Draining => return unavailable("shutting down"),
+        Phase::Serving => {}
     }
+    match database_up(&health).await {
+        true => HttpResponse::Ok().json(json!({"status": "ready"})),
+        false => unavailable("database unreachable"),
+    }
+}
+
+/// `GET /metrics`: the gauges read at scrape time, then every metric.
+pub async fn metrics(health: web::Data<Health>) -> HttpResponse {
+    let up = database_up(&health).await;
+    if let Some(database) = &health.database {
+        let (connections, idle) = database.connections();
+        health.metrics.observe_database(up, connections, idle);
+    } else {
+        health.metrics.observe_database(false, 0, 0);
+    }
+    if let Some(keys) = &health.keys {
+        health.metrics.observe_keys(&keys.describe());
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(health.metrics.render())
+}
+
+async fn database_up(health: &Health) -> bool {
+    let Some(database) = &health.database else { return false };
+    matches!(tokio::time::timeout(PING_TIMEOUT, database.ping()).await, Ok(Ok(())))
+}
+
+/// `/healthz` and `/readyz`, on the main and the management listener.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config.route("/healthz", web::get().to(live)).route("/readyz", web::get().to(ready));
+}
+
+/// The management listener's routes (`/metrics` plus the health checks).
+pub fn management_routes(config: &mut web::ServiceConfig) {
+    config.route("/metrics", web::get().to(metrics)).configure(routes);
 }

@@ -10,6 +10,7 @@ use askama::Template;
 use super::authorize::{error_page, form_is_ours, html, session_cookie};
 use super::AppState;
 use crate::audit::{Actor, Kind};
+use crate::http::observe::client_address;
 use crate::oauth::params::FormParams;
 
 #[derive(Template)]
@@ -58,7 +59,7 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
         return error_page(503, "Tessera cannot reach its database right now. Try again in a moment.");
     }
     if let Some(user) = session.and_then(|s| s.user) {
-        let actor = Actor::new(user.username.as_str(), request.peer_addr().map(|a| a.ip()));
+        let actor = Actor::new(user.username.as_str(), client_address(&request));
         state.oauth.audit.record_later(Kind::SignOut, &actor, &format!("user:{}", user.username), "");
     }
     let mut response = html(200, LogoutPage { csrf_token: None, username: "" }.render());

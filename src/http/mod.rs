@@ -5,10 +5,11 @@ mod api;
 mod authorize;
 pub mod console;
 mod errors;
-mod health;
+pub mod health;
 pub mod limits;
 mod logout;
 mod oauth;
+pub mod observe;
 mod sign_in;
 pub mod userinfo;
 mod well_known;
@@ -21,7 +22,6 @@ use crate::accounts::Accounts;
 use crate::oauth::throttle::FailureThrottle;
 use crate::oauth::OAuthServer;
 use crate::sessions::Sessions;
-use crate::store::Database;
 
 /// The browser-session cookie: `__Host-` and `Secure` behind https; plain
 /// on a loopback http issuer, where browsers refuse `Secure` cookies.
@@ -46,7 +46,6 @@ pub use errors::oauth_error_response;
 /// Shared by every worker.
 pub struct AppState {
     pub oauth: Arc<OAuthServer>,
-    pub database: Database,
     /// The discovery document, serialised once at start.
     pub metadata: web::Bytes,
     pub sessions: Arc<Sessions>,
@@ -59,6 +58,11 @@ pub struct AppState {
     pub key_publish_ahead: crate::domain::Lifetime,
     /// The Jira page: values to paste and the connection test.
     pub jira: Arc<crate::jira::Jira>,
+}
+
+/// `GET /`: people who type the server's address want the console.
+async fn to_console() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Found().insert_header((actix_web::http::header::LOCATION, "/console")).finish()
 }
 
 /// The one route table.
@@ -101,6 +105,6 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/oauth2/keys/{file}", web::get().to(well_known::pem))
         .route("/.well-known/oauth-authorization-server", web::get().to(well_known::metadata))
         .route("/.well-known/openid-configuration", web::get().to(well_known::metadata))
-        .route("/healthz", web::get().to(health::live))
-        .route("/readyz", web::get().to(health::ready));
+        .route("/", web::get().to(to_console))
+        .configure(health::routes);
 }

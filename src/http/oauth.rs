@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 
 use super::{oauth_error_response, AppState};
+use crate::http::observe::client_address;
 use crate::oauth::{OAuthError, Request};
 
 /// Largest form body accepted (actix's own form default).
@@ -59,7 +60,7 @@ fn core_request<'a>(request: &'a HttpRequest, body: &'a [u8]) -> Request<'a> {
     Request {
         authorization: request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()),
         body,
-        peer: request.peer_addr().map(|a| a.ip()),
+        peer: client_address(request),
     }
 }
 

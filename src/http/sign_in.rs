@@ -9,6 +9,7 @@ use super::AppState;
 use crate::accounts::AccountError;
 use crate::audit::{Actor, Kind};
 use crate::domain::{UnixTime, User};
+use crate::http::observe::client_address;
 use crate::sessions::Started;
 
 pub enum Outcome {
@@ -35,7 +36,7 @@ pub async fn sign_in(
     place: &str,
 ) -> Outcome {
     let now = state.oauth.clock.now();
-    let peer = request.peer_addr().map(|a| a.ip());
+    let peer = client_address(request);
     let attempt = match state.accounts.resolve_login(login).await {
         Ok(attempt) => attempt,
         Err(error) => {

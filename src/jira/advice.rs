@@ -1,5 +1,5 @@
 //! What Jira's answer to `/rest/api/2/myself` means and what to do about
-//! it: SPEC §8's table of the REST-authentication app's answers, plus the
+//! it: the table (docs/jira.md) of the REST-authentication app's answers, plus the
 //! answers of a Jira where no such app handles bearer tokens.
 
 use super::probe::Reply;

@@ -1,4 +1,4 @@
-//! Jira's side of Tessera, without actix (SPEC §8): the values each mode
+//! Jira's side of Tessera, without actix (docs/jira.md): the values each mode
 //! of Jira's REST-authentication app needs, and the connection test of
 //! the console's Jira page — a short-lived token minted for a chosen
 //! principal, sent to `GET {jira}/rest/api/2/myself`, the answer read back.

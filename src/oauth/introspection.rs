@@ -129,8 +129,10 @@ impl OAuthServer {
         };
         let Some(facts) = live.filter(entitled) else {
             self.throttle.record_inactive(caller_id, now);
+            self.metrics.introspections.with_label_values(&[caller_id, "false"]).inc();
             return Ok(Introspection::inactive());
         };
+        self.metrics.introspections.with_label_values(&[caller_id, "true"]).inc();
         Ok(Introspection::Active(Box::new(ActiveToken {
             active: true,
             scope: facts.scope,

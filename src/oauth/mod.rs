@@ -29,7 +29,7 @@ use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
 use crate::domain::{ClientId, Lifetime, UnixTime};
 use crate::keys::KeyManager;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::personal_tokens::PersonalTokens;
 use crate::store::{ClientCache, Store, StoredClient};
 
@@ -63,6 +63,7 @@ impl OAuthServer {
         let token_request = TokenRequest::parse(&params)?;
         let now = self.clock.now();
         let client = self.authenticate(request, &params, now).await?;
+        let grant_type = token_request.grant_type();
         let response = match token_request {
             TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resources } => {
                 let request = grants::authorization_code::CodeExchange {
@@ -99,6 +100,10 @@ impl OAuthServer {
             }
         }?;
         self.audit.count_issued(&client.client.id);
+        self.metrics
+            .tokens_issued
+            .with_label_values(&[grant_type.as_str(), client.client.id.as_str(), response.format.as_str()])
+            .inc();
         Ok(response)
     }
 
@@ -126,9 +131,9 @@ impl OAuthServer {
                 None => "client:(none or malformed)".to_owned(),
             };
             let (detail, reason) = if stored.is_some() {
-                ("wrong or missing credentials", "invalid_credentials")
+                ("wrong or missing credentials", metrics::AUTH_FAILURE_INVALID_CREDENTIALS)
             } else {
-                ("unknown client", "unknown_client")
+                ("unknown client", metrics::AUTH_FAILURE_UNKNOWN_CLIENT)
             };
             self.metrics.client_auth_failures.with_label_values(&[reason]).inc();
             self.audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), &target, detail);
@@ -142,6 +147,7 @@ impl OAuthServer {
 pub struct Request<'a> {
     pub authorization: Option<&'a [u8]>,
     pub body: &'a [u8],
-    /// The TCP peer (not a forwarded header).
+    /// The client's address: the TCP peer, or the forwarded address when
+    /// the peer is a trusted proxy.
     pub peer: Option<IpAddr>,
 }

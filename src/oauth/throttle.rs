@@ -1,5 +1,5 @@
-//! Brute-force and scanning protection (RFC 6749 §2.3.1, OAuth 2.1 §2.4.1,
-//! SECURITY-CHECKLIST SEC-C06, §5.5), built so that our defence is never
+//! Brute-force and scanning protection (RFC 6749 §2.3.1, OAuth 2.1 §2.4.1),
+//! built so that our defence is never
 //! the attack: failures are counted per (principal, source) pair and per
 //! source, **never per principal alone**. Someone who knows a client id or
 //! a username can slow down their own guesses, not the real client or

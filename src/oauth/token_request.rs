@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::params::FormParams;
 use super::OAuthError;
-use crate::domain::ScopeSet;
+use crate::domain::{GrantType, ScopeSet, TokenFormat};
 
 #[derive(Debug)]
 pub enum TokenRequest {
@@ -30,6 +30,17 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         resources: Vec<String>,
     },
+}
+
+impl TokenRequest {
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::TokenExchange { .. } => GrantType::TokenExchange,
+        }
+    }
 }
 
 /// RFC 8693 §3: the only token type accepted and issued.
@@ -107,6 +118,9 @@ pub struct TokenResponse {
     /// RFC 8693 §2.2.1, for token exchange only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
+    /// The access token's format (for the metrics; not sent).
+    #[serde(skip)]
+    pub format: TokenFormat,
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ impl OAuthServer {
             return Err(UserinfoError::InvalidToken("the access token is not valid"));
         };
         let Some(user_id) = facts.user_id() else {
-            // A client's own token has no user behind it (SECURITY-CHECKLIST §2.5 #128).
+            // A client's own token has no user behind it.
             return Err(UserinfoError::InvalidToken("the access token does not belong to a user"));
         };
         let scope = ScopeSet::parse(&facts.scope).unwrap_or_default();

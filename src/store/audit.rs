@@ -57,8 +57,6 @@ pub trait AuditStore: Send + Sync {
     async fn add_token_issuance(&self, counts: &[(String, i64)], hour: UnixTime) -> StoreResult<()>;
     /// Tokens issued per client since `since`, most first.
     async fn token_issuance_since(&self, since: UnixTime) -> StoreResult<Vec<(String, i64)>>;
-    /// Drops audit rows older than `audit_before` and counts older than `counts_before`.
-    async fn purge_audit(&self, audit_before: UnixTime, counts_before: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -161,24 +159,6 @@ impl AuditStore for Database {
             .map(|row| Ok((row.try_get("client_id")?, row.try_get("issued")?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| StoreError::Unexpected(e.into()))
-    }
-
-    async fn purge_audit(&self, audit_before: UnixTime, counts_before: UnixTime) -> StoreResult<u64> {
-        let events = self
-            .bounded(
-                sqlx::query("DELETE FROM audit_events WHERE at < $1")
-                    .bind(audit_before.seconds())
-                    .execute(self.pool()),
-            )
-            .await?;
-        let counts = self
-            .bounded(
-                sqlx::query("DELETE FROM token_issuance WHERE hour < $1")
-                    .bind(counts_before.seconds())
-                    .execute(self.pool()),
-            )
-            .await?;
-        Ok(events.rows_affected() + counts.rows_affected())
     }
 }
 

@@ -96,8 +96,6 @@ pub trait ChangeStore: Send + Sync {
     async fn latest_change(&self) -> StoreResult<i64>;
     /// Changes with `seq > after - LOOKBACK`, oldest first.
     async fn changes_since(&self, after: i64) -> StoreResult<Vec<Change>>;
-    /// Forgets changes older than `before`.
-    async fn purge_changes(&self, before: UnixTime) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -131,16 +129,5 @@ impl ChangeStore for Database {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| StoreError::Unexpected(e.into()))
-    }
-
-    async fn purge_changes(&self, before: UnixTime) -> StoreResult<u64> {
-        let done = self
-            .bounded(
-                sqlx::query("DELETE FROM changes WHERE changed_at < $1")
-                    .bind(before.seconds())
-                    .execute(self.pool()),
-            )
-            .await?;
-        Ok(done.rows_affected())
     }
 }

@@ -210,6 +210,11 @@ impl Database {
         }
     }
 
+    /// Connections the pool holds, and how many of them are idle.
+    pub fn connections(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -293,6 +298,11 @@ pub(super) fn map_error(error: sqlx::Error) -> StoreError {
                 // admin shutdown, connection exceptions, too many connections,
                 // a primary demoted to a replica during a failover
                 StoreError::Unavailable(anyhow::anyhow!("database error {code}: {}", db.message()))
+            } else if code == "3D000" {
+                StoreError::Unexpected(anyhow::anyhow!(
+                    "{}: Tessera creates its tables, not the database; create it first (createdb --owner <role> <name>)",
+                    db.message()
+                ))
             } else {
                 StoreError::Unexpected(anyhow::anyhow!("database error {code}: {}", db.message()))
             }

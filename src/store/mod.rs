@@ -11,6 +11,7 @@ mod grants;
 mod keys;
 mod personal_tokens;
 mod principals;
+mod retention;
 mod scopes;
 mod service_accounts;
 mod sessions;
@@ -23,6 +24,7 @@ pub use audit::{AuditQuery, AuditRecord, AuditStore, NewAuditEvent};
 pub use cache::{ClientCache, SYNC_INTERVAL};
 pub use changes::{Change, ChangeStore, Entity};
 pub use db::{Backend, Database, FaultPoint};
+pub use retention::{Cutoffs, PurgeLock, PurgeRule, RetentionStore};
 
 use crate::domain::{
     Client, ClientId, NewClient, NewServiceAccount, NewUser, PersonalToken, ScopeName, ServiceAccount,
@@ -235,8 +237,6 @@ pub trait TokenStore: Send + Sync {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<()>;
-    /// Deletes records of tokens that have expired; returns how many.
-    async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64>;
 }
 
 /// A signing key as stored: the private key sealed under the master key.
@@ -526,6 +526,7 @@ pub trait Store:
     + GrantStore
     + AuditStore
     + PersonalTokenStore
+    + RetentionStore
 {
 }
 
@@ -542,5 +543,6 @@ impl<T> Store for T where
         + GrantStore
         + AuditStore
         + PersonalTokenStore
+        + RetentionStore
 {
 }

@@ -167,27 +167,6 @@ impl TokenStore for Database {
         .await?;
         Ok(())
     }
-
-    async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64> {
-        // Codes are kept a day past their 60 s so a late replay still finds
-        // (and revokes) its grant; grants go when their absolute end passes,
-        // taking their codes and refresh tokens with them.
-        let statements = [
-            ("DELETE FROM access_tokens WHERE expires_at < $1", now.seconds()),
-            ("DELETE FROM revoked_jwts WHERE expires_at < $1", now.seconds()),
-            ("DELETE FROM sessions WHERE expires_at < $1", now.seconds()),
-            ("DELETE FROM form_submissions WHERE created_at < $1", now.seconds() - 86_400),
-            ("DELETE FROM authorization_codes WHERE expires_at < $1", now.seconds() - 86_400),
-            ("DELETE FROM refresh_tokens WHERE expires_at < $1", now.seconds()),
-            ("DELETE FROM grants WHERE expires_at < $1", now.seconds()),
-        ];
-        let mut purged = 0;
-        for (sql, before) in statements {
-            let done = self.bounded(sqlx::query(sql).bind(before).execute(self.pool())).await?;
-            purged += done.rows_affected();
-        }
-        Ok(purged)
-    }
 }
 
 /// The client is enabled, and so is its service account if it has one;

@@ -1,6 +1,6 @@
 //! The authorization code flow through HTTP (issue 3): authorize → sign in
 //! (CSRF) → consent → redirect → code exchange with PKCE; and the bad inputs
-//! of SECURITY-CHECKLIST §2.1 and the code rows of §2.2.
+//! of the authorization request and the code.
 
 use std::collections::HashMap;
 
@@ -62,7 +62,7 @@ pub(crate) async fn setup_with_issuer(backend: Backend, issuer: &str) -> Setup {
     setup_on(app, ClientType::Public, PkcePolicy::Required, false).await
 }
 
-async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, refresh: bool) -> Setup {
+pub(crate) async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, refresh: bool) -> Setup {
     app.core
         .accounts
         .create_user(

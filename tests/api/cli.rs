@@ -1,4 +1,4 @@
-//! SPEC §7: the command line. Every command has `--json`; bad input is one
+//! The command line. Every command has `--json`; bad input is one
 //! line on stderr, a non-zero exit, and no change to stored data.
 
 use std::sync::Arc;

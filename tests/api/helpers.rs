@@ -89,12 +89,26 @@ pub struct PostgresDatabase {
 }
 
 impl PostgresDatabase {
+    /// A copy of the migrated template.
     pub async fn create() -> Self {
         let template = postgres_template().await;
+        Self::create_from(&format!("TEMPLATE {template}")).await
+    }
+
+    /// An empty database: no table at all.
+    pub async fn create_empty() -> Self {
+        Self::create_from("").await
+    }
+
+    async fn create_from(template: &str) -> Self {
         let admin = postgres_admin_url();
         let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut conn).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|error| {
+            panic!(
+                "the Postgres tests need a server at {admin} ({error}); run ./scripts/test, which starts a throwaway one, or set TESSERA_TEST_DATABASE_URL"
+            )
+        });
+        sqlx::query(&format!("CREATE DATABASE {name} {template}")).execute(&mut conn).await.unwrap();
         let url = with_database(&admin, &name);
         Self { name, url }
     }
@@ -135,6 +149,13 @@ impl TestData {
         Self { dir, postgres }
     }
 
+    /// A temp folder and an empty Postgres database (nothing migrated).
+    pub async fn empty_postgres() -> Self {
+        let dir = std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir, postgres: Some(PostgresDatabase::create_empty().await) }
+    }
+
     pub fn database_url(&self) -> String {
         match &self.postgres {
             Some(db) => db.url.clone(),
@@ -149,6 +170,7 @@ impl TestData {
             database_url: Some(self.database_url()),
             data_dir: Some(self.dir.clone()),
             workers: Some(2),
+            management_bind: Some("127.0.0.1:0".into()),
             ..Default::default()
         }
     }
@@ -162,6 +184,8 @@ impl Drop for TestData {
 
 pub struct TestApp {
     pub address: String,
+    /// The management listener (`/metrics`), when it is separate.
+    pub management: Option<String>,
     pub core: Arc<Core>,
     pub clock: ManualClock,
     pub http: reqwest::Client,
@@ -205,10 +229,12 @@ pub async fn spawn_node(data: Arc<TestData>, raw: RawSettings, clock: ManualCloc
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let management = app.management_port().map(|port| format!("http://127.0.0.1:{port}"));
     let core = app.core.clone();
-    let server = tokio::spawn(app.run_until_stopped());
+    let server = tokio::spawn(app.run());
     TestApp {
         address,
+        management,
         core,
         clock,
         http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),

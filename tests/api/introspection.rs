@@ -1,4 +1,4 @@
-//! RFC 7662 and SECURITY-CHECKLIST §2.3: who may introspect what, and
+//! RFC 7662: who may introspect what, and
 //! `{"active": false}` with nothing else for every token that is not live.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

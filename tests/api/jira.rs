@@ -1,4 +1,4 @@
-//! SPEC §8: the Jira stand-in accepts Tessera's tokens in each of the Jira
+//! The Jira stand-in accepts Tessera's tokens in each of the Jira
 //! app's modes and answers every case of the table the way Jira does.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,4 +1,4 @@
-//! A stand-in for Jira with its REST-authentication app (SPEC §8): answers
+//! A stand-in for Jira with its REST-authentication app (docs/jira.md): answers
 //! `GET /rest/api/2/myself` as that app does, validating the bearer token
 //! in one of four modes. It remembers the tokens it was sent, so a test
 //! can check what became of a token it never saw itself.

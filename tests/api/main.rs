@@ -7,9 +7,11 @@ mod helpers;
 mod jira;
 mod jira_page;
 mod jira_standin;
+mod lifecycle;
 
 mod admin_api;
 mod authorize;
+mod backup;
 mod browser;
 mod chromium;
 mod cli;
@@ -23,10 +25,12 @@ mod fault_proxy;
 mod hostile;
 mod introspection;
 mod oidc;
+mod operations;
 mod outage;
 mod personal_tokens;
 mod process;
 mod refresh;
+mod retention;
 
 mod keys;
 

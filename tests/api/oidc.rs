@@ -1,6 +1,6 @@
 //! OpenID Connect (issue 3 item 6): ID tokens on the code exchange and the
-//! refresh, userinfo by GET and POST with the RFC 6750 answers of
-//! SECURITY-CHECKLIST §2.5.
+//! refresh, userinfo by GET and POST with the RFC 6750 answers that
+//! OpenID Connect Core requires.
 
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,4 +1,4 @@
-//! SECURITY-CHECKLIST §4.1: with the database gone every endpoint that needs
+//! With the database gone every endpoint that needs
 //! it answers 503 `temporarily_unavailable` within 5 s (never a token, never
 //! `active: true`); JWKS, PEM and discovery keep answering from memory; the
 //! server recovers by itself. Postgres only: it is the store that can vanish
@@ -93,19 +93,49 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_started_during_an_outage_becomes_ready_when_the_database_returns() {
-    let (data, proxy, raw) = database_behind_a_proxy(1).await;
+    let (data, proxy, mut raw) = database_behind_a_proxy(1).await;
+    let port = crate::process::free_port();
+    let management = crate::process::free_port();
+    raw.bind = Some(format!("127.0.0.1:{port}"));
+    raw.management_bind = Some(format!("127.0.0.1:{management}"));
     proxy.cut();
 
     let started = Instant::now();
-    let restore_later = async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+    // While the database is away the node is alive, not ready, and says so.
+    let watch_then_restore = async {
+        let http = reqwest::Client::new();
+        let get = |url: String| {
+            let http = http.clone();
+            async move { crate::helpers::send(http.get(url)).await }
+        };
+        let mut seen = false;
+        while started.elapsed() < Duration::from_secs(3) {
+            if let Ok(live) = http.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+                assert_eq!(live.status(), 200);
+                let ready = get(format!("http://127.0.0.1:{port}/readyz")).await;
+                assert_eq!(ready.status, 503);
+                assert!(ready.body.contains("starting"), "{}", ready.body);
+                let token = crate::helpers::send(
+                    http.post(format!("http://127.0.0.1:{port}/oauth2/token"))
+                        .form(&[("grant_type", "client_credentials")]),
+                )
+                .await;
+                token.assert_oauth_error(503, "temporarily_unavailable");
+                let metrics = get(format!("http://127.0.0.1:{management}/metrics")).await;
+                assert!(metrics.body.contains("tessera_db_up 0"), "{}", metrics.body);
+                assert_eq!(get(format!("http://127.0.0.1:{management}/healthz")).await.status, 200);
+                seen = true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(seen, "/healthz answered while the database was unreachable");
         proxy.restore();
     };
     let starting = tokio::time::timeout(
         Duration::from_secs(25),
         spawn_node(data.clone(), raw, ManualClock::new(UnixTime::now())),
     );
-    let (app, ()) = tokio::join!(starting, restore_later);
+    let (app, ()) = tokio::join!(starting, watch_then_restore);
     let app = app.expect("the server starts once the database answers");
     assert!(started.elapsed() >= Duration::from_secs(3), "the server waited for its database");
     assert_eq!(app.get("/readyz").await.status, 200);

@@ -284,17 +284,16 @@ async fn revoking_a_refresh_token_ends_the_grant(backend: Backend) {
 }
 
 async fn expired_records_are_purged_and_live_ones_kept(backend: Backend) {
-    use tessera::clock::Clock as _;
     let setup = setup_with(backend, ClientType::Public, PkcePolicy::Required, true).await;
     let old = tokens(&setup, "openid offline_access").await;
     setup.app.clock.advance(31 * 86_400);
-    let store = &setup.app.core.store;
-    let purged = store.purge_expired_tokens(setup.app.clock.now()).await.unwrap();
+    let retention = &setup.app.core.retention;
+    let purged = retention.purge().await.unwrap().total;
     assert!(purged >= 3, "session, code and refresh token are gone ({purged})");
     refresh(&setup, &text(&old, "refresh_token"), &[]).await.assert_oauth_error(400, "invalid_grant");
 
     let fresh = tokens(&setup, "openid offline_access").await;
-    store.purge_expired_tokens(setup.app.clock.now()).await.unwrap();
+    retention.purge().await.unwrap();
     assert_eq!(refresh(&setup, &text(&fresh, "refresh_token"), &[]).await.status, 200, "live records stay");
 }
 

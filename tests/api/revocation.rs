@@ -1,4 +1,4 @@
-//! RFC 7009 and SECURITY-CHECKLIST §2.4, and two server nodes on one
+//! RFC 7009, and two server nodes on one
 //! database agreeing on what is revoked.
 
 use std::sync::Arc;

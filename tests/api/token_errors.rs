@@ -1,4 +1,4 @@
-//! SECURITY-CHECKLIST §2.2: every bad token request gets its RFC error,
+//! Every bad token request gets its RFC error,
 //! JSON, `no-store`, and a 401 carries `WWW-Authenticate`.
 
 use base64::engine::general_purpose::STANDARD;

@@ -25,6 +25,7 @@ use crate::accounts::AccountError;
 use crate::admin::AdminError;
 use crate::audit::Actor;
 use crate::domain::InvalidInput;
+use crate::http::observe::client_address;
 use crate::oauth::admin_caller::CallerError;
 use crate::store::StoreError;
 pub use types::ApiError;
@@ -274,7 +275,7 @@ pub async fn caller(request: &HttpRequest, state: &AppState) -> Result<Actor, Ht
         return Err(response);
     };
     match state.oauth.admin_caller(token).await {
-        Ok(name) => Ok(Actor::new(name, request.peer_addr().map(|a| a.ip()))),
+        Ok(name) => Ok(Actor::new(name, client_address(request))),
         Err(CallerError::InvalidToken) => {
             Err(unauthorized("the access token is unknown, expired or revoked"))
         }

@@ -38,6 +38,7 @@ use crate::accounts::AccountError;
 use crate::admin::AdminError;
 use crate::audit::Actor;
 use crate::domain::{InvalidInput, Role, UnixTime, User};
+use crate::http::observe::client_address;
 use crate::store::StoreError;
 
 /// The route table of the console.
@@ -143,9 +144,7 @@ pub async fn visitor(request: &HttpRequest, state: &AppState) -> Result<Visitor,
     };
     let signed_in = session.and_then(|s| s.user.filter(|u| u.enabled).map(|user| (user, s.csrf_token)));
     match signed_in {
-        Some((user, csrf_token)) => {
-            Ok(Visitor { user, csrf_token, peer: request.peer_addr().map(|a| a.ip()) })
-        }
+        Some((user, csrf_token)) => Ok(Visitor { user, csrf_token, peer: client_address(request) }),
         None => {
             let next = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/console");
             let location = format!(

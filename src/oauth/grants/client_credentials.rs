@@ -51,6 +51,7 @@ pub async fn grant(
         refresh_token: None,
         id_token: None,
         issued_token_type: None,
+        format: client.token_format,
     })
 }
 

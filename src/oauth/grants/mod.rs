@@ -62,10 +62,11 @@ pub(crate) async fn respond_for_user(
         refresh_token: grant.refresh_token,
         id_token,
         issued_token_type: None,
+        format: grant.client.token_format,
     })
 }
 
-/// The `aud` of a token (SPEC §4): the requested `resource`s (RFC 8707)
+/// The `aud` of a token: the requested `resource`s (RFC 8707)
 /// when the client is allowed them, else the client's audiences, else the
 /// server default.
 pub fn resolve_audience(

@@ -21,7 +21,7 @@ use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 use crate::store::{NewRefreshToken, StoredRefreshToken};
 
-/// SPEC §5: refresh tokens live 30 days unless the client says otherwise.
+/// Refresh tokens live 30 days unless the client says otherwise.
 pub const DEFAULT_REFRESH_TOKEN_TTL: Lifetime = Lifetime::from_seconds(30 * 86_400);
 /// How long after its rotation a token presented again, while its successor
 /// is unused, gets the same successor back rather than revoking the grant.
@@ -30,7 +30,7 @@ pub const RETRY_WINDOW_SECONDS: i64 = 60;
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// Does this grant get a refresh token? The client has the grant and
-/// `offline_access` was requested and consented (SPEC §4).
+/// `offline_access` was requested and consented.
 pub fn wanted(client: &Client, scope: &ScopeSet) -> bool {
     client.allows_grant(GrantType::RefreshToken) && scope.iter().any(|s| s.as_str() == OFFLINE_ACCESS)
 }
@@ -205,6 +205,7 @@ async fn replayed(
     now: UnixTime,
 ) -> Result<OAuthError, OAuthError> {
     server.store.revoke_grant(grant_id, now).await?;
+    server.metrics.refresh_token_reuse.inc();
     let actor = Actor::client(client.id.as_str(), peer);
     let detail = "refresh token used twice; every token of its grant is revoked";
     server.audit.record_later(Kind::RefreshTokenReuse, &actor, &format!("grant:{grant_id}"), detail);

@@ -64,5 +64,6 @@ pub async fn grant(
         refresh_token: None,
         id_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        format: TokenFormat::Jwt,
     })
 }
