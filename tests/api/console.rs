@@ -485,6 +485,14 @@ async fn an_app_can_be_rotated_revoked_disabled_and_deleted(backend: Backend) {
     let second = third;
     let bad_grace = console.post(&format!("/console/apps/{id}/rotate-secret"), &[("grace", "soon")]).await;
     assert_eq!(bad_grace.status, 400);
+    // Not a dead end: the app's page again, the error beside the field and
+    // what was typed kept, so the admin can correct it.
+    assert!(bad_grace.body.contains("Rotate secret"), "{}", bad_grace.body);
+    assert!(field_errors(&bad_grace.body)
+        .iter()
+        .any(|e| e.contains("invalid duration") && e.contains("soon")));
+    assert!(bad_grace.body.contains(r#"name="grace" value="soon""#));
+    assert!(shown_secret(&bad_grace.body).is_none(), "nothing rotated");
 
     app.clock.advance(2);
     let revoked = console.post(&format!("/console/apps/{id}/revoke-tokens"), &[]).await;

@@ -107,9 +107,45 @@ async fn drive(
     shoot(browser, backend, "apps").await?;
     browser.goto(&app.url("/console/keys")).await?;
     shoot(browser, backend, "keys").await?;
+    // A long unbroken value must wrap inside the audit table, not widen the page.
+    let long = format!("scope:{}", "x".repeat(180));
+    app.core
+        .audit
+        .record(tessera::audit::Kind::ScopeCreated, &crate::helpers::tester(), &long, &long)
+        .await
+        .unwrap();
+    browser.set_window_size(1280, 800).await?;
     browser.goto(&app.url("/console/audit")).await?;
     let audit = browser.source().await?;
     assert!(audit.contains("client.tokens_revoked") && audit.contains("client.created"));
+    let overflow =
+        browser.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await?;
+    assert!(overflow.as_i64().unwrap_or(1) <= 0, "the audit page overflows at 1280 px by {overflow} px");
     shoot(browser, backend, "audit").await?;
+
+    // The Jira page: a disabled Test button looks disabled; the secret of
+    // Jira's new client is shown at the top, without scrolling.
+    browser.goto(&app.url("/console/jira")).await?;
+    let cursor = browser
+        .execute(
+            "const b = document.querySelector(\"form[action='/console/jira/test'] button\"); \
+             return [b.disabled, getComputedStyle(b).cursor, getComputedStyle(b).opacity];",
+            vec![],
+        )
+        .await?;
+    assert_eq!(cursor[0], true, "no TESSERA_JIRA_URL: the test cannot run");
+    assert_eq!(cursor[1], "not-allowed", "{cursor}");
+    assert!(cursor[2].as_str().unwrap().parse::<f64>().unwrap() < 1.0, "{cursor}");
+    browser.find(Locator::Css("form[action='/console/jira/client'] button")).await?.click().await?;
+    browser.wait().for_element(Locator::Id("jira-client-secret")).await?;
+    let visible = browser
+        .execute(
+            "const r = document.getElementById('jira-client-secret').getBoundingClientRect(); \
+             return r.top >= 0 && r.bottom <= window.innerHeight;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(visible, true, "the one-time secret is in view without scrolling");
+    shoot(browser, backend, "jira-client-created").await?;
     Ok((client, token))
 }

@@ -98,7 +98,12 @@ async fn the_page_gives_each_modes_values_and_warns_of_a_scheduled_rotation(back
     assert!(!page.body.contains("next-pem"));
 
     // Without TESSERA_JIRA_URL the page says how to set it, and the test cannot run.
-    assert!(page.body.contains("TESSERA_JIRA_URL=") && page.body.contains("disabled>Test</button>"));
+    assert!(
+        page.body.contains("TESSERA_JIRA_URL=")
+            && page.body.contains(
+                r#"disabled title="Start Tessera with TESSERA_JIRA_URL to enable the test">Test</button>"#
+            )
+    );
     let refused = admin.post("/console/jira/test", &[("as", &format!("service:{}", deploy.id))]).await;
     assert_eq!(refused.status, 400);
     assert!(refused.body.contains("no Jira URL is configured: set TESSERA_JIRA_URL"), "{}", refused.body);

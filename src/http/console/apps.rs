@@ -340,6 +340,15 @@ struct ShowPage {
     grants_back: String,
     /// For the rotate form: a reload must not rotate twice.
     submission: String,
+    /// The rotate form's grace as typed, and why it was refused.
+    grace: String,
+    grace_error: Option<String>,
+}
+
+/// A rotate form sent back with its error beside the field.
+struct RefusedGrace {
+    typed: String,
+    error: String,
 }
 
 /// A user's grant as the tables show it.
@@ -371,6 +380,16 @@ async fn show_page(
     shown: ClientWithSecret,
     notice: Option<&'static str>,
 ) -> HttpResponse {
+    show_page_with(state, visitor, shown, notice, None).await
+}
+
+async fn show_page_with(
+    state: &AppState,
+    visitor: &Visitor,
+    shown: ClientWithSecret,
+    notice: Option<&'static str>,
+    refused: Option<RefusedGrace>,
+) -> HttpResponse {
     let grants = match state.accounts.grants(GrantsOf::Client(&shown.client.id)).await {
         Ok(grants) => grants.into_iter().map(GrantRow::from).collect(),
         Err(error) => return failure(visitor, error.into(), "/console/apps"),
@@ -384,8 +403,10 @@ async fn show_page(
         revoke_base: "/console/grants",
         grants_back: format!("/console/apps/{}", shown.client.id),
         submission: random_id(16),
+        grace: refused.as_ref().map_or_else(|| "24h".to_owned(), |r| r.typed.clone()),
+        grace_error: refused.as_ref().map(|r| r.error.clone()),
     };
-    html(200, page.render())
+    html(if refused.is_some() { 400 } else { 200 }, page.render())
 }
 
 pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
@@ -445,7 +466,20 @@ pub async fn rotate_secret(
     let back = format!("/console/apps/{path}");
     let grace = match form.get("grace").map(str::parse::<Lifetime>).transpose() {
         Ok(grace) => grace,
-        Err(invalid) => return failure(&visitor, ConsoleError::Invalid(invalid), &back),
+        Err(invalid) => {
+            // Back to the app's page, the error beside the field.
+            let refused = RefusedGrace {
+                typed: form.get("grace").unwrap_or_default().to_owned(),
+                error: invalid.to_string(),
+            };
+            return match state.admin.find_client(&path).await {
+                Ok(client) => {
+                    let shown = ClientWithSecret { client, secret: None, previous_secret_expires_at: None };
+                    show_page_with(&state, &visitor, shown, None, Some(refused)).await
+                }
+                Err(error) => failure(&visitor, error.into(), &back),
+            };
+        }
     };
     let submission = match claim(&state, &form).await {
         Ok(Submission::First(id)) => id,
