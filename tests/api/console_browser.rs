@@ -107,6 +107,9 @@ async fn drive(
     shoot(browser, backend, "apps").await?;
     browser.goto(&app.url("/console/keys")).await?;
     shoot(browser, backend, "keys").await?;
+    browser.set_window_size(1280, 800).await?;
+    browser.goto(&app.url("/console/audit")).await?;
+    shoot(browser, backend, "audit").await?;
     // A long unbroken value must wrap inside the audit table, not widen the page.
     let long = format!("scope:{}", "x".repeat(180));
     app.core
@@ -114,14 +117,13 @@ async fn drive(
         .record(tessera::audit::Kind::ScopeCreated, &crate::helpers::tester(), &long, &long)
         .await
         .unwrap();
-    browser.set_window_size(1280, 800).await?;
     browser.goto(&app.url("/console/audit")).await?;
     let audit = browser.source().await?;
     assert!(audit.contains("client.tokens_revoked") && audit.contains("client.created"));
     let overflow =
         browser.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await?;
     assert!(overflow.as_i64().unwrap_or(1) <= 0, "the audit page overflows at 1280 px by {overflow} px");
-    shoot(browser, backend, "audit").await?;
+    shoot(browser, backend, "audit-long-entry").await?;
 
     // The Jira page: a disabled Test button looks disabled; the secret of
     // Jira's new client is shown at the top, without scrolling.
