@@ -18,9 +18,10 @@ use crate::store::{Cutoffs, PurgeRule, Store, StoreResult};
 /// Rows deleted per statement: small enough that each delete is a short
 /// transaction next to the token traffic.
 pub const BATCH_SIZE: u32 = 1_000;
-/// A pause between batches, so a long purge leaves the database to the
-/// requests in between.
-const BATCH_PAUSE: Duration = Duration::from_millis(10);
+/// The shortest pause between batches. After each batch the purge also
+/// waits as long as the batch took, so it never keeps the database busy
+/// more than half the time: a long purge leaves it to the requests.
+const MIN_BATCH_PAUSE: Duration = Duration::from_millis(10);
 /// Codes stay a day past their 60 s: a late replay still finds its grant.
 const CODE_KEEP_SECONDS: i64 = 86_400;
 /// Form claims only need to outlive the form's page.
@@ -103,13 +104,14 @@ impl Retention {
         for rule in PurgeRule::ALL {
             let mut rows = 0;
             loop {
+                let started = std::time::Instant::now();
                 let deleted = self.store.purge_batch(rule, cutoffs, BATCH_SIZE).await?;
                 rows += deleted;
                 self.metrics.purged_rows.with_label_values(&[rule.table()]).inc_by(deleted);
                 if deleted < u64::from(BATCH_SIZE) {
                     break;
                 }
-                tokio::time::sleep(BATCH_PAUSE).await;
+                tokio::time::sleep(started.elapsed().max(MIN_BATCH_PAUSE)).await;
             }
             tables.push(TableCount { table: rule.table(), rows });
         }
