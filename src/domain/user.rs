@@ -53,7 +53,9 @@ impl Password {
 
     pub fn parse(text: &str) -> Result<Self, InvalidInput> {
         let normalised: String = text.nfkc().collect();
-        if normalised.chars().count() < Self::MIN_CHARS {
+        // Both as typed and as stored: compatibility normalisation can
+        // make one character three (`¼` → `1⁄4`) or three one.
+        if text.chars().count().min(normalised.chars().count()) < Self::MIN_CHARS {
             return Err(InvalidInput::new(format!(
                 "the password must be at least {} characters",
                 Self::MIN_CHARS
@@ -160,6 +162,11 @@ mod tests {
     #[test]
     fn passwords_are_normalised_and_bounded() {
         assert!(Password::parse("short").is_err());
+        // Four characters as typed, nine after NFKC (`¼` is `1⁄4`): too short.
+        assert!(Password::parse("Q¼¼¼").is_err(), "counted as typed");
+        assert!(Password::parse("Q\u{1F600}ß\u{F10CD}").is_err(), "characters, not UTF-8 bytes");
+        // Eight combining sequences typed are four characters stored: too short too.
+        assert!(Password::parse(&"e\u{301}".repeat(4)).is_err(), "counted as stored");
         assert!(Password::parse(&"x".repeat(1_025)).is_err());
         // U+FB01 (the "fi" ligature) normalises to "fi" under NFKC.
         assert_eq!(Password::parse("\u{fb01}rst-secret").unwrap().expose(), "first-secret");
