@@ -83,6 +83,11 @@ def main():
         bench.log(f"dry run: {dry['total']:,} rows would go")
         # The purge first, timed alone under load, so the baseline can last as long.
         def load(seconds):
+            # A fresh token to introspect each time: one that expired would
+            # be answered inactive, and the scanner throttle would step in.
+            fresh = bench.post(f"{url}/oauth2/token", "grant_type=client_credentials", opaque_client["client_id"],
+                               opaque_client["client_secret"])["access_token"]
+            scenarios["introspection (opaque)"] = ("/oauth2/introspect", "POST", f"token={fresh}", auth(rs))
             running = {name: subprocess.Popen(oha_args(oha, s, url, seconds, rate=rates[name]),
                                               stdout=subprocess.PIPE, text=True) for name, s in scenarios.items()}
             return {name: summarize(json.loads(p.communicate()[0])) for name, p in running.items()}
@@ -95,7 +100,7 @@ def main():
             purge_result.update(cli("purge"))
             purge_result["wall_seconds"] = time.time() - began
 
-        window = max(30, int(ROWS / 1000 * 0.2) + 10)
+        window = max(30, int(ROWS / 1000 * 0.3) + 10)
         purger = threading.Thread(target=purge_later)
         purger.start()
         during = load(window)

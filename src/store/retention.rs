@@ -217,6 +217,7 @@ impl RetentionStore for Database {
                 // the same grants.
                 let cascade = async {
                     let mut tx = self.pool().begin().await?;
+                    relaxed_commit(self.backend(), &mut tx).await?;
                     for child in ["refresh_tokens", "authorization_codes"] {
                         sqlx::query(&format!("DELETE FROM {child} WHERE grant_id IN ({chosen})"))
                             .bind(cutoff)
@@ -233,9 +234,26 @@ impl RetentionStore for Database {
                 self.bounded(cascade).await?
             } else {
                 let sql = format!("DELETE FROM {table} WHERE {key} IN ({chosen})");
-                self.bounded(sqlx::query(&sql).bind(cutoff).execute(self.pool())).await?.rows_affected()
+                let batch = async {
+                    let mut tx = self.pool().begin().await?;
+                    relaxed_commit(self.backend(), &mut tx).await?;
+                    let done = sqlx::query(&sql).bind(cutoff).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(done.rows_affected())
+                };
+                self.bounded(batch).await?
             };
         }
         Ok(deleted)
     }
+}
+
+/// A purge's commit need not wait for its WAL to reach the disk: if the
+/// server crashes first, the rows are simply deleted again next time. The
+/// token paths keep their synchronous commits.
+async fn relaxed_commit(backend: Backend, tx: &mut sqlx::Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut **tx).await?;
+    }
+    Ok(())
 }
