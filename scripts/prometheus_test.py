@@ -16,8 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,19 +24,12 @@ import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import failer, free_port, stop_all  # noqa: E402
+
+fail = failer("prometheus test")
 BINARY = os.path.join(ROOT, "target", "debug", "tessera")
 TOKENS = 7
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fail(message):
-    print(f"prometheus test FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
 
 
 def get(url, timeout=5):
@@ -174,12 +165,7 @@ def main():
               f"{len(loaded[0]['rules'])} alert rules loaded")
         print("prometheus test passed")
     finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,23 +28,16 @@ import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import failer, free_port, stop_all  # noqa: E402
+
+fail = failer("proxy test")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import bench  # noqa: E402  (hidden_fields, code_from)
 
 BINARY = os.path.join(ROOT, "target", "debug", "tessera")
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 PROXY_SOURCE = "127.0.0.2"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fail(message):
-    print(f"proxy test FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -213,13 +205,7 @@ backend tessera
               f"all name 127.0.0.1; HAProxy's request ids carried")
         print("proxy test passed")
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_all(processes)
         shutil.rmtree(work, ignore_errors=True)
 
 

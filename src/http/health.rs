@@ -42,9 +42,10 @@ pub async fn ready(health: web::Data<Health>) -> HttpResponse {
         Phase::Draining => return unavailable("shutting down"),
         Phase::Serving => {}
     }
-    match database_up(&health).await {
-        true => HttpResponse::Ok().json(json!({"status": "ready"})),
-        false => unavailable("database unreachable"),
+    if database_up(&health).await {
+        HttpResponse::Ok().json(json!({"status": "ready"}))
+    } else {
+        unavailable("database unreachable")
     }
 }
 

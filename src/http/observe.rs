@@ -95,7 +95,7 @@ pub async fn observe(
         ),
         Err(error) => (error.as_response_error().status_code(), UNMATCHED_ROUTE.to_owned()),
     };
-    observer.metrics.observe_request(&route, method.as_str(), status.as_u16(), seconds);
+    observer.metrics.observe_request(&route, method.as_str(), status.as_str(), seconds);
     span.in_scope(|| {
         tracing::info!(
             target: "tessera::access",
