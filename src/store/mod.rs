@@ -24,7 +24,7 @@ pub use audit::{AuditQuery, AuditRecord, AuditStore, NewAuditEvent};
 pub use cache::{ClientCache, SYNC_INTERVAL};
 pub use changes::{Change, ChangeStore, Entity};
 pub use db::{Backend, Database, FaultPoint};
-pub use retention::{Cutoffs, PurgeLock, PurgeRule, RetentionStore};
+pub use retention::{Cutoffs, PurgeRule, PurgeSession, RetentionStore};
 
 use crate::domain::{
     Client, ClientId, NewClient, NewServiceAccount, NewUser, PersonalToken, ScopeName, ServiceAccount,
