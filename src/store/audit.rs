@@ -86,27 +86,32 @@ impl AuditStore for Database {
 
     async fn list_audit_events(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
         // The filters are fixed SQL with bound values; an absent filter is a
-        // NULL that matches everything.
-        let kinds = (!query.kinds.is_empty()).then(|| format!(",{},", query.kinds.join(",")));
+        // NULL that matches everything. The kinds are an `IN` list of
+        // placeholders, so one kind walks the (kind, seq) index.
+        let kinds = if query.kinds.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            let placeholders = (0..query.kinds.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>();
+            format!("kind IN ({})", placeholders.join(", "))
+        };
+        let sql = format!(
+            "SELECT seq, at, kind, actor, address, target, detail FROM audit_events \
+             WHERE {kinds} \
+               AND ($1 IS NULL OR actor = $1) \
+               AND ($2 IS NULL OR target LIKE $2 ESCAPE '\\' OR detail LIKE $2 ESCAPE '\\') \
+               AND ($3 IS NULL OR seq < $3) \
+             ORDER BY seq DESC LIMIT $4"
+        );
         let text = query.text.as_ref().map(|t| format!("%{}%", escape_like(t)));
-        let rows = self
-            .bounded(
-                sqlx::query(
-                    "SELECT seq, at, kind, actor, address, target, detail FROM audit_events \
-                     WHERE ($1 IS NULL OR $1 LIKE '%,' || kind || ',%') \
-                       AND ($2 IS NULL OR actor = $2) \
-                       AND ($3 IS NULL OR target LIKE $3 ESCAPE '\\' OR detail LIKE $3 ESCAPE '\\') \
-                       AND ($4 IS NULL OR seq < $4) \
-                     ORDER BY seq DESC LIMIT $5",
-                )
-                .bind(kinds)
-                .bind(query.actor.as_deref())
-                .bind(text)
-                .bind(query.before)
-                .bind(i64::from(query.limit))
-                .fetch_all(self.pool()),
-            )
-            .await?;
+        let mut statement = sqlx::query(&sql)
+            .bind(query.actor.as_deref())
+            .bind(text)
+            .bind(query.before)
+            .bind(i64::from(query.limit));
+        for kind in &query.kinds {
+            statement = statement.bind(kind.as_str());
+        }
+        let rows = self.bounded(statement.fetch_all(self.pool())).await?;
         rows.iter()
             .map(|row| {
                 let read = || -> Result<AuditRecord, sqlx::Error> {

@@ -1,4 +1,5 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -25,13 +26,30 @@ fn client_query(filter: &str) -> String {
 }
 
 /// The child rows of one client in a single round trip.
-const CHILDREN: &str = "SELECT 'grant' AS kind, grant_type AS value, CAST(NULL AS BIGINT) AS expires_at FROM client_grants WHERE client_id = $1 \
-     UNION ALL SELECT 'scope', scope, NULL FROM client_scopes WHERE client_id = $1 \
-     UNION ALL SELECT 'audience', audience, NULL FROM client_audiences WHERE client_id = $1 \
-     UNION ALL SELECT 'redirect_uri', uri, NULL FROM client_redirect_uris WHERE client_id = $1 \
-     UNION ALL SELECT 'secret', secret_hash, expires_at FROM client_secrets WHERE client_id = $1 \
-     UNION ALL SELECT 'disabled_scope', cs.scope, NULL FROM client_scopes cs JOIN scopes s ON s.name = cs.scope \
-     WHERE cs.client_id = $1 AND s.enabled = 0";
+/// The child rows (grants, scopes, audiences, redirect URIs, secrets,
+/// disabled scopes) of one client (`$1`), or of every client.
+static ONE_CLIENTS_CHILDREN: LazyLock<String> = LazyLock::new(|| children_query(true));
+static ALL_CLIENTS_CHILDREN: LazyLock<String> = LazyLock::new(|| children_query(false));
+
+fn children_query(one: bool) -> String {
+    let which = |column: &str| if one { format!("{column} = $1") } else { "1 = 1".to_owned() };
+    format!(
+        "SELECT client_id, 'grant' AS kind, grant_type AS value, CAST(NULL AS BIGINT) AS expires_at \
+         FROM client_grants WHERE {grants} \
+         UNION ALL SELECT client_id, 'scope', scope, NULL FROM client_scopes WHERE {scopes} \
+         UNION ALL SELECT client_id, 'audience', audience, NULL FROM client_audiences WHERE {audiences} \
+         UNION ALL SELECT client_id, 'redirect_uri', uri, NULL FROM client_redirect_uris WHERE {uris} \
+         UNION ALL SELECT client_id, 'secret', secret_hash, expires_at FROM client_secrets WHERE {secrets} \
+         UNION ALL SELECT cs.client_id, 'disabled_scope', cs.scope, NULL FROM client_scopes cs \
+         JOIN scopes s ON s.name = cs.scope WHERE {disabled} AND s.enabled = 0",
+        grants = which("client_id"),
+        scopes = which("client_id"),
+        audiences = which("client_id"),
+        uris = which("client_id"),
+        secrets = which("client_id"),
+        disabled = which("cs.client_id"),
+    )
+}
 
 fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     let read = || -> anyhow::Result<Client> {
@@ -165,7 +183,9 @@ impl ClientStore for Database {
             return Ok(None);
         };
         let mut client = client_from_row(&row)?;
-        let children = self.read(|| sqlx::query(CHILDREN).bind(id.as_str()).fetch_all(self.pool())).await?;
+        let children = self
+            .read(|| sqlx::query(ONE_CLIENTS_CHILDREN.as_str()).bind(id.as_str()).fetch_all(self.pool()))
+            .await?;
         let (secrets, disabled_scopes) = add_children(&mut client, &children)?;
         Ok(Some(StoredClient { client, secrets, disabled_scopes }))
     }
@@ -173,11 +193,19 @@ impl ClientStore for Database {
     async fn list_clients(&self) -> StoreResult<Vec<Client>> {
         let sql = client_query("ORDER BY c.name, c.id");
         let rows = self.bounded(sqlx::query(&sql).fetch_all(self.pool())).await?;
+        // Every client's children in one query, not one query a client.
+        let children =
+            self.bounded(sqlx::query(ALL_CLIENTS_CHILDREN.as_str()).fetch_all(self.pool())).await?;
+        let mut by_client: HashMap<String, Vec<AnyRow>> = HashMap::new();
+        for child in children {
+            let client_id: String =
+                child.try_get("client_id").map_err(|e| StoreError::Unexpected(e.into()))?;
+            by_client.entry(client_id).or_default().push(child);
+        }
         let mut clients = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut client = client_from_row(row)?;
-            let children =
-                self.bounded(sqlx::query(CHILDREN).bind(client.id.as_str()).fetch_all(self.pool())).await?;
+            let children = by_client.remove(client.id.as_str()).unwrap_or_default();
             add_children(&mut client, &children)?;
             clients.push(client);
         }

@@ -29,6 +29,7 @@ mod operations;
 mod outage;
 mod personal_tokens;
 mod process;
+mod query_plans;
 mod refresh;
 mod retention;
 
