@@ -11,8 +11,8 @@ use crate::crypto::secrets::{
     generate_secret, random_alphanumeric, Secret, SecretHasher, CLIENT_SECRET_PREFIX,
 };
 use crate::domain::{
-    Client, ClientId, ClientType, GrantType, InvalidInput, Lifetime, NewClient, NewServiceAccount, ScopeName,
-    ServiceAccount, ServiceAccountChanges, UnixTime, Username,
+    Client, ClientId, ClientType, Grace, GrantType, InvalidInput, Lifetime, NewClient, NewServiceAccount,
+    ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username,
 };
 use crate::keys::{KeyInfo, KeyManager};
 use crate::store::{ClientCache, Scope, Store, StoreError};
@@ -262,12 +262,13 @@ impl Admin {
         Ok(self.store.list_clients().await?)
     }
 
-    /// Issues a new secret; the old one keeps working for the grace period.
+    /// Issues a new secret; the old one keeps working for the grace period
+    /// (a zero grace ends it at once).
     pub async fn rotate_client_secret(
         &self,
         actor: &Actor,
         id: &str,
-        grace: Option<Lifetime>,
+        grace: Option<Grace>,
     ) -> Result<ClientWithSecret, AdminError> {
         let client = self.find_client(id).await?;
         if client.client_type == ClientType::Public {
@@ -276,14 +277,18 @@ impl Admin {
             );
         }
         let now = self.clock.now();
-        let grace = grace.unwrap_or(self.secret_rotation_grace);
+        let grace = grace.unwrap_or(self.secret_rotation_grace.into());
         let old_expires_at = now.plus(grace.seconds());
         let secret = generate_secret(CLIENT_SECRET_PREFIX);
         self.store
             .rotate_client_secret(&client.id, &self.hasher.digest(secret.expose()), old_expires_at, now)
             .await?;
         self.clients.evict_client(&client.id);
-        let detail = format!("the previous secret works for {grace} more");
+        let detail = if grace.is_zero() {
+            "the previous secret ended at once".to_owned()
+        } else {
+            format!("the previous secret works for {grace} more")
+        };
         self.audit
             .record(Kind::ClientSecretRotated, actor, &format!("client:{}", client.id), &detail)
             .await?;

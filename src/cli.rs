@@ -14,9 +14,9 @@ use crate::audit::Actor;
 use crate::clock::SystemClock;
 use crate::config::{LogFormat, RawSettings, Settings};
 use crate::domain::{
-    Audience, AuthMethod, Client, ClientId, ClientType, Email, GrantType, InvalidInput, Lifetime, NewClient,
-    NewServiceAccount, NewUser, Password, PersonalToken, PkcePolicy, RedirectUri, Role, ScopeName, ScopeSet,
-    ServiceAccount, ServiceAccountChanges, TokenFormat, UnixTime, User, Username,
+    Audience, AuthMethod, Client, ClientId, ClientType, Email, Grace, GrantType, InvalidInput, Lifetime,
+    NewClient, NewServiceAccount, NewUser, Password, PersonalToken, PkcePolicy, RedirectUri, Role, ScopeName,
+    ScopeSet, ServiceAccount, ServiceAccountChanges, TokenFormat, UnixTime, User, Username,
 };
 use crate::personal_tokens::TokenRequest;
 use crate::startup::{Application, Core};
@@ -226,7 +226,8 @@ enum ClientCommand {
     /// Issue a new secret; the old one works for the grace period
     RotateSecret {
         id: String,
-        /// How long the old secret keeps working (default TESSERA_SECRET_ROTATION_GRACE)
+        /// How long the old secret keeps working, e.g. 24h; 0s ends it at once
+        /// (default TESSERA_SECRET_ROTATION_GRACE)
         #[arg(long)]
         grace: Option<String>,
     },
@@ -449,7 +450,7 @@ async fn admin_command(core: &Core, command: Command, json: bool) -> anyhow::Res
                 print(json, value, text)
             }
             ClientCommand::RotateSecret { id, grace } => {
-                let grace = grace.map(|g| g.parse::<Lifetime>()).transpose()?;
+                let grace = grace.map(|g| g.parse::<Grace>()).transpose()?;
                 let rotated = admin.rotate_client_secret(&actor, &id, grace).await?;
                 print(json, secret_json(&rotated), secret_text(&rotated, "rotated the secret of client"))
             }
@@ -747,10 +748,14 @@ fn secret_text(created: &ClientWithSecret, verb: &str) -> String {
         None => text.push_str("\n\nA public client has no secret: it proves itself with PKCE."),
     }
     if let Some(at) = created.previous_secret_expires_at {
-        text.push_str(&format!(
-            "\nThe previous secret keeps working until {at} (unix time).",
-            at = at.seconds()
-        ));
+        if at <= UnixTime::now() {
+            text.push_str("\nThe previous secret no longer works.");
+        } else {
+            text.push_str(&format!(
+                "\nThe previous secret keeps working until {at} (unix time).",
+                at = at.seconds()
+            ));
+        }
     }
     text
 }

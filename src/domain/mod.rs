@@ -18,7 +18,7 @@ pub use client::{
     MAX_ACCESS_TOKEN_TTL, MAX_REFRESH_TOKEN_TTL,
 };
 pub use client_draft::ClientDraft;
-pub use duration::Lifetime;
+pub use duration::{Grace, Lifetime};
 pub use personal_token::{parse_token_label, PersonalToken, TokenStatus};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;

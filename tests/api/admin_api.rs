@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
+use tessera::clock::Clock as _;
 use tessera::domain::{
     ClientDraft, ClientType, PkcePolicy, Role, ServiceAccountChanges, UserChanges, Username,
 };
@@ -18,6 +19,7 @@ both_backends!(
     bad_requests_get_stable_error_codes_and_change_nothing,
     a_person_gets_the_admin_scope_only_while_an_admin,
     the_api_keeps_to_its_document_and_its_admins,
+    a_zero_grace_ends_a_leaked_secret_at_once,
 );
 
 /// A service account flagged admin and a client for it with `tessera:admin`.
@@ -539,4 +541,28 @@ async fn the_api_keeps_to_its_document_and_its_admins(backend: Backend) {
     let svc = Username::parse("svc-admin").unwrap();
     app.core.admin.set_service_account_enabled(&tester(), &svc, false).await.unwrap();
     assert_error(&call(&app, &token, "get", "/api/v1/apps", None).await, 401, "unauthorized");
+}
+
+async fn a_zero_grace_ends_a_leaked_secret_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = admin_client(&app).await;
+    let token = app.access_token(&admin).await;
+    let leaked = app.deploy_client().await;
+    app.access_token(&leaked).await;
+
+    let path = format!("/api/v1/apps/{}/rotate-secret", leaked.id);
+    let rotated = call(&app, &token, "post", &path, Some(json!({"grace": "0s"}))).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let rotated = rotated.json();
+    assert!(rotated["previous_secret_expires_at"].as_i64().unwrap() <= app.clock.now().seconds());
+    // The old secret is refused at once, the new one works.
+    app.token(&leaked, &[]).await.assert_oauth_error(401, "invalid_client");
+    let renewed =
+        TestClient { id: leaked.id.clone(), secret: rotated["client_secret"].as_str().unwrap().into() };
+    app.access_token(&renewed).await;
+    let events = app.core.audit.list(&tessera::store::AuditQuery { limit: 5, ..Default::default() }).await;
+    assert!(
+        events.unwrap().iter().any(|e| e.detail == "the previous secret ended at once"),
+        "the audit log says the old secret ended"
+    );
 }

@@ -243,6 +243,10 @@ async fn secrets_are_shown_only_at_creation_and_rotation(backend: Backend) {
     let new_secret = rotated["client_secret"].as_str().unwrap();
     assert!(new_secret.starts_with("tsr_cs_") && new_secret != secret);
     assert!(rotated["previous_secret_expires_at"].is_i64());
+    // A leaked secret ends at once.
+    let ended = tessera(&data, &["client", "rotate-secret", &id, "--grace", "0s"]).await;
+    assert_eq!(ended.code, 0, "{}", ended.stderr);
+    assert!(ended.stdout.contains("The previous secret no longer works."), "{}", ended.stdout);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::types::{ApiError, App, AppInput, CreatedApp, Grant, RotateInput, RotatedSecret, SearchParams};
 use super::{admin_call, json_body, no_content, ok, Failure};
-use crate::domain::Lifetime;
+use crate::domain::Grace;
 use crate::http::AppState;
 use crate::store::GrantsOf;
 
@@ -112,7 +112,7 @@ pub async fn rotate_secret(
         let grace = input
             .grace
             .as_deref()
-            .map(str::parse::<Lifetime>)
+            .map(str::parse::<Grace>)
             .transpose()
             .map_err(|e| Failure::Invalid(e.in_field("grace")))?;
         let rotated = state.admin.rotate_client_secret(&actor, &path, grace).await?;

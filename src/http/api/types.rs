@@ -142,9 +142,10 @@ pub struct CreatedApp {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateInput {
-    /// How long the previous secret keeps working, e.g. `24h` (the server default if absent).
+    /// How long the previous secret keeps working, e.g. `24h`; `0s` ends it at once (the server
+    /// default if absent).
     #[serde(default)]
-    #[schema(nullable, pattern = r"^0{0,8}[1-9][0-9]{0,8}[smhd]$")]
+    #[schema(nullable, pattern = r"^[0-9]{1,9}[smhd]$")]
     pub grace: Option<String>,
 }
 

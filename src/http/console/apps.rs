@@ -10,7 +10,7 @@ use super::{
 };
 use crate::admin::ClientWithSecret;
 use crate::crypto::secrets::random_id;
-use crate::domain::{Client, ClientDraft, ClientType, GrantType, Lifetime, NewClient, PkcePolicy};
+use crate::domain::{Client, ClientDraft, ClientType, Grace, GrantType, Lifetime, NewClient, PkcePolicy};
 use crate::http::authorize::html;
 use crate::http::AppState;
 use crate::store::GrantsOf;
@@ -464,7 +464,7 @@ pub async fn rotate_secret(
 ) -> HttpResponse {
     let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/apps/{path}");
-    let grace = match form.get("grace").map(str::parse::<Lifetime>).transpose() {
+    let grace = match form.get("grace").map(str::parse::<Grace>).transpose() {
         Ok(grace) => grace,
         Err(invalid) => {
             // Back to the app's page, the error beside the field.
