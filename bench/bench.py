@@ -132,9 +132,9 @@ def browser():
     return opener, jar
 
 
-def fetch(opener, url, form=None, auth=None):
+def fetch(opener, url, form=None, auth=None, headers=None):
     data = urllib.parse.urlencode(form).encode() if form is not None else None
-    request = urllib.request.Request(url, data=data)
+    request = urllib.request.Request(url, data=data, headers=headers or {})
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     try:

@@ -19,7 +19,6 @@ the build stage's — then:
 Exits 0 only when all of that holds.
 """
 
-import base64
 import http.cookiejar
 import http.server
 import json
@@ -54,17 +53,19 @@ BASE_LINE = "FROM debian:bookworm-slim"
 COPY_LINE = "COPY --from=build /src/target/release/tessera /usr/local/bin/tessera"
 
 
-def podman(*args, check=True, env=None, **kwargs):
+# Podman's environment; main() adds its containers.conf.
+PODMAN_ENV = dict(os.environ)
+
+
+def podman(*args, check=True, **kwargs):
     """Podman as this machine allows it: runc with cgroupfs, the host's
     limits (the sandbox may not raise them), host networking."""
-    result = subprocess.run(["podman", "--runtime", "runc", *args], env=env or PODMAN_ENV, capture_output=True,
+    result = subprocess.run(["podman", "--runtime", "runc", *args], env=PODMAN_ENV, capture_output=True,
                             text=True, **kwargs)
     if check and result.returncode != 0:
         fail(f"podman {' '.join(args[:2])}: {result.stderr.strip().splitlines()[-1:]}")
     return result
 
-
-PODMAN_ENV = dict(os.environ)
 
 
 def base_image():
@@ -142,11 +143,6 @@ def start_jira(cert, key):
     return server
 
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 class Container:
     """One run of an image, with the embedded database, on host ports."""
 
@@ -164,7 +160,7 @@ class Container:
                "-e", "TESSERA_LOG_FORMAT=json",
                image)
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-                                                  NoRedirect())
+                                                  bench.NoRedirect())
         deadline = time.time() + 60
         while self.fetch("/readyz")[0] != 200:
             if time.time() > deadline or self.state()["Status"] != "running":
@@ -172,17 +168,12 @@ class Container:
             time.sleep(0.3)
 
     def fetch(self, path, form=None, auth=None):
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(self.url + path, data=data, headers={"Sec-Fetch-Site": "same-origin"})
-        if auth:
-            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        """(status, body); status 0 while nothing answers."""
         try:
-            with self.opener.open(request, timeout=20) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+            status, _, body = bench.fetch(self.opener, self.url + path, form, auth, {"Sec-Fetch-Site": "same-origin"})
         except OSError:
             return 0, ""
+        return status, body
 
     def cli(self, *args):
         out = podman("exec", self.name, "tessera", *args, "--json")

@@ -12,6 +12,7 @@ client, and carry HAProxy's request id. Exits 0 only when all of that holds.
 """
 
 import base64
+import functools
 import hashlib
 import http.cookiejar
 import json
@@ -33,16 +34,11 @@ from harness import failer, free_port, stop_all  # noqa: E402
 
 fail = failer("proxy test")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-import bench  # noqa: E402  (hidden_fields, code_from)
+import bench  # noqa: E402  (fetch, NoRedirect, hidden_fields, code_from)
 
 BINARY = os.path.join(ROOT, "target", "debug", "tessera")
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 PROXY_SOURCE = "127.0.0.2"
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 def main():
@@ -126,18 +122,9 @@ backend tessera
 
         https = urllib.request.HTTPSHandler(context=tls)
         jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(https, urllib.request.HTTPCookieProcessor(jar), NoRedirect())
+        opener = urllib.request.build_opener(https, urllib.request.HTTPCookieProcessor(jar), bench.NoRedirect())
 
-        def fetch(url, form=None, auth=None, headers=None):
-            data = urllib.parse.urlencode(form).encode() if form is not None else None
-            request = urllib.request.Request(url, data=data, headers=headers or {})
-            if auth:
-                request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-            try:
-                with opener.open(request, timeout=10) as response:
-                    return response.status, dict(response.headers), response.read().decode()
-            except urllib.error.HTTPError as error:
-                return error.code, dict(error.headers), error.read().decode()
+        fetch = functools.partial(bench.fetch, opener)
 
         deadline = time.time() + 30
         while True:

@@ -47,6 +47,13 @@ pub struct PurgeReport {
     pub seconds: f64,
 }
 
+impl PurgeReport {
+    fn new(dry_run: bool, ran: bool, tables: Vec<TableCount>, started: std::time::Instant) -> Self {
+        let total = tables.iter().map(|t| t.rows).sum();
+        Self { dry_run, ran, tables, total, seconds: started.elapsed().as_secs_f64() }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TableCount {
     pub table: &'static str,
@@ -87,20 +94,12 @@ impl Retention {
     pub async fn purge(&self) -> StoreResult<PurgeReport> {
         let started = std::time::Instant::now();
         let Some(mut session) = self.store.begin_purge().await? else {
-            return Ok(PurgeReport {
-                dry_run: false,
-                ran: false,
-                tables: Vec::new(),
-                total: 0,
-                seconds: 0.0,
-            });
+            return Ok(PurgeReport::new(false, false, Vec::new(), started));
         };
         let cutoffs = self.cutoffs();
         let result = self.purge_all(&mut session, &cutoffs).await;
         session.end().await;
-        let tables = result?;
-        let total = tables.iter().map(|t| t.rows).sum();
-        Ok(PurgeReport { dry_run: false, ran: true, tables, total, seconds: started.elapsed().as_secs_f64() })
+        Ok(PurgeReport::new(false, true, result?, started))
     }
 
     async fn purge_all(&self, session: &mut PurgeSession, cutoffs: &Cutoffs) -> StoreResult<Vec<TableCount>> {
@@ -133,7 +132,6 @@ impl Retention {
                 rows: self.store.count_purgeable(rule, &cutoffs).await?,
             });
         }
-        let total = tables.iter().map(|t| t.rows).sum();
-        Ok(PurgeReport { dry_run: true, ran: true, tables, total, seconds: started.elapsed().as_secs_f64() })
+        Ok(PurgeReport::new(true, true, tables, started))
     }
 }

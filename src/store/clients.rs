@@ -33,21 +33,16 @@ static ALL_CLIENTS_CHILDREN: LazyLock<String> = LazyLock::new(|| children_query(
 
 fn children_query(one: bool) -> String {
     let which = |column: &str| if one { format!("{column} = $1") } else { "1 = 1".to_owned() };
+    let (client, disabled) = (which("client_id"), which("cs.client_id"));
     format!(
         "SELECT client_id, 'grant' AS kind, grant_type AS value, CAST(NULL AS BIGINT) AS expires_at \
-         FROM client_grants WHERE {grants} \
-         UNION ALL SELECT client_id, 'scope', scope, NULL FROM client_scopes WHERE {scopes} \
-         UNION ALL SELECT client_id, 'audience', audience, NULL FROM client_audiences WHERE {audiences} \
-         UNION ALL SELECT client_id, 'redirect_uri', uri, NULL FROM client_redirect_uris WHERE {uris} \
-         UNION ALL SELECT client_id, 'secret', secret_hash, expires_at FROM client_secrets WHERE {secrets} \
+         FROM client_grants WHERE {client} \
+         UNION ALL SELECT client_id, 'scope', scope, NULL FROM client_scopes WHERE {client} \
+         UNION ALL SELECT client_id, 'audience', audience, NULL FROM client_audiences WHERE {client} \
+         UNION ALL SELECT client_id, 'redirect_uri', uri, NULL FROM client_redirect_uris WHERE {client} \
+         UNION ALL SELECT client_id, 'secret', secret_hash, expires_at FROM client_secrets WHERE {client} \
          UNION ALL SELECT cs.client_id, 'disabled_scope', cs.scope, NULL FROM client_scopes cs \
-         JOIN scopes s ON s.name = cs.scope WHERE {disabled} AND s.enabled = 0",
-        grants = which("client_id"),
-        scopes = which("client_id"),
-        audiences = which("client_id"),
-        uris = which("client_id"),
-        secrets = which("client_id"),
-        disabled = which("cs.client_id"),
+         JOIN scopes s ON s.name = cs.scope WHERE {disabled} AND s.enabled = 0"
     )
 }
 

@@ -238,36 +238,28 @@ impl RetentionStore for Database {
         let mut deleted = 0;
         for (condition, order) in rule.conditions() {
             let batch = async {
-                let mut connection = match session.connection.as_mut() {
-                    Some(connection) => Connection::Held(connection),
-                    None => Connection::Pooled(self.pool().acquire().await?),
+                // Postgres: the session's own connection; SQLite: one from
+                // the pool for this batch only (holding its one writer for a
+                // whole purge would stall the server).
+                let mut pooled;
+                let connection: &mut sqlx::AnyConnection = match session.connection.as_mut() {
+                    Some(held) => held,
+                    None => {
+                        pooled = self.pool().acquire().await?;
+                        &mut pooled
+                    }
                 };
                 if rule == PurgeRule::Grants {
-                    delete_grants(connection.get(), condition, order, limit, cutoff).await
+                    delete_grants(connection, condition, order, limit, cutoff).await
                 } else {
                     let sql = delete_by_address(self.backend(), rule.table(), condition, order, limit);
-                    let done = sqlx::query(&sql).bind(cutoff).execute(connection.get()).await?;
+                    let done = sqlx::query(&sql).bind(cutoff).execute(connection).await?;
                     Ok(done.rows_affected())
                 }
             };
             deleted += self.bounded(batch).await?;
         }
         Ok(deleted)
-    }
-}
-
-/// The session's own connection, or one from the pool.
-enum Connection<'a> {
-    Held(&'a mut PoolConnection<Any>),
-    Pooled(PoolConnection<Any>),
-}
-
-impl Connection<'_> {
-    fn get(&mut self) -> &mut sqlx::AnyConnection {
-        match self {
-            Self::Held(connection) => connection,
-            Self::Pooled(connection) => connection,
-        }
     }
 }
 

@@ -75,7 +75,7 @@ fn same_origin() -> HeaderMap {
     headers
 }
 
-pub async fn add_user(app: &TestApp, name: &str, role: Role, password: &str) {
+pub async fn add_user(app: &TestApp, name: &str, role: Role, password: &str) -> tessera::domain::User {
     app.core
         .accounts
         .create_user(
@@ -89,7 +89,7 @@ pub async fn add_user(app: &TestApp, name: &str, role: Role, password: &str) {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
 }
 
 /// Signs in through the console's form.

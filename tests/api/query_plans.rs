@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection as _;
 
-use tessera::domain::{ClientType, Email, NewUser, Password, PkcePolicy, Role, TokenFormat, Username};
+use tessera::domain::{ClientType, PkcePolicy, Role, TokenFormat, Username};
 use tessera::personal_tokens::TokenRequest;
 
 use crate::authorize::{code_for, exchange, setup_on};
+use crate::console::add_user;
 use crate::helpers::{spawn_app, tester, Backend, ClientSpec};
 use crate::refresh::refresh;
 
@@ -44,21 +45,7 @@ async fn the_token_paths_never_scan_a_large_table() {
 
     // Ended rows, as a busy server has between purges, of another person
     // and another app (one person's own handful stays small).
-    let others = app
-        .core
-        .accounts
-        .create_user(
-            &tester(),
-            NewUser {
-                username: Username::parse("bulk").unwrap(),
-                email: Email::parse("bulk@example.com").unwrap(),
-                display_name: None,
-                password: Password::parse("bulk user password").unwrap(),
-                role: Role::User,
-            },
-        )
-        .await
-        .unwrap();
+    let others = add_user(app, "bulk", Role::User, "bulk user password").await;
     let bulk =
         app.create_client(ClientSpec { token_format: TokenFormat::Opaque, ..Default::default() }).await;
     let (user, client, rows) = (others.id.to_string(), bulk.id.clone(), ROWS);
