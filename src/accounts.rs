@@ -14,7 +14,7 @@ use crate::store::{GrantSummary, GrantsOf, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] InvalidInput),
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -22,7 +22,7 @@ pub const ADMIN_SCOPE: &str = "tessera:admin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] InvalidInput),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -185,7 +185,7 @@ impl Admin {
         let auth_method = new.validate()?;
         self.check_admin_scope(&new).await?;
         // 22 alphanumeric characters: 130 bits, and never a leading '-'.
-        let id = ClientId::parse(&random_alphanumeric(22)).expect("generated ids are valid");
+        let id = ClientId::parse(&random_alphanumeric(22))?;
         let secret =
             (new.client_type == ClientType::Confidential).then(|| generate_secret(CLIENT_SECRET_PREFIX));
         let digest = secret.as_ref().map(|s| self.hasher.digest(s.expose()));

@@ -48,17 +48,17 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct RawSettings {
-    /// Listen address [env: TESSERA_BIND] (default 127.0.0.1:8080)
-    #[arg(long, env = "TESSERA_BIND", global = true)]
+    /// Listen address (default 127.0.0.1:8080)
+    #[arg(long, env = "TESSERA_BIND", hide_env_values = true)]
     pub bind: Option<String>,
-    /// Issuer URL, the base of every published URL [env: TESSERA_ISSUER]
-    #[arg(long, env = "TESSERA_ISSUER", global = true)]
+    /// Issuer URL, the base of every published URL
+    #[arg(long, env = "TESSERA_ISSUER", hide_env_values = true)]
     pub issuer: Option<String>,
-    /// postgres://… or sqlite://… [env: TESSERA_DATABASE_URL or DATABASE_URL]
-    #[arg(long, env = "TESSERA_DATABASE_URL", global = true)]
+    /// postgres://… or sqlite://… (or DATABASE_URL)
+    #[arg(long, env = "TESSERA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Folder of the embedded database and the generated master key
-    #[arg(long, env = "TESSERA_DATA_DIR", global = true)]
+    #[arg(long, env = "TESSERA_DATA_DIR", hide_env_values = true)]
     pub data_dir: Option<PathBuf>,
     /// 32 bytes, base64; only from the environment or the file, never a flag
     #[arg(skip)]
@@ -68,82 +68,103 @@ pub struct RawSettings {
     #[arg(skip)]
     pub bootstrap_admin_password: Option<SecretString>,
     /// `aud` of tokens whose client names none (default: the issuer)
-    #[arg(long, env = "TESSERA_DEFAULT_AUDIENCE", global = true)]
+    #[arg(long, env = "TESSERA_DEFAULT_AUDIENCE", hide_env_values = true)]
     pub default_audience: Option<String>,
     /// Claim that carries the Jira username (default: username)
-    #[arg(long, env = "TESSERA_USERNAME_CLAIM", global = true)]
+    #[arg(long, env = "TESSERA_USERNAME_CLAIM", hide_env_values = true)]
     pub username_claim: Option<String>,
     /// Log format: human or json
-    #[arg(long, env = "TESSERA_LOG_FORMAT", global = true)]
+    #[arg(long, env = "TESSERA_LOG_FORMAT", hide_env_values = true)]
     pub log_format: Option<String>,
     /// Algorithm of new signing keys: RS256, ES256 or EdDSA
-    #[arg(long, env = "TESSERA_SIGNING_ALG", global = true)]
+    #[arg(long, env = "TESSERA_SIGNING_ALG", hide_env_values = true)]
     pub signing_alg: Option<String>,
     /// Default access-token lifetime (default 10m)
     #[arg(
         id = "default_access_token_ttl",
         long = "default-access-token-ttl",
         env = "TESSERA_ACCESS_TOKEN_TTL",
-        global = true
+        hide_env_values = true
     )]
     pub access_token_ttl: Option<String>,
     /// How long a client's old secret keeps working after rotate-secret (default 24h)
-    #[arg(long, env = "TESSERA_SECRET_ROTATION_GRACE", global = true)]
+    #[arg(long, env = "TESSERA_SECRET_ROTATION_GRACE", hide_env_values = true)]
     pub secret_rotation_grace: Option<String>,
     /// How long a new signing key is published before it signs (default 1h)
-    #[arg(long, env = "TESSERA_KEY_PUBLISH_AHEAD", global = true)]
+    #[arg(long, env = "TESSERA_KEY_PUBLISH_AHEAD", hide_env_values = true)]
     pub key_publish_ahead: Option<String>,
     /// Scheduled key rotation interval, or `off` (default 90d)
-    #[arg(long, env = "TESSERA_KEY_ROTATION_INTERVAL", global = true)]
+    #[arg(long, env = "TESSERA_KEY_ROTATION_INTERVAL", hide_env_values = true)]
     pub key_rotation_interval: Option<String>,
     /// Seconds a request waits for the database before answering 503 (default 3)
-    #[arg(long, env = "TESSERA_DATABASE_TIMEOUT_SECONDS", global = true)]
+    #[arg(long, env = "TESSERA_DATABASE_TIMEOUT_SECONDS", hide_env_values = true)]
     pub database_timeout_seconds: Option<u64>,
     /// Database connections per server node (default 16)
-    #[arg(long, env = "TESSERA_DATABASE_MAX_CONNECTIONS", global = true)]
+    #[arg(long, env = "TESSERA_DATABASE_MAX_CONNECTIONS", hide_env_values = true)]
     pub database_max_connections: Option<u32>,
     /// HTTP worker threads (default: one per core)
-    #[arg(long, env = "TESSERA_WORKERS", global = true)]
+    #[arg(long, env = "TESSERA_WORKERS", hide_env_values = true)]
     pub workers: Option<usize>,
     /// Longest life of a personal API token, or `none` (default 365d)
-    #[arg(long, env = "TESSERA_PAT_MAX_LIFETIME", global = true)]
+    #[arg(long, env = "TESSERA_PAT_MAX_LIFETIME", hide_env_values = true)]
     pub pat_max_lifetime: Option<String>,
     /// Refuse personal API tokens without an explicit expiry (default false)
-    #[arg(long, env = "TESSERA_PAT_REQUIRE_EXPIRY", global = true)]
+    #[arg(long, env = "TESSERA_PAT_REQUIRE_EXPIRY", hide_env_values = true)]
     pub pat_require_expiry: Option<bool>,
     /// Live personal API tokens one person may hold (default 50)
-    #[arg(long, env = "TESSERA_PAT_MAX_PER_USER", global = true)]
+    #[arg(long, env = "TESSERA_PAT_MAX_PER_USER", hide_env_values = true)]
     pub pat_max_per_user: Option<u32>,
     /// Base URL of the Jira that trusts this server, for the console's Jira page
-    #[arg(long, env = "TESSERA_JIRA_URL", global = true)]
+    #[arg(long, env = "TESSERA_JIRA_URL", hide_env_values = true)]
     pub jira_url: Option<String>,
     /// Longest time a request body may take to arrive, from its head (default 10s)
-    #[arg(long, env = "TESSERA_BODY_TIMEOUT", global = true)]
+    #[arg(long, env = "TESSERA_BODY_TIMEOUT", hide_env_values = true)]
     pub body_timeout: Option<String>,
     /// Open client connections per node; more wait in the listen backlog (default 4096)
-    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", global = true)]
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", hide_env_values = true)]
     pub max_connections: Option<usize>,
     /// Listen address of /metrics, /healthz and /readyz, or `off` (default 127.0.0.1:9464)
-    #[arg(long, env = "TESSERA_MANAGEMENT_BIND", global = true)]
+    #[arg(long, env = "TESSERA_MANAGEMENT_BIND", hide_env_values = true)]
     pub management_bind: Option<String>,
     /// Reverse proxies whose Forwarded / X-Forwarded-For is believed, as CIDRs (default none)
-    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", global = true)]
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", hide_env_values = true)]
     pub trusted_proxies: Option<String>,
     /// How long a stopping node lets in-flight requests finish (default 20s)
-    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", global = true)]
+    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", hide_env_values = true)]
     pub shutdown_grace: Option<String>,
     /// How often dead rows are purged, or `off` (default 10m)
-    #[arg(long, env = "TESSERA_PURGE_INTERVAL", global = true)]
+    #[arg(long, env = "TESSERA_PURGE_INTERVAL", hide_env_values = true)]
     pub purge_interval: Option<String>,
     /// How long revoked or expired personal API tokens stay listed (default 30d)
-    #[arg(long, env = "TESSERA_PAT_KEEP_ENDED", global = true)]
+    #[arg(long, env = "TESSERA_PAT_KEEP_ENDED", hide_env_values = true)]
     pub pat_keep_ended: Option<String>,
     /// How long audit events are kept (default 400d)
-    #[arg(long, env = "TESSERA_AUDIT_RETENTION", global = true)]
+    #[arg(long, env = "TESSERA_AUDIT_RETENTION", hide_env_values = true)]
     pub audit_retention: Option<String>,
 }
 
+/// The settings alone, read from the environment: what commands other
+/// than `serve` run with (they take no server flags).
+#[derive(clap::Parser)]
+struct EnvironmentOnly {
+    #[command(flatten)]
+    settings: RawSettings,
+}
+
 impl RawSettings {
+    /// Every `TESSERA_*` variable that is set; no flags.
+    pub fn from_environment() -> anyhow::Result<RawSettings> {
+        use clap::Parser as _;
+        match EnvironmentOnly::try_parse_from(["tessera"]) {
+            Ok(only) => Ok(only.settings),
+            Err(error) => {
+                let rendered = error.render().to_string();
+                let line = rendered.lines().next().unwrap_or_default();
+                anyhow::bail!("{}", line.trim_start_matches("error: "))
+            }
+        }
+    }
+
     /// Fills what flags and environment left empty from `other` (the file).
     fn or(self, other: RawSettings) -> RawSettings {
         RawSettings {

@@ -38,7 +38,9 @@ impl ClientDraft {
             &mut errors,
             "name",
             if name.is_empty() || name.chars().count() > 200 {
-                Err(InvalidInput::new("the name must be 1 to 200 characters"))
+                Err(InvalidInput::new(
+                    "the name must be 1 to 200 characters: it is the client name people see when they approve the app",
+                ))
             } else {
                 Ok(name.to_owned())
             },

@@ -24,7 +24,7 @@ pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use scope::{ScopeName, ScopeSet};
 pub use service_account::{NewServiceAccount, ServiceAccount, ServiceAccountChanges};
-pub use time::UnixTime;
+pub use time::{UnixTime, Utc};
 pub use user::{Email, NewUser, Password, Role, User, UserChanges};
 pub use username::Username;
 

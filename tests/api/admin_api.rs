@@ -11,7 +11,7 @@ use tessera::domain::{
 };
 
 use crate::both_backends;
-use crate::helpers::{send, spawn_app, tester, Backend, ClientSpec, Response, TestApp, TestClient};
+use crate::support::{send, spawn_app, tester, Backend, ClientSpec, Response, TestApp, TestClient};
 
 both_backends!(
     only_admin_tokens_open_the_api,
@@ -94,7 +94,7 @@ async fn only_admin_tokens_open_the_api(backend: Backend) {
     assert_error(&call(&app, &token, "get", "/api/v1/apps", None).await, 403, "forbidden");
     app.token(&admin, &[("scope", "tessera:admin")]).await.assert_oauth_error(400, "invalid_scope");
     let without = app.access_token(&admin).await;
-    let (_, claims) = crate::helpers::jwt_parts(&without);
+    let (_, claims) = crate::support::jwt_parts(&without);
     assert!(!claims["scope"].as_str().unwrap_or_default().contains("tessera:admin"), "{claims}");
 
     // A revoked token is dead at once.
@@ -262,7 +262,7 @@ async fn every_documented_operation_answers_as_documented(backend: Backend) {
             let secret = body["client_secret"].as_str().unwrap().to_owned();
             let created = TestClient { id: client_id.clone(), secret };
             let issued = app.access_token(&created).await;
-            let (_, claims) = crate::helpers::jwt_parts(&issued);
+            let (_, claims) = crate::support::jwt_parts(&issued);
             assert_eq!(claims["username"], "svc-deploy");
         }
         if template == "/api/v1/apps/{id}" && method == "get" {

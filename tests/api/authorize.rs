@@ -12,9 +12,9 @@ use tessera::domain::{
 };
 
 use crate::both_backends;
-use crate::browser::{hidden_fields, Browser};
-use crate::helpers::tester;
-use crate::helpers::{jwt_parts, spawn_app, Backend, ClientSpec, Response, TestApp, TestClient, ISSUER};
+use crate::support::browser::{hidden_fields, Browser};
+use crate::support::tester;
+use crate::support::{jwt_parts, spawn_app, Backend, ClientSpec, Response, TestApp, TestClient, ISSUER};
 
 both_backends!(
     a_user_signs_in_consents_and_the_code_exchanges_for_tokens,
@@ -58,7 +58,7 @@ pub(crate) async fn setup_with(backend: Backend, kind: ClientType, pkce: PkcePol
 /// browser needs a plain-http issuer to keep its session cookie).
 pub(crate) async fn setup_with_issuer(backend: Backend, issuer: &str) -> Setup {
     let issuer = issuer.to_owned();
-    let app = crate::helpers::spawn_app_with(backend, move |raw| raw.issuer = Some(issuer)).await;
+    let app = crate::support::spawn_app_with(backend, move |raw| raw.issuer = Some(issuer)).await;
     setup_on(app, ClientType::Public, PkcePolicy::Required, false).await
 }
 
@@ -524,14 +524,14 @@ async fn pkce_downgrade_is_refused_for_a_legacy_client(backend: Backend) {
             .basic_auth(&setup.client.id, Some(&setup.client.secret))
             .form(&form)
     };
-    let downgrade = crate::helpers::send(basic(&[
+    let downgrade = crate::support::send(basic(&[
         ("grant_type", "authorization_code"),
         ("code", &code),
         ("code_verifier", VERIFIER),
     ]))
     .await;
     downgrade.assert_oauth_error(400, "invalid_request");
-    let plain = crate::helpers::send(basic(&[("grant_type", "authorization_code"), ("code", &code)])).await;
+    let plain = crate::support::send(basic(&[("grant_type", "authorization_code"), ("code", &code)])).await;
     assert_eq!(plain.status, 200, "{}", plain.body);
     // A confidential client must still authenticate.
     exchange(

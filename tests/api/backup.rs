@@ -12,7 +12,7 @@ use tessera::domain::{ClientType, PkcePolicy, UnixTime};
 use tessera::startup::Application;
 
 use crate::authorize::{code_for, exchange, setup_with};
-use crate::helpers::{spawn_node, Backend, TestData};
+use crate::support::{spawn_node, Backend, TestData};
 
 /// A PostgreSQL client tool: on the PATH, else the newest installed one.
 fn pg_tool(name: &str) -> PathBuf {

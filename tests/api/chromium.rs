@@ -4,66 +4,17 @@
 //! never skips — when no browser can start.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use fantoccini::{ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::json;
+use fantoccini::Locator;
 
 use crate::authorize::{exchange, setup_with_issuer};
 use crate::both_backends;
-use crate::helpers::Backend;
+use crate::support::chromium::{screenshot_path, start_browser};
+use crate::support::Backend;
 
 both_backends!(a_person_signs_in_and_approves_in_chromium);
 
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-fn binary(variable: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(variable).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
-    assert!(
-        path.exists(),
-        "the browser tests need {} ({variable}); install Debian's chromium and chromium-driver (scripts/test does when it can)",
-        path.display()
-    );
-    path
-}
-
-/// chromedriver on a free port, stopped when dropped.
-pub(crate) struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-pub(crate) async fn start_driver() -> Driver {
-    let chromedriver = binary("TESSERA_CHROMEDRIVER", "/usr/bin/chromedriver");
-    let port = free_port();
-    let child = Command::new(chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{url}/status")).await.is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not answer within 20 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Driver { child, url }
-}
 
 /// A tiny stand-in for the client's web app: it only shows where it landed.
 async fn start_callback_page() -> (u16, actix_web::dev::ServerHandle) {
@@ -134,38 +85,4 @@ async fn a_person_signs_in_and_approves_in_chromium(backend: Backend) {
     let tokens = exchange(&setup, &query["code"], &[("redirect_uri", redirect_uri.as_str())]).await;
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     assert!(tokens.json()["id_token"].is_string());
-}
-
-/// chromedriver, a headless Chromium behind it, and its throwaway profile
-/// directory (the caller removes it).
-pub(crate) async fn start_browser() -> (Driver, fantoccini::Client, PathBuf) {
-    let chromium = binary("TESSERA_CHROMIUM", "/usr/bin/chromium");
-    let driver = start_driver().await;
-    let profile = std::env::temp_dir().join(format!("tessera-chromium-{}", uuid::Uuid::new_v4().simple()));
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1280,900", format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    let browser = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("Chromium did not start through chromedriver: {e}"));
-    (driver, browser, profile)
-}
-
-/// Where a browser test saves the screenshot `name` (the test's output
-/// directory, never the repository).
-pub(crate) fn screenshot_path(name: &str) -> PathBuf {
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    shots.join(format!("{name}.png").to_lowercase())
 }

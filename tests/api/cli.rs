@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use tessera::clock::ManualClock;
 use tessera::domain::UnixTime;
 
 use crate::both_backends;
-use crate::helpers::{spawn_node, Backend, ClientSpec, TestClient, TestData};
+use crate::support::cli::{tessera, tessera_with_input};
+use crate::support::{spawn_node, Backend, ClientSpec, TestClient, TestData};
 
 both_backends!(
     a_client_created_on_the_command_line_gets_tokens,
@@ -16,51 +16,9 @@ both_backends!(
     bad_input_is_one_line_on_stderr_and_changes_nothing,
     keys_can_be_listed_and_rotated,
     secrets_are_shown_only_at_creation_and_rotation,
+    an_admin_resets_a_lost_password_from_the_command_line,
+    people_read_times_in_utc_and_each_error_once,
 );
-
-pub(crate) struct Output {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Output {
-    pub fn json(&self) -> Value {
-        assert_eq!(self.code, 0, "stderr: {}", self.stderr);
-        serde_json::from_str(&self.stdout).unwrap_or_else(|_| panic!("not JSON: {}", self.stdout))
-    }
-}
-
-pub(crate) async fn tessera(data: &TestData, args: &[&str]) -> Output {
-    tessera_with_input(data, args, "").await
-}
-
-/// Runs the binary on `data` with `input` on standard input.
-pub(crate) async fn tessera_with_input(data: &TestData, args: &[&str], input: &str) -> Output {
-    use tokio::io::AsyncWriteExt as _;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .current_dir(&data.dir)
-        .env("TESSERA_DATABASE_URL", data.database_url())
-        .env("TESSERA_DATA_DIR", &data.dir)
-        .env("TESSERA_ISSUER", crate::helpers::ISSUER)
-        .env_remove("TESSERA_MASTER_KEY")
-        .env_remove("DATABASE_URL")
-        .spawn()
-        .expect("the binary runs");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = child.wait_with_output().await.unwrap();
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
 
 async fn a_client_created_on_the_command_line_gets_tokens(backend: Backend) {
     let data = Arc::new(TestData::new(backend).await);
@@ -71,7 +29,7 @@ async fn a_client_created_on_the_command_line_gets_tokens(backend: Backend) {
         tessera(&data, &["service-account", "create", "--username", "svc-ops", "--admin", "--json"]).await;
     assert_eq!(ops.json()["admin"], true, "{}", ops.stderr);
     // Command-line changes are in the audit log, as the OS user.
-    let node = crate::helpers::spawn_node(
+    let node = crate::support::spawn_node(
         data.clone(),
         data.raw_settings(),
         tessera::clock::ManualClock::new(tessera::domain::UnixTime::now()),
@@ -304,4 +262,139 @@ async fn public_clients_get_no_secret(backend: Backend) {
     let rotate = tessera(&data, &["client", "rotate-secret", id]).await;
     assert_ne!(rotate.code, 0);
     assert!(rotate.stderr.contains("no secret"), "{}", rotate.stderr);
+}
+
+async fn an_admin_resets_a_lost_password_from_the_command_line(backend: Backend) {
+    let data = Arc::new(TestData::new(backend).await);
+    let args = ["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin"];
+    let created = tessera_with_input(&data, &args, "the first long password\n").await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+
+    let reset = ["user", "reset-password", "alice", "--password-stdin"];
+    let output = tessera_with_input(&data, &reset, "a second long password\n").await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(output.stdout.contains("set a new password for alice"), "{}", output.stdout);
+    let node = spawn_node(data.clone(), data.raw_settings(), ManualClock::new(UnixTime::now())).await;
+    let accounts = &node.core.accounts;
+    assert!(accounts.verify_login("alice", "a second long password").await.unwrap().is_some());
+    assert!(accounts.verify_login("alice", "the first long password").await.unwrap().is_none());
+    let events =
+        node.core.audit.list(&tessera::store::AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "user.password_reset" && e.actor.starts_with("cli:")));
+
+    // Refusals: one line each, and the password stays.
+    for (args, input, says) in [
+        (vec!["user", "reset-password", "nobody", "--password-stdin"], "a third long password\n", "no user"),
+        (vec!["user", "reset-password", "alice", "--password-stdin"], "short\n", "password"),
+        (vec!["user", "reset-password", "alice"], "", "--password-stdin"),
+    ] {
+        let output = tessera_with_input(&data, &args, input).await;
+        assert_ne!(output.code, 0, "{args:?}");
+        assert_eq!(output.stderr.trim_end().lines().count(), 1, "{}", output.stderr);
+        assert!(output.stderr.contains(says), "{args:?}: {}", output.stderr);
+    }
+    assert!(accounts.verify_login("alice", "a second long password").await.unwrap().is_some());
+}
+
+/// `2026-11-29T08:31:15Z`, and no unix seconds, in every line of `text`.
+fn assert_times_are_utc(text: &str, expected_times: usize) {
+    let iso = |word: &str| {
+        let b = word.as_bytes();
+        b.len() == 20 && b[4] == b'-' && b[10] == b'T' && b[19] == b'Z' && word[..4].parse::<u32>().is_ok()
+    };
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .map(|w| w.trim_end_matches('.'))
+        .collect();
+    assert_eq!(words.iter().filter(|w| iso(w)).count(), expected_times, "{text}");
+    let unix = |word: &&str| word.len() == 10 && word.chars().all(|c| c.is_ascii_digit());
+    assert!(!words.iter().any(unix), "unix seconds in {text}");
+}
+
+async fn people_read_times_in_utc_and_each_error_once(backend: Backend) {
+    let data = TestData::new(backend).await;
+    let args = ["user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin"];
+    assert_eq!(tessera_with_input(&data, &args, "the first long password\n").await.code, 0);
+
+    let created = tessera(
+        &data,
+        &["token", "create", "--user", "alice", "--label", "deploy script", "--expires-in", "90d"],
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert_times_are_utc(created.stdout.lines().next().unwrap(), 1);
+    let listed = tessera(&data, &["token", "list"]).await;
+    assert_times_are_utc(&listed.stdout, 1);
+
+    let keys = tessera(&data, &["keys", "list"]).await;
+    assert_times_are_utc(&keys.stdout, 1);
+    let rotated = tessera(&data, &["keys", "rotate", "--activate-in", "1h"]).await;
+    assert_times_are_utc(&rotated.stdout, 1);
+
+    let client =
+        tessera(&data, &["client", "create", "--name", "ci", "--grant", "client_credentials", "--json"])
+            .await
+            .json();
+    let id = client["client_id"].as_str().unwrap();
+    let rotated = tessera(&data, &["client", "rotate-secret", id, "--grace", "1h"]).await;
+    assert!(rotated.stdout.contains("keeps working until"), "{}", rotated.stdout);
+    assert_times_are_utc(&rotated.stdout, 1);
+
+    // An error is said once, not once more by each layer it passed.
+    let id = tessera(&data, &["token", "list", "--json"]).await.json()[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(tessera(&data, &["token", "revoke", &id]).await.code, 0);
+    let again = tessera(&data, &["token", "revoke", &id]).await;
+    assert_ne!(again.code, 0);
+    assert_eq!(again.stderr.matches("already revoked").count(), 1, "{}", again.stderr);
+    let bad = tessera(&data, &["client", "create", "--name", "x", "--grant", "password"]).await;
+    assert_eq!(bad.stderr.matches("unknown grant type").count(), 1, "{}", bad.stderr);
+    let bad = tessera(&data, &["user", "disable", "two words"]).await;
+    assert_eq!(bad.stderr.matches("username").count(), 1, "{}", bad.stderr);
+}
+
+#[tokio::test]
+async fn each_command_shows_its_own_options_and_serve_the_server_settings() {
+    let help = |args: &'static [&'static str]| async move {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .arg("--help")
+            .env_remove("TESSERA_DATABASE_URL")
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{args:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let token = help(&["token", "create"]).await;
+    assert!(!token.contains("--workers") && !token.contains("--issuer"), "{token}");
+    assert!(token.contains("Database:") && token.contains("--database-url"), "{token}");
+    assert!(token.lines().count() <= 30, "{} lines:\n{token}", token.lines().count());
+    let create = help(&["client", "create"]).await;
+    assert!(
+        !create.contains("--default-access-token-ttl") && create.contains("--access-token-ttl"),
+        "{create}"
+    );
+    assert!(create.contains("token-exchange"), "--grant names every grant: {create}");
+    let serve = help(&["serve"]).await;
+    assert!(serve.contains("Server settings:") && serve.contains("--workers"), "{serve}");
+    assert!(serve.contains("--default-access-token-ttl"), "{serve}");
+    let health = help(&["healthcheck"]).await;
+    assert!(!health.contains("--database-url") && health.contains("--management-bind"), "{health}");
+
+    // Settings of other commands come from the environment; a bad one is one line.
+    let dir = std::env::temp_dir().join(format!("tessera-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["client", "list"])
+        .current_dir(&dir)
+        .env("TESSERA_DATA_DIR", &dir)
+        .env("TESSERA_WORKERS", "many")
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("many"), "{stderr}");
 }

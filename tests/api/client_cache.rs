@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use tessera::domain::Username;
 
 use crate::both_backends;
-use crate::helpers::tester;
-use crate::helpers::{spawn_app, spawn_node, Backend, TestApp, TestClient};
+use crate::support::tester;
+use crate::support::{spawn_app, spawn_node, Backend, TestApp, TestClient};
 
 both_backends!(changes_on_one_node_reach_the_cache_of_another_within_a_second);
 

@@ -7,8 +7,8 @@ use tessera::clock::Clock as _;
 use tessera::domain::{Email, NewUser, Password, Role, Username};
 
 use crate::both_backends;
-use crate::browser::{hidden_fields, Browser};
-use crate::helpers::{spawn_app, tester, Backend, ClientSpec, Response, TestApp, TestClient};
+use crate::support::browser::{hidden_fields, Browser};
+use crate::support::{spawn_app, tester, Backend, ClientSpec, Response, TestApp, TestClient};
 
 both_backends!(
     console_pages_are_for_admins_only,
@@ -335,7 +335,7 @@ async fn an_app_registered_in_the_console_gets_tokens_with_the_secret_shown_once
     let client = TestClient { id: id.clone(), secret: secret.clone() };
 
     let token = app.access_token(&client).await;
-    let (_, claims) = crate::helpers::jwt_parts(&token);
+    let (_, claims) = crate::support::jwt_parts(&token);
     assert_eq!(claims["username"], "svc-deploy");
     assert_eq!(claims["aud"], "https://jira.example");
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 900);
@@ -784,7 +784,7 @@ async fn people_see_and_revoke_their_own_apps_and_change_their_password(backend:
             ("redirect_uri", "https://app.example/cb"),
             ("code_verifier", crate::authorize::VERIFIER),
         ];
-        let response = crate::helpers::send(
+        let response = crate::support::send(
             setup
                 .app
                 .http

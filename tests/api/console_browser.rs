@@ -9,9 +9,9 @@ use fantoccini::{Client, Locator};
 use tessera::domain::Role;
 
 use crate::both_backends;
-use crate::chromium::{screenshot_path, start_browser};
 use crate::console::{add_user, ADMIN_PASSWORD};
-use crate::helpers::{spawn_app_with, Backend, ClientSpec, TestApp, TestClient};
+use crate::support::chromium::{screenshot_path, start_browser};
+use crate::support::{spawn_app_with, Backend, ClientSpec, TestApp, TestClient};
 
 both_backends!(an_admin_registers_an_app_and_revokes_its_token_in_chromium);
 
@@ -114,7 +114,7 @@ async fn drive(
     let long = format!("scope:{}", "x".repeat(180));
     app.core
         .audit
-        .record(tessera::audit::Kind::ScopeCreated, &crate::helpers::tester(), &long, &long)
+        .record(tessera::audit::Kind::ScopeCreated, &crate::support::tester(), &long, &long)
         .await
         .unwrap();
     browser.goto(&app.url("/console/audit")).await?;

@@ -6,8 +6,8 @@ use tessera::domain::{ClientType, PkcePolicy, ScopeName};
 
 use crate::authorize::{authorize_url, exchange, location, setup_with};
 use crate::both_backends;
-use crate::helpers::{send, spawn_app, spawn_node, tester, Backend, ClientSpec, TestApp};
 use crate::refresh::refresh;
+use crate::support::{send, spawn_app, spawn_node, tester, Backend, ClientSpec, TestApp};
 
 both_backends!(
     client_credentials_never_get_a_disabled_scope,
@@ -62,7 +62,7 @@ async fn the_code_flow_and_refresh_never_hand_out_a_disabled_scope(backend: Back
     let asked = send(app.http.get(authorize_url(app, &setup.client, &[("scope", "openid jira:read")]))).await;
     assert_eq!(location(&asked).1.get("error").map(String::as_str), Some("invalid_scope"));
     // Asked for by default (no scope): left out of the consent.
-    let browser = crate::browser::Browser::new();
+    let browser = crate::support::browser::Browser::new();
     let url = authorize_url(app, &setup.client, &[("scope", "")]);
     let done = crate::authorize::sign_in_and_approve(&setup, &browser, &url).await;
     let code = location(&done).1["code"].clone();

@@ -8,8 +8,8 @@ use tessera::personal_tokens::TokenRequest;
 
 use crate::authorize::{code_for, exchange, setup_with, Setup};
 use crate::both_backends;
-use crate::helpers::{tester, Backend, ClientSpec};
 use crate::refresh::refresh;
+use crate::support::{tester, Backend, ClientSpec};
 
 both_backends!(
     a_disabled_user_enabled_again_gets_no_old_token_back,
@@ -94,7 +94,7 @@ async fn a_password_reset_or_change_ends_the_users_app_grants(backend: Backend) 
 }
 
 async fn a_disabled_client_enabled_again_gets_no_old_token_back(backend: Backend) {
-    let app = crate::helpers::spawn_app(backend).await;
+    let app = crate::support::spawn_app(backend).await;
     let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
     for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
         let client = app.create_client(ClientSpec { token_format: format, ..Default::default() }).await;
@@ -113,7 +113,7 @@ async fn a_disabled_client_enabled_again_gets_no_old_token_back(backend: Backend
 }
 
 async fn a_disabled_service_account_enabled_again_gets_no_old_token_back(backend: Backend) {
-    let app = crate::helpers::spawn_app(backend).await;
+    let app = crate::support::spawn_app(backend).await;
     let jira = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
     let client = app.deploy_client().await;
     let old = app.access_token(&client).await;

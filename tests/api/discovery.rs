@@ -2,7 +2,7 @@
 //! what is implemented; health endpoints.
 
 use crate::both_backends;
-use crate::helpers::{send, spawn_app, Backend, ISSUER};
+use crate::support::{send, spawn_app, Backend, ISSUER};
 
 both_backends!(
     both_metadata_documents_list_exactly_what_is_implemented,
@@ -72,7 +72,7 @@ async fn liveness_and_readiness_answer(backend: Backend) {
 /// plain-http issuer (a developer's machine) HSTS would be wrong and is
 /// not sent.
 async fn an_https_issuer_sends_strict_transport_security(backend: Backend) {
-    let app = crate::helpers::spawn_app(backend).await; // issuer https://tessera.test
+    let app = crate::support::spawn_app(backend).await; // issuer https://tessera.test
     for path in
         ["/healthz", "/.well-known/openid-configuration", "/console/login", "/oauth2/token", "/api/v1/apps"]
     {
@@ -85,6 +85,6 @@ async fn an_https_issuer_sends_strict_transport_security(backend: Backend) {
         assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{path}");
     }
     let plain =
-        crate::helpers::spawn_app_with(backend, |raw| raw.issuer = Some("http://127.0.0.1:1".into())).await;
+        crate::support::spawn_app_with(backend, |raw| raw.issuer = Some("http://127.0.0.1:1".into())).await;
     assert_eq!(plain.get("/healthz").await.header("strict-transport-security"), None);
 }

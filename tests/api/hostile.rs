@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::both_backends;
-use crate::browser::hidden_fields;
-use crate::helpers::{spawn_app_with, Backend, ClientSpec, TestData};
-use crate::process::ServerProcess;
+use crate::support::browser::hidden_fields;
+use crate::support::process::ServerProcess;
+use crate::support::{spawn_app_with, Backend, ClientSpec, TestData};
 
 both_backends!(
     failed_sign_ins_in_parallel_keep_memory_bounded,
@@ -119,7 +119,7 @@ async fn a_body_that_never_arrives_is_cut_off_and_frees_its_socket(backend: Back
 }
 
 /// Rows in the sessions table.
-async fn session_rows(app: &crate::helpers::TestApp) -> i64 {
+async fn session_rows(app: &crate::support::TestApp) -> i64 {
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions")
         .fetch_one(app.core.database.pool())
         .await
@@ -140,7 +140,7 @@ async fn anonymous_page_views_store_nothing(backend: Backend) {
         let console = app.get("/console/login").await;
         assert_eq!(console.status, 200);
         assert!(console.header("set-cookie").is_some(), "the form's token is bound to a cookie");
-        let page = crate::helpers::send(app.http.get(&authorize)).await;
+        let page = crate::support::send(app.http.get(&authorize)).await;
         assert_eq!(page.status, 200, "{}", page.body);
     }
     assert_eq!(session_rows(app).await, 0, "cookie-less page views write no session rows");
@@ -161,7 +161,7 @@ async fn anonymous_page_views_store_nothing(backend: Backend) {
     let tampered =
         [format!("{nonce}.99999999999.{mac}"), format!("{body}.AAAA"), "anon.x.99999999999.y".to_owned()];
     for forged in tampered {
-        let post = crate::helpers::send(
+        let post = crate::support::send(
             app.http
                 .post(app.url("/console/login"))
                 .header("cookie", format!("{name}={forged}"))
@@ -173,7 +173,7 @@ async fn anonymous_page_views_store_nothing(backend: Backend) {
     }
     // The anonymous cookie ends after an hour.
     app.clock.advance(3_600);
-    let late = crate::helpers::send(
+    let late = crate::support::send(
         app.http
             .post(app.url("/console/login"))
             .header("cookie", &cookie)
@@ -205,14 +205,14 @@ async fn failed_client_secrets_from_elsewhere_never_lock_out_the_real_client(bac
             .post(app.url("/oauth2/introspect"))
             .basic_auth(&jira.id, Some("guessed secret"))
             .form(&[("token", token.as_str())]);
-        let status = crate::helpers::send(guess).await.status;
+        let status = crate::support::send(guess).await.status;
         assert!(status == 401 || status == 429, "{status}");
     }
     let blocked = attacker
         .post(app.url("/oauth2/introspect"))
         .basic_auth(&jira.id, Some(&jira.secret))
         .form(&[("token", token.as_str())]);
-    crate::helpers::send(blocked).await.assert_oauth_error(429, "slow_down");
+    crate::support::send(blocked).await.assert_oauth_error(429, "slow_down");
 
     // Jira itself, from its own address, with its secret: served.
     let real = client_from("127.0.0.1");
@@ -220,7 +220,7 @@ async fn failed_client_secrets_from_elsewhere_never_lock_out_the_real_client(bac
         .post(app.url("/oauth2/introspect"))
         .basic_auth(&jira.id, Some(&jira.secret))
         .form(&[("token", token.as_str())]);
-    let answer = crate::helpers::send(answer).await;
+    let answer = crate::support::send(answer).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["active"], true);
     let metrics = app.core.metrics.render();
@@ -241,7 +241,7 @@ async fn failed_sign_ins_from_elsewhere_never_lock_out_the_person(backend: Backe
             let csrf = hidden_fields(&form).into_iter().find(|(n, _)| n == "tessera_csrf").unwrap().1;
             let fields = [("tessera_csrf", csrf.as_str()), ("username", login), ("password", password)];
             let response = client.post(&url).header("sec-fetch-site", "same-origin").form(&fields);
-            crate::helpers::send(response).await
+            crate::support::send(response).await
         }
     };
     // `hank` and `hank@example.com` are one account: five guesses in all.

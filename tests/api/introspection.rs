@@ -6,8 +6,8 @@ use base64::Engine as _;
 use tessera::domain::{TokenFormat, Username};
 
 use crate::both_backends;
-use crate::helpers::tester;
-use crate::helpers::{jwt_parts, spawn_app, Backend, ClientSpec, TestClient, ISSUER};
+use crate::support::tester;
+use crate::support::{jwt_parts, spawn_app, Backend, ClientSpec, TestClient, ISSUER};
 
 both_backends!(
     an_active_token_reports_its_claims,

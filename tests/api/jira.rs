@@ -9,8 +9,8 @@ use tessera::clock::Clock as _;
 use crate::both_backends;
 use tessera::domain::UnixTime;
 
-use crate::helpers::{jwt_parts, send, spawn_app, spawn_app_at, Backend, ClientSpec, TestApp};
-use crate::jira_standin::{JiraMode, JiraStandIn};
+use crate::support::jira_standin::{JiraMode, JiraStandIn};
+use crate::support::{jwt_parts, send, spawn_app, spawn_app_at, Backend, ClientSpec, TestApp};
 
 both_backends!(
     jira_in_pem_mode_accepts_tessera_tokens,

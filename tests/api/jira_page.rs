@@ -14,8 +14,8 @@ use tessera::keys::KeyState;
 
 use crate::both_backends;
 use crate::console::{add_user, admin_console, sign_in, Console, ADMIN_PASSWORD};
-use crate::helpers::{send, spawn_app_with, tester, Backend, ClientSpec, TestApp};
-use crate::jira_standin::{JiraAddress, JiraMode, JiraStandIn};
+use crate::support::jira_standin::{JiraAddress, JiraMode, JiraStandIn};
+use crate::support::{send, spawn_app_with, tester, Backend, ClientSpec, TestApp};
 
 both_backends!(
     the_page_gives_each_modes_values_and_warns_of_a_scheduled_rotation,

@@ -13,7 +13,7 @@ use tessera::crypto::master::MasterKey;
 use tessera::keys::RETIRED_KEY_RETENTION;
 
 use crate::both_backends;
-use crate::helpers::{
+use crate::support::{
     jwt_parts, spawn_app, spawn_app_with, spawn_node, Backend, ClientSpec, TestApp, ISSUER,
 };
 

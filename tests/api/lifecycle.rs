@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestData};
-use crate::process::{cli, command_for, Output, ServerProcess};
+use crate::support::process::{cli, command_for, Output, ServerProcess};
+use crate::support::{Backend, TestData};
 
 both_backends!(a_stopping_node_finishes_what_it_accepted_and_exits_0, every_json_log_line_is_one_object,);
 
@@ -333,7 +333,7 @@ async fn the_container_health_check_asks_the_local_listener() {
         command_for(&data).args(["healthcheck", "--management-bind", &bind]).output().await.unwrap();
     assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
     drop(server);
-    let port = crate::process::free_port();
+    let port = crate::support::process::free_port();
     let down = command_for(&data)
         .args(["healthcheck", "--management-bind", &format!("127.0.0.1:{port}")])
         .output()

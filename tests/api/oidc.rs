@@ -14,8 +14,8 @@ use crate::authorize::{
     authorize_url, code_for, exchange, location, setup_with, sign_in_and_approve, Setup, VERIFIER,
 };
 use crate::both_backends;
-use crate::browser::Browser;
-use crate::helpers::{jwt_parts, send, Backend, Response, ISSUER};
+use crate::support::browser::Browser;
+use crate::support::{jwt_parts, send, Backend, Response, ISSUER};
 
 both_backends!(
     the_code_exchange_returns_a_verifiable_id_token,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::both_backends;
-use crate::helpers::{send, spawn_app, spawn_app_with, Backend, ClientSpec, TestApp, TestClient};
+use crate::support::{send, spawn_app, spawn_app_with, Backend, ClientSpec, TestApp, TestClient};
 
 both_backends!(
     metrics_are_on_the_management_listener_only,

@@ -12,8 +12,8 @@ use tessera::clock::ManualClock;
 use tessera::config::RawSettings;
 use tessera::domain::{TokenFormat, UnixTime};
 
-use crate::fault_proxy::FaultProxy;
-use crate::helpers::{spawn_node, Backend, ClientSpec, Response, TestData};
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::{spawn_node, Backend, ClientSpec, Response, TestData};
 
 /// A fresh Postgres database reached through a proxy the test can cut,
 /// and settings that point at the proxy.
@@ -45,7 +45,7 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
         app.create_client(ClientSpec { token_format: TokenFormat::Opaque, ..Default::default() }).await;
     let jwt = app.access_token(&client).await;
     let reference = app.access_token(&opaque).await;
-    let kid = crate::helpers::jwt_parts(&jwt).0["kid"].as_str().unwrap().to_owned();
+    let kid = crate::support::jwt_parts(&jwt).0["kid"].as_str().unwrap().to_owned();
 
     proxy.cut();
     // Clients cached on this node may be served until the change-log reader
@@ -94,8 +94,8 @@ async fn a_database_outage_gives_fast_503s_and_heals_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_started_during_an_outage_becomes_ready_when_the_database_returns() {
     let (data, proxy, mut raw) = database_behind_a_proxy(1).await;
-    let port = crate::process::free_port();
-    let management = crate::process::free_port();
+    let port = crate::support::process::free_port();
+    let management = crate::support::process::free_port();
     raw.bind = Some(format!("127.0.0.1:{port}"));
     raw.management_bind = Some(format!("127.0.0.1:{management}"));
     proxy.cut();
@@ -106,7 +106,7 @@ async fn a_server_started_during_an_outage_becomes_ready_when_the_database_retur
         let http = reqwest::Client::new();
         let get = |url: String| {
             let http = http.clone();
-            async move { crate::helpers::send(http.get(url)).await }
+            async move { crate::support::send(http.get(url)).await }
         };
         let mut seen = false;
         while started.elapsed() < Duration::from_secs(3) {
@@ -115,7 +115,7 @@ async fn a_server_started_during_an_outage_becomes_ready_when_the_database_retur
                 let ready = get(format!("http://127.0.0.1:{port}/readyz")).await;
                 assert_eq!(ready.status, 503);
                 assert!(ready.body.contains("starting"), "{}", ready.body);
-                let token = crate::helpers::send(
+                let token = crate::support::send(
                     http.post(format!("http://127.0.0.1:{port}/oauth2/token"))
                         .form(&[("grant_type", "client_credentials")]),
                 )
@@ -159,7 +159,7 @@ async fn failure_events_never_wait_for_the_database_and_reach_it_when_it_returns
     // A wrong secret for a cached client, right after the database goes:
     // the 401 comes at once (it used to wait the 2 s database timeout).
     proxy.cut();
-    let wrong = crate::helpers::TestClient { id: client.id.clone(), secret: "wrong".into() };
+    let wrong = crate::support::TestClient { id: client.id.clone(), secret: "wrong".into() };
     let started = Instant::now();
     app.token(&wrong, &[]).await.assert_oauth_error(401, "invalid_client");
     assert!(started.elapsed() < Duration::from_millis(700), "took {:?}", started.elapsed());
@@ -215,7 +215,7 @@ async fn a_read_only_database_gives_503_and_its_connections_are_dropped_at_once(
     let warm = (0..6).map(|_| app.token(&opaque, &[]));
     assert!(futures_util::future::join_all(warm).await.iter().all(|r| r.status == 200));
 
-    let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_admin_url()).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(&crate::support::postgres_admin_url()).await.unwrap();
     sqlx::query(&format!("ALTER DATABASE {name} SET default_transaction_read_only = on"))
         .execute(&mut admin)
         .await

@@ -11,10 +11,10 @@ use tessera::domain::{Lifetime, Role, UnixTime, Username};
 use tessera::personal_tokens::{CreatedToken, TokenRequest};
 
 use crate::both_backends;
-use crate::browser::hidden_fields;
-use crate::cli::tessera;
 use crate::console::{add_user, admin_console, sign_in, USER_PASSWORD};
-use crate::helpers::{
+use crate::support::browser::hidden_fields;
+use crate::support::cli::tessera;
+use crate::support::{
     send, spawn_app, spawn_app_with, spawn_node, tester, Backend, ClientSpec, TestApp, TestData,
 };
 
@@ -53,7 +53,7 @@ async fn exchange(
     client_id: &str,
     subject_token: &str,
     extra: &[(&str, &str)],
-) -> crate::helpers::Response {
+) -> crate::support::Response {
     let mut form = vec![
         ("grant_type", EXCHANGE),
         ("client_id", client_id),
@@ -83,7 +83,7 @@ fn labelled(label: &str) -> TokenRequest {
     TokenRequest { label: label.into(), ..Default::default() }
 }
 
-async fn userinfo(app: &TestApp, token: &str) -> crate::helpers::Response {
+async fn userinfo(app: &TestApp, token: &str) -> crate::support::Response {
     send(app.http.get(app.url("/oauth2/userinfo")).bearer_auth(token)).await
 }
 
@@ -456,7 +456,7 @@ async fn a_personal_token_is_exchanged_for_a_short_jwt(backend: Backend) {
     assert_eq!(body["expires_in"], 120, "no longer than the personal token lives");
     assert!(body.get("refresh_token").is_none());
     let jwt = body["access_token"].as_str().unwrap().to_owned();
-    let (header, claims) = crate::helpers::jwt_parts(&jwt);
+    let (header, claims) = crate::support::jwt_parts(&jwt);
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(claims["sub"], personal.token.user_id.as_str());
     assert_eq!(claims["username"], "alice");
@@ -554,7 +554,7 @@ async fn token_exchange_refuses_what_rfc_8693_refuses(backend: Backend) {
 }
 
 async fn jira_accepts_personal_tokens_by_introspection_and_exchanged_jwts_by_pem(backend: Backend) {
-    use crate::jira_standin::{JiraMode, JiraStandIn};
+    use crate::support::jira_standin::{JiraMode, JiraStandIn};
     let app = spawn_app(backend).await;
     add_user(&app, "alice", Role::User, PASSWORD).await;
     add_user(&app, "stranger", Role::User, PASSWORD).await;
@@ -577,7 +577,7 @@ async fn jira_accepts_personal_tokens_by_introspection_and_exchanged_jwts_by_pem
         let request = app.http.get(jira.myself_url()).bearer_auth(token);
         async { send(request).await }
     };
-    let message = |response: &crate::helpers::Response| {
+    let message = |response: &crate::support::Response| {
         response.json()["error"]["message"].as_str().unwrap_or_default().to_owned()
     };
 
@@ -629,9 +629,9 @@ async fn token_exchange_honours_audience_as_it_does_resource(backend: Backend) {
     };
     let script = app.core.admin.create_client(&tester(), draft.parse().unwrap()).await.unwrap().client.id;
     let token = create(&app, "alice", labelled("aud")).await.secret.expose().to_owned();
-    let aud = |response: crate::helpers::Response| {
+    let aud = |response: crate::support::Response| {
         assert_eq!(response.status, 200, "{}", response.body);
-        crate::helpers::jwt_parts(response.json()["access_token"].as_str().unwrap()).1["aud"].clone()
+        crate::support::jwt_parts(response.json()["access_token"].as_str().unwrap()).1["aud"].clone()
     };
 
     let one = exchange(&app, script.as_str(), &token, &[("audience", "https://jira.example.com")]).await;

@@ -15,8 +15,8 @@ use tessera::personal_tokens::TokenRequest;
 
 use crate::authorize::{code_for, exchange, setup_on};
 use crate::console::add_user;
-use crate::helpers::{spawn_app, tester, Backend, ClientSpec};
 use crate::refresh::refresh;
+use crate::support::{spawn_app, tester, Backend, ClientSpec};
 
 /// Rows in each filled table: far more than a planner reads whole.
 const ROWS: u32 = 20_000;

@@ -7,8 +7,8 @@ use tessera::domain::{ClientType, PkcePolicy, Username};
 
 use crate::authorize::{code_for, exchange, setup_with, Setup};
 use crate::both_backends;
-use crate::helpers::tester;
-use crate::helpers::{Backend, ClientSpec, Response};
+use crate::support::tester;
+use crate::support::{Backend, ClientSpec, Response};
 
 both_backends!(
     offline_access_gets_a_refresh_token_that_rotates,
@@ -118,8 +118,8 @@ async fn scope_may_narrow_but_never_widen(backend: Backend) {
 }
 
 /// Live refresh tokens of the grant behind an access token (`gid`).
-pub(crate) async fn live_refresh_tokens(app: &crate::helpers::TestApp, access_token: &str) -> i64 {
-    let grant = crate::helpers::jwt_parts(access_token).1["gid"].as_str().unwrap().to_owned();
+pub(crate) async fn live_refresh_tokens(app: &crate::support::TestApp, access_token: &str) -> i64 {
+    let grant = crate::support::jwt_parts(access_token).1["gid"].as_str().unwrap().to_owned();
     sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM refresh_tokens WHERE grant_id = $1 AND used_at IS NULL AND expires_at > $2",
     )
@@ -201,7 +201,7 @@ async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Ba
             .form(&form)
     };
     let code = code_for(&setup, &[("scope", "openid offline_access")]).await;
-    let exchanged = crate::helpers::send(
+    let exchanged = crate::support::send(
         setup
             .app
             .http
@@ -218,7 +218,7 @@ async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Ba
     let rt = text(&exchanged.json(), "refresh_token");
 
     let other = setup.app.create_client(ClientSpec::default()).await;
-    let stolen = crate::helpers::send(
+    let stolen = crate::support::send(
         setup
             .app
             .http
@@ -229,7 +229,7 @@ async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Ba
     .await;
     assert!(stolen.status == 400, "{}", stolen.body);
     assert!(stolen.json()["error"] == "invalid_grant" || stolen.json()["error"] == "unauthorized_client");
-    crate::helpers::send(basic("tsr_rt_garbage")).await.assert_oauth_error(400, "invalid_grant");
+    crate::support::send(basic("tsr_rt_garbage")).await.assert_oauth_error(400, "invalid_grant");
     setup
         .app
         .post_form("/oauth2/token", Some(&setup.client), &[("grant_type", "refresh_token")])
@@ -237,18 +237,18 @@ async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Ba
         .assert_oauth_error(400, "invalid_request");
 
     let rt = {
-        let response = crate::helpers::send(basic(&rt)).await;
+        let response = crate::support::send(basic(&rt)).await;
         assert_eq!(response.status, 200, "{}", response.body);
         text(&response.json(), "refresh_token")
     };
     let jane = Username::parse("jane").unwrap();
     setup.app.core.accounts.set_user_enabled(&tester(), &jane, false).await.unwrap();
-    crate::helpers::send(basic(&rt)).await.assert_oauth_error(400, "invalid_grant");
+    crate::support::send(basic(&rt)).await.assert_oauth_error(400, "invalid_grant");
     setup.app.core.accounts.set_user_enabled(&tester(), &jane, true).await.unwrap();
 
     let rt = {
         let code = code_for(&setup, &[("scope", "openid offline_access")]).await;
-        let response = crate::helpers::send(
+        let response = crate::support::send(
             setup
                 .app
                 .http
@@ -264,11 +264,11 @@ async fn a_refresh_token_works_only_for_its_client_user_and_lifetime(backend: Ba
         text(&response.json(), "refresh_token")
     };
     setup.app.core.admin.set_client_enabled(&tester(), &setup.client.id, false).await.unwrap();
-    crate::helpers::send(basic(&rt)).await.assert_oauth_error(401, "invalid_client");
+    crate::support::send(basic(&rt)).await.assert_oauth_error(401, "invalid_client");
     setup.app.core.admin.set_client_enabled(&tester(), &setup.client.id, true).await.unwrap();
 
     setup.app.clock.advance(30 * 86_400);
-    crate::helpers::send(basic(&rt)).await.assert_oauth_error(400, "invalid_grant");
+    crate::support::send(basic(&rt)).await.assert_oauth_error(400, "invalid_grant");
 }
 
 async fn revoking_a_refresh_token_ends_the_grant(backend: Backend) {
@@ -309,7 +309,7 @@ async fn a_live_refresh_token_introspects_as_active(backend: Backend) {
     assert_eq!(answer["client_id"], setup.client.id.as_str());
     let other = app.create_client(ClientSpec::default()).await;
     assert!(!app.is_active(&other, &rt).await, "another client learns nothing");
-    let bearer = crate::helpers::send(app.http.get(app.url("/oauth2/userinfo")).bearer_auth(&rt)).await;
+    let bearer = crate::support::send(app.http.get(app.url("/oauth2/userinfo")).bearer_auth(&rt)).await;
     assert_eq!(bearer.status, 401, "a refresh token is never a bearer token");
 
     refresh(&setup, &rt, &[]).await;

@@ -12,8 +12,8 @@ use tessera::retention::BATCH_SIZE;
 
 use crate::authorize::{code_for, exchange, setup_on, Setup};
 use crate::both_backends;
-use crate::helpers::{spawn_app, spawn_app_with, tester, Backend, ClientSpec, TestApp};
 use crate::refresh::refresh;
+use crate::support::{spawn_app, spawn_app_with, tester, Backend, ClientSpec, TestApp};
 
 both_backends!(
     a_purge_deletes_the_dead_and_keeps_everything_live,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tessera::domain::TokenFormat;
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, spawn_node, Backend, ClientSpec, TestClient};
+use crate::support::{spawn_app, spawn_node, Backend, ClientSpec, TestClient};
 
 both_backends!(
     a_revoked_jwt_is_inactive_at_once,

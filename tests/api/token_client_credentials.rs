@@ -7,8 +7,8 @@ use serde_json::Value;
 use tessera::domain::TokenFormat;
 
 use crate::both_backends;
-use crate::helpers::tester;
-use crate::helpers::{jwt_parts, spawn_app, spawn_app_with, Backend, ClientSpec, TestApp, ISSUER};
+use crate::support::tester;
+use crate::support::{jwt_parts, spawn_app, spawn_app_with, Backend, ClientSpec, TestApp, ISSUER};
 
 both_backends!(
     client_credentials_returns_a_jwt_for_the_bound_service_account,
@@ -190,7 +190,7 @@ async fn rotated_secrets_overlap_for_the_grace_period(backend: Backend) {
     app.access_token(&old).await; // the client is now cached on this node
     let rotated =
         app.core.admin.rotate_client_secret(&tester(), &old.id, Some("1h".parse().unwrap())).await.unwrap();
-    let new = crate::helpers::TestClient {
+    let new = crate::support::TestClient {
         id: old.id.clone(),
         secret: rotated.secret.unwrap().expose().to_owned(),
     };

@@ -5,8 +5,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use crate::both_backends;
-use crate::helpers::tester;
-use crate::helpers::{send, spawn_app, Backend, ClientSpec, TestClient};
+use crate::support::tester;
+use crate::support::{send, spawn_app, Backend, ClientSpec, TestClient};
 
 both_backends!(
     the_token_endpoint_takes_post_only,

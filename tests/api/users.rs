@@ -9,8 +9,8 @@ use tessera::config::SecretString;
 use tessera::domain::{Role, UnixTime};
 
 use crate::both_backends;
-use crate::cli::{tessera, tessera_with_input};
-use crate::helpers::{spawn_app, spawn_app_with, spawn_node, Backend, TestData};
+use crate::support::cli::{tessera, tessera_with_input};
+use crate::support::{spawn_app, spawn_app_with, spawn_node, Backend, TestData};
 
 both_backends!(
     users_are_created_verified_and_disabled,
@@ -138,7 +138,7 @@ async fn names_that_differ_only_by_case_are_refused(backend: Backend) {
     let account = |username: &str| NewServiceAccount { username: name(username), display_name: None };
     let accounts = &app.core.accounts;
     let admin = &app.core.admin;
-    let who = crate::helpers::tester();
+    let who = crate::support::tester();
 
     accounts.create_user(&who, user("alice")).await.unwrap();
     admin.create_service_account(&who, account("svc-deploy")).await.unwrap();
@@ -174,7 +174,7 @@ async fn names_that_differ_only_by_case_are_refused(backend: Backend) {
     assert_eq!(signed_in.unwrap().username.as_str(), "alice");
 
     // The command line says it in one line.
-    let cli = crate::cli::tessera_with_input(
+    let cli = crate::support::cli::tessera_with_input(
         &app.data,
         &["user", "create", "--username", "Alice", "--email", "a2@example.com", "--password-stdin"],
         "long enough password\n",

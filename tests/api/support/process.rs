@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::helpers::TestData;
+use crate::support::TestData;
 
 pub struct ServerProcess {
     pub child: tokio::process::Child,

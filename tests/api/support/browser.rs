@@ -3,7 +3,7 @@
 
 use reqwest::header::HeaderMap;
 
-use crate::helpers::{send, Response, TestApp};
+use crate::support::{send, Response, TestApp};
 
 pub struct Browser {
     pub http: reqwest::Client,

@@ -1,5 +1,16 @@
-//! `spawn_app()`: a real server on a random port with a fresh database and
-//! a clock the test controls; `TestApp` has one method per endpoint.
+//! What the tests share. Here: `spawn_app()`, a real server on a random
+//! port with a fresh database and a clock the test controls, and `TestApp`
+//! with one method per endpoint. Beside it: the binary run as a command
+//! (`cli`) and as a server process (`process`), a cookie-keeping HTTP
+//! `browser`, headless `chromium`, a `fault_proxy` that cuts connections,
+//! and a `jira_standin` that checks tokens the way Jira does.
+
+pub mod browser;
+pub mod chromium;
+pub mod cli;
+pub mod fault_proxy;
+pub mod jira_standin;
+pub mod process;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,12 +40,12 @@ macro_rules! both_backends {
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
+                    super::$name($crate::support::Backend::Sqlite).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    super::$name($crate::helpers::Backend::Postgres).await
+                    super::$name($crate::support::Backend::Postgres).await
                 }
             }
         )+

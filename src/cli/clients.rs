@@ -1,0 +1,228 @@
+//! `tessera client …`: OAuth clients (apps). A new client is parsed by the
+//! same `ClientDraft` the console and the admin API use.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::output::{table, time, yes_no};
+use super::{command_line_actor, DatabaseArgs, Output};
+use crate::admin::ClientWithSecret;
+use crate::domain::{Client, ClientDraft, Grace, UnixTime};
+use crate::startup::Core;
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    #[command(subcommand)]
+    pub command: ClientCommand,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its secret once
+    Create(Box<ClientCreateArgs>),
+    /// List clients
+    List,
+    /// Show one client
+    Show {
+        /// The client id
+        id: String,
+    },
+    /// Issue a new secret; the old one works for the grace period
+    RotateSecret {
+        /// The client id
+        id: String,
+        /// How long the old secret keeps working, e.g. 24h; 0s ends it at once
+        /// (default TESSERA_SECRET_ROTATION_GRACE)
+        #[arg(long)]
+        grace: Option<String>,
+    },
+    /// Disable a client: its tokens stop working for good
+    Disable {
+        /// The client id
+        id: String,
+    },
+    /// Enable a disabled client (tokens issued before it was disabled stay dead)
+    Enable {
+        /// The client id
+        id: String,
+    },
+    /// Delete a client and its tokens
+    Delete {
+        /// The client id
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// The app's name, shown on the consent page and in the console
+    #[arg(long)]
+    name: String,
+    /// A public client (a browser or desktop app): no secret, the authorization_code
+    /// grant with PKCE (and refresh_token, token exchange); no client_credentials
+    #[arg(long)]
+    public: bool,
+    /// Allowed grant type (repeatable): client_credentials, authorization_code,
+    /// refresh_token, urn:ietf:params:oauth:grant-type:token-exchange
+    #[arg(long = "grant", required = true)]
+    grants: Vec<String>,
+    /// Registered redirect URI (repeatable; authorization_code only)
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Allowed scope (repeatable)
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Bind the client to this service account (its tokens act as it)
+    #[arg(long)]
+    service_account: Option<String>,
+    /// Access-token format: jwt (default) or opaque
+    #[arg(long)]
+    token_format: Option<String>,
+    /// client_secret_basic (default) or client_secret_post
+    #[arg(long)]
+    auth_method: Option<String>,
+    /// May introspect any token
+    #[arg(long)]
+    resource_server: bool,
+    /// required (default) or optional
+    #[arg(long)]
+    pkce: Option<String>,
+    /// Audience of this client's tokens (repeatable)
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// Access-token lifetime, e.g. 10m (default: the server's)
+    #[arg(long)]
+    pub access_token_ttl: Option<String>,
+    /// Refresh-token lifetime, e.g. 30d (default: the server's)
+    #[arg(long)]
+    refresh_token_ttl: Option<String>,
+}
+
+impl ClientCreateArgs {
+    fn draft(self) -> ClientDraft {
+        ClientDraft {
+            name: self.name,
+            client_type: if self.public { "public" } else { "confidential" }.into(),
+            grants: self.grants,
+            redirect_uris: self.redirect_uris,
+            scopes: self.scopes,
+            auth_method: self.auth_method.unwrap_or_default(),
+            token_format: self.token_format.unwrap_or_default(),
+            pkce: self.pkce.unwrap_or_default(),
+            access_token_ttl: self.access_token_ttl.unwrap_or_default(),
+            refresh_token_ttl: self.refresh_token_ttl.unwrap_or_default(),
+            audiences: self.audiences,
+            service_account: self.service_account.unwrap_or_default(),
+            resource_server: self.resource_server,
+        }
+    }
+}
+
+pub async fn run(core: &Core, command: ClientCommand, out: Output) -> anyhow::Result<()> {
+    let admin = &core.admin;
+    let actor = command_line_actor();
+    match command {
+        ClientCommand::Create(args) => {
+            let new = args.draft().parse().map_err(|errors| {
+                anyhow::anyhow!(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))
+            })?;
+            let created = admin.create_client(&actor, new).await?;
+            out.print(secret_json(&created), secret_text(&created, "created client", core.clock.now()))
+        }
+        ClientCommand::List => {
+            let clients = admin.list_clients().await?;
+            let rows = clients
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.to_string(),
+                        c.name.clone(),
+                        c.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(","),
+                        c.acting_username().map(|u| u.to_string()).unwrap_or_default(),
+                        c.token_format.to_string(),
+                        yes_no(c.enabled),
+                    ]
+                })
+                .collect();
+            let text = table(&["CLIENT ID", "NAME", "GRANTS", "SERVICE ACCOUNT", "FORMAT", "ENABLED"], rows);
+            out.print(clients.iter().map(client_json).collect(), text)
+        }
+        ClientCommand::Show { id } => {
+            let client = admin.find_client(&id).await?;
+            let value = client_json(&client);
+            let text = serde_json::to_string_pretty(&value)?;
+            out.print(value, text)
+        }
+        ClientCommand::RotateSecret { id, grace } => {
+            let grace = grace.map(|g| g.parse::<Grace>()).transpose()?;
+            let rotated = admin.rotate_client_secret(&actor, &id, grace).await?;
+            out.print(
+                secret_json(&rotated),
+                secret_text(&rotated, "rotated the secret of client", core.clock.now()),
+            )
+        }
+        ClientCommand::Disable { id } => {
+            admin.set_client_enabled(&actor, &id, false).await?;
+            out.print(json!({"client_id": id, "enabled": false}), format!("disabled client {id}"))
+        }
+        ClientCommand::Enable { id } => {
+            admin.set_client_enabled(&actor, &id, true).await?;
+            out.print(json!({"client_id": id, "enabled": true}), format!("enabled client {id}"))
+        }
+        ClientCommand::Delete { id } => {
+            admin.delete_client(&actor, &id).await?;
+            out.print(json!({"client_id": id, "deleted": true}), format!("deleted client {id}"))
+        }
+    }
+}
+
+fn client_json(client: &Client) -> serde_json::Value {
+    json!({
+        "client_id": client.id.as_str(),
+        "name": client.name,
+        "client_type": client.client_type.as_str(),
+        "token_endpoint_auth_method": client.auth_method.as_str(),
+        "token_format": client.token_format.as_str(),
+        "grant_types": client.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scope": client.scopes.to_string(),
+        "redirect_uris": client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "audiences": client.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "service_account": client.acting_username().map(|u| u.as_str()),
+        "access_token_ttl": client.access_token_ttl.map(|l| l.to_string()),
+        "refresh_token_ttl": client.refresh_token_ttl.map(|l| l.to_string()),
+        "resource_server": client.resource_server,
+        "pkce": client.pkce.as_str(),
+        "enabled": client.enabled,
+        "created_at": client.created_at.seconds(),
+    })
+}
+
+fn secret_json(created: &ClientWithSecret) -> serde_json::Value {
+    let mut value = client_json(&created.client);
+    if let Some(secret) = &created.secret {
+        value["client_secret"] = json!(secret.expose());
+    }
+    if let Some(at) = created.previous_secret_expires_at {
+        value["previous_secret_expires_at"] = json!(at.seconds());
+    }
+    value
+}
+
+fn secret_text(created: &ClientWithSecret, verb: &str, now: UnixTime) -> String {
+    let mut text = format!("{verb} {}\nclient_id:     {}", created.client.name, created.client.id);
+    match &created.secret {
+        Some(secret) => text.push_str(&format!(
+            "\nclient_secret: {}\n\nThe secret is shown only now; store it safely.",
+            secret.expose()
+        )),
+        None => text.push_str("\n\nA public client has no secret: it proves itself with PKCE."),
+    }
+    match created.previous_secret_expires_at {
+        Some(at) if at <= now => text.push_str("\nThe previous secret no longer works."),
+        Some(at) => text.push_str(&format!("\nThe previous secret keeps working until {}.", time(at))),
+        None => {}
+    }
+    text
+}
