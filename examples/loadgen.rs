@@ -13,6 +13,9 @@
 //! `LOADGEN_INTERVAL_MS` paces each refresh chain to one request per
 //! interval (the soak holds a steady rate instead of the most it can get).
 
+// A benchmark tool run by hand: a bad argument or file stops it with its reason.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {

@@ -292,7 +292,7 @@ impl Audit {
     /// It writes queued events in batches; while the database is
     /// unavailable it retries the batch in hand, and the queue fills.
     pub fn spawn_writer(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let mut receiver = crate::sync::lock(&self.receiver).take()?;
         let audit = self.clone();
         Some(tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
@@ -346,7 +346,7 @@ impl Audit {
 
     /// Counts one token issued to `client` (memory only; see `flush_counts`).
     pub fn count_issued(&self, client: &ClientId) {
-        let mut issued = self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut issued = crate::sync::lock(&self.issued);
         *issued.entry(client.as_str().to_owned()).or_default() += 1;
     }
 
@@ -354,7 +354,7 @@ impl Audit {
     /// the current hour. On failure they are put back for the next try.
     pub async fn flush_counts(&self) -> StoreResult<()> {
         let counts: Vec<(String, i64)> = {
-            let mut issued = self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut issued = crate::sync::lock(&self.issued);
             issued.drain().collect()
         };
         if counts.is_empty() {
@@ -363,7 +363,7 @@ impl Audit {
         let now = self.clock.now().seconds();
         let hour = UnixTime::from_seconds(now - now.rem_euclid(3_600));
         if let Err(error) = self.store.add_token_issuance(&counts, hour).await {
-            let mut issued = self.issued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut issued = crate::sync::lock(&self.issued);
             for (client, count) in counts {
                 *issued.entry(client).or_default() += count;
             }

@@ -151,7 +151,7 @@ impl KeyManager {
     }
 
     pub fn current(&self) -> Arc<KeySet> {
-        self.current.read().expect("key set lock poisoned").clone()
+        crate::sync::read(&self.current).clone()
     }
 
     /// Every key in memory with its state now.
@@ -178,7 +178,7 @@ impl KeyManager {
                 superseded_at: None,
             });
         }
-        *self.current.write().expect("key set lock poisoned") = Arc::new(KeySet::new(entries));
+        *crate::sync::write(&self.current) = Arc::new(KeySet::new(entries));
         Ok(())
     }
 

@@ -21,4 +21,5 @@ pub mod retention;
 pub mod sessions;
 pub mod startup;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

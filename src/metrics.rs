@@ -62,6 +62,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    #[expect(clippy::expect_used, reason = "the metric definitions are constants, built by every test")]
     pub fn new() -> Self {
         let registry = Registry::new();
         let counters = |name: &str, help: &str, labels: &[&str]| {
@@ -226,8 +227,10 @@ impl Metrics {
     /// Every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding cannot fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(%error, "the metrics could not be rendered in full");
+        }
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
@@ -237,6 +240,7 @@ impl Default for Metrics {
     }
 }
 
+#[expect(clippy::expect_used, reason = "each metric has its own name, registered once in Metrics::new")]
 fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
     registry.register(Box::new(collector.clone())).expect("each metric is registered once");
     collector

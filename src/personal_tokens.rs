@@ -170,7 +170,7 @@ impl PersonalTokens {
     }
 
     fn note_use(&self, id: &str, now: UnixTime) {
-        let mut used = self.used.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut used = crate::sync::lock(&self.used);
         remember_use(&mut used, id, now);
     }
 
@@ -178,11 +178,11 @@ impl PersonalTokens {
     /// kept for the next try.
     pub async fn flush_usage(&self) -> StoreResult<()> {
         let uses: Vec<(String, UnixTime)> = {
-            let mut used = self.used.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut used = crate::sync::lock(&self.used);
             used.drain().collect()
         };
         if let Err(error) = self.store.record_personal_token_use(&uses).await {
-            let mut used = self.used.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut used = crate::sync::lock(&self.used);
             for (id, at) in &uses {
                 remember_use(&mut used, id, *at);
             }

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use aws_lc_rs::{aead, hkdf, rand};
+use aws_lc_rs::{aead, hkdf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
@@ -26,7 +26,7 @@ impl fmt::Debug for MasterKey {
 impl MasterKey {
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
-        rand::fill(&mut bytes).expect("the system random generator failed");
+        crate::crypto::secrets::fill_random(&mut bytes);
         Self(bytes)
     }
 
@@ -79,6 +79,7 @@ impl MasterKey {
         }
     }
 
+    #[expect(clippy::expect_used, reason = "HKDF-SHA256 always yields 32 bytes")]
     fn derive(&self, label: &[u8]) -> [u8; 32] {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"tessera master key v1");
         let prk = salt.extract(&self.0);
@@ -110,15 +111,17 @@ impl fmt::Debug for KeyCipher {
 }
 
 impl KeyCipher {
+    #[expect(clippy::expect_used, reason = "a 32-byte array is always an AES-256 key")]
     fn new(key: &[u8; 32]) -> Self {
         let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, key).expect("32-byte AES key");
         Self(aead::LessSafeKey::new(unbound))
     }
 
     /// Returns base64(nonce ‖ ciphertext ‖ tag).
+    #[expect(clippy::expect_used, reason = "AES-GCM sealing of an in-memory buffer cannot fail")]
     pub fn seal(&self, associated: &str, plaintext: &[u8]) -> String {
         let mut nonce = [0u8; aead::NONCE_LEN];
-        rand::fill(&mut nonce).expect("the system random generator failed");
+        crate::crypto::secrets::fill_random(&mut nonce);
         let mut buffer = plaintext.to_vec();
         self.0
             .seal_in_place_append_tag(

@@ -91,10 +91,10 @@ impl PasswordHasher {
         };
         let pool = self.memory.clone();
         let handle = tokio::task::spawn_blocking(move || {
-            let taken = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let taken = crate::sync::lock(&pool).pop();
             let mut memory = taken.unwrap_or_else(new_memory);
             let result = work(&mut memory);
-            pool.lock().unwrap_or_else(|p| p.into_inner()).push(memory);
+            crate::sync::lock(&pool).push(memory);
             drop(permit);
             result
         });

@@ -42,7 +42,7 @@ fn checksum(text: &str) -> String {
         *digit = ALPHABET[(value % 62) as usize];
         value /= 62;
     }
-    String::from_utf8(digits.to_vec()).expect("base62 digits are ASCII")
+    digits.iter().map(|&digit| char::from(digit)).collect()
 }
 
 #[cfg(test)]

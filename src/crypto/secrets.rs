@@ -35,17 +35,25 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Fills `buffer` from the operating system's random generator. If that
+/// fails, nothing safe can be made, so the process stops here: the one
+/// panic Tessera allows itself outside tests.
+#[expect(clippy::expect_used, reason = "no secret may be made without the system's randomness")]
+pub fn fill_random(buffer: &mut [u8]) {
+    rand::fill(buffer).expect("the system random generator failed");
+}
+
 /// `prefix` followed by 256 random bits in base64url (43 characters).
 pub fn generate_secret(prefix: &str) -> Secret {
     let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes).expect("the system random generator failed");
+    fill_random(&mut bytes);
     Secret(format!("{prefix}{}", b64url(&bytes)))
 }
 
 /// `n` random bytes in base64url, for identifiers (client ids, jti, kid).
 pub fn random_id(n: usize) -> String {
     let mut bytes = vec![0u8; n];
-    rand::fill(&mut bytes).expect("the system random generator failed");
+    fill_random(&mut bytes);
     b64url(&bytes)
 }
 
@@ -57,7 +65,7 @@ pub fn random_alphanumeric(n: usize) -> String {
     let mut out = String::with_capacity(n);
     let mut buffer = [0u8; 64];
     while out.len() < n {
-        rand::fill(&mut buffer).expect("the system random generator failed");
+        fill_random(&mut buffer);
         // 248 = 4 × 62: rejecting larger bytes keeps every character equally likely.
         for byte in buffer.iter().filter(|b| **b < 248) {
             if out.len() == n {

@@ -78,7 +78,7 @@ impl PresentedCredentials {
         }
     }
 
-    fn used_basic(&self) -> bool {
+    pub fn used_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })
     }
 }

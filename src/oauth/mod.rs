@@ -124,22 +124,26 @@ impl OAuthServer {
             Some(id) => self.clients.find(self.store.as_ref(), id, now).await?,
             None => None,
         };
-        if let Err(error) = client_auth::verify_client(stored.as_deref(), &self.hasher, &presented, now) {
-            self.throttle.record_failure(client_id, request.peer, now);
-            let target = match &id {
-                Some(id) => format!("client:{id}"),
-                None => "client:(none or malformed)".to_owned(),
-            };
-            let (detail, reason) = if stored.is_some() {
-                ("wrong or missing credentials", metrics::AUTH_FAILURE_INVALID_CREDENTIALS)
-            } else {
-                ("unknown client", metrics::AUTH_FAILURE_UNKNOWN_CLIENT)
-            };
-            self.metrics.client_auth_failures.with_label_values(&[reason]).inc();
-            self.audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), &target, detail);
-            return Err(error);
-        }
-        Ok(stored.expect("verify_client accepts only a client that exists"))
+        let verified = client_auth::verify_client(stored.as_deref(), &self.hasher, &presented, now);
+        let (error, known) = match (verified, stored) {
+            (Ok(()), Some(client)) => return Ok(client),
+            // verify_client accepts no unknown client; refused all the same.
+            (Ok(()), None) => (OAuthError::InvalidClient { basic: presented.used_basic() }, false),
+            (Err(error), stored) => (error, stored.is_some()),
+        };
+        self.throttle.record_failure(client_id, request.peer, now);
+        let target = match &id {
+            Some(id) => format!("client:{id}"),
+            None => "client:(none or malformed)".to_owned(),
+        };
+        let (detail, reason) = if known {
+            ("wrong or missing credentials", metrics::AUTH_FAILURE_INVALID_CREDENTIALS)
+        } else {
+            ("unknown client", metrics::AUTH_FAILURE_UNKNOWN_CLIENT)
+        };
+        self.metrics.client_auth_failures.with_label_values(&[reason]).inc();
+        self.audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), &target, detail);
+        Err(error)
     }
 }
 

@@ -277,7 +277,7 @@ impl FailureThrottle {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Counter>> {
-        self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.windows)
     }
 }
 

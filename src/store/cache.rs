@@ -67,7 +67,7 @@ impl ClientCache {
         id: &ClientId,
         now: UnixTime,
     ) -> StoreResult<Option<Arc<StoredClient>>> {
-        if let Some(entry) = self.entries.read().expect("cache lock poisoned").get(id) {
+        if let Some(entry) = crate::sync::read(&self.entries).get(id) {
             if now.seconds() < entry.loaded_at.seconds() + MAX_AGE_SECONDS && now >= entry.loaded_at {
                 return Ok(Some(entry.client.clone()));
             }
@@ -81,7 +81,7 @@ impl ClientCache {
             stored.client.scopes = stored.client.scopes.without(disabled.as_str());
         }
         let client = Arc::new(stored);
-        let mut entries = self.entries.write().expect("cache lock poisoned");
+        let mut entries = crate::sync::write(&self.entries);
         if self.generation.load(Ordering::SeqCst) == generation {
             entries.insert(id.clone(), Entry { client: client.clone(), loaded_at: now });
         }
@@ -89,14 +89,14 @@ impl ClientCache {
     }
 
     pub fn evict_client(&self, id: &ClientId) {
-        let mut entries = self.entries.write().expect("cache lock poisoned");
+        let mut entries = crate::sync::write(&self.entries);
         self.generation.fetch_add(1, Ordering::SeqCst);
         entries.remove(id);
     }
 
     /// Drops every client acting as this service account.
     pub fn evict_service_account(&self, username: &str) {
-        let mut entries = self.entries.write().expect("cache lock poisoned");
+        let mut entries = crate::sync::write(&self.entries);
         self.generation.fetch_add(1, Ordering::SeqCst);
         entries.retain(|_, entry| {
             entry.client.client.service_account.as_ref().is_none_or(|sa| sa.username.as_str() != username)
@@ -104,7 +104,7 @@ impl ClientCache {
     }
 
     pub fn clear(&self) {
-        let mut entries = self.entries.write().expect("cache lock poisoned");
+        let mut entries = crate::sync::write(&self.entries);
         self.generation.fetch_add(1, Ordering::SeqCst);
         entries.clear();
     }
@@ -113,12 +113,12 @@ impl ClientCache {
     /// call only notes where the log stands.
     pub async fn sync(&self, store: &dyn ChangeStore) -> StoreResult<()> {
         let (started, after) = {
-            let state = self.sync.lock().expect("sync lock poisoned");
+            let state = crate::sync::lock(&self.sync);
             (state.started, state.last_seq)
         };
         if !started {
             let latest = store.latest_change().await?;
-            let mut state = self.sync.lock().expect("sync lock poisoned");
+            let mut state = crate::sync::lock(&self.sync);
             *state = SyncState { last_seq: latest, seen: HashSet::new(), started: true };
             // Anything cached before we knew where the log stood may be stale.
             drop(state);
@@ -126,7 +126,7 @@ impl ClientCache {
             return Ok(());
         }
         let changes = store.changes_since(after).await?;
-        let mut state = self.sync.lock().expect("sync lock poisoned");
+        let mut state = crate::sync::lock(&self.sync);
         for change in changes {
             if change.seq <= after - LOOKBACK || !state.seen.insert(change.seq) {
                 continue;

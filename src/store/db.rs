@@ -222,12 +222,12 @@ impl Database {
     /// Arms (or with `None` disarms) a one-shot fault: the next transaction
     /// that passes `at` fails there as if the connection had dropped.
     pub fn inject_fault(&self, at: Option<FaultPoint>) {
-        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = at;
+        *crate::sync::lock(&self.fault) = at;
     }
 
     /// Fails here if a fault is armed at `point` (and disarms it).
     pub(super) fn fault_at(&self, point: FaultPoint) -> Result<(), sqlx::Error> {
-        let mut armed = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        let mut armed = crate::sync::lock(&self.fault);
         if *armed == Some(point) {
             *armed = None;
             let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected fault");
