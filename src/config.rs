@@ -11,8 +11,7 @@ use serde::Deserialize;
 
 use crate::crypto::master::MasterKey;
 use crate::crypto::signing::SigningAlgorithm;
-use crate::domain::{InvalidInput, Lifetime};
-use crate::personal_tokens::TokenPolicy;
+use crate::domain::{InvalidInput, Lifetime, TokenPolicy};
 use crate::proxies::TrustedProxies;
 
 /// A secret string from the environment or a file; never printed.

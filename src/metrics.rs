@@ -10,8 +10,6 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::keys::KeyInfo;
-
 /// `kind` label values of the throttles.
 pub const THROTTLE_CLIENT_AUTH: &str = "client_auth";
 pub const THROTTLE_SIGN_IN: &str = "sign_in";
@@ -215,12 +213,13 @@ impl Metrics {
 
     /// The signing keys as they stand now: a key that left the set (or
     /// changed state) loses its old series.
-    pub fn observe_keys(&self, keys: &[KeyInfo]) {
+    /// Each key is its kid, its state and when it signs (unix seconds).
+    pub fn observe_keys<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str, i64)>) {
         self.signing_key_activation.reset();
-        for key in keys {
+        for (kid, state, activates_at) in keys {
             #[allow(clippy::cast_precision_loss)] // unix seconds fit an f64's 53 bits
-            let at = key.activates_at as f64;
-            self.signing_key_activation.with_label_values(&[key.kid.as_str(), key.state.as_str()]).set(at);
+            let at = activates_at as f64;
+            self.signing_key_activation.with_label_values(&[kid, state]).set(at);
         }
     }
 

@@ -11,9 +11,6 @@ use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
-use crate::accounts::{Accounts, BOOTSTRAP_ADMIN};
-use crate::admin::{Admin, AdminParts};
-use crate::audit::Audit;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
@@ -21,15 +18,18 @@ use crate::http::health::Health;
 use crate::http::observe::{observe, Observer};
 use crate::http::{routes, AppState, CookieSettings};
 use crate::jira::Jira;
-use crate::keys::KeyManager;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self, Metrics};
 use crate::oauth::discovery::Metadata;
-use crate::oauth::throttle::{FailureThrottle, ThrottleCounters, ThrottlePolicy};
 use crate::oauth::{OAuthConfig, OAuthServer};
-use crate::personal_tokens::PersonalTokens;
-use crate::retention::Retention;
-use crate::sessions::Sessions;
+use crate::service::accounts::{Accounts, BOOTSTRAP_ADMIN};
+use crate::service::admin::{Admin, AdminParts};
+use crate::service::audit::Audit;
+use crate::service::keys::KeyManager;
+use crate::service::personal_tokens::PersonalTokens;
+use crate::service::retention::Retention;
+use crate::service::sessions::Sessions;
+use crate::service::throttle::{FailureThrottle, ThrottleCounters, ThrottlePolicy};
 use crate::store::{ClientCache, Database, Store, StoreError, SYNC_INTERVAL};
 
 /// The parts every entry point (server, command line, tests) shares.

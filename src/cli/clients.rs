@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::output::{table, time, yes_no};
 use super::{command_line_actor, DatabaseArgs, Output};
-use crate::admin::ClientWithSecret;
 use crate::domain::{Client, ClientDraft, Grace, UnixTime};
+use crate::service::admin::ClientWithSecret;
 use crate::startup::Core;
 
 #[derive(Debug, Args)]

@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::audit::Actor;
 use crate::clock::SystemClock;
 use crate::config::{LogFormat, RawSettings, Settings};
+use crate::service::audit::Actor;
 use crate::startup::{Application, Core};
 use crate::telemetry;
 use output::Output;

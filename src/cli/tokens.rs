@@ -6,7 +6,7 @@ use serde_json::json;
 use super::output::{table, time_or};
 use super::{command_line_actor, DatabaseArgs, Output};
 use crate::domain::{Lifetime, PersonalToken, UnixTime, Username};
-use crate::personal_tokens::TokenRequest;
+use crate::service::personal_tokens::TokenRequest;
 use crate::startup::Core;
 
 #[derive(Debug, Args)]

@@ -19,10 +19,10 @@ pub use client::{
 };
 pub use client_draft::ClientDraft;
 pub use duration::{Grace, Lifetime};
-pub use personal_token::{parse_token_label, PersonalToken, TokenStatus};
+pub use personal_token::{parse_token_label, PersonalToken, TokenPolicy, TokenStatus};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
-pub use scope::{ScopeName, ScopeSet};
+pub use scope::{ScopeName, ScopeSet, ADMIN_SCOPE, OFFLINE_ACCESS};
 pub use service_account::{NewServiceAccount, ServiceAccount, ServiceAccountChanges};
 pub use time::{UnixTime, Utc};
 pub use user::{Email, NewUser, Password, Role, User, UserChanges};

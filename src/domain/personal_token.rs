@@ -1,4 +1,4 @@
-use super::{Email, InvalidInput, UnixTime, Username};
+use super::{Email, InvalidInput, Lifetime, UnixTime, Username};
 
 /// A personal API token as listed: everything but the token itself, which
 /// exists only in the creation response (the store keeps a digest).
@@ -74,6 +74,28 @@ pub fn parse_token_label(text: &str) -> Result<String, InvalidInput> {
         return Err(InvalidInput::new("the label must not contain control characters").in_field("label"));
     }
     Ok(label.to_owned())
+}
+
+/// The server's rules for new tokens (`TESSERA_PAT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// The longest a token may live; a token asked for without an expiry
+    /// gets this one. `None`: tokens may live for ever.
+    pub max_lifetime: Option<Lifetime>,
+    /// Every token must be given an explicit expiry.
+    pub require_expiry: bool,
+    /// Live tokens one person may hold.
+    pub max_per_user: u32,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            max_lifetime: Some(Lifetime::from_seconds(365 * 86_400)),
+            require_expiry: false,
+            max_per_user: 50,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,12 @@ use std::fmt;
 
 use super::InvalidInput;
 
+/// The scope that opens the admin API.
+pub const ADMIN_SCOPE: &str = "tessera:admin";
+
+/// The scope that asks for a refresh token (OIDC Core §11).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// One scope token: `1*NQCHAR` (RFC 6749 §3.3): printable ASCII except
 /// space, `"` and `\`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -13,7 +13,7 @@ use super::AppState;
 use crate::domain::User;
 use crate::oauth::authorize::{AuthorizationRequest, AuthorizeError, Next};
 use crate::oauth::params::FormParams;
-use crate::sessions::Started;
+use crate::service::sessions::Started;
 use crate::store::StoredSession;
 
 /// Longest query or form accepted.

@@ -8,9 +8,9 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::keys::KeyManager;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::metrics::Metrics;
+use crate::service::keys::KeyManager;
 use crate::store::Database;
 
 /// What the health and metrics endpoints read. Everything here exists
@@ -59,7 +59,10 @@ pub async fn metrics(health: web::Data<Health>) -> HttpResponse {
         health.metrics.observe_database(false, 0, 0);
     }
     if let Some(keys) = &health.keys {
-        health.metrics.observe_keys(&keys.describe());
+        let described = keys.describe();
+        health
+            .metrics
+            .observe_keys(described.iter().map(|k| (k.kid.as_str(), k.state.as_str(), k.activates_at)));
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(health.metrics.render())
 }

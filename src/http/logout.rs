@@ -9,9 +9,9 @@ use askama::Template;
 
 use super::authorize::{error_page, form_is_ours, html, session_cookie};
 use super::AppState;
-use crate::audit::{Actor, Kind};
 use crate::http::observe::client_address;
 use crate::oauth::params::FormParams;
+use crate::service::audit::{Actor, Kind};
 
 #[derive(Template)]
 #[template(path = "auth/logout.html")]

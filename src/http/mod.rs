@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::accounts::Accounts;
-use crate::oauth::throttle::FailureThrottle;
 use crate::oauth::OAuthServer;
-use crate::sessions::Sessions;
+use crate::service::accounts::Accounts;
+use crate::service::sessions::Sessions;
+use crate::service::throttle::FailureThrottle;
 
 /// The browser-session cookie: `__Host-` and `Secure` behind https; plain
 /// on a loopback http issuer, where browsers refuse `Secure` cookies.
@@ -53,7 +53,7 @@ pub struct AppState {
     /// Back-off after failed sign-ins, per account and per address.
     pub login_throttle: FailureThrottle,
     pub cookies: CookieSettings,
-    pub admin: Arc<crate::admin::Admin>,
+    pub admin: Arc<crate::service::admin::Admin>,
     /// How long a new signing key is published before it signs.
     pub key_publish_ahead: crate::domain::Lifetime,
     /// The Jira page: values to paste and the connection test.

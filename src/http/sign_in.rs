@@ -6,11 +6,11 @@
 use actix_web::HttpRequest;
 
 use super::AppState;
-use crate::accounts::AccountError;
-use crate::audit::{Actor, Kind};
 use crate::domain::{UnixTime, User};
 use crate::http::observe::client_address;
-use crate::sessions::Started;
+use crate::service::accounts::AccountError;
+use crate::service::audit::{Actor, Kind};
+use crate::service::sessions::Started;
 
 pub enum Outcome {
     SignedIn {

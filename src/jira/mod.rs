@@ -11,16 +11,16 @@ use std::sync::Arc;
 pub use advice::{advise, Advice};
 pub use probe::{Reply, Unreachable};
 
-use crate::admin::ADMIN_SCOPE;
-use crate::audit::{Actor, Kind};
 use crate::crypto::secrets::random_id;
+use crate::domain::ADMIN_SCOPE;
+use crate::domain::OFFLINE_ACCESS;
 use crate::domain::{Client, ClientId, GrantType, InvalidInput, TokenFormat, UnixTime, User};
-use crate::keys::KeyState;
 use crate::oauth::access_token::TokenSubject;
 use crate::oauth::discovery;
-use crate::oauth::grants::refresh_token::OFFLINE_ACCESS;
 use crate::oauth::grants::{client_credentials, resolve_audience};
 use crate::oauth::{OAuthError, OAuthServer};
+use crate::service::audit::{Actor, Kind};
+use crate::service::keys::KeyState;
 use crate::store::{NewGrant, StoreError};
 
 /// How long a test token lives: long enough for Jira to answer, too short

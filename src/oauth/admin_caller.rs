@@ -5,7 +5,7 @@
 //! admin's token stops working at once.
 
 use super::OAuthServer;
-use crate::admin::ADMIN_SCOPE;
+use crate::domain::ADMIN_SCOPE;
 use crate::domain::{Role, ScopeSet};
 use crate::store::StoreError;
 
@@ -60,7 +60,7 @@ impl OAuthServer {
                 client
                     .and_then(|c| c.client.service_account)
                     .filter(|sa| sa.enabled && sa.admin)
-                    .map(|sa| crate::audit::Actor::service_account_name(sa.username.as_str()))
+                    .map(|sa| crate::service::audit::Actor::service_account_name(sa.username.as_str()))
             }
             (None, None) => None,
         };

@@ -10,8 +10,8 @@ use url::form_urlencoded;
 
 use super::params::FormParams;
 use super::OAuthServer;
-use crate::admin::ADMIN_SCOPE;
 use crate::crypto::secrets::{generate_secret, random_id};
+use crate::domain::ADMIN_SCOPE;
 use crate::domain::{
     ClientId, ClientType, CodeChallenge, GrantType, PkcePolicy, Role, ScopeSet, UnixTime, User,
 };

@@ -13,7 +13,6 @@ pub mod id_token;
 pub mod introspection;
 pub mod params;
 pub mod revocation;
-pub mod throttle;
 mod token_request;
 pub mod userinfo;
 
@@ -24,13 +23,13 @@ pub use access_token::IssuedAccessToken;
 pub use error::OAuthError;
 pub use token_request::{TokenRequest, TokenResponse};
 
-use crate::audit::{Actor, Audit, Kind};
 use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
 use crate::domain::{ClientId, Lifetime, UnixTime};
-use crate::keys::KeyManager;
 use crate::metrics::{self, Metrics};
-use crate::personal_tokens::PersonalTokens;
+use crate::service::audit::{Actor, Audit, Kind};
+use crate::service::keys::KeyManager;
+use crate::service::personal_tokens::PersonalTokens;
 use crate::store::{ClientCache, Store, StoredClient};
 
 /// The settings the protocol needs.
@@ -49,7 +48,7 @@ pub struct OAuthServer {
     pub hasher: SecretHasher,
     pub clock: Arc<dyn Clock>,
     pub config: OAuthConfig,
-    pub throttle: throttle::FailureThrottle,
+    pub throttle: crate::service::throttle::FailureThrottle,
     pub clients: Arc<ClientCache>,
     pub audit: Arc<Audit>,
     pub personal_tokens: Arc<PersonalTokens>,

@@ -114,7 +114,7 @@ async fn drive(
     let long = format!("scope:{}", "x".repeat(180));
     app.core
         .audit
-        .record(tessera::audit::Kind::ScopeCreated, &crate::support::tester(), &long, &long)
+        .record(tessera::service::audit::Kind::ScopeCreated, &crate::support::tester(), &long, &long)
         .await
         .unwrap();
     browser.goto(&app.url("/console/audit")).await?;

@@ -4,7 +4,7 @@
 //! "disable, reset, re-enable" leaves a stolen refresh token dead.
 
 use tessera::domain::{ClientType, Password, PkcePolicy, TokenFormat, Username};
-use tessera::personal_tokens::TokenRequest;
+use tessera::service::personal_tokens::TokenRequest;
 
 use crate::authorize::{code_for, exchange, setup_with, Setup};
 use crate::both_backends;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use reqwest::header::{HeaderMap, HeaderValue};
 use tessera::domain::{ClientDraft, Role, TokenFormat, Username};
-use tessera::keys::KeyState;
+use tessera::service::keys::KeyState;
 
 use crate::both_backends;
 use crate::console::{add_user, admin_console, sign_in, Console, ADMIN_PASSWORD};

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tessera::clock::ManualClock;
 use tessera::config::{SecretString, Settings};
 use tessera::crypto::master::MasterKey;
-use tessera::keys::RETIRED_KEY_RETENTION;
+use tessera::service::keys::RETIRED_KEY_RETENTION;
 
 use crate::both_backends;
 use crate::support::{

@@ -149,7 +149,7 @@ async fn a_server_started_during_an_outage_becomes_ready_when_the_database_retur
 /// once the database returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_events_never_wait_for_the_database_and_reach_it_when_it_returns() {
-    use tessera::audit::{Actor, Audit, Kind};
+    use tessera::service::audit::{Actor, Audit, Kind};
 
     let (data, proxy, raw) = database_behind_a_proxy(2).await;
     let app = spawn_node(data.clone(), raw.clone(), ManualClock::new(UnixTime::now())).await;

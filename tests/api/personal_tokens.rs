@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tessera::clock::{Clock as _, ManualClock};
 use tessera::domain::{Lifetime, Role, UnixTime, Username};
-use tessera::personal_tokens::{CreatedToken, TokenRequest};
+use tessera::service::personal_tokens::{CreatedToken, TokenRequest};
 
 use crate::both_backends;
 use crate::console::{add_user, admin_console, sign_in, USER_PASSWORD};
@@ -74,7 +74,7 @@ async fn try_create(
     app: &TestApp,
     owner: &str,
     request: TokenRequest,
-) -> Result<CreatedToken, tessera::accounts::AccountError> {
+) -> Result<CreatedToken, tessera::service::accounts::AccountError> {
     let owner = app.core.accounts.find_user(&Username::parse(owner).unwrap()).await.unwrap();
     app.core.personal_tokens.create(&tester(), &owner, &request).await
 }
@@ -260,7 +260,7 @@ async fn the_policy_and_bad_requests_are_refused_and_store_nothing(backend: Back
         let error = try_create(&app, "alice", request).await.err().expect("refused");
         assert!(error.to_string().contains(says), "{error} should say {says}");
         match error {
-            tessera::accounts::AccountError::Invalid(invalid) => assert_eq!(invalid.field, field),
+            tessera::service::accounts::AccountError::Invalid(invalid) => assert_eq!(invalid.field, field),
             other => panic!("{other:?}"),
         }
     }

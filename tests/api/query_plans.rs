@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sqlx::Connection as _;
 
 use tessera::domain::{ClientType, PkcePolicy, Role, TokenFormat, Username};
-use tessera::personal_tokens::TokenRequest;
+use tessera::service::personal_tokens::TokenRequest;
 
 use crate::authorize::{code_for, exchange, setup_on};
 use crate::console::add_user;

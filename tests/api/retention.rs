@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use tessera::audit::Kind;
 use tessera::clock::Clock as _;
 use tessera::domain::{ClientType, PkcePolicy, TokenFormat, Username};
-use tessera::personal_tokens::TokenRequest;
-use tessera::retention::BATCH_SIZE;
+use tessera::service::audit::Kind;
+use tessera::service::personal_tokens::TokenRequest;
+use tessera::service::retention::BATCH_SIZE;
 
 use crate::authorize::{code_for, exchange, setup_on, Setup};
 use crate::both_backends;
@@ -34,7 +34,7 @@ async fn grant(setup: &Setup) -> serde_json::Value {
 }
 
 /// Rows a purge (or dry run) reported for `table`.
-fn rows(report: &tessera::retention::PurgeReport, table: &str) -> u64 {
+fn rows(report: &tessera::service::retention::PurgeReport, table: &str) -> u64 {
     report.tables.iter().find(|t| t.table == table).unwrap().rows
 }
 

@@ -5,9 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::types::{ApiError, AuditEvent, AuditPage, AuditParams, Key, ScopeInput, ScopeOutput};
 use super::{admin_call, json_body, ok, Failure};
-use crate::audit::Kind;
 use crate::domain::{InvalidInput, ScopeName};
 use crate::http::AppState;
+use crate::service::audit::Kind;
 use crate::store::AuditQuery;
 
 #[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",

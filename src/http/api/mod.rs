@@ -21,12 +21,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::AppState;
-use crate::accounts::AccountError;
-use crate::admin::AdminError;
-use crate::audit::Actor;
 use crate::domain::InvalidInput;
 use crate::http::observe::client_address;
 use crate::oauth::admin_caller::CallerError;
+use crate::service::accounts::AccountError;
+use crate::service::admin::AdminError;
+use crate::service::audit::Actor;
 use crate::store::StoreError;
 pub use types::ApiError;
 

@@ -9,7 +9,7 @@ use super::types::{ApiError, CreatedPersonalToken, PersonalTokenInput, PersonalT
 use super::{admin_call, json_body, no_content, ok, Failure};
 use crate::domain::{Lifetime, PersonalToken, UnixTime};
 use crate::http::AppState;
-use crate::personal_tokens::TokenRequest;
+use crate::service::personal_tokens::TokenRequest;
 
 fn outputs(tokens: &[PersonalToken], now: UnixTime) -> Vec<PersonalTokenOutput> {
     tokens.iter().map(|t| PersonalTokenOutput::new(t, now)).collect()

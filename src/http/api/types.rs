@@ -8,7 +8,7 @@ use crate::domain::{
     AuthMethod, Client, ClientDraft, ClientType, GrantType, PersonalToken, PkcePolicy, ServiceAccount,
     TokenFormat, UnixTime, User,
 };
-use crate::keys::KeyInfo;
+use crate::service::keys::KeyInfo;
 use crate::store::{AuditRecord, GrantSummary, Scope};
 
 /// Every error: a stable code, a message for people, and the field at fault.
@@ -503,7 +503,7 @@ fn roles() -> Object {
 }
 
 fn audit_kinds() -> Object {
-    one_of(crate::audit::Kind::ALL.iter().map(|k| k.as_str())).build()
+    one_of(crate::service::audit::Kind::ALL.iter().map(|k| k.as_str())).build()
 }
 
 fn audit_categories() -> Object {

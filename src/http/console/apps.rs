@@ -8,11 +8,11 @@ use super::{
     admin, claim, failure, notice, posted, see_other, settle, when, ConsoleError, FieldErrors, Form, Layout,
     Submission, Visitor,
 };
-use crate::admin::ClientWithSecret;
 use crate::crypto::secrets::random_id;
 use crate::domain::{Client, ClientDraft, ClientType, Grace, GrantType, Lifetime, NewClient, PkcePolicy};
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::service::admin::ClientWithSecret;
 use crate::store::GrantsOf;
 
 /// An app as the list and the detail page show it.

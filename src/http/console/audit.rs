@@ -5,9 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{admin, failure, when, ConsoleError, Layout};
-use crate::audit::Kind;
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::service::audit::Kind;
 use crate::store::{AuditQuery, AuditRecord};
 
 const PAGE_SIZE: u32 = 50;

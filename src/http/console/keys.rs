@@ -8,7 +8,7 @@ use super::{admin, failure, notice, posted, see_other, when, Layout};
 use crate::domain::UnixTime;
 use crate::http::authorize::html;
 use crate::http::AppState;
-use crate::keys::KeyState;
+use crate::service::keys::KeyState;
 
 pub struct KeyRow {
     pub kid: String,

@@ -78,7 +78,7 @@ pub async fn logout(request: HttpRequest, body: web::Bytes, state: web::Data<App
     }
     let actor = visitor.actor();
     let target = format!("user:{}", visitor.user.username);
-    state.oauth.audit.record_later(crate::audit::Kind::SignOut, &actor, &target, "from the console");
+    state.oauth.audit.record_later(crate::service::audit::Kind::SignOut, &actor, &target, "from the console");
     let mut response = see_other("/console/login");
     let mut expired = session_cookie(&state, String::new());
     expired.make_removal();

@@ -34,11 +34,11 @@ use askama::Template;
 
 use super::authorize::{form_is_ours, html};
 use super::AppState;
-use crate::accounts::AccountError;
-use crate::admin::AdminError;
-use crate::audit::Actor;
 use crate::domain::{InvalidInput, Role, UnixTime, User};
 use crate::http::observe::client_address;
+use crate::service::accounts::AccountError;
+use crate::service::admin::AdminError;
+use crate::service::audit::Actor;
 use crate::store::StoreError;
 
 /// The route table of the console.

@@ -10,13 +10,13 @@ use super::{
     admin, claim, failure, form_errors, notice, posted, see_other, settle, visitor, when, ConsoleError,
     FieldErrors, Form, Layout, Submission, Visitor,
 };
-use crate::admin::ADMIN_SCOPE;
 use crate::crypto::secrets::random_id;
+use crate::domain::ADMIN_SCOPE;
+use crate::domain::OFFLINE_ACCESS;
 use crate::domain::{Lifetime, PersonalToken, Role, UnixTime};
 use crate::http::authorize::html;
 use crate::http::AppState;
-use crate::oauth::grants::refresh_token::OFFLINE_ACCESS;
-use crate::personal_tokens::TokenRequest;
+use crate::service::personal_tokens::TokenRequest;
 
 pub struct TokenRow {
     pub id: String,

@@ -6,9 +6,9 @@
 //! revokes anything (SEC-B08).
 
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
-use crate::audit::{Actor, Kind};
 use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantType, ScopeSet, UnixTime};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
+use crate::service::audit::{Actor, Kind};
 
 pub struct CodeExchange<'a> {
     pub code: &'a str,

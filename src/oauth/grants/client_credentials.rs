@@ -2,7 +2,7 @@
 //! service account it is bound to. No refresh token.
 
 use super::resolve_audience;
-use crate::admin::ADMIN_SCOPE;
+use crate::domain::ADMIN_SCOPE;
 use crate::domain::{Client, ClientType, GrantType, ScopeSet, UnixTime};
 use crate::oauth::access_token::TokenSubject;
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};

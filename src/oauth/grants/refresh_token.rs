@@ -15,10 +15,10 @@
 use std::net::IpAddr;
 
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
-use crate::audit::{Actor, Kind};
 use crate::crypto::secrets::REFRESH_TOKEN_PREFIX;
-use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime};
+use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime, OFFLINE_ACCESS};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
+use crate::service::audit::{Actor, Kind};
 use crate::store::{NewRefreshToken, StoredRefreshToken};
 
 /// Refresh tokens live 30 days unless the client says otherwise.
@@ -26,8 +26,6 @@ pub const DEFAULT_REFRESH_TOKEN_TTL: Lifetime = Lifetime::from_seconds(30 * 86_4
 /// How long after its rotation a token presented again, while its successor
 /// is unused, gets the same successor back rather than revoking the grant.
 pub const RETRY_WINDOW_SECONDS: i64 = 60;
-/// The scope that asks for a refresh token (OIDC Core §11).
-pub const OFFLINE_ACCESS: &str = "offline_access";
 
 /// Does this grant get a refresh token? The client has the grant and
 /// `offline_access` was requested and consented.

@@ -460,6 +460,6 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
 }
 
 /// Who the tests' own admin changes are audited as.
-pub fn tester() -> tessera::audit::Actor {
-    tessera::audit::Actor::new("tests", None)
+pub fn tester() -> tessera::service::audit::Actor {
+    tessera::service::audit::Actor::new("tests", None)
 }

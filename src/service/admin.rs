@@ -5,20 +5,17 @@
 
 use std::sync::Arc;
 
-use crate::audit::{Actor, Audit, Kind};
 use crate::clock::Clock;
 use crate::crypto::secrets::{
     generate_secret, random_alphanumeric, Secret, SecretHasher, CLIENT_SECRET_PREFIX,
 };
 use crate::domain::{
     Client, ClientId, ClientType, Grace, GrantType, InvalidInput, Lifetime, NewClient, NewServiceAccount,
-    ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username,
+    ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username, ADMIN_SCOPE,
 };
-use crate::keys::{KeyInfo, KeyManager};
+use crate::service::audit::{Actor, Audit, Kind};
+use crate::service::keys::{KeyInfo, KeyManager};
 use crate::store::{ClientCache, Scope, Store, StoreError};
-
-/// The scope that opens the admin API.
-pub const ADMIN_SCOPE: &str = "tessera:admin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {

@@ -1,7 +1,7 @@
 //! The audit log: who did what, to what, when and from where. Security
 //! events (sign-ins, failures, token reuse) and every admin change, kept in
 //! the database for the console and the admin API, and mirrored to the
-//! `tessera::audit` log target.
+//! `tessera::service::audit` log target.
 //!
 //! An admin change is acknowledged only once its event is written. Events
 //! of failure paths (a
@@ -269,7 +269,7 @@ impl Audit {
     /// Logs the event and builds its row.
     fn event(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) -> NewAuditEvent {
         tracing::info!(
-            target: "tessera::audit",
+            target: "tessera::service::audit",
             kind = kind.as_str(),
             actor = %actor.name,
             address = actor.address.map(tracing::field::display),

@@ -7,42 +7,21 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::accounts::AccountError;
-use crate::admin::ADMIN_SCOPE;
-use crate::audit::{Actor, Audit, Kind};
 use crate::clock::Clock;
 use crate::crypto::personal_token;
 use crate::crypto::secrets::{random_id, Secret, SecretHasher};
+use crate::domain::ADMIN_SCOPE;
+use crate::domain::OFFLINE_ACCESS;
 use crate::domain::{
-    parse_token_label, InvalidInput, Lifetime, PersonalToken, Role, ScopeName, ScopeSet, UnixTime, User,
+    parse_token_label, InvalidInput, Lifetime, PersonalToken, Role, ScopeName, ScopeSet, TokenPolicy,
+    UnixTime, User,
 };
-use crate::oauth::grants::refresh_token::OFFLINE_ACCESS;
+use crate::service::accounts::AccountError;
+use crate::service::audit::{Actor, Audit, Kind};
 use crate::store::{NewPersonalToken, Store, StoreError, StoreResult};
 
 /// The longest expiry anyone may ask for, whatever the policy: ten years.
 const LONGEST_EXPIRY: Lifetime = Lifetime::from_seconds(3_650 * 86_400);
-
-/// The server's rules for new tokens (`TESSERA_PAT_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenPolicy {
-    /// The longest a token may live; a token asked for without an expiry
-    /// gets this one. `None`: tokens may live for ever.
-    pub max_lifetime: Option<Lifetime>,
-    /// Every token must be given an explicit expiry.
-    pub require_expiry: bool,
-    /// Live tokens one person may hold.
-    pub max_per_user: u32,
-}
-
-impl Default for TokenPolicy {
-    fn default() -> Self {
-        Self {
-            max_lifetime: Some(Lifetime::from_seconds(365 * 86_400)),
-            require_expiry: false,
-            max_per_user: 50,
-        }
-    }
-}
 
 /// What a person asks for.
 #[derive(Debug, Clone, Default)]

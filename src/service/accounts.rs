@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use crate::audit::{Actor, Audit, Kind};
 use crate::clock::Clock;
 use crate::crypto::password::{PasswordError, PasswordHasher};
 use crate::crypto::secrets::{generate_secret, Secret};
 use crate::domain::{
     ClientId, Email, InvalidInput, NewUser, Password, Role, UnixTime, User, UserChanges, Username,
 };
+use crate::service::audit::{Actor, Audit, Kind};
 use crate::store::{GrantSummary, GrantsOf, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

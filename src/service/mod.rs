@@ -1,0 +1,14 @@
+//! The application services: what the console, the admin API, the command
+//! line and the Jira page ask of Tessera — apps, service accounts, scopes,
+//! people, personal API tokens, signing keys, sessions, the audit log and
+//! the purge. Each rule and each audit record is written once, here; the
+//! adapters (`http`, `cli`, `jira`) call these and never the store.
+
+pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod keys;
+pub mod personal_tokens;
+pub mod retention;
+pub mod sessions;
+pub mod throttle;
