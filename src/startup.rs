@@ -29,6 +29,8 @@ use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
 use crate::service::retention::Retention;
 use crate::service::sessions::Sessions;
+use crate::service::sign_in::SignIn;
+use crate::service::submissions::Submissions;
 use crate::service::throttle::{FailureThrottle, ThrottleCounters, ThrottlePolicy};
 use crate::store::{ClientCache, Database, Store, StoreError, SYNC_INTERVAL};
 
@@ -398,15 +400,24 @@ fn main_server(
         core.settings.signing_alg,
         &core.settings.username_claim,
     ))?;
-    let state = web::Data::new(AppState {
-        oauth: core.oauth.clone(),
-        metadata: web::Bytes::from(metadata),
-        sessions: Arc::new(Sessions::new(core.store.clone(), core.oauth.hasher.clone(), core.clock.clone())),
-        accounts: core.accounts.clone(),
-        login_throttle: FailureThrottle::new(
+    let sessions = Arc::new(Sessions::new(core.store.clone(), core.oauth.hasher.clone(), core.clock.clone()));
+    let sign_in = SignIn::new(
+        core.accounts.clone(),
+        sessions.clone(),
+        FailureThrottle::new(
             ThrottlePolicy::SIGN_IN,
             throttle_counters(&core.metrics, metrics::THROTTLE_SIGN_IN),
         ),
+        core.audit.clone(),
+        core.clock.clone(),
+    );
+    let state = web::Data::new(AppState {
+        oauth: core.oauth.clone(),
+        metadata: web::Bytes::from(metadata),
+        sessions,
+        accounts: core.accounts.clone(),
+        sign_in: Arc::new(sign_in),
+        submissions: Arc::new(Submissions::new(core.store.clone(), core.clock.clone())),
         cookies: CookieSettings::for_issuer(&core.settings.issuer),
         admin: core.admin.clone(),
         key_publish_ahead: core.settings.key_publish_ahead,

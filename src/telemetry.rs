@@ -29,7 +29,7 @@ const RESERVED: &[&str] = &["timestamp", "level", "target", "message", "request_
 /// Fields that lines of a target always carry, `null` when the event
 /// leaves them out (an audit event without a client address, say).
 const ALWAYS: &[(&str, &[&str])] = &[
-    ("tessera::service::audit", &["kind", "actor", "address", "object", "detail"]),
+    ("tessera::audit", &["kind", "actor", "address", "object", "detail"]),
     ("tessera::access", &["client", "method", "path", "route", "status", "duration_ms"]),
 ];
 

@@ -8,12 +8,13 @@ use askama::Template;
 use aws_lc_rs::constant_time;
 use futures_util::StreamExt as _;
 
-use super::sign_in::Outcome;
 use super::AppState;
 use crate::domain::User;
+use crate::http::observe::client_address;
 use crate::oauth::authorize::{AuthorizationRequest, AuthorizeError, Next};
 use crate::oauth::params::FormParams;
 use crate::service::sessions::Started;
+use crate::service::sign_in::SignedIn;
 use crate::store::StoredSession;
 
 /// Longest query or form accepted.
@@ -95,9 +96,12 @@ async fn handle(request: &HttpRequest, state: &AppState, raw: &[u8], is_post: bo
     };
     let cookie = request.cookie(&state.cookies.name).map(|c| c.value().to_owned());
     let session = match &cookie {
-        Some(value) => match state.sessions.load(value).await {
+        Some(value) => match state.sign_in.session(value).await {
             Ok(session) => session,
-            Err(_) => return unavailable(&state.oauth, &auth),
+            Err(error) => {
+                error.log("authorization page");
+                return unavailable(&state.oauth, &auth);
+            }
         },
         None => None,
     };
@@ -168,13 +172,19 @@ async fn sign_in(
     let login = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
     let place = format!("to authorize {}", auth.client.client.name);
-    let (user, started, auth_time) =
-        match super::sign_in::sign_in(request, state, login, password, old_cookie, &place).await {
-            Outcome::SignedIn { user, started, auth_time } => (user, started, auth_time),
-            Outcome::Refused { message, status } => {
-                return login_page(state, auth, current, carried, Some(&message), login, status).await
+    let peer = client_address(request);
+    let SignedIn { user, started, auth_time } =
+        match state.sign_in.sign_in(login, password, old_cookie, peer, &place).await {
+            Ok(Ok(signed_in)) => signed_in,
+            Ok(Err(refused)) => {
+                let message = refused.message();
+                return login_page(state, auth, current, carried, Some(&message), login, refused.status())
+                    .await;
             }
-            Outcome::Unavailable => return unavailable(&state.oauth, auth),
+            Err(error) => {
+                error.log("sign-in");
+                return unavailable(&state.oauth, auth);
+            }
         };
     let session = StoredSession {
         user: Some(user),
@@ -238,9 +248,12 @@ async fn consent_page(
     session: &StoredSession,
     carried: &[(String, String)],
 ) -> HttpResponse {
-    let descriptions = match state.oauth.store.list_scopes().await {
+    let descriptions = match state.admin.list_scopes().await {
         Ok(scopes) => scopes,
-        Err(_) => return unavailable(&state.oauth, auth),
+        Err(error) => {
+            error.log("consent page");
+            return unavailable(&state.oauth, auth);
+        }
     };
     let scopes = auth
         .scope

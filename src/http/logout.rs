@@ -11,7 +11,6 @@ use super::authorize::{error_page, form_is_ours, html, session_cookie};
 use super::AppState;
 use crate::http::observe::client_address;
 use crate::oauth::params::FormParams;
-use crate::service::audit::{Actor, Kind};
 
 #[derive(Template)]
 #[template(path = "auth/logout.html")]
@@ -23,10 +22,14 @@ struct LogoutPage<'a> {
 pub async fn get(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let cookie = request.cookie(&state.cookies.name).map(|c| c.value().to_owned());
     let session = match &cookie {
-        Some(value) => match state.sessions.load(value).await {
+        Some(value) => match state.sign_in.session(value).await {
             Ok(session) => session,
-            Err(_) => {
-                return error_page(503, "Tessera cannot reach its database right now. Try again in a moment.")
+            Err(error) => {
+                error.log("sign-out page");
+                return error_page(
+                    503,
+                    "Tessera cannot reach its database right now. Try again in a moment.",
+                );
             }
         },
         None => None,
@@ -44,10 +47,11 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
     let Some(cookie) = request.cookie(&state.cookies.name).map(|c| c.value().to_owned()) else {
         return html(200, LogoutPage { csrf_token: None, username: "" }.render());
     };
-    let session = match state.sessions.load(&cookie).await {
+    let session = match state.sign_in.session(&cookie).await {
         Ok(session) => session,
-        Err(_) => {
-            return error_page(503, "Tessera cannot reach its database right now. Try again in a moment.")
+        Err(error) => {
+            error.log("sign-out");
+            return error_page(503, "Tessera cannot reach its database right now. Try again in a moment.");
         }
     };
     let form = FormParams::parse(&body).ok();
@@ -55,12 +59,13 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
     if !form_is_ours(&request, session.as_ref().map(|s| s.csrf_token.as_str()), token) {
         return error_page(403, "This form has expired or did not come from Tessera.");
     }
-    if state.sessions.end(&cookie).await.is_err() {
+    if let Err(error) = state
+        .sign_in
+        .sign_out(&cookie, session.as_ref().and_then(|s| s.user.as_ref()), client_address(&request), "")
+        .await
+    {
+        error.log("sign-out");
         return error_page(503, "Tessera cannot reach its database right now. Try again in a moment.");
-    }
-    if let Some(user) = session.and_then(|s| s.user) {
-        let actor = Actor::new(user.username.as_str(), client_address(&request));
-        state.oauth.audit.record_later(Kind::SignOut, &actor, &format!("user:{}", user.username), "");
     }
     let mut response = html(200, LogoutPage { csrf_token: None, username: "" }.render());
     let mut expired = session_cookie(&state, String::new());

@@ -10,7 +10,6 @@ pub mod limits;
 mod logout;
 mod oauth;
 pub mod observe;
-mod sign_in;
 pub mod userinfo;
 mod well_known;
 
@@ -21,7 +20,6 @@ use actix_web::web;
 use crate::oauth::OAuthServer;
 use crate::service::accounts::Accounts;
 use crate::service::sessions::Sessions;
-use crate::service::throttle::FailureThrottle;
 
 /// The browser-session cookie: `__Host-` and `Secure` behind https; plain
 /// on a loopback http issuer, where browsers refuse `Secure` cookies.
@@ -50,8 +48,10 @@ pub struct AppState {
     pub metadata: web::Bytes,
     pub sessions: Arc<Sessions>,
     pub accounts: Arc<Accounts>,
-    /// Back-off after failed sign-ins, per account and per address.
-    pub login_throttle: FailureThrottle,
+    /// Password sign-in (behind its back-off) and sign-out.
+    pub sign_in: Arc<crate::service::sign_in::SignIn>,
+    /// One-time form submissions of the console.
+    pub submissions: Arc<crate::service::submissions::Submissions>,
     pub cookies: CookieSettings,
     pub admin: Arc<crate::service::admin::Admin>,
     /// How long a new signing key is published before it signs.

@@ -19,7 +19,7 @@ use crate::oauth::access_token::TokenSubject;
 use crate::oauth::discovery;
 use crate::oauth::grants::{client_credentials, resolve_audience};
 use crate::oauth::{OAuthError, OAuthServer};
-use crate::service::audit::{Actor, Kind};
+use crate::service::audit::{Actor, Kind, Target};
 use crate::service::keys::KeyState;
 use crate::store::{NewGrant, StoreError};
 
@@ -263,12 +263,7 @@ impl Jira {
             Err(_) => "unreachable".to_owned(),
         };
         let detail = format!("as {username}: {result}");
-        self.oauth.audit.record_later(
-            Kind::JiraTested,
-            actor,
-            &format!("client:{}", client.id.as_str()),
-            &detail,
-        );
+        self.oauth.audit.record_later(Kind::JiraTested, actor, Target::Client(&client.id), &detail);
         Ok(TestRun {
             url: format!("{base_url}/rest/api/2/myself"),
             username,

@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
 use crate::domain::{ClientId, Lifetime, UnixTime};
 use crate::metrics::{self, Metrics};
-use crate::service::audit::{Actor, Audit, Kind};
+use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
 use crate::store::{ClientCache, Store, StoredClient};
@@ -131,17 +131,14 @@ impl OAuthServer {
             (Err(error), stored) => (error, stored.is_some()),
         };
         self.throttle.record_failure(client_id, request.peer, now);
-        let target = match &id {
-            Some(id) => format!("client:{id}"),
-            None => "client:(none or malformed)".to_owned(),
-        };
+        let target = Target::ClientIdPresented(id.as_ref());
         let (detail, reason) = if known {
             ("wrong or missing credentials", metrics::AUTH_FAILURE_INVALID_CREDENTIALS)
         } else {
             ("unknown client", metrics::AUTH_FAILURE_UNKNOWN_CLIENT)
         };
         self.metrics.client_auth_failures.with_label_values(&[reason]).inc();
-        self.audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), &target, detail);
+        self.audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), target, detail);
         Err(error)
     }
 }

@@ -4,35 +4,14 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::crypto::password::{PasswordError, PasswordHasher};
+use crate::crypto::password::PasswordHasher;
 use crate::crypto::secrets::{generate_secret, Secret};
 use crate::domain::{
     ClientId, Email, InvalidInput, NewUser, Password, Role, UnixTime, User, UserChanges, Username,
 };
-use crate::service::audit::{Actor, Audit, Kind};
-use crate::store::{GrantSummary, GrantsOf, Store, StoreError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum AccountError {
-    #[error(transparent)]
-    Invalid(#[from] InvalidInput),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Too many password checks at once; try again in a moment.
-    #[error("too many sign-ins at once; try again in a moment")]
-    Busy,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-impl From<PasswordError> for AccountError {
-    fn from(error: PasswordError) -> Self {
-        match error {
-            PasswordError::Busy => Self::Busy,
-            PasswordError::Unexpected(error) => Self::Unexpected(error),
-        }
-    }
-}
+use crate::service::audit::{Actor, Audit, Kind, Target};
+use crate::service::ServiceError;
+use crate::store::{GrantSummary, GrantsOf, Store};
 
 /// A typed login, looked up: the account it names, if any, with its hash.
 pub struct LoginAttempt {
@@ -72,24 +51,24 @@ impl Accounts {
         Self { store, passwords, clock, audit }
     }
 
-    pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, AccountError> {
+    pub async fn create_user(&self, actor: &Actor, new: NewUser) -> Result<User, ServiceError> {
         check_display_name(new.display_name.as_deref())?;
         let hash = self.passwords.hash(&new.password).await?;
         let user = self.store.create_user(&new, &hash, self.clock.now()).await?;
         let detail = format!("role {}", user.role.as_str());
-        self.audit.record(Kind::UserCreated, actor, &format!("user:{}", user.username), &detail).await?;
+        self.audit.record(Kind::UserCreated, actor, Target::User(&user.username), &detail).await?;
         Ok(user)
     }
 
-    pub async fn list_users(&self) -> Result<Vec<User>, AccountError> {
+    pub async fn list_users(&self) -> Result<Vec<User>, ServiceError> {
         Ok(self.store.list_users().await?)
     }
 
-    pub async fn find_user(&self, username: &Username) -> Result<User, AccountError> {
+    pub async fn find_user(&self, username: &Username) -> Result<User, ServiceError> {
         self.store
             .find_user_by_username(username)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no user named '{username}'")).into())
+            .ok_or_else(|| ServiceError::NotFound(format!("no user named '{username}'")))
     }
 
     /// Disabling ends the user's sessions, grants and personal API tokens
@@ -100,12 +79,12 @@ impl Accounts {
         actor: &Actor,
         username: &Username,
         enabled: bool,
-    ) -> Result<(), AccountError> {
+    ) -> Result<(), ServiceError> {
         let user = self.find_user(username).await?;
         self.guard_last_admin(&user, enabled && user.role == Role::Admin).await?;
         self.store.set_user_enabled(username, enabled, self.clock.now()).await?;
         let kind = if enabled { Kind::UserEnabled } else { Kind::UserDisabled };
-        self.audit.record(kind, actor, &format!("user:{username}"), "").await?;
+        self.audit.record(kind, actor, Target::User(username), "").await?;
         Ok(())
     }
 
@@ -116,7 +95,7 @@ impl Accounts {
         actor: &Actor,
         username: &Username,
         changes: UserChanges,
-    ) -> Result<User, AccountError> {
+    ) -> Result<User, ServiceError> {
         check_display_name(changes.display_name.as_deref())?;
         let user = self.find_user(username).await?;
         self.guard_last_admin(&user, user.enabled && changes.role == Role::Admin).await?;
@@ -131,7 +110,7 @@ impl Accounts {
             user.role.as_str(),
             changes.role.as_str()
         );
-        self.audit.record(Kind::UserUpdated, actor, &format!("user:{username}"), &detail).await?;
+        self.audit.record(Kind::UserUpdated, actor, Target::User(username), &detail).await?;
         self.find_user(&changes.username).await
     }
 
@@ -142,11 +121,11 @@ impl Accounts {
         actor: &Actor,
         username: &Username,
         password: &Password,
-    ) -> Result<(), AccountError> {
+    ) -> Result<(), ServiceError> {
         self.find_user(username).await?;
         let hash = self.passwords.hash(password).await?;
         self.store.set_password_hash(username, &hash, self.clock.now()).await?;
-        self.audit.record(Kind::UserPasswordReset, actor, &format!("user:{username}"), "").await?;
+        self.audit.record(Kind::UserPasswordReset, actor, Target::User(username), "").await?;
         Ok(())
     }
 
@@ -159,7 +138,7 @@ impl Accounts {
         user: &User,
         current: &str,
         new: &Password,
-    ) -> Result<(), AccountError> {
+    ) -> Result<(), ServiceError> {
         let Some(current) = Password::for_verification(current) else {
             return Err(InvalidInput::new("the current password is not right")
                 .in_field("current_password")
@@ -174,13 +153,13 @@ impl Accounts {
         }
         let hash = self.passwords.hash(new).await?;
         self.store.set_password_hash(&user.username, &hash, self.clock.now()).await?;
-        self.audit.record(Kind::PasswordChanged, actor, &format!("user:{}", user.username), "").await?;
+        self.audit.record(Kind::PasswordChanged, actor, Target::User(&user.username), "").await?;
         Ok(())
     }
 
     /// Refuses a change that would leave no enabled admin: nobody could
     /// sign in to the console to undo it.
-    async fn guard_last_admin(&self, user: &User, stays_admin: bool) -> Result<(), AccountError> {
+    async fn guard_last_admin(&self, user: &User, stays_admin: bool) -> Result<(), ServiceError> {
         if user.role != Role::Admin || !user.enabled || stays_admin {
             return Ok(());
         }
@@ -201,7 +180,7 @@ impl Accounts {
     pub async fn consents(
         &self,
         username: &Username,
-    ) -> Result<Vec<(ClientId, String, UnixTime)>, AccountError> {
+    ) -> Result<Vec<(ClientId, String, UnixTime)>, ServiceError> {
         let user = self.find_user(username).await?;
         Ok(self.store.list_consents(&user.id).await?)
     }
@@ -212,18 +191,18 @@ impl Accounts {
         actor: &Actor,
         username: &Username,
         client: &ClientId,
-    ) -> Result<(), AccountError> {
+    ) -> Result<(), ServiceError> {
         let user = self.find_user(username).await?;
         if !self.store.revoke_consent(&user.id, client, self.clock.now()).await? {
-            return Err(StoreError::NotFound(format!("{username} has not approved client '{client}'")).into());
+            return Err(ServiceError::NotFound(format!("{username} has not approved client '{client}'")));
         }
         let detail = format!("client {client}");
-        self.audit.record(Kind::ConsentRevoked, actor, &format!("user:{username}"), &detail).await?;
+        self.audit.record(Kind::ConsentRevoked, actor, Target::User(username), &detail).await?;
         Ok(())
     }
 
     /// Live grants (an app's access on a person's behalf) of a user or an app.
-    pub async fn grants(&self, of: GrantsOf<'_>) -> Result<Vec<GrantSummary>, AccountError> {
+    pub async fn grants(&self, of: GrantsOf<'_>) -> Result<Vec<GrantSummary>, ServiceError> {
         Ok(self.store.list_grants(of, self.clock.now()).await?)
     }
 
@@ -234,30 +213,30 @@ impl Accounts {
         actor: &Actor,
         grant_id: &str,
         owner: Option<&User>,
-    ) -> Result<(), AccountError> {
+    ) -> Result<(), ServiceError> {
         let grant = self.store.find_grant(grant_id).await?;
         let Some(grant) = grant.filter(|g| owner.is_none_or(|o| o.id == g.user_id)) else {
-            return Err(StoreError::NotFound("no such grant".into()).into());
+            return Err(ServiceError::NotFound("no such grant".into()));
         };
         self.store.revoke_grant(&grant.id, self.clock.now()).await?;
         let detail = format!("{} for {}", grant.client_name, grant.username);
-        self.audit.record(Kind::GrantRevoked, actor, &format!("grant:{}", grant.id), &detail).await?;
+        self.audit.record(Kind::GrantRevoked, actor, Target::Grant(&grant.id), &detail).await?;
         Ok(())
     }
 
     /// Revokes every grant of a user; returns how many.
-    pub async fn revoke_user_grants(&self, actor: &Actor, username: &Username) -> Result<u64, AccountError> {
+    pub async fn revoke_user_grants(&self, actor: &Actor, username: &Username) -> Result<u64, ServiceError> {
         let user = self.find_user(username).await?;
         let count = self.store.revoke_user_grants(&user.id, self.clock.now()).await?;
         let detail = format!("{count} grant(s)");
-        self.audit.record(Kind::GrantRevoked, actor, &format!("user:{username}"), &detail).await?;
+        self.audit.record(Kind::GrantRevoked, actor, Target::User(username), &detail).await?;
         Ok(count)
     }
 
     /// The enabled user whose username or email is `login` and whose
     /// password is `password`. Unknown user, wrong password and disabled
     /// user cost the same argon2 run and give the same `None`.
-    pub async fn verify_login(&self, login: &str, password: &str) -> Result<Option<User>, AccountError> {
+    pub async fn verify_login(&self, login: &str, password: &str) -> Result<Option<User>, ServiceError> {
         let attempt = self.resolve_login(login).await?;
         self.check_password(attempt, password).await
     }
@@ -265,7 +244,7 @@ impl Accounts {
     /// The first half of a sign-in: who `login` names (one read, no
     /// hashing), so the caller can throttle per account before paying for
     /// argon2.
-    pub async fn resolve_login(&self, login: &str) -> Result<LoginAttempt, AccountError> {
+    pub async fn resolve_login(&self, login: &str) -> Result<LoginAttempt, ServiceError> {
         let login = login.trim();
         let found = if login.len() <= 320 { self.store.find_user_for_login(login).await? } else { None };
         Ok(LoginAttempt { typed: login.to_lowercase(), found })
@@ -277,7 +256,7 @@ impl Accounts {
         &self,
         attempt: LoginAttempt,
         password: &str,
-    ) -> Result<Option<User>, AccountError> {
+    ) -> Result<Option<User>, ServiceError> {
         let Some(password) = Password::for_verification(password) else {
             return Ok(None);
         };
@@ -292,7 +271,7 @@ impl Accounts {
     pub async fn ensure_bootstrap_admin(
         &self,
         password: Option<&str>,
-    ) -> Result<Option<Secret>, AccountError> {
+    ) -> Result<Option<Secret>, ServiceError> {
         if self.store.any_enabled_admin().await? {
             return Ok(None);
         }
@@ -317,7 +296,7 @@ impl Accounts {
         match self.create_user(&Actor::new("system", None), new).await {
             Ok(_) => Ok(generated),
             // Another node (or an earlier run with the admin disabled) got there first.
-            Err(AccountError::Store(StoreError::Conflict(_))) => Ok(None),
+            Err(ServiceError::Conflict(_)) => Ok(None),
             Err(other) => Err(other),
         }
     }

@@ -13,17 +13,10 @@ use crate::domain::{
     Client, ClientId, ClientType, Grace, GrantType, InvalidInput, Lifetime, NewClient, NewServiceAccount,
     ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username, ADMIN_SCOPE,
 };
-use crate::service::audit::{Actor, Audit, Kind};
+use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::keys::{KeyInfo, KeyManager};
-use crate::store::{ClientCache, Scope, Store, StoreError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error(transparent)]
-    Invalid(#[from] InvalidInput),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use crate::service::ServiceError;
+use crate::store::{ClientCache, Scope, Store};
 
 pub struct Admin {
     store: Arc<dyn Store>,
@@ -68,24 +61,24 @@ impl Admin {
         &self,
         actor: &Actor,
         new: NewServiceAccount,
-    ) -> Result<ServiceAccount, AdminError> {
+    ) -> Result<ServiceAccount, ServiceError> {
         check_display_name(new.display_name.as_deref())?;
         let account = self.store.create_service_account(&new, self.clock.now()).await?;
         self.audit
-            .record(Kind::ServiceAccountCreated, actor, &format!("service_account:{}", account.username), "")
+            .record(Kind::ServiceAccountCreated, actor, Target::ServiceAccount(&account.username), "")
             .await?;
         Ok(account)
     }
 
-    pub async fn list_service_accounts(&self) -> Result<Vec<ServiceAccount>, AdminError> {
+    pub async fn list_service_accounts(&self) -> Result<Vec<ServiceAccount>, ServiceError> {
         Ok(self.store.list_service_accounts().await?)
     }
 
-    pub async fn find_service_account(&self, username: &Username) -> Result<ServiceAccount, AdminError> {
+    pub async fn find_service_account(&self, username: &Username) -> Result<ServiceAccount, ServiceError> {
         self.store
             .find_service_account(username)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no service account named '{username}'")).into())
+            .ok_or_else(|| ServiceError::NotFound(format!("no service account named '{username}'")))
     }
 
     pub async fn update_service_account(
@@ -93,7 +86,7 @@ impl Admin {
         actor: &Actor,
         username: &Username,
         changes: ServiceAccountChanges,
-    ) -> Result<ServiceAccount, AdminError> {
+    ) -> Result<ServiceAccount, ServiceError> {
         check_display_name(changes.display_name.as_deref())?;
         if !changes.admin && actor.is_service_account(username.as_str()) {
             return Err(InvalidInput::new(
@@ -111,7 +104,7 @@ impl Admin {
             if changes.admin { "yes" } else { "no" }
         );
         self.audit
-            .record(Kind::ServiceAccountUpdated, actor, &format!("service_account:{username}"), &detail)
+            .record(Kind::ServiceAccountUpdated, actor, Target::ServiceAccount(username), &detail)
             .await?;
         self.find_service_account(&changes.username).await
     }
@@ -121,7 +114,7 @@ impl Admin {
         actor: &Actor,
         username: &Username,
         enabled: bool,
-    ) -> Result<(), AdminError> {
+    ) -> Result<(), ServiceError> {
         if !enabled && actor.is_service_account(username.as_str()) {
             return Err(InvalidInput::new(
                 "a service account cannot disable itself (it may be the last admin credential): another admin must do it",
@@ -131,7 +124,7 @@ impl Admin {
         self.store.set_service_account_enabled(username, enabled, self.clock.now()).await?;
         self.clients.evict_service_account(username.as_str());
         let kind = if enabled { Kind::ServiceAccountEnabled } else { Kind::ServiceAccountDisabled };
-        self.audit.record(kind, actor, &format!("service_account:{username}"), "").await?;
+        self.audit.record(kind, actor, Target::ServiceAccount(username), "").await?;
         Ok(())
     }
 
@@ -140,14 +133,14 @@ impl Admin {
         actor: &Actor,
         name: ScopeName,
         description: &str,
-    ) -> Result<Scope, AdminError> {
+    ) -> Result<Scope, ServiceError> {
         check_scope_description(description)?;
         let scope = self.store.create_scope(&name, description.trim(), self.clock.now()).await?;
-        self.audit.record(Kind::ScopeCreated, actor, &format!("scope:{name}"), "").await?;
+        self.audit.record(Kind::ScopeCreated, actor, Target::Scope(&name), "").await?;
         Ok(scope)
     }
 
-    pub async fn list_scopes(&self) -> Result<Vec<Scope>, AdminError> {
+    pub async fn list_scopes(&self) -> Result<Vec<Scope>, ServiceError> {
         Ok(self.store.list_scopes().await?)
     }
 
@@ -159,11 +152,11 @@ impl Admin {
         name: &ScopeName,
         description: &str,
         enabled: bool,
-    ) -> Result<(), AdminError> {
+    ) -> Result<(), ServiceError> {
         check_scope_description(description)?;
         let scopes = self.store.list_scopes().await?;
         let Some(scope) = scopes.iter().find(|s| &s.name == name) else {
-            return Err(StoreError::NotFound(format!("no scope named '{name}'")).into());
+            return Err(ServiceError::NotFound(format!("no scope named '{name}'")));
         };
         if scope.builtin && !enabled {
             return Err(InvalidInput::new(format!("'{name}' is built in and cannot be disabled"))
@@ -173,12 +166,16 @@ impl Admin {
         self.store.update_scope(name, description.trim(), enabled, self.clock.now()).await?;
         self.clients.clear();
         let detail = if enabled { "enabled" } else { "disabled" };
-        self.audit.record(Kind::ScopeUpdated, actor, &format!("scope:{name}"), detail).await?;
+        self.audit.record(Kind::ScopeUpdated, actor, Target::Scope(name), detail).await?;
         Ok(())
     }
 
     /// Registers a client; a confidential one gets its first secret.
-    pub async fn create_client(&self, actor: &Actor, new: NewClient) -> Result<ClientWithSecret, AdminError> {
+    pub async fn create_client(
+        &self,
+        actor: &Actor,
+        new: NewClient,
+    ) -> Result<ClientWithSecret, ServiceError> {
         let auth_method = new.validate()?;
         self.check_admin_scope(&new).await?;
         // 22 alphanumeric characters: 130 bits, and never a leading '-'.
@@ -189,7 +186,7 @@ impl Admin {
         let client =
             self.store.create_client(&id, &new, auth_method, digest.as_deref(), self.clock.now()).await?;
         let detail = format!("'{}', {}", client.name, client.client_type.as_str());
-        self.audit.record(Kind::ClientCreated, actor, &format!("client:{id}"), &detail).await?;
+        self.audit.record(Kind::ClientCreated, actor, Target::Client(&id), &detail).await?;
         Ok(ClientWithSecret { client, secret, previous_secret_expires_at: None })
     }
 
@@ -200,7 +197,7 @@ impl Admin {
         actor: &Actor,
         id: &str,
         changes: NewClient,
-    ) -> Result<Client, AdminError> {
+    ) -> Result<Client, ServiceError> {
         let current = self.find_client(id).await?;
         if changes.client_type != current.client_type {
             return Err(InvalidInput::new("a client's type cannot change; register a new client instead")
@@ -212,12 +209,7 @@ impl Admin {
         let client = self.store.update_client(&current.id, &changes, auth_method, self.clock.now()).await?;
         self.clients.evict_client(&current.id);
         self.audit
-            .record(
-                Kind::ClientUpdated,
-                actor,
-                &format!("client:{}", current.id),
-                &format!("'{}'", client.name),
-            )
+            .record(Kind::ClientUpdated, actor, Target::Client(&current.id), &format!("'{}'", client.name))
             .await?;
         Ok(client)
     }
@@ -225,7 +217,7 @@ impl Admin {
     /// `tessera:admin` opens the admin API: a machine client may carry it
     /// only when bound to a service account flagged admin. (A person's app
     /// may list it; its tokens get it only for admins, at issuance.)
-    async fn check_admin_scope(&self, new: &NewClient) -> Result<(), AdminError> {
+    async fn check_admin_scope(&self, new: &NewClient) -> Result<(), ServiceError> {
         let wants_admin = new.scopes.iter().any(|s| s.as_str() == ADMIN_SCOPE);
         if !wants_admin || !new.grants.contains(&GrantType::ClientCredentials) {
             return Ok(());
@@ -245,17 +237,17 @@ impl Admin {
         }
     }
 
-    pub async fn find_client(&self, id: &str) -> Result<Client, AdminError> {
+    pub async fn find_client(&self, id: &str) -> Result<Client, ServiceError> {
         let id =
-            ClientId::parse(id).map_err(|_| StoreError::NotFound(format!("no client with id '{id}'")))?;
+            ClientId::parse(id).map_err(|_| ServiceError::NotFound(format!("no client with id '{id}'")))?;
         self.store
             .find_client(&id)
             .await?
             .map(|stored| stored.client)
-            .ok_or_else(|| StoreError::NotFound(format!("no client with id '{id}'")).into())
+            .ok_or_else(|| ServiceError::NotFound(format!("no client with id '{id}'")))
     }
 
-    pub async fn list_clients(&self) -> Result<Vec<Client>, AdminError> {
+    pub async fn list_clients(&self) -> Result<Vec<Client>, ServiceError> {
         Ok(self.store.list_clients().await?)
     }
 
@@ -266,7 +258,7 @@ impl Admin {
         actor: &Actor,
         id: &str,
         grace: Option<Grace>,
-    ) -> Result<ClientWithSecret, AdminError> {
+    ) -> Result<ClientWithSecret, ServiceError> {
         let client = self.find_client(id).await?;
         if client.client_type == ClientType::Public {
             return Err(
@@ -286,9 +278,7 @@ impl Admin {
         } else {
             format!("the previous secret works for {grace} more")
         };
-        self.audit
-            .record(Kind::ClientSecretRotated, actor, &format!("client:{}", client.id), &detail)
-            .await?;
+        self.audit.record(Kind::ClientSecretRotated, actor, Target::Client(&client.id), &detail).await?;
         Ok(ClientWithSecret {
             client,
             secret: Some(secret),
@@ -296,33 +286,38 @@ impl Admin {
         })
     }
 
-    pub async fn set_client_enabled(&self, actor: &Actor, id: &str, enabled: bool) -> Result<(), AdminError> {
+    pub async fn set_client_enabled(
+        &self,
+        actor: &Actor,
+        id: &str,
+        enabled: bool,
+    ) -> Result<(), ServiceError> {
         let id =
-            ClientId::parse(id).map_err(|_| StoreError::NotFound(format!("no client with id '{id}'")))?;
+            ClientId::parse(id).map_err(|_| ServiceError::NotFound(format!("no client with id '{id}'")))?;
         self.store.set_client_enabled(&id, enabled, self.clock.now()).await?;
         self.clients.evict_client(&id);
         let kind = if enabled { Kind::ClientEnabled } else { Kind::ClientDisabled };
-        self.audit.record(kind, actor, &format!("client:{id}"), "").await?;
+        self.audit.record(kind, actor, Target::Client(&id), "").await?;
         Ok(())
     }
 
-    pub async fn delete_client(&self, actor: &Actor, id: &str) -> Result<(), AdminError> {
+    pub async fn delete_client(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
         let client = self.find_client(id).await?;
         self.store.delete_client(&client.id, self.clock.now()).await?;
         self.clients.evict_client(&client.id);
         let detail = format!("'{}'", client.name);
-        self.audit.record(Kind::ClientDeleted, actor, &format!("client:{}", client.id), &detail).await?;
+        self.audit.record(Kind::ClientDeleted, actor, Target::Client(&client.id), &detail).await?;
         Ok(())
     }
 
     /// Ends every token the client holds: its users' grants are revoked and
     /// every access token issued until now is inactive at introspection.
     /// (JWTs validated offline live until they expire.)
-    pub async fn revoke_client_tokens(&self, actor: &Actor, id: &str) -> Result<(), AdminError> {
+    pub async fn revoke_client_tokens(&self, actor: &Actor, id: &str) -> Result<(), ServiceError> {
         let client = self.find_client(id).await?;
         self.store.revoke_client_tokens(&client.id, self.clock.now()).await?;
         self.clients.evict_client(&client.id);
-        self.audit.record(Kind::ClientTokensRevoked, actor, &format!("client:{}", client.id), "").await?;
+        self.audit.record(Kind::ClientTokensRevoked, actor, Target::Client(&client.id), "").await?;
         Ok(())
     }
 
@@ -335,10 +330,10 @@ impl Admin {
         &self,
         actor: &Actor,
         activate_in: Option<Lifetime>,
-    ) -> Result<KeyInfo, AdminError> {
+    ) -> Result<KeyInfo, ServiceError> {
         let key = self.keys.rotate(activate_in).await?;
         let detail = format!("new key {} signs from {}", key.kid, key.activates_at);
-        self.audit.record(Kind::KeyRotated, actor, &format!("key:{}", key.kid), &detail).await?;
+        self.audit.record(Kind::KeyRotated, actor, Target::SigningKey(&key.kid), &detail).await?;
         Ok(key)
     }
 }

@@ -13,6 +13,7 @@
 //! on shutdown. Admin changes are written before they are acknowledged.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,8 +23,42 @@ use prometheus::IntCounter;
 use tokio::sync::{mpsc, Notify};
 
 use crate::clock::Clock;
-use crate::domain::{ClientId, UnixTime};
+use crate::domain::{ClientId, ScopeName, UnixTime, Username};
 use crate::store::{AuditQuery, AuditRecord, NewAuditEvent, Store, StoreError, StoreResult};
+
+/// What an event acted on. Its text (`client:…`, `user:…`) is stored and
+/// shown; `Display` is the one place that writes it.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// Nothing in particular (a failed sign-in: the typed login is never kept).
+    None,
+    Client(&'a ClientId),
+    /// A client id as presented, which may name no client.
+    ClientIdPresented(Option<&'a ClientId>),
+    User(&'a Username),
+    ServiceAccount(&'a Username),
+    Scope(&'a ScopeName),
+    Grant(&'a str),
+    PersonalToken(&'a str),
+    SigningKey(&'a str),
+}
+
+impl fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => Ok(()),
+            Self::Client(id) => write!(f, "client:{id}"),
+            Self::ClientIdPresented(Some(id)) => write!(f, "client:{id}"),
+            Self::ClientIdPresented(None) => f.write_str("client:(none or malformed)"),
+            Self::User(name) => write!(f, "user:{name}"),
+            Self::ServiceAccount(name) => write!(f, "service_account:{name}"),
+            Self::Scope(name) => write!(f, "scope:{name}"),
+            Self::Grant(id) => write!(f, "grant:{id}"),
+            Self::PersonalToken(id) => write!(f, "personal_token:{id}"),
+            Self::SigningKey(kid) => write!(f, "key:{kid}"),
+        }
+    }
+}
 
 /// What happened. The string forms are stable: they are stored, filtered
 /// on, and returned by the admin API.
@@ -247,7 +282,13 @@ impl Audit {
     /// Writes an event now: admin changes, which are acknowledged only
     /// once their event is written (an error here fails the request, so
     /// every acknowledged change is in the log).
-    pub async fn record(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) -> StoreResult<()> {
+    pub async fn record(
+        &self,
+        kind: Kind,
+        actor: &Actor,
+        target: Target<'_>,
+        detail: &str,
+    ) -> StoreResult<()> {
         let event = self.event(kind, actor, target, detail);
         self.store.insert_audit_event(&event).await.inspect_err(|error| {
             tracing::error!(%error, kind = kind.as_str(), "could not write an audit event");
@@ -257,7 +298,7 @@ impl Audit {
     /// Queues an event for the background writer, never waiting: for
     /// failure paths an attacker can drive. A full queue drops the event
     /// (it is still in the log stream) and counts it.
-    pub fn record_later(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) {
+    pub fn record_later(&self, kind: Kind, actor: &Actor, target: Target<'_>, detail: &str) {
         let event = self.event(kind, actor, target, detail);
         self.pending.fetch_add(1, Ordering::AcqRel);
         if self.queue.try_send(event).is_err() {
@@ -267,13 +308,14 @@ impl Audit {
     }
 
     /// Logs the event and builds its row.
-    fn event(&self, kind: Kind, actor: &Actor, target: &str, detail: &str) -> NewAuditEvent {
+    fn event(&self, kind: Kind, actor: &Actor, target: Target<'_>, detail: &str) -> NewAuditEvent {
+        let target = target.to_string();
         tracing::info!(
-            target: "tessera::service::audit",
+            target: "tessera::audit",
             kind = kind.as_str(),
             actor = %actor.name,
             address = actor.address.map(tracing::field::display),
-            object = target,
+            object = target.as_str(),
             detail = detail,
             "audit: {}",
             kind.as_str(),
@@ -283,7 +325,7 @@ impl Audit {
             kind: kind.as_str().to_owned(),
             actor: actor.name.clone(),
             address: actor.address.map(|a| a.to_string()),
-            target: target.to_owned(),
+            target,
             detail: detail.to_owned(),
         }
     }

@@ -7,8 +7,13 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+mod error;
 pub mod keys;
 pub mod personal_tokens;
 pub mod retention;
 pub mod sessions;
+pub mod sign_in;
+pub mod submissions;
 pub mod throttle;
+
+pub use error::{ServiceError, ServiceResult};

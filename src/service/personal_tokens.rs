@@ -16,9 +16,9 @@ use crate::domain::{
     parse_token_label, InvalidInput, Lifetime, PersonalToken, Role, ScopeName, ScopeSet, TokenPolicy,
     UnixTime, User,
 };
-use crate::service::accounts::AccountError;
-use crate::service::audit::{Actor, Audit, Kind};
-use crate::store::{NewPersonalToken, Store, StoreError, StoreResult};
+use crate::service::audit::{Actor, Audit, Kind, Target};
+use crate::service::ServiceError;
+use crate::store::{NewPersonalToken, Store, StoreResult};
 
 /// The longest expiry anyone may ask for, whatever the policy: ten years.
 const LONGEST_EXPIRY: Lifetime = Lifetime::from_seconds(3_650 * 86_400);
@@ -68,7 +68,7 @@ impl PersonalTokens {
         actor: &Actor,
         owner: &User,
         request: &TokenRequest,
-    ) -> Result<CreatedToken, AccountError> {
+    ) -> Result<CreatedToken, ServiceError> {
         let label = parse_token_label(&request.label)?;
         let scope = self.allowed_scope(owner, &request.scopes).await?;
         let now = self.clock.now();
@@ -99,36 +99,34 @@ impl PersonalTokens {
         };
         let expiry = lifetime.map_or_else(|| "never expires".to_owned(), |l| format!("expires in {l}"));
         let detail = format!("'{label}' for {}; {expiry}", owner.username);
-        self.audit
-            .record(Kind::PersonalTokenCreated, actor, &format!("personal_token:{id}"), &detail)
-            .await?;
+        self.audit.record(Kind::PersonalTokenCreated, actor, Target::PersonalToken(&id), &detail).await?;
         Ok(CreatedToken { token, secret })
     }
 
     /// One person's tokens, or everyone's; newest first.
-    pub async fn list(&self, owner: Option<&User>) -> Result<Vec<PersonalToken>, AccountError> {
+    pub async fn list(&self, owner: Option<&User>) -> Result<Vec<PersonalToken>, ServiceError> {
         Ok(self.store.list_personal_tokens(owner.map(|o| o.id.as_str())).await?)
     }
 
     /// A token by id; `owner`, when given, must be its owner (self-service:
     /// someone else's token is "not found", never "forbidden").
-    pub async fn find(&self, id: &str, owner: Option<&User>) -> Result<PersonalToken, AccountError> {
+    pub async fn find(&self, id: &str, owner: Option<&User>) -> Result<PersonalToken, ServiceError> {
         let found = self.store.find_personal_token(id).await?;
-        found.filter(|t| owner.is_none_or(|o| o.id == t.user_id)).ok_or_else(|| {
-            StoreError::NotFound(format!("no personal token with id '{}'", printable(id))).into()
-        })
+        found
+            .filter(|t| owner.is_none_or(|o| o.id == t.user_id))
+            .ok_or_else(|| ServiceError::NotFound(format!("no personal token with id '{}'", printable(id))))
     }
 
     /// Revokes a token at once; revoking a revoked token is an error, so a
     /// script learns it named the wrong one.
-    pub async fn revoke(&self, actor: &Actor, id: &str, owner: Option<&User>) -> Result<(), AccountError> {
+    pub async fn revoke(&self, actor: &Actor, id: &str, owner: Option<&User>) -> Result<(), ServiceError> {
         let token = self.find(id, owner).await?;
         if !self.store.revoke_personal_token(&token.id, self.clock.now()).await? {
             return Err(InvalidInput::new(format!("the token '{}' is already revoked", token.label)).into());
         }
         let detail = format!("'{}' of {}", token.label, token.username);
         self.audit
-            .record(Kind::PersonalTokenRevoked, actor, &format!("personal_token:{}", token.id), &detail)
+            .record(Kind::PersonalTokenRevoked, actor, Target::PersonalToken(&token.id), &detail)
             .await?;
         Ok(())
     }
@@ -191,7 +189,7 @@ impl PersonalTokens {
     /// The requested scopes if the owner may have each: an enabled scope,
     /// `tessera:admin` only for admins, never `offline_access` (a personal
     /// token has nothing to refresh).
-    async fn allowed_scope(&self, owner: &User, requested: &[String]) -> Result<ScopeSet, AccountError> {
+    async fn allowed_scope(&self, owner: &User, requested: &[String]) -> Result<ScopeSet, ServiceError> {
         let field = |message: String| InvalidInput::new(message).in_field("scope");
         let names = requested
             .iter()

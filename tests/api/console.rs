@@ -720,7 +720,14 @@ async fn the_audit_log_records_who_did_what_and_pages(backend: Backend) {
     for n in 0..60 {
         app.core
             .audit
-            .record(tessera::service::audit::Kind::ScopeCreated, &tester(), &format!("scope:s{n}"), "")
+            .record(
+                tessera::service::audit::Kind::ScopeCreated,
+                &tester(),
+                tessera::service::audit::Target::Scope(
+                    &tessera::domain::ScopeName::parse(&format!("s{n}")).unwrap(),
+                ),
+                "",
+            )
             .await
             .unwrap();
     }

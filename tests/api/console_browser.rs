@@ -112,9 +112,11 @@ async fn drive(
     shoot(browser, backend, "audit").await?;
     // A long unbroken value must wrap inside the audit table, not widen the page.
     let long = format!("scope:{}", "x".repeat(180));
+    let grant = "x".repeat(180);
+    let target = tessera::service::audit::Target::Grant(&grant);
     app.core
         .audit
-        .record(tessera::service::audit::Kind::ScopeCreated, &crate::support::tester(), &long, &long)
+        .record(tessera::service::audit::Kind::ScopeCreated, &crate::support::tester(), target, &long)
         .await
         .unwrap();
     browser.goto(&app.url("/console/audit")).await?;

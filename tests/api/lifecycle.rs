@@ -276,15 +276,12 @@ async fn every_json_log_line_is_one_object(backend: Backend) {
         if value["request_id"] == "flow-denied" {
             denied_lines += 1;
         }
-        if target == "tessera::service::audit" {
+        if target == "tessera::audit" {
             assert!(value.get("address").is_some() && value.get("object").is_some(), "{line}");
         }
         targets.insert(target);
     }
-    assert!(
-        targets.contains("tessera::access") && targets.contains("tessera::service::audit"),
-        "{targets:?}"
-    );
+    assert!(targets.contains("tessera::access") && targets.contains("tessera::audit"), "{targets:?}");
     assert_eq!(denied_lines, 2, "the denied request's access line and audit line carry its id:\n{log}");
     // The one-time password went to standard output, not into the log.
     assert!(!log.contains("Created the first administrator"));

@@ -149,7 +149,7 @@ async fn a_server_started_during_an_outage_becomes_ready_when_the_database_retur
 /// once the database returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_events_never_wait_for_the_database_and_reach_it_when_it_returns() {
-    use tessera::service::audit::{Actor, Audit, Kind};
+    use tessera::service::audit::{Actor, Audit, Kind, Target};
 
     let (data, proxy, raw) = database_behind_a_proxy(2).await;
     let app = spawn_node(data.clone(), raw.clone(), ManualClock::new(UnixTime::now())).await;
@@ -177,8 +177,13 @@ async fn failure_events_never_wait_for_the_database_and_reach_it_when_it_returns
     audit.spawn_writer();
     let started = Instant::now();
     for n in 0..300 {
-        let target = format!("client:queued-{n}");
-        audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(None), &target, "unknown client");
+        let id = tessera::domain::ClientId::parse(&format!("queued-{n}")).unwrap();
+        audit.record_later(
+            Kind::ClientAuthFailed,
+            &Actor::anonymous(None),
+            Target::Client(&id),
+            "unknown client",
+        );
     }
     assert!(started.elapsed() < Duration::from_millis(200), "queueing never waits: {:?}", started.elapsed());
     let lost = dropped.get();

@@ -74,7 +74,7 @@ async fn try_create(
     app: &TestApp,
     owner: &str,
     request: TokenRequest,
-) -> Result<CreatedToken, tessera::service::accounts::AccountError> {
+) -> Result<CreatedToken, tessera::service::ServiceError> {
     let owner = app.core.accounts.find_user(&Username::parse(owner).unwrap()).await.unwrap();
     app.core.personal_tokens.create(&tester(), &owner, &request).await
 }
@@ -260,7 +260,7 @@ async fn the_policy_and_bad_requests_are_refused_and_store_nothing(backend: Back
         let error = try_create(&app, "alice", request).await.err().expect("refused");
         assert!(error.to_string().contains(says), "{error} should say {says}");
         match error {
-            tessera::service::accounts::AccountError::Invalid(invalid) => assert_eq!(invalid.field, field),
+            tessera::service::ServiceError::Invalid(invalid) => assert_eq!(invalid.field, field),
             other => panic!("{other:?}"),
         }
     }

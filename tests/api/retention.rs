@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tessera::clock::Clock as _;
 use tessera::domain::{ClientType, PkcePolicy, TokenFormat, Username};
-use tessera::service::audit::Kind;
+use tessera::service::audit::{Kind, Target};
 use tessera::service::personal_tokens::TokenRequest;
 use tessera::service::retention::BATCH_SIZE;
 
@@ -110,9 +110,10 @@ async fn a_purge_deletes_the_dead_and_keeps_everything_live(backend: Backend) {
 async fn audit_events_go_only_after_the_retention(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.audit_retention = Some("30d".into())).await;
     let actor = tester();
-    app.core.audit.record(Kind::ScopeCreated, &actor, "scope:old", "").await.unwrap();
+    let scope = |name: &str| tessera::domain::ScopeName::parse(name).unwrap();
+    app.core.audit.record(Kind::ScopeCreated, &actor, Target::Scope(&scope("old")), "").await.unwrap();
     app.clock.advance(31 * 86_400);
-    app.core.audit.record(Kind::ScopeCreated, &actor, "scope:young", "").await.unwrap();
+    app.core.audit.record(Kind::ScopeCreated, &actor, Target::Scope(&scope("young")), "").await.unwrap();
     assert!(app.core.audit.flush(Duration::from_secs(5)).await);
     let purge = app.core.retention.purge().await.unwrap();
     assert!(purge.tables.iter().any(|t| t.table == "audit_events" && t.rows >= 1), "{purge:?}");

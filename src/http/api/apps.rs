@@ -114,7 +114,7 @@ pub async fn rotate_secret(
             .as_deref()
             .map(str::parse::<Grace>)
             .transpose()
-            .map_err(|e| Failure::Invalid(e.in_field("grace")))?;
+            .map_err(|e| Failure::invalid(e.in_field("grace")))?;
         let rotated = state.admin.rotate_client_secret(&actor, &path, grace).await?;
         let answer = RotatedSecret {
             client_secret: rotated.secret.map(|s| s.expose().to_owned()).unwrap_or_default(),

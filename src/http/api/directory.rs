@@ -13,16 +13,16 @@ use crate::domain::{
     Username,
 };
 use crate::http::AppState;
+use crate::service::ServiceError;
 use crate::store::GrantsOf;
 
 fn username(text: &str) -> Result<Username, Failure> {
-    Username::parse(text).map_err(|e| Failure::Invalid(e.in_field("username")))
+    Username::parse(text).map_err(|e| Failure::invalid(e.in_field("username")))
 }
 
 /// A username in a path: a malformed one names nothing there is.
 pub(super) fn existing(text: &str, what: &str) -> Result<Username, Failure> {
-    Username::parse(text)
-        .map_err(|_| Failure::Store(crate::store::StoreError::NotFound(format!("no {what} named '{text}'"))))
+    Username::parse(text).map_err(|_| ServiceError::NotFound(format!("no {what} named '{text}'")).into())
 }
 
 #[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service accounts",
@@ -135,11 +135,11 @@ fn parse_profile(input: &UserInput) -> Result<UserChanges, Failure> {
         None => Role::User,
         Some(text) => text
             .parse::<Role>()
-            .map_err(|e| Failure::Invalid(InvalidInput::new(e.to_string()).in_field("role")))?,
+            .map_err(|e| Failure::invalid(InvalidInput::new(e.to_string()).in_field("role")))?,
     };
     Ok(UserChanges {
         username: username(&input.username)?,
-        email: Email::parse(&input.email).map_err(|e| Failure::Invalid(e.in_field("email")))?,
+        email: Email::parse(&input.email).map_err(|e| Failure::invalid(e.in_field("email")))?,
         display_name: input.display_name.clone().filter(|d| !d.trim().is_empty()),
         role,
     })
@@ -153,7 +153,7 @@ pub async fn create_user(request: HttpRequest, body: web::Bytes, state: web::Dat
         let input: UserInput = json_body(&request, &body)?;
         let profile = parse_profile(&input)?;
         let password = Password::parse(input.password.as_deref().unwrap_or_default())
-            .map_err(|e| Failure::Invalid(e.in_field("password")))?;
+            .map_err(|e| Failure::invalid(e.in_field("password")))?;
         let new = NewUser {
             username: profile.username,
             email: profile.email,
@@ -193,7 +193,7 @@ pub async fn update_user(
     admin_call!(request, state, |actor| {
         let input: UserInput = json_body(&request, &body)?;
         if input.password.is_some() {
-            return Err(Failure::Invalid(
+            return Err(Failure::invalid(
                 InvalidInput::new("set a password with POST /api/v1/users/{username}/password")
                     .in_field("password"),
             ));
@@ -217,7 +217,7 @@ pub async fn reset_password(
     admin_call!(request, state, |actor| {
         let input: PasswordInput = json_body(&request, &body)?;
         let password =
-            Password::parse(&input.password).map_err(|e| Failure::Invalid(e.in_field("password")))?;
+            Password::parse(&input.password).map_err(|e| Failure::invalid(e.in_field("password")))?;
         state.accounts.reset_password(&actor, &existing(&path, "user")?, &password).await?;
         Ok(no_content())
     })

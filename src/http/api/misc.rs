@@ -8,6 +8,7 @@ use super::{admin_call, json_body, ok, Failure};
 use crate::domain::{InvalidInput, ScopeName};
 use crate::http::AppState;
 use crate::service::audit::Kind;
+use crate::service::ServiceError;
 use crate::store::AuditQuery;
 
 #[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",
@@ -31,7 +32,7 @@ pub async fn create_scope(
     admin_call!(request, state, |actor| {
         let input: ScopeInput = json_body(&request, &body)?;
         let name = ScopeName::parse(input.name.as_deref().unwrap_or_default())
-            .map_err(|e| Failure::Invalid(e.in_field("name")))?;
+            .map_err(|e| Failure::invalid(e.in_field("name")))?;
         let scope = state.admin.create_scope(&actor, name, &input.description).await?;
         Ok(ok(StatusCode::CREATED, &ScopeOutput::from(scope)))
     })
@@ -49,11 +50,10 @@ pub async fn update_scope(
 ) -> HttpResponse {
     admin_call!(request, state, |actor| {
         let input: ScopeInput = json_body(&request, &body)?;
-        let name = ScopeName::parse(&path).map_err(|_| {
-            Failure::Store(crate::store::StoreError::NotFound(format!("no scope named '{path}'")))
-        })?;
+        let name = ScopeName::parse(&path)
+            .map_err(|_| ServiceError::NotFound(format!("no scope named '{path}'")))?;
         if input.name.as_deref().is_some_and(|given| given != name.as_str()) {
-            return Err(Failure::Invalid(
+            return Err(Failure::invalid(
                 InvalidInput::new("a scope cannot be renamed: leave out name, or give the one in the path")
                     .in_field("name"),
             ));
@@ -101,7 +101,7 @@ pub async fn audit(
             Some("security") => Some(|k| k.is_security()),
             Some("admin") => Some(|k| !k.is_security()),
             Some(other) => {
-                return Err(Failure::Invalid(
+                return Err(Failure::invalid(
                     InvalidInput::new(format!("unknown category '{other}' (security or admin)"))
                         .in_field("category"),
                 ))
@@ -111,7 +111,7 @@ pub async fn audit(
             Some(kind) => match Kind::parse(kind) {
                 Some(kind) => vec![kind],
                 None => {
-                    return Err(Failure::Invalid(
+                    return Err(Failure::invalid(
                         InvalidInput::new(format!("unknown event kind '{kind}'")).in_field("kind"),
                     ))
                 }
@@ -137,7 +137,7 @@ pub async fn audit(
         };
         let limit = query.limit.unwrap_or(100);
         if !(1..=500).contains(&limit) {
-            return Err(Failure::Invalid(InvalidInput::new("limit must be 1 to 500").in_field("limit")));
+            return Err(Failure::invalid(InvalidInput::new("limit must be 1 to 500").in_field("limit")));
         }
         let records = state
             .oauth

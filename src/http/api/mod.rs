@@ -24,10 +24,8 @@ use super::AppState;
 use crate::domain::InvalidInput;
 use crate::http::observe::client_address;
 use crate::oauth::admin_caller::CallerError;
-use crate::service::accounts::AccountError;
-use crate::service::admin::AdminError;
 use crate::service::audit::Actor;
-use crate::store::StoreError;
+use crate::service::ServiceError;
 pub use types::ApiError;
 
 /// Largest JSON body accepted.
@@ -368,43 +366,20 @@ pub fn no_content() -> HttpResponse {
 pub enum Failure {
     /// The request body itself: status, code, message.
     Body(StatusCode, &'static str, String),
-    Invalid(InvalidInput),
+    /// Every field a draft got wrong; the first is answered.
     Invalids(Vec<InvalidInput>),
-    Store(StoreError),
-    Unexpected(anyhow::Error),
+    Service(ServiceError),
 }
 
-impl From<AdminError> for Failure {
-    fn from(error: AdminError) -> Self {
-        match error {
-            AdminError::Invalid(invalid) => Self::Invalid(invalid),
-            AdminError::Store(store) => Self::Store(store),
-        }
+impl Failure {
+    pub fn invalid(invalid: InvalidInput) -> Self {
+        Self::Service(ServiceError::Invalid(invalid))
     }
 }
 
-impl From<AccountError> for Failure {
-    fn from(error: AccountError) -> Self {
-        match error {
-            AccountError::Invalid(invalid) => Self::Invalid(invalid),
-            AccountError::Store(store) => Self::Store(store),
-            AccountError::Busy => {
-                Self::Store(StoreError::Unavailable(anyhow::anyhow!("password hashing is busy")))
-            }
-            AccountError::Unexpected(error) => Self::Unexpected(error),
-        }
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
-    }
-}
-
-impl From<InvalidInput> for Failure {
-    fn from(error: InvalidInput) -> Self {
-        Self::Invalid(error)
+impl<E: Into<ServiceError>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self::Service(error.into())
     }
 }
 
@@ -412,30 +387,28 @@ impl From<Failure> for HttpResponse {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::Body(status, code, message) => error(status, code, &message, None),
-            Failure::Invalid(invalid) => {
-                error(StatusCode::BAD_REQUEST, "invalid_input", &invalid.message, invalid.field)
-            }
-            Failure::Invalids(mut all) if !all.is_empty() => {
-                let first = all.remove(0);
-                error(StatusCode::BAD_REQUEST, "invalid_input", &first.message, first.field)
-            }
-            Failure::Invalids(_) => error(StatusCode::BAD_REQUEST, "invalid_input", "invalid input", None),
-            Failure::Store(StoreError::NotFound(message)) => {
-                error(StatusCode::NOT_FOUND, "not_found", &message, None)
-            }
-            Failure::Store(StoreError::Conflict(message)) => {
-                error(StatusCode::CONFLICT, "conflict", &message, None)
-            }
-            Failure::Store(StoreError::Unavailable(_)) => unavailable(),
-            Failure::Store(StoreError::Unexpected(cause)) | Failure::Unexpected(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "admin API operation failed");
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the server met an unexpected error",
-                    None,
-                )
-            }
+            Failure::Invalids(all) => match all.into_iter().next() {
+                Some(first) => error(StatusCode::BAD_REQUEST, "invalid_input", &first.message, first.field),
+                None => error(StatusCode::BAD_REQUEST, "invalid_input", "invalid input", None),
+            },
+            Failure::Service(failed) => service_error(failed),
+        }
+    }
+}
+
+/// The one mapping of a service's error to an API answer.
+pub fn service_error(failed: ServiceError) -> HttpResponse {
+    failed.log("admin API");
+    match failed {
+        ServiceError::Invalid(invalid) => {
+            error(StatusCode::BAD_REQUEST, "invalid_input", &invalid.message, invalid.field)
+        }
+        ServiceError::NotFound(message) => error(StatusCode::NOT_FOUND, "not_found", &message, None),
+        ServiceError::Conflict(message) => error(StatusCode::CONFLICT, "conflict", &message, None),
+        ServiceError::Forbidden(message) => error(StatusCode::FORBIDDEN, "forbidden", &message, None),
+        ServiceError::Busy(_) | ServiceError::Unavailable(_) => unavailable(),
+        ServiceError::Internal(_) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server met an unexpected error", None)
         }
     }
 }

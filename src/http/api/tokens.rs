@@ -62,7 +62,7 @@ pub async fn create(
             .as_deref()
             .map(str::parse::<Lifetime>)
             .transpose()
-            .map_err(|e| Failure::Invalid(e.in_field("expires_in")))?;
+            .map_err(|e| Failure::invalid(e.in_field("expires_in")))?;
         let token_request = TokenRequest { label: input.label, scopes: input.scope, expires_in };
         let created = state.oauth.personal_tokens.create(&actor, &owner, &token_request).await?;
         let now = state.oauth.clock.now();

@@ -5,14 +5,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{
-    admin, claim, failure, notice, posted, see_other, settle, when, ConsoleError, FieldErrors, Form, Layout,
-    Submission, Visitor,
+    admin, claim, failure, notice, posted, see_other, settle, when, FieldErrors, Form, Layout, Submission,
+    Visitor,
 };
 use crate::crypto::secrets::random_id;
 use crate::domain::{Client, ClientDraft, ClientType, Grace, GrantType, Lifetime, NewClient, PkcePolicy};
 use crate::http::authorize::html;
 use crate::http::AppState;
 use crate::service::admin::ClientWithSecret;
+use crate::service::ServiceError;
 use crate::store::GrantsOf;
 
 /// An app as the list and the detail page show it.
@@ -87,7 +88,7 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         .unwrap_or_default();
     let clients = match state.admin.list_clients().await {
         Ok(clients) => clients,
-        Err(error) => return failure(&visitor, error.into(), "/console"),
+        Err(error) => return failure(&visitor, error, "/console"),
     };
     let needle = query.to_lowercase();
     let apps = clients
@@ -258,7 +259,7 @@ async fn form_page(
     let options = async {
         let scopes = state.admin.list_scopes().await?;
         let accounts = state.admin.list_service_accounts().await?;
-        Ok::<_, ConsoleError>((scopes, accounts))
+        Ok::<_, ServiceError>((scopes, accounts))
     };
     let (scopes, accounts) = match options.await {
         Ok(options) => options,
@@ -306,19 +307,19 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
             return see_other(&format!("/console/apps/{client_id}?done=already"))
         }
         Ok(Submission::Repeated(None)) => return see_other("/console/apps?done=already"),
-        Err(error) => return failure(&visitor, error.into(), "/console/apps"),
+        Err(error) => return failure(&visitor, error, "/console/apps"),
     };
     let created = state.admin.create_client(&visitor.actor(), new).await;
     let made = created.as_ref().ok().map(|c| c.client.id.to_string());
     settle(&state, submission.as_deref(), made.as_deref()).await;
     match created {
         Ok(created) => show_page(&state, &visitor, created, None).await,
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 form_page(&state, &visitor, form, None, 400).await
             }
-            ConsoleError::Store(crate::store::StoreError::NotFound(message)) => {
+            ServiceError::NotFound(message) => {
                 let field = if message.contains("scope") { "scopes" } else { "service_account" };
                 form.errors.add(field, message);
                 form_page(&state, &visitor, form, None, 400).await
@@ -392,7 +393,7 @@ async fn show_page_with(
 ) -> HttpResponse {
     let grants = match state.accounts.grants(GrantsOf::Client(&shown.client.id)).await {
         Ok(grants) => grants.into_iter().map(GrantRow::from).collect(),
-        Err(error) => return failure(visitor, error.into(), "/console/apps"),
+        Err(error) => return failure(visitor, error, "/console/apps"),
     };
     let page = ShowPage {
         layout: visitor.layout("apps", notice),
@@ -416,7 +417,7 @@ pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Dat
             let shown = ClientWithSecret { client, secret: None, previous_secret_expires_at: None };
             show_page(&state, &visitor, shown, notice(&request)).await
         }
-        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+        Err(error) => failure(&visitor, error, "/console/apps"),
     }
 }
 
@@ -428,7 +429,7 @@ pub async fn edit_form(
     let visitor = guard!(admin(&request, &state).await);
     match state.admin.find_client(&path).await {
         Ok(client) => form_page(&state, &visitor, AppForm::of(&client), Some(client.id.as_str()), 200).await,
-        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+        Err(error) => failure(&visitor, error, "/console/apps"),
     }
 }
 
@@ -446,8 +447,8 @@ pub async fn update(
     };
     match state.admin.update_client(&visitor.actor(), &id, changes).await {
         Ok(client) => see_other(&format!("/console/apps/{}?done=saved", client.id)),
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 form_page(&state, &visitor, form, Some(&id), 400).await
             }
@@ -477,20 +478,20 @@ pub async fn rotate_secret(
                     let shown = ClientWithSecret { client, secret: None, previous_secret_expires_at: None };
                     show_page_with(&state, &visitor, shown, None, Some(refused)).await
                 }
-                Err(error) => failure(&visitor, error.into(), &back),
+                Err(error) => failure(&visitor, error, &back),
             };
         }
     };
     let submission = match claim(&state, &form).await {
         Ok(Submission::First(id)) => id,
         Ok(Submission::Repeated(_)) => return see_other(&format!("{back}?done=already_rotated")),
-        Err(error) => return failure(&visitor, error.into(), &back),
+        Err(error) => return failure(&visitor, error, &back),
     };
     let rotated = state.admin.rotate_client_secret(&visitor.actor(), &path, grace).await;
     settle(&state, submission.as_deref(), rotated.as_ref().ok().map(|_| "rotated")).await;
     match rotated {
         Ok(rotated) => show_page(&state, &visitor, rotated, None).await,
-        Err(error) => failure(&visitor, error.into(), &back),
+        Err(error) => failure(&visitor, error, &back),
     }
 }
 
@@ -503,7 +504,7 @@ pub async fn revoke_tokens(
     let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.admin.revoke_client_tokens(&visitor.actor(), &path).await {
         Ok(()) => see_other(&format!("/console/apps/{path}?done=tokens_revoked")),
-        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+        Err(error) => failure(&visitor, error, "/console/apps"),
     }
 }
 
@@ -537,7 +538,7 @@ async fn set_enabled(
         Ok(()) => {
             see_other(&format!("/console/apps/{path}?done={}", if enabled { "enabled" } else { "disabled" }))
         }
-        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+        Err(error) => failure(&visitor, error, "/console/apps"),
     }
 }
 
@@ -566,7 +567,7 @@ pub async fn delete_form(
             };
             html(200, page.render())
         }
-        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+        Err(error) => failure(&visitor, error, "/console/apps"),
     }
 }
 
@@ -581,7 +582,7 @@ pub async fn delete(
     let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let client = match state.admin.find_client(&path).await {
         Ok(client) => client,
-        Err(error) => return failure(&visitor, error.into(), "/console/apps"),
+        Err(error) => return failure(&visitor, error, "/console/apps"),
     };
     if form.get("confirm") != Some(client.name.trim()) {
         let page = DeletePage {
@@ -594,6 +595,6 @@ pub async fn delete(
     }
     match state.admin.delete_client(&visitor.actor(), client.id.as_str()).await {
         Ok(()) => see_other("/console/apps?done=deleted"),
-        Err(error) => failure(&visitor, error.into(), "/console/apps"),
+        Err(error) => failure(&visitor, error, "/console/apps"),
     }
 }

@@ -4,10 +4,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{admin, failure, when, ConsoleError, Layout};
+use super::{admin, failure, when, Layout};
 use crate::http::authorize::html;
 use crate::http::AppState;
 use crate::service::audit::Kind;
+use crate::service::ServiceError;
 use crate::store::{AuditQuery, AuditRecord};
 
 const PAGE_SIZE: u32 = 50;
@@ -85,7 +86,7 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     };
     let records = match state.oauth.audit.list(&query).await {
         Ok(records) => records,
-        Err(error) => return failure(&visitor, ConsoleError::from(error), "/console"),
+        Err(error) => return failure(&visitor, ServiceError::from(error), "/console"),
     };
     let next_page = (records.len() == PAGE_SIZE as usize).then(|| {
         let last = records.last().map_or(0, |r| r.seq);

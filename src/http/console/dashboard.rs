@@ -5,9 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::audit::{security_kinds, EventRow};
-use super::{admin, failure, ConsoleError, Layout};
+use super::{admin, failure, Layout};
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::service::ServiceError;
 use crate::store::{AuditQuery, Counts};
 
 #[derive(Template)]
@@ -38,7 +39,7 @@ pub async fn show(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
             .collect();
         let query = AuditQuery { kinds: security_kinds(), limit: 10, ..AuditQuery::default() };
         let events = state.oauth.audit.list(&query).await?.into_iter().map(EventRow::from).collect();
-        Ok::<_, ConsoleError>((counts, issued, events))
+        Ok::<_, ServiceError>((counts, issued, events))
     };
     match gather.await {
         Ok((counts, issued, events)) => html(

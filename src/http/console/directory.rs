@@ -4,14 +4,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::apps::GrantRow;
-use super::{
-    admin, failure, form_errors, notice, posted, see_other, ConsoleError, FieldErrors, Form, Layout, Visitor,
-};
+use super::{admin, failure, form_errors, notice, posted, see_other, FieldErrors, Form, Layout, Visitor};
 use crate::domain::{
     Email, NewServiceAccount, NewUser, Password, Role, ServiceAccountChanges, UserChanges, Username,
 };
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::service::ServiceError;
 use crate::store::GrantsOf;
 
 pub struct AccountRow {
@@ -32,7 +31,7 @@ struct AccountsPage {
 pub async fn service_accounts(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let visitor = guard!(admin(&request, &state).await);
     let gather = async {
-        Ok::<_, ConsoleError>((state.admin.list_service_accounts().await?, state.admin.list_clients().await?))
+        Ok::<_, ServiceError>((state.admin.list_service_accounts().await?, state.admin.list_clients().await?))
     };
     let (accounts, clients) = match gather.await {
         Ok(found) => found,
@@ -134,12 +133,12 @@ pub async fn create_service_account(
         NewServiceAccount { username, display_name: posted_form.get("display_name").map(str::to_owned) };
     match state.admin.create_service_account(&visitor.actor(), new).await {
         Ok(_) => see_other("/console/service-accounts?done=created"),
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 account_form_page(&visitor, form, None, 400)
             }
-            ConsoleError::Store(crate::store::StoreError::Conflict(message)) => {
+            ServiceError::Conflict(message) => {
                 form.errors.add("username", message);
                 account_form_page(&visitor, form, None, 400)
             }
@@ -155,10 +154,8 @@ pub async fn edit_service_account(
 ) -> HttpResponse {
     let visitor = guard!(admin(&request, &state).await);
     let found = match Username::parse(&path) {
-        Ok(username) => state.admin.find_service_account(&username).await.map_err(ConsoleError::from),
-        Err(_) => {
-            Err(ConsoleError::Store(crate::store::StoreError::NotFound("no such service account".into())))
-        }
+        Ok(username) => state.admin.find_service_account(&username).await,
+        Err(_) => Err(ServiceError::NotFound("no such service account".into())),
     };
     match found {
         Ok(account) => {
@@ -190,7 +187,7 @@ pub async fn update_service_account(
     let Ok(original) = Username::parse(&path) else {
         return failure(
             &visitor,
-            ConsoleError::Store(crate::store::StoreError::NotFound("no such service account".into())),
+            ServiceError::NotFound("no such service account".into()),
             "/console/service-accounts",
         );
     };
@@ -208,12 +205,12 @@ pub async fn update_service_account(
     };
     match state.admin.update_service_account(&visitor.actor(), &original, changes).await {
         Ok(_) => see_other("/console/service-accounts?done=saved"),
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 account_form_page(&visitor, form, Some(original.as_str()), 400)
             }
-            ConsoleError::Store(crate::store::StoreError::Conflict(message)) => {
+            ServiceError::Conflict(message) => {
                 form.errors.add("username", message);
                 account_form_page(&visitor, form, Some(original.as_str()), 400)
             }
@@ -257,7 +254,7 @@ async fn set_account_enabled(
             "/console/service-accounts?done={}",
             if enabled { "enabled" } else { "disabled" }
         )),
-        Err(error) => failure(&visitor, error.into(), "/console/service-accounts"),
+        Err(error) => failure(&visitor, error, "/console/service-accounts"),
     }
 }
 
@@ -280,7 +277,7 @@ pub async fn users(request: HttpRequest, state: web::Data<AppState>) -> HttpResp
     let visitor = guard!(admin(&request, &state).await);
     let users = match state.accounts.list_users().await {
         Ok(users) => users,
-        Err(error) => return failure(&visitor, error.into(), "/console"),
+        Err(error) => return failure(&visitor, error, "/console"),
     };
     let users = users
         .into_iter()
@@ -367,12 +364,12 @@ pub async fn create_user(request: HttpRequest, body: web::Bytes, state: web::Dat
     };
     match state.accounts.create_user(&visitor.actor(), new).await {
         Ok(user) => see_other(&format!("/console/users/{}?done=created", user.username)),
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 html(400, NewUserPage { layout: visitor.layout("users", None), form }.render())
             }
-            ConsoleError::Store(crate::store::StoreError::Conflict(message)) => {
+            ServiceError::Conflict(message) => {
                 form.errors.add("username", message);
                 html(400, NewUserPage { layout: visitor.layout("users", None), form }.render())
             }
@@ -403,12 +400,11 @@ async fn user_page(
     status: u16,
 ) -> HttpResponse {
     let gather = async {
-        let username = Username::parse(name).map_err(|_| {
-            ConsoleError::Store(crate::store::StoreError::NotFound(format!("no user named '{name}'")))
-        })?;
+        let username =
+            Username::parse(name).map_err(|_| ServiceError::NotFound(format!("no user named '{name}'")))?;
         let user = state.accounts.find_user(&username).await?;
         let grants = state.accounts.grants(GrantsOf::User(&user.id)).await?;
-        Ok::<_, ConsoleError>((user, grants))
+        Ok::<_, ServiceError>((user, grants))
     };
     let (user, grants) = match gather.await {
         Ok(found) => found,
@@ -463,12 +459,12 @@ pub async fn update_user(
     };
     match state.accounts.update_user(&visitor.actor(), &original, changes).await {
         Ok(user) => see_other(&format!("/console/users/{}?done=saved", user.username)),
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 user_page(&state, &visitor, &path, Some(form), None, None, 400).await
             }
-            ConsoleError::Store(crate::store::StoreError::Conflict(message)) => {
+            ServiceError::Conflict(message) => {
                 form.errors.add("username", message);
                 user_page(&state, &visitor, &path, Some(form), None, None, 400).await
             }
@@ -499,7 +495,7 @@ pub async fn reset_password(
     };
     match result {
         Ok(()) => see_other(&format!("{back}?done=password_reset")),
-        Err(error) => failure(&visitor, error.into(), &back),
+        Err(error) => failure(&visitor, error, &back),
     }
 }
 
@@ -536,7 +532,7 @@ async fn set_user_enabled(
     };
     match result {
         Ok(()) => see_other(&format!("{back}?done={}", if enabled { "enabled" } else { "disabled" })),
-        Err(error) => failure(&visitor, error.into(), &back),
+        Err(error) => failure(&visitor, error, &back),
     }
 }
 
@@ -554,7 +550,7 @@ pub async fn revoke_user_grants(
     };
     match result {
         Ok(()) => see_other(&format!("{back}?done=revoked")),
-        Err(error) => failure(&visitor, error.into(), &back),
+        Err(error) => failure(&visitor, error, &back),
     }
 }
 
@@ -569,7 +565,7 @@ pub async fn revoke_grant(
     let back = super::login::safe_next(form.get("back").unwrap_or("/console/dashboard"));
     match state.accounts.revoke_grant(&visitor.actor(), &path, None).await {
         Ok(()) => see_other(&format!("{back}?done=revoked")),
-        Err(error) => failure(&visitor, error.into(), "/console"),
+        Err(error) => failure(&visitor, error, "/console"),
     }
 }
 

@@ -6,14 +6,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{
-    admin, claim, failure, notice, posted, see_other, settle, when, ConsoleError, Layout, Submission, Visitor,
-};
+use super::{admin, claim, failure, notice, posted, see_other, settle, when, Layout, Submission, Visitor};
 use crate::crypto::secrets::random_id;
 use crate::domain::{ClientDraft, TokenFormat};
 use crate::http::authorize::html;
 use crate::http::AppState;
 use crate::jira::{JiraError, JiraValues, Principal, PublicKey, Reply, TestRun};
+use crate::service::ServiceError;
 
 pub struct KeyView {
     pub kid: String,
@@ -155,7 +154,7 @@ async fn page(
 ) -> HttpResponse {
     let values = match state.jira.values(&visitor.user).await {
         Ok(values) => values,
-        Err(error) => return failure(visitor, error.into(), "/console"),
+        Err(error) => return failure(visitor, error, "/console"),
     };
     let JiraValues {
         issuer,
@@ -234,7 +233,7 @@ pub async fn create_client(
     let submission = match claim(&state, &form).await {
         Ok(Submission::First(id)) => id,
         Ok(Submission::Repeated(_)) => return see_other("/console/jira?done=jira_client_already"),
-        Err(error) => return failure(&visitor, error.into(), "/console/jira"),
+        Err(error) => return failure(&visitor, error, "/console/jira"),
     };
     let created = state.admin.create_client(&visitor.actor(), new).await;
     let made = created.as_ref().ok().map(|c| c.client.id.to_string());
@@ -246,8 +245,8 @@ pub async fn create_client(
             page(&state, &request, &visitor, Outcome { created: Some(created), ..Outcome::default() }, 200)
                 .await
         }
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 let outcome = Outcome {
                     client_name: Some(name),
                     client_error: Some(invalid.message),
@@ -276,6 +275,6 @@ pub async fn test(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
                 Outcome { chosen: Some(chosen), test_error: Some(error.to_string()), ..Outcome::default() };
             page(&state, &request, &visitor, outcome, 400).await
         }
-        Err(JiraError::Store(error)) => failure(&visitor, error.into(), "/console/jira"),
+        Err(JiraError::Store(error)) => failure(&visitor, error, "/console/jira"),
     }
 }

@@ -59,6 +59,6 @@ pub async fn rotate(request: HttpRequest, body: web::Bytes, state: web::Data<App
     let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.admin.rotate_keys(&visitor.actor(), None).await {
         Ok(_) => see_other("/console/keys?done=rotated"),
-        Err(error) => failure(&visitor, error.into(), "/console/keys"),
+        Err(error) => failure(&visitor, error, "/console/keys"),
     }
 }

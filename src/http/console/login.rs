@@ -7,7 +7,7 @@ use askama::Template;
 use super::{see_other, unavailable, visitor, Form};
 use crate::domain::Role;
 use crate::http::authorize::{form_is_ours, html, session_cookie};
-use crate::http::sign_in::{sign_in, Outcome};
+use crate::http::observe::client_address;
 use crate::http::AppState;
 use crate::store::StoredSession;
 
@@ -43,9 +43,12 @@ pub async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<App
     let next = safe_next(form.get("next").unwrap_or("/console"));
     let cookie = request.cookie(&state.cookies.name).map(|c| c.value().to_owned());
     let session = match &cookie {
-        Some(value) => match state.sessions.load(value).await {
+        Some(value) => match state.sign_in.session(value).await {
             Ok(session) => session,
-            Err(_) => return unavailable(),
+            Err(error) => {
+                error.log("console sign-in");
+                return unavailable();
+            }
         },
         None => None,
     };
@@ -55,16 +58,20 @@ pub async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<App
     }
     let login = form.text("username");
     let password = form.0.iter().find(|(n, _)| n == "password").map(|(_, v)| v.as_str()).unwrap_or_default();
-    match sign_in(&request, &state, &login, password, cookie.as_deref(), "to the console").await {
-        Outcome::SignedIn { started, .. } => {
+    let peer = client_address(&request);
+    match state.sign_in.sign_in(&login, password, cookie.as_deref(), peer, "to the console").await {
+        Ok(Ok(signed_in)) => {
             let mut response = see_other(&next);
-            let _ = response.add_cookie(&session_cookie(&state, started.cookie));
+            let _ = response.add_cookie(&session_cookie(&state, signed_in.started.cookie));
             response
         }
-        Outcome::Refused { message, status } => {
-            page(&request, &state, Some(&message), &login, &next, status).await
+        Ok(Err(refused)) => {
+            page(&request, &state, Some(&refused.message()), &login, &next, refused.status()).await
         }
-        Outcome::Unavailable => unavailable(),
+        Err(error) => {
+            error.log("console sign-in");
+            unavailable()
+        }
     }
 }
 
@@ -72,13 +79,14 @@ pub async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<App
 pub async fn logout(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (visitor, _) = guard!(super::posted(&request, &state, &body, false).await);
     if let Some(cookie) = request.cookie(&state.cookies.name) {
-        if state.sessions.end(cookie.value()).await.is_err() {
+        let peer = client_address(&request);
+        if let Err(error) =
+            state.sign_in.sign_out(cookie.value(), Some(&visitor.user), peer, "from the console").await
+        {
+            error.log("console sign-out");
             return unavailable();
         }
     }
-    let actor = visitor.actor();
-    let target = format!("user:{}", visitor.user.username);
-    state.oauth.audit.record_later(crate::service::audit::Kind::SignOut, &actor, &target, "from the console");
     let mut response = see_other("/console/login");
     let mut expired = session_cookie(&state, String::new());
     expired.make_removal();

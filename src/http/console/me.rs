@@ -5,12 +5,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::apps::GrantRow;
-use super::{
-    failure, form_errors, notice, posted, see_other, visitor, when, ConsoleError, FieldErrors, Layout,
-};
+use super::{failure, form_errors, notice, posted, see_other, visitor, when, FieldErrors, Layout};
 use crate::domain::{ClientId, Password};
 use crate::http::authorize::{html, session_cookie};
 use crate::http::AppState;
+use crate::service::ServiceError;
 use crate::store::GrantsOf;
 
 pub struct ConsentRow {
@@ -36,7 +35,7 @@ pub async fn apps(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         let consents = state.accounts.consents(&visitor.user.username).await?;
         let grants = state.accounts.grants(GrantsOf::User(&visitor.user.id)).await?;
         let clients = state.admin.list_clients().await?;
-        Ok::<_, ConsoleError>((consents, grants, clients))
+        Ok::<_, ServiceError>((consents, grants, clients))
     };
     let (consents, grants, clients) = match gather.await {
         Ok(found) => found,
@@ -74,7 +73,7 @@ pub async fn revoke_grant(
     // Only the user's own grants: another's id is "not found".
     match state.accounts.revoke_grant(&visitor.actor(), &path, Some(&visitor.user)).await {
         Ok(()) => see_other("/console/me?done=revoked"),
-        Err(error) => failure(&visitor, error.into(), "/console/me"),
+        Err(error) => failure(&visitor, error, "/console/me"),
     }
 }
 
@@ -91,7 +90,7 @@ pub async fn revoke_consent(
     };
     match result {
         Ok(()) => see_other("/console/me?done=revoked"),
-        Err(error) => failure(&visitor, error.into(), "/console/me"),
+        Err(error) => failure(&visitor, error, "/console/me"),
     }
 }
 
@@ -156,8 +155,8 @@ pub async fn change_password(
     match state.accounts.change_own_password(&visitor.actor(), &visitor.user, &current, &password).await {
         Ok(()) => {}
         Err(error) => {
-            return match ConsoleError::from(error) {
-                ConsoleError::Invalid(invalid) => {
+            return match error {
+                ServiceError::Invalid(invalid) => {
                     errors.add_invalid(&invalid);
                     retry(errors)
                 }

@@ -36,10 +36,9 @@ use super::authorize::{form_is_ours, html};
 use super::AppState;
 use crate::domain::{InvalidInput, Role, UnixTime, User};
 use crate::http::observe::client_address;
-use crate::service::accounts::AccountError;
-use crate::service::admin::AdminError;
 use crate::service::audit::Actor;
-use crate::store::StoreError;
+use crate::service::submissions::{self, Claim};
+use crate::service::ServiceError;
 
 /// The route table of the console.
 pub fn routes(config: &mut web::ServiceConfig) {
@@ -262,56 +261,21 @@ pub fn message(visitor: &Visitor, status: u16, title: &str, text: &str, back: &s
 }
 
 /// The answer to a failed operation: a readable page, never a secret.
-pub fn failure(visitor: &Visitor, error: ConsoleError, back: &str) -> HttpResponse {
+/// The one mapping of a service's error for the console.
+pub fn failure(visitor: &Visitor, error: impl Into<ServiceError>, back: &str) -> HttpResponse {
+    let error = error.into();
+    error.log("console");
     match error {
-        ConsoleError::Invalid(invalid) => {
+        ServiceError::Invalid(invalid) => {
             message(visitor, 400, "That cannot be done", &invalid.message, back)
         }
-        ConsoleError::Store(StoreError::NotFound(text)) => message(visitor, 404, "Not found", &text, back),
-        ConsoleError::Store(StoreError::Conflict(text)) => {
-            message(visitor, 409, "Already exists", &text, back)
-        }
-        ConsoleError::Store(StoreError::Unavailable(_)) => unavailable(),
-        ConsoleError::Store(StoreError::Unexpected(error)) | ConsoleError::Unexpected(error) => {
-            tracing::error!(error = format!("{error:#}"), "console operation failed");
+        ServiceError::NotFound(text) => message(visitor, 404, "Not found", &text, back),
+        ServiceError::Conflict(text) => message(visitor, 409, "Already exists", &text, back),
+        ServiceError::Forbidden(text) => message(visitor, 403, "Not allowed", &text, back),
+        ServiceError::Busy(_) | ServiceError::Unavailable(_) => unavailable(),
+        ServiceError::Internal(_) => {
             message(visitor, 500, "Something went wrong", "The server met an unexpected error.", back)
         }
-    }
-}
-
-/// The errors of `Admin` and `Accounts`, as one type for the pages.
-#[derive(Debug)]
-pub enum ConsoleError {
-    Invalid(InvalidInput),
-    Store(StoreError),
-    Unexpected(anyhow::Error),
-}
-
-impl From<AdminError> for ConsoleError {
-    fn from(error: AdminError) -> Self {
-        match error {
-            AdminError::Invalid(invalid) => Self::Invalid(invalid),
-            AdminError::Store(store) => Self::Store(store),
-        }
-    }
-}
-
-impl From<AccountError> for ConsoleError {
-    fn from(error: AccountError) -> Self {
-        match error {
-            AccountError::Invalid(invalid) => Self::Invalid(invalid),
-            AccountError::Store(store) => Self::Store(store),
-            AccountError::Busy => {
-                Self::Store(StoreError::Unavailable(anyhow::anyhow!("password hashing is busy")))
-            }
-            AccountError::Unexpected(error) => Self::Unexpected(error),
-        }
-    }
-}
-
-impl From<StoreError> for ConsoleError {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
     }
 }
 
@@ -332,27 +296,20 @@ pub enum Submission {
     Repeated(Option<String>),
 }
 
-pub async fn claim(state: &AppState, form: &Form) -> Result<Submission, StoreError> {
-    let Some(id) = form.get("submission").filter(|id| id.len() <= 64) else {
+pub async fn claim(state: &AppState, form: &Form) -> Result<Submission, ServiceError> {
+    let Some(id) = form.get("submission").filter(|id| id.len() <= submissions::MAX_ID_LENGTH) else {
         return Ok(Submission::First(None));
     };
-    let now = state.oauth.clock.now();
-    if state.oauth.store.claim_submission(id, now).await? {
-        Ok(Submission::First(Some(id.to_owned())))
-    } else {
-        Ok(Submission::Repeated(state.oauth.store.submission_result(id).await?))
-    }
+    Ok(match state.submissions.claim(id).await? {
+        Claim::First => Submission::First(Some(id.to_owned())),
+        Claim::Repeated(result) => Submission::Repeated(result),
+    })
 }
 
 /// Records the outcome of a claimed submission (or gives it back on failure).
 pub async fn settle(state: &AppState, submission: Option<&str>, result: Option<&str>) {
-    let Some(id) = submission else { return };
-    let outcome = match result {
-        Some(result) => state.oauth.store.complete_submission(id, result).await,
-        None => state.oauth.store.release_submission(id).await,
-    };
-    if let Err(error) = outcome {
-        tracing::warn!(%error, "could not record a form submission");
+    if let Some(id) = submission {
+        state.submissions.settle(id, result).await;
     }
 }
 

@@ -3,13 +3,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{
-    admin, failure, form_errors, notice, posted, see_other, ConsoleError, FieldErrors, Layout, Visitor,
-};
+use super::{admin, failure, form_errors, notice, posted, see_other, FieldErrors, Layout, Visitor};
 use crate::domain::ScopeName;
 use crate::http::authorize::html;
 use crate::http::AppState;
-use crate::store::{Scope, StoreError};
+use crate::service::ServiceError;
+use crate::store::Scope;
 
 #[derive(Template)]
 #[template(path = "console/scopes/list.html")]
@@ -24,7 +23,7 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         Ok(scopes) => {
             html(200, ListPage { layout: visitor.layout("scopes", notice(&request)), scopes }.render())
         }
-        Err(error) => failure(&visitor, error.into(), "/console"),
+        Err(error) => failure(&visitor, error, "/console"),
     }
 }
 
@@ -87,12 +86,12 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
     };
     match state.admin.create_scope(&visitor.actor(), name, &form.description).await {
         Ok(_) => see_other("/console/scopes?done=created"),
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 form_page(&visitor, form, false, 400)
             }
-            ConsoleError::Store(StoreError::Conflict(message)) => {
+            ServiceError::Conflict(message) => {
                 form.errors.add("name", message);
                 form_page(&visitor, form, false, 400)
             }
@@ -101,12 +100,12 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
     }
 }
 
-async fn find(state: &AppState, name: &str) -> Result<Scope, ConsoleError> {
+async fn find(state: &AppState, name: &str) -> Result<Scope, ServiceError> {
     let scopes = state.admin.list_scopes().await?;
     scopes
         .into_iter()
         .find(|s| s.name.as_str() == name)
-        .ok_or_else(|| ConsoleError::Store(StoreError::NotFound(format!("no scope named '{name}'"))))
+        .ok_or_else(|| ServiceError::NotFound(format!("no scope named '{name}'")))
 }
 
 pub async fn edit_form(
@@ -150,8 +149,8 @@ pub async fn update(
     };
     match state.admin.update_scope(&visitor.actor(), &scope.name, &form.description, form.enabled).await {
         Ok(()) => see_other("/console/scopes?done=saved"),
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 form_page(&visitor, form, true, 400)
             }

@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{
-    admin, claim, failure, form_errors, notice, posted, see_other, settle, visitor, when, ConsoleError,
-    FieldErrors, Form, Layout, Submission, Visitor,
+    admin, claim, failure, form_errors, notice, posted, see_other, settle, visitor, when, FieldErrors, Form,
+    Layout, Submission, Visitor,
 };
 use crate::crypto::secrets::random_id;
 use crate::domain::ADMIN_SCOPE;
@@ -17,6 +17,7 @@ use crate::domain::{Lifetime, PersonalToken, Role, UnixTime};
 use crate::http::authorize::html;
 use crate::http::AppState;
 use crate::service::personal_tokens::TokenRequest;
+use crate::service::ServiceError;
 
 pub struct TokenRow {
     pub id: String,
@@ -117,7 +118,7 @@ async fn my_page(
     let gather = async {
         let tokens = state.oauth.personal_tokens.list(Some(&visitor.user)).await?;
         let scopes = state.admin.list_scopes().await?;
-        Ok::<_, ConsoleError>((tokens, scopes))
+        Ok::<_, ServiceError>((tokens, scopes))
     };
     let (tokens, scopes) = match gather.await {
         Ok(found) => found,
@@ -178,7 +179,7 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
     let submission = match claim(&state, &posted).await {
         Ok(Submission::First(id)) => id,
         Ok(Submission::Repeated(_)) => return see_other("/console/me/tokens?done=token_already"),
-        Err(error) => return failure(&visitor, error.into(), "/console/me/tokens"),
+        Err(error) => return failure(&visitor, error, "/console/me/tokens"),
     };
     let token_request = TokenRequest { label: form.label.clone(), scopes: form.scopes.clone(), expires_in };
     let created = state.oauth.personal_tokens.create(&visitor.actor(), &visitor.user, &token_request).await;
@@ -188,8 +189,8 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
             let secret = created.secret.expose().to_owned();
             my_page(&state, &visitor, empty_form(), Some(secret), 200, None).await
         }
-        Err(error) => match ConsoleError::from(error) {
-            ConsoleError::Invalid(invalid) => {
+        Err(error) => match error {
+            ServiceError::Invalid(invalid) => {
                 form.errors.add_invalid(&invalid);
                 form.submission = random_id(16);
                 my_page(&state, &visitor, form, None, 400, None).await
@@ -209,7 +210,7 @@ pub async fn revoke_mine(
     let (visitor, _) = guard!(posted(&request, &state, &body, false).await);
     match state.oauth.personal_tokens.revoke(&visitor.actor(), &path, Some(&visitor.user)).await {
         Ok(()) => see_other("/console/me/tokens?done=token_revoked"),
-        Err(error) => failure(&visitor, error.into(), "/console/me/tokens"),
+        Err(error) => failure(&visitor, error, "/console/me/tokens"),
     }
 }
 
@@ -218,7 +219,7 @@ pub async fn all(request: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     let visitor = guard!(admin(&request, &state).await);
     let tokens = match state.oauth.personal_tokens.list(None).await {
         Ok(tokens) => tokens,
-        Err(error) => return failure(&visitor, error.into(), "/console"),
+        Err(error) => return failure(&visitor, error, "/console"),
     };
     let now = state.oauth.clock.now();
     let page = AllTokensPage {
@@ -239,6 +240,6 @@ pub async fn revoke_any(
     let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.oauth.personal_tokens.revoke(&visitor.actor(), &path, None).await {
         Ok(()) => see_other("/console/personal-tokens?done=token_revoked"),
-        Err(error) => failure(&visitor, error.into(), "/console/personal-tokens"),
+        Err(error) => failure(&visitor, error, "/console/personal-tokens"),
     }
 }

@@ -8,7 +8,7 @@
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
 use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantType, ScopeSet, UnixTime};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
-use crate::service::audit::{Actor, Kind};
+use crate::service::audit::{Actor, Kind, Target};
 
 pub struct CodeExchange<'a> {
     pub code: &'a str,
@@ -109,6 +109,6 @@ async fn replayed(
     server.store.revoke_grant(grant_id, now).await?;
     let actor = Actor::client(client.id.as_str(), peer);
     let detail = "authorization code replayed; every token of its grant is revoked";
-    server.audit.record_later(Kind::CodeReplay, &actor, &format!("grant:{grant_id}"), detail);
+    server.audit.record_later(Kind::CodeReplay, &actor, Target::Grant(grant_id), detail);
     Ok(invalid("the code is unknown, expired or already used"))
 }

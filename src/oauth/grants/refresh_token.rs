@@ -18,7 +18,7 @@ use super::{invalid, resolve_audience, respond_for_user, UserGrant};
 use crate::crypto::secrets::REFRESH_TOKEN_PREFIX;
 use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime, OFFLINE_ACCESS};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
-use crate::service::audit::{Actor, Kind};
+use crate::service::audit::{Actor, Kind, Target};
 use crate::store::{NewRefreshToken, StoredRefreshToken};
 
 /// Refresh tokens live 30 days unless the client says otherwise.
@@ -206,6 +206,6 @@ async fn replayed(
     server.metrics.refresh_token_reuse.inc();
     let actor = Actor::client(client.id.as_str(), peer);
     let detail = "refresh token used twice; every token of its grant is revoked";
-    server.audit.record_later(Kind::RefreshTokenReuse, &actor, &format!("grant:{grant_id}"), detail);
+    server.audit.record_later(Kind::RefreshTokenReuse, &actor, Target::Grant(grant_id), detail);
     Ok(invalid("the refresh token was already used"))
 }
