@@ -14,19 +14,21 @@ use anyhow::Context as _;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
+use crate::crypto::secrets::SecretHasher;
 use crate::http::health::Health;
 use crate::http::observe::{observe, Observer};
 use crate::http::{routes, AppState, CookieSettings};
-use crate::jira::Jira;
+use crate::jira::{Jira, JiraParts};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{self, Metrics};
 use crate::oauth::discovery::Metadata;
-use crate::oauth::{OAuthConfig, OAuthServer};
+use crate::oauth::{OAuthConfig, OAuthParts, OAuthServer};
 use crate::service::accounts::{Accounts, BOOTSTRAP_ADMIN};
 use crate::service::admin::{Admin, AdminParts};
 use crate::service::audit::Audit;
 use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
+use crate::service::readiness::DatabaseHealth;
 use crate::service::retention::Retention;
 use crate::service::sessions::Sessions;
 use crate::service::sign_in::SignIn;
@@ -48,6 +50,10 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub retention: Arc<Retention>,
+    /// The clients every node keeps in memory, kept true by the change log.
+    pub clients: Arc<ClientCache>,
+    /// Keyed hashes of secrets, cookies and tokens (from the master key).
+    pub hasher: SecretHasher,
 }
 
 impl Core {
@@ -99,7 +105,7 @@ impl Core {
             audit.clone(),
             settings.personal_tokens,
         ));
-        let oauth = Arc::new(OAuthServer {
+        let oauth = Arc::new(OAuthServer::new(OAuthParts {
             store: store.clone(),
             keys: keys.clone(),
             hasher: hasher.clone(),
@@ -118,11 +124,11 @@ impl Core {
             clients: clients.clone(),
             audit: audit.clone(),
             personal_tokens: personal_tokens.clone(),
-        });
+        }));
         let admin = Arc::new(Admin::new(AdminParts {
             store: store.clone(),
-            clients,
-            hasher,
+            clients: clients.clone(),
+            hasher: hasher.clone(),
             clock: clock.clone(),
             secret_rotation_grace: settings.secret_rotation_grace,
             audit: audit.clone(),
@@ -150,6 +156,8 @@ impl Core {
             personal_tokens,
             clock,
             metrics,
+            clients,
+            hasher,
         })
     }
 }
@@ -251,7 +259,7 @@ impl Application {
         }
         let health = Health {
             lifecycle: lifecycle.clone(),
-            database: Some(core.database.clone()),
+            database: Some(DatabaseHealth::new(core.database.clone())),
             metrics: metrics.clone(),
             keys: Some(core.keys.clone()),
         };
@@ -260,7 +268,7 @@ impl Application {
             Some(listener) => Some(management_server(health, listener)?),
             None => None,
         };
-        core.oauth.clients.sync(core.store.as_ref()).await?;
+        core.clients.sync(core.store.as_ref()).await?;
         let background = vec![
             spawn_key_maintenance(core.clone()),
             spawn_purge(core.clone()),
@@ -400,7 +408,7 @@ fn main_server(
         core.settings.signing_alg,
         &core.settings.username_claim,
     ))?;
-    let sessions = Arc::new(Sessions::new(core.store.clone(), core.oauth.hasher.clone(), core.clock.clone()));
+    let sessions = Arc::new(Sessions::new(core.store.clone(), core.hasher.clone(), core.clock.clone()));
     let sign_in = SignIn::new(
         core.accounts.clone(),
         sessions.clone(),
@@ -416,12 +424,23 @@ fn main_server(
         metadata: web::Bytes::from(metadata),
         sessions,
         accounts: core.accounts.clone(),
+        personal_tokens: core.personal_tokens.clone(),
+        audit: core.audit.clone(),
+        keys: core.keys.clone(),
+        clock: core.clock.clone(),
         sign_in: Arc::new(sign_in),
         submissions: Arc::new(Submissions::new(core.store.clone(), core.clock.clone())),
         cookies: CookieSettings::for_issuer(&core.settings.issuer),
         admin: core.admin.clone(),
         key_publish_ahead: core.settings.key_publish_ahead,
-        jira: Arc::new(Jira::new(core.oauth.clone(), core.settings.jira_url.clone())),
+        jira: Arc::new(Jira::new(JiraParts {
+            oauth: core.oauth.clone(),
+            admin: core.admin.clone(),
+            keys: core.keys.clone(),
+            audit: core.audit.clone(),
+            clock: core.clock.clone(),
+            base_url: core.settings.jira_url.clone(),
+        })),
     });
     let health = web::Data::new(health);
     let observer = Arc::new(Observer {
@@ -530,14 +549,14 @@ fn spawn_cache_sync(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
         let mut failing = false;
         loop {
             tick.tick().await;
-            let sync = tokio::time::timeout(SYNC_TIMEOUT, core.oauth.clients.sync(core.store.as_ref()));
+            let sync = tokio::time::timeout(SYNC_TIMEOUT, core.clients.sync(core.store.as_ref()));
             match sync.await.unwrap_or_else(|_| {
                 Err(StoreError::Unavailable(anyhow::anyhow!("change log read timed out")))
             }) {
                 Ok(()) => failing = false,
                 Err(error) => {
                     // Without the change log nothing cached can be trusted.
-                    core.oauth.clients.clear();
+                    core.clients.clear();
                     if !failing {
                         tracing::warn!(%error, "cannot read the change log; client cache disabled until it can");
                     }

@@ -14,8 +14,8 @@ use crate::http::observe::client_address;
 use crate::oauth::authorize::{AuthorizationRequest, AuthorizeError, Next};
 use crate::oauth::params::FormParams;
 use crate::service::sessions::Started;
+use crate::service::sessions::StoredSession;
 use crate::service::sign_in::SignedIn;
-use crate::store::StoredSession;
 
 /// Longest query or form accepted.
 const REQUEST_LIMIT: usize = 16 * 1024;
@@ -329,7 +329,7 @@ fn authorize_error(error: AuthorizeError, after_post: bool) -> HttpResponse {
 
 fn unavailable(oauth: &crate::oauth::OAuthServer, auth: &AuthorizationRequest) -> HttpResponse {
     let url = auth.response_url(
-        &oauth.config.issuer,
+        &oauth.config().issuer,
         &[("error", "temporarily_unavailable"), ("error_description", "try again in a moment")],
     );
     redirect(&url, false)

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::metrics::Metrics;
 use crate::service::keys::KeyManager;
-use crate::store::Database;
+use crate::service::readiness::DatabaseHealth;
 
 /// What the health and metrics endpoints read. Everything here exists
 /// before the database is reached, so these endpoints answer from the
@@ -19,7 +19,7 @@ use crate::store::Database;
 #[derive(Clone)]
 pub struct Health {
     pub lifecycle: Arc<Lifecycle>,
-    pub database: Option<Database>,
+    pub database: Option<DatabaseHealth>,
     pub metrics: Arc<Metrics>,
     pub keys: Option<Arc<KeyManager>>,
 }
@@ -69,7 +69,7 @@ pub async fn metrics(health: web::Data<Health>) -> HttpResponse {
 
 async fn database_up(health: &Health) -> bool {
     let Some(database) = &health.database else { return false };
-    matches!(tokio::time::timeout(PING_TIMEOUT, database.ping()).await, Ok(Ok(())))
+    database.answers_within(PING_TIMEOUT).await
 }
 
 /// `/healthz` and `/readyz`, on the main and the management listener.

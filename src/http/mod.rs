@@ -48,6 +48,10 @@ pub struct AppState {
     pub metadata: web::Bytes,
     pub sessions: Arc<Sessions>,
     pub accounts: Arc<Accounts>,
+    pub personal_tokens: Arc<crate::service::personal_tokens::PersonalTokens>,
+    pub audit: Arc<crate::service::audit::Audit>,
+    pub keys: Arc<crate::service::keys::KeyManager>,
+    pub clock: Arc<dyn crate::clock::Clock>,
     /// Password sign-in (behind its back-off) and sign-out.
     pub sign_in: Arc<crate::service::sign_in::SignIn>,
     /// One-time form submissions of the console.

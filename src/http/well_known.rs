@@ -16,16 +16,14 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    let now = state.oauth.clock.now();
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, JWKS_CACHE))
-        .json(state.oauth.keys.current().jwks(now))
+    let now = state.clock.now();
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, JWKS_CACHE)).json(state.keys.current().jwks(now))
 }
 
 /// `GET /oauth2/keys/{kid}.pem`: the public key for a pasted-PEM verifier.
 pub async fn pem(path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    let now = state.oauth.clock.now();
-    let keys = state.oauth.keys.current();
+    let now = state.clock.now();
+    let keys = state.keys.current();
     let found =
         path.strip_suffix(".pem").and_then(|kid| keys.find(kid, now)).map(|key| key.public_pem().to_owned());
     match found {

@@ -11,17 +11,13 @@ use std::sync::Arc;
 pub use advice::{advise, Advice};
 pub use probe::{Reply, Unreachable};
 
-use crate::crypto::secrets::random_id;
-use crate::domain::ADMIN_SCOPE;
-use crate::domain::OFFLINE_ACCESS;
+use crate::clock::Clock;
 use crate::domain::{Client, ClientId, GrantType, InvalidInput, TokenFormat, UnixTime, User};
-use crate::oauth::access_token::TokenSubject;
-use crate::oauth::discovery;
-use crate::oauth::grants::{client_credentials, resolve_audience};
-use crate::oauth::{OAuthError, OAuthServer};
-use crate::service::audit::{Actor, Kind, Target};
-use crate::service::keys::KeyState;
-use crate::store::{NewGrant, StoreError};
+use crate::oauth::{discovery, OAuthError, OAuthServer};
+use crate::service::admin::Admin;
+use crate::service::audit::{Actor, Audit, Kind, Target};
+use crate::service::keys::{KeyManager, KeyState};
+use crate::service::{ServiceError, ServiceResult};
 
 /// How long a test token lives: long enough for Jira to answer, too short
 /// to be worth stealing.
@@ -30,7 +26,22 @@ pub const TEST_TOKEN_SECONDS: i64 = 60;
 /// The Jira page's core.
 pub struct Jira {
     oauth: Arc<OAuthServer>,
+    admin: Arc<Admin>,
+    keys: Arc<KeyManager>,
+    audit: Arc<Audit>,
+    clock: Arc<dyn Clock>,
     base_url: Option<String>,
+}
+
+/// What the Jira page is made of.
+pub struct JiraParts {
+    pub oauth: Arc<OAuthServer>,
+    pub admin: Arc<Admin>,
+    pub keys: Arc<KeyManager>,
+    pub audit: Arc<Audit>,
+    pub clock: Arc<dyn Clock>,
+    /// The configured Jira base URL, if any.
+    pub base_url: Option<String>,
 }
 
 /// What to paste into Jira's app, per mode.
@@ -79,25 +90,15 @@ pub struct TestRun {
     pub outcome: Result<(Reply, Advice), Unreachable>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum JiraError {
-    #[error("no Jira URL is configured: set TESSERA_JIRA_URL")]
-    NotConfigured,
-    #[error("{}", .0.message)]
-    Invalid(InvalidInput),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<OAuthError> for JiraError {
-    fn from(error: OAuthError) -> Self {
-        match error {
-            OAuthError::TemporarilyUnavailable => {
-                Self::Store(StoreError::Unavailable(anyhow::anyhow!("the database is unavailable")))
-            }
-            OAuthError::ServerError(error) => Self::Store(StoreError::Unexpected(error)),
-            other => Self::Invalid(InvalidInput::new(other.description())),
+/// A protocol refusal, as the page shows it: the unavailable and the
+/// unexpected stay what they are, the rest is a reason to show.
+fn refused_by_protocol(error: OAuthError) -> ServiceError {
+    match error {
+        OAuthError::TemporarilyUnavailable => {
+            ServiceError::Unavailable(anyhow::anyhow!("the database is unavailable"))
         }
+        OAuthError::ServerError(cause) => ServiceError::Internal(cause),
+        other => ServiceError::Invalid(InvalidInput::new(other.description())),
     }
 }
 
@@ -107,8 +108,9 @@ const AS_USER: &str = "user:";
 const AS_SERVICE: &str = "service:";
 
 impl Jira {
-    pub fn new(oauth: Arc<OAuthServer>, base_url: Option<String>) -> Self {
-        Self { oauth, base_url }
+    pub fn new(parts: JiraParts) -> Self {
+        let JiraParts { oauth, admin, keys, audit, clock, base_url } = parts;
+        Self { oauth, admin, keys, audit, clock, base_url }
     }
 
     /// The configured Jira base URL, without a trailing slash.
@@ -117,10 +119,11 @@ impl Jira {
     }
 
     /// Everything the page shows to `me`.
-    pub async fn values(&self, me: &User) -> Result<JiraValues, StoreError> {
-        let issuer = &self.oauth.config.issuer;
-        let now = self.oauth.clock.now();
-        let keys = self.oauth.keys.current();
+    pub async fn values(&self, me: &User) -> ServiceResult<JiraValues> {
+        let config = self.oauth.config();
+        let issuer = &config.issuer;
+        let now = self.clock.now();
+        let keys = self.keys.current();
         let described = keys.describe(now);
         let public = |state: KeyState| {
             let info = described.iter().rev().find(|k| k.state == state)?;
@@ -133,7 +136,7 @@ impl Jira {
                 signs_from: UnixTime::from_seconds(info.activates_at),
             })
         };
-        let clients = self.oauth.store.list_clients().await?;
+        let clients = self.admin.list_clients().await?;
         let principals = principals(&clients, me);
         let mut resource_servers = clients;
         resource_servers.retain(|c| c.resource_server);
@@ -143,7 +146,7 @@ impl Jira {
             userinfo_endpoint: discovery::endpoint(issuer, "userinfo"),
             introspection_endpoint: discovery::endpoint(issuer, "introspect"),
             jwks_uri: discovery::endpoint(issuer, "jwks"),
-            username_claim: self.oauth.config.username_claim.clone(),
+            username_claim: config.username_claim.clone(),
             active_key: public(KeyState::Active),
             next_key: public(KeyState::Next),
             resource_servers,
@@ -155,24 +158,22 @@ impl Jira {
     /// with it. The token is never shown and is revoked as soon as Jira has
     /// answered; the run is audited. Once the token exists, the run goes to
     /// its end even if the page that asked for it is closed.
-    pub async fn test(
-        self: &Arc<Self>,
-        actor: &Actor,
-        me: &User,
-        principal: &str,
-    ) -> Result<TestRun, JiraError> {
-        let base_url = self.base_url.clone().ok_or(JiraError::NotConfigured)?;
+    pub async fn test(self: &Arc<Self>, actor: &Actor, me: &User, principal: &str) -> ServiceResult<TestRun> {
+        let base_url = self
+            .base_url
+            .clone()
+            .ok_or_else(|| ServiceError::invalid("no Jira URL is configured: set TESSERA_JIRA_URL"))?;
         let (client, as_user) = self.chosen(principal).await?;
         let (jira, actor, me) = (Arc::clone(self), actor.clone(), me.clone());
         let run = tokio::spawn(async move { jira.run(&base_url, &actor, &me, &client, as_user).await });
         run.await
-            .map_err(|error| StoreError::Unexpected(anyhow::anyhow!("the Jira test stopped: {error}")))?
+            .map_err(|error| ServiceError::Internal(anyhow::anyhow!("the Jira test stopped: {error}")))?
     }
 
     /// The app behind a principal, and whether the token is for the admin
     /// (else for the app's service account): enabled, and able to issue it.
-    async fn chosen(&self, principal: &str) -> Result<(Client, bool), JiraError> {
-        let refused = |message: String| JiraError::Invalid(InvalidInput::new(message).in_field("as"));
+    async fn chosen(&self, principal: &str) -> ServiceResult<(Client, bool)> {
+        let refused = |message: String| ServiceError::Invalid(InvalidInput::new(message).in_field("as"));
         let unknown = || refused("choose whom to mint the test token for".into());
         let (as_user, client_id) = if let Some(id) = principal.strip_prefix(AS_USER) {
             (true, id)
@@ -182,10 +183,11 @@ impl Jira {
             return Err(unknown());
         };
         let id = ClientId::parse(client_id).map_err(|_| unknown())?;
-        let Some(stored) = self.oauth.store.find_client(&id).await? else {
-            return Err(refused("that app no longer exists".into()));
+        let client = match self.admin.find_client(id.as_str()).await {
+            Ok(client) => client,
+            Err(ServiceError::NotFound(_)) => return Err(refused("that app no longer exists".into())),
+            Err(error) => return Err(error),
         };
-        let client = stored.client;
         let why = if !client.enabled {
             Some("it is disabled")
         } else if as_user
@@ -210,67 +212,35 @@ impl Jira {
         me: &User,
         client: &Client,
         as_user: bool,
-    ) -> Result<TestRun, JiraError> {
-        let now = self.oauth.clock.now();
-        let ends = now.plus(TEST_TOKEN_SECONDS);
-        let audiences = resolve_audience(client, &[], &self.oauth.config.default_audience)?;
-        // A person's token stands on a grant, as one from the code flow does
-        // (userinfo and introspection read the person through it); a grant
-        // of its own, ended as soon as Jira has answered.
-        let grant_id = random_id(16);
-        let (who, scope) = if as_user {
-            let scope = client.scopes.without(ADMIN_SCOPE).without(OFFLINE_ACCESS);
-            let grant = NewGrant {
-                grant_id: grant_id.clone(),
-                client_id: client.id.clone(),
-                user_id: me.id.clone(),
-                scope: scope.to_string(),
-                auth_time: now,
-                expires_at: ends,
-            };
-            self.oauth.store.create_grant(&grant, now).await?;
-            (TokenSubject::person(me, &grant_id), scope)
-        } else {
-            // What the app gets from the client-credentials grant, without
-            // the admin API's scope: a test needs no more.
-            (
-                client_credentials::subject(client)?,
-                client_credentials::default_scope(client).without(ADMIN_SCOPE),
-            )
-        };
-        let username = who.username.unwrap_or_default().to_owned();
-        let issued = self
+    ) -> ServiceResult<TestRun> {
+        let person = as_user.then_some(me);
+        let probe = self
             .oauth
-            .issue_access_token(client, client.token_format, who.until(ends), &scope, audiences, now)
-            .await?;
-
-        let outcome = probe::get_myself(base_url, &issued.token).await.map(|reply| {
-            let reply = reply.hiding(&issued.token);
-            let advice = advise(&reply, &username);
+            .mint_probe_token(client, person, TEST_TOKEN_SECONDS)
+            .await
+            .map_err(refused_by_protocol)?;
+        let token = &probe.issued.token;
+        let outcome = probe::get_myself(base_url, token).await.map(|reply| {
+            let reply = reply.hiding(token);
+            let advice = advise(&reply, &probe.username);
             (reply, advice)
         });
-        let now = self.oauth.clock.now();
-        let revoked = if as_user {
-            self.oauth.store.revoke_grant(&grant_id, now).await.map_err(OAuthError::from)
-        } else {
-            self.oauth.revoke_held_access_token(&client.id, &issued.token, now).await
-        };
-        if let Err(error) = revoked {
+        if let Err(error) = self.oauth.end_probe_token(client, &probe).await {
             tracing::warn!(%error, "could not revoke the Jira test token; it expires within a minute");
         }
         let result = match &outcome {
             Ok((reply, _)) => format!("HTTP {}", reply.status),
             Err(_) => "unreachable".to_owned(),
         };
-        let detail = format!("as {username}: {result}");
-        self.oauth.audit.record_later(Kind::JiraTested, actor, Target::Client(&client.id), &detail);
+        let detail = format!("as {}: {result}", probe.username);
+        self.audit.record_later(Kind::JiraTested, actor, Target::Client(&client.id), &detail);
         Ok(TestRun {
             url: format!("{base_url}/rest/api/2/myself"),
-            username,
+            username: probe.username.clone(),
             app_name: client.name.clone(),
             token_format: client.token_format,
-            scope: scope.to_string(),
-            expires_in: issued.expires_in,
+            scope: probe.scope.to_string(),
+            expires_in: probe.issued.expires_in,
             outcome,
         })
     }

@@ -12,6 +12,7 @@ pub mod grants;
 pub mod id_token;
 pub mod introspection;
 pub mod params;
+pub mod probe_token;
 pub mod revocation;
 mod token_request;
 pub mod userinfo;
@@ -30,6 +31,7 @@ use crate::metrics::{self, Metrics};
 use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
+use crate::service::throttle::FailureThrottle;
 use crate::store::{ClientCache, Store, StoredClient};
 
 /// The settings the protocol needs.
@@ -42,13 +44,30 @@ pub struct OAuthConfig {
 }
 
 /// Everything a request is answered with; cheap to share between workers.
+/// Its parts are its own: adapters call its methods.
 pub struct OAuthServer {
+    store: Arc<dyn Store>,
+    keys: Arc<KeyManager>,
+    hasher: SecretHasher,
+    clock: Arc<dyn Clock>,
+    config: OAuthConfig,
+    throttle: FailureThrottle,
+    clients: Arc<ClientCache>,
+    audit: Arc<Audit>,
+    personal_tokens: Arc<PersonalTokens>,
+    metrics: Arc<Metrics>,
+}
+
+/// What an `OAuthServer` is built from.
+pub struct OAuthParts {
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyManager>,
     pub hasher: SecretHasher,
     pub clock: Arc<dyn Clock>,
     pub config: OAuthConfig,
-    pub throttle: crate::service::throttle::FailureThrottle,
+    /// Back-off after failed client authentications.
+    pub throttle: FailureThrottle,
+    /// Shared with the admin service, which evicts what it changes.
     pub clients: Arc<ClientCache>,
     pub audit: Arc<Audit>,
     pub personal_tokens: Arc<PersonalTokens>,
@@ -56,6 +75,27 @@ pub struct OAuthServer {
 }
 
 impl OAuthServer {
+    pub fn new(parts: OAuthParts) -> Self {
+        let OAuthParts {
+            store,
+            keys,
+            hasher,
+            clock,
+            config,
+            throttle,
+            clients,
+            audit,
+            personal_tokens,
+            metrics,
+        } = parts;
+        Self { store, keys, hasher, clock, config, throttle, clients, audit, personal_tokens, metrics }
+    }
+
+    /// The settings the protocol runs with.
+    pub fn config(&self) -> &OAuthConfig {
+        &self.config
+    }
+
     /// `POST /oauth2/token`.
     pub async fn token(&self, request: &Request<'_>) -> Result<TokenResponse, OAuthError> {
         let params = params::FormParams::parse(request.body)?;

@@ -11,7 +11,8 @@ use crate::domain::{
 };
 use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::ServiceError;
-use crate::store::{GrantSummary, GrantsOf, Store};
+use crate::store::Store;
+pub use crate::store::{GrantSummary, GrantsOf};
 
 /// A typed login, looked up: the account it names, if any, with its hash.
 pub struct LoginAttempt {

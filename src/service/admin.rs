@@ -10,13 +10,14 @@ use crate::crypto::secrets::{
     generate_secret, random_alphanumeric, Secret, SecretHasher, CLIENT_SECRET_PREFIX,
 };
 use crate::domain::{
-    Client, ClientId, ClientType, Grace, GrantType, InvalidInput, Lifetime, NewClient, NewServiceAccount,
-    ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username, ADMIN_SCOPE,
+    Client, ClientDraft, ClientId, ClientType, Grace, GrantType, InvalidInput, Lifetime, NewClient,
+    NewServiceAccount, ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username, ADMIN_SCOPE,
 };
 use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::keys::{KeyInfo, KeyManager};
 use crate::service::ServiceError;
-use crate::store::{ClientCache, Scope, Store};
+use crate::store::{ClientCache, Store};
+pub use crate::store::{Counts, Scope};
 
 pub struct Admin {
     store: Arc<dyn Store>,
@@ -249,6 +250,47 @@ impl Admin {
 
     pub async fn list_clients(&self) -> Result<Vec<Client>, ServiceError> {
         Ok(self.store.list_clients().await?)
+    }
+
+    /// The clients whose name, id or service account's username contains
+    /// `text`, ignoring case; every client when `text` is blank.
+    pub async fn search_clients(&self, text: &str) -> Result<Vec<Client>, ServiceError> {
+        let needle = text.trim().to_lowercase();
+        let mut clients = self.list_clients().await?;
+        if !needle.is_empty() {
+            clients.retain(|c| {
+                c.name.to_lowercase().contains(&needle)
+                    || c.id.as_str().to_lowercase().contains(&needle)
+                    || c.acting_username().is_some_and(|u| u.as_str().to_lowercase().contains(&needle))
+            });
+        }
+        Ok(clients)
+    }
+
+    /// Registers Jira's own client: confidential, client credentials, and
+    /// a resource server, so Jira may introspect any token.
+    pub async fn create_jira_client(
+        &self,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<ClientWithSecret, ServiceError> {
+        let draft = ClientDraft {
+            name: name.to_owned(),
+            client_type: ClientType::Confidential.as_str().into(),
+            grants: vec![GrantType::ClientCredentials.as_str().into()],
+            resource_server: true,
+            ..ClientDraft::default()
+        };
+        let new = draft.parse().map_err(|errors| {
+            let message = errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; ");
+            InvalidInput::new(message).in_field("name")
+        })?;
+        self.create_client(actor, new).await
+    }
+
+    /// Apps, service accounts, users and live user grants, for the dashboard.
+    pub async fn counts(&self) -> Result<Counts, ServiceError> {
+        Ok(self.store.counts(self.clock.now()).await?)
     }
 
     /// Issues a new secret; the old one keeps working for the grace period

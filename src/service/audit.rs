@@ -24,7 +24,8 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::clock::Clock;
 use crate::domain::{ClientId, ScopeName, UnixTime, Username};
-use crate::store::{AuditQuery, AuditRecord, NewAuditEvent, Store, StoreError, StoreResult};
+pub use crate::store::{AuditQuery, AuditRecord};
+use crate::store::{NewAuditEvent, Store, StoreError, StoreResult};
 
 /// What an event acted on. Its text (`client:…`, `user:…`) is stored and
 /// shown; `Display` is the one place that writes it.

@@ -10,6 +10,7 @@ pub mod audit;
 mod error;
 pub mod keys;
 pub mod personal_tokens;
+pub mod readiness;
 pub mod retention;
 pub mod sessions;
 pub mod sign_in;

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::crypto::secrets::{generate_secret, random_id, SecretHasher};
 use crate::domain::{UnixTime, User};
-use crate::store::{NewSession, Store, StoreResult, StoredSession};
+pub use crate::store::StoredSession;
+use crate::store::{NewSession, Store, StoreResult};
 
 /// A session unused this long is over.
 pub const IDLE_TIMEOUT_SECONDS: i64 = 3_600;

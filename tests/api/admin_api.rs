@@ -23,7 +23,7 @@ both_backends!(
 );
 
 /// A service account flagged admin and a client for it with `tessera:admin`.
-async fn admin_client(app: &TestApp) -> TestClient {
+pub(crate) async fn admin_client(app: &TestApp) -> TestClient {
     app.service_account("svc-admin").await;
     let username = Username::parse("svc-admin").unwrap();
     let changes = ServiceAccountChanges { username: username.clone(), display_name: None, admin: true };
@@ -36,7 +36,13 @@ async fn admin_client(app: &TestApp) -> TestClient {
     .await
 }
 
-async fn call(app: &TestApp, token: &str, method: &str, path: &str, body: Option<Value>) -> Response {
+pub(crate) async fn call(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
     let url = app.url(path);
     let request = match method {
         "get" => app.http.get(url),

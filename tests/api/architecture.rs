@@ -1,6 +1,7 @@
 //! The layers hold: no two top-level modules of `src/` import each other,
-//! directly or through others. Read from the source, so a new `use` that
-//! closes a cycle fails here, with the cycle named.
+//! directly or through others, and the adapters (`http`, `cli`, `jira`)
+//! reach the store only through the services. Read from the source, so a
+//! new `use` that breaks a layer fails here, naming it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -84,4 +85,13 @@ fn the_cycle_finder_finds_a_cycle() {
         cycle(&graph, &mut vec!["a".into()]),
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
+}
+
+#[test]
+fn adapters_reach_the_store_only_through_services() {
+    let graph = module_graph();
+    for adapter in ["http", "cli", "jira"] {
+        let uses = &graph[adapter];
+        assert!(!uses.contains("store"), "{adapter} names crate::store; call a service instead");
+    }
 }

@@ -23,6 +23,7 @@ both_backends!(
     the_audit_log_records_who_did_what_and_pages,
     the_dashboard_counts_tokens_per_app,
     people_see_and_revoke_their_own_apps_and_change_their_password,
+    app_search_ignores_case_in_names_ids_and_service_accounts,
 );
 
 pub const ADMIN_PASSWORD: &str = "console admin password";
@@ -888,4 +889,33 @@ async fn people_see_and_revoke_their_own_apps_and_change_their_password(backend:
     let mut other = other_session;
     assert_eq!(other.get("/console/me").await.status, 303, "other sessions ended");
     assert!(app.core.accounts.verify_login("jane", "a new password").await.unwrap().is_some());
+}
+
+/// The console and the admin API search apps the same way: by name, client
+/// id or service account, whatever the case typed.
+async fn app_search_ignores_case_in_names_ids_and_service_accounts(backend: Backend) {
+    let (app, mut console) = admin_console(backend).await;
+    // Stored with capitals, as Jira usernames may be.
+    app.service_account("Svc-Deploy").await;
+    let deployer =
+        app.create_client(ClientSpec { service_account: Some("Svc-Deploy"), ..Default::default() }).await;
+    let other = app.create_client(ClientSpec::default()).await;
+    let admin = crate::admin_api::admin_client(&app).await;
+    let token = app.access_token(&admin).await;
+    for typed in ["SVC-DEPLOY", "svc-deploy", "Svc-Dep"] {
+        let page = console.get(&format!("/console/apps?q={typed}")).await;
+        assert!(page.body.contains(&deployer.id) && !page.body.contains(&other.id), "{typed}");
+        let found =
+            crate::admin_api::call(&app, &token, "get", &format!("/api/v1/apps?q={typed}"), None).await;
+        let ids: Vec<String> = found
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["client_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, vec![deployer.id.clone()], "{typed}");
+    }
+    let by_id = console.get(&format!("/console/apps?q={}", deployer.id.to_uppercase())).await;
+    assert!(by_id.body.contains(&deployer.id));
 }

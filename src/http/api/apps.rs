@@ -7,7 +7,7 @@ use super::types::{ApiError, App, AppInput, CreatedApp, Grant, RotateInput, Rota
 use super::{admin_call, json_body, no_content, ok, Failure};
 use crate::domain::Grace;
 use crate::http::AppState;
-use crate::store::GrantsOf;
+use crate::service::accounts::GrantsOf;
 
 #[utoipa::path(get, path = "/api/v1/apps", tag = "apps", operation_id = "list_apps", params(SearchParams),
     responses((status = 200, description = "Every app, by name", body = [App]),
@@ -18,20 +18,8 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     admin_call!(request, state, |_actor| {
-        let needle = query.q.as_deref().unwrap_or_default().trim().to_lowercase();
-        let apps: Vec<App> = state
-            .admin
-            .list_clients()
-            .await?
-            .iter()
-            .filter(|c| {
-                needle.is_empty()
-                    || c.name.to_lowercase().contains(&needle)
-                    || c.id.as_str().to_lowercase().contains(&needle)
-                    || c.service_account.as_ref().is_some_and(|sa| sa.username.as_str().contains(&needle))
-            })
-            .map(App::from)
-            .collect();
+        let found = state.admin.search_clients(query.q.as_deref().unwrap_or_default()).await?;
+        let apps: Vec<App> = found.iter().map(App::from).collect();
         Ok(ok(StatusCode::OK, &apps))
     })
 }

@@ -13,8 +13,8 @@ use crate::domain::{
     Username,
 };
 use crate::http::AppState;
+use crate::service::accounts::GrantsOf;
 use crate::service::ServiceError;
-use crate::store::GrantsOf;
 
 fn username(text: &str) -> Result<Username, Failure> {
     Username::parse(text).map_err(|e| Failure::invalid(e.in_field("username")))

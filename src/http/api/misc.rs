@@ -7,9 +7,9 @@ use super::types::{ApiError, AuditEvent, AuditPage, AuditParams, Key, ScopeInput
 use super::{admin_call, json_body, ok, Failure};
 use crate::domain::{InvalidInput, ScopeName};
 use crate::http::AppState;
+use crate::service::audit::AuditQuery;
 use crate::service::audit::Kind;
 use crate::service::ServiceError;
-use crate::store::AuditQuery;
 
 #[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",
     responses((status = 200, body = [ScopeOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
@@ -70,7 +70,7 @@ pub async fn update_scope(
               (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn list_keys(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |_actor| {
-        let issuer = &state.oauth.config.issuer;
+        let issuer = &state.oauth.config().issuer;
         let keys: Vec<Key> = state.admin.keys().iter().map(|k| Key::new(k, issuer)).collect();
         Ok(ok(StatusCode::OK, &keys))
     })
@@ -83,7 +83,7 @@ pub async fn list_keys(request: HttpRequest, state: web::Data<AppState>) -> Http
 pub async fn rotate_keys(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |actor| {
         let key = state.admin.rotate_keys(&actor, None).await?;
-        Ok(ok(StatusCode::CREATED, &Key::new(&key, &state.oauth.config.issuer)))
+        Ok(ok(StatusCode::CREATED, &Key::new(&key, &state.oauth.config().issuer)))
     })
 }
 
@@ -140,7 +140,6 @@ pub async fn audit(
             return Err(Failure::invalid(InvalidInput::new("limit must be 1 to 500").in_field("limit")));
         }
         let records = state
-            .oauth
             .audit
             .list(&AuditQuery {
                 kinds,

@@ -19,8 +19,8 @@ fn outputs(tokens: &[PersonalToken], now: UnixTime) -> Vec<PersonalTokenOutput> 
     responses((status = 200, body = [PersonalTokenOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
 pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     admin_call!(request, state, |_actor| {
-        let now = state.oauth.clock.now();
-        let tokens = state.oauth.personal_tokens.list(None).await?;
+        let now = state.clock.now();
+        let tokens = state.personal_tokens.list(None).await?;
         Ok(ok(StatusCode::OK, &outputs(&tokens, now)))
     })
 }
@@ -36,8 +36,8 @@ pub async fn list_of_user(
 ) -> HttpResponse {
     admin_call!(request, state, |_actor| {
         let owner = state.accounts.find_user(&existing(&path, "user")?).await?;
-        let now = state.oauth.clock.now();
-        let tokens = state.oauth.personal_tokens.list(Some(&owner)).await?;
+        let now = state.clock.now();
+        let tokens = state.personal_tokens.list(Some(&owner)).await?;
         Ok(ok(StatusCode::OK, &outputs(&tokens, now)))
     })
 }
@@ -64,8 +64,8 @@ pub async fn create(
             .transpose()
             .map_err(|e| Failure::invalid(e.in_field("expires_in")))?;
         let token_request = TokenRequest { label: input.label, scopes: input.scope, expires_in };
-        let created = state.oauth.personal_tokens.create(&actor, &owner, &token_request).await?;
-        let now = state.oauth.clock.now();
+        let created = state.personal_tokens.create(&actor, &owner, &token_request).await?;
+        let now = state.clock.now();
         let answer = CreatedPersonalToken {
             token: created.secret.expose().to_owned(),
             details: PersonalTokenOutput::new(&created.token, now),
@@ -84,7 +84,7 @@ pub async fn revoke(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     admin_call!(request, state, |actor| {
-        state.oauth.personal_tokens.revoke(&actor, &path, None).await?;
+        state.personal_tokens.revoke(&actor, &path, None).await?;
         Ok(no_content())
     })
 }

@@ -8,8 +8,10 @@ use crate::domain::{
     AuthMethod, Client, ClientDraft, ClientType, GrantType, PersonalToken, PkcePolicy, ServiceAccount,
     TokenFormat, UnixTime, User,
 };
+use crate::service::accounts::GrantSummary;
+use crate::service::admin::Scope;
+use crate::service::audit::AuditRecord;
 use crate::service::keys::KeyInfo;
-use crate::store::{AuditRecord, GrantSummary, Scope};
 
 /// Every error: a stable code, a message for people, and the field at fault.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -12,9 +12,9 @@ use crate::crypto::secrets::random_id;
 use crate::domain::{Client, ClientDraft, ClientType, Grace, GrantType, Lifetime, NewClient, PkcePolicy};
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::service::accounts::GrantsOf;
 use crate::service::admin::ClientWithSecret;
 use crate::service::ServiceError;
-use crate::store::GrantsOf;
 
 /// An app as the list and the detail page show it.
 pub struct AppView {
@@ -86,21 +86,10 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         .find(|(name, _)| name == "q")
         .map(|(_, value)| value.trim().to_owned())
         .unwrap_or_default();
-    let clients = match state.admin.list_clients().await {
-        Ok(clients) => clients,
+    let apps = match state.admin.search_clients(&query).await {
+        Ok(found) => found.iter().map(AppView::from).collect(),
         Err(error) => return failure(&visitor, error, "/console"),
     };
-    let needle = query.to_lowercase();
-    let apps = clients
-        .iter()
-        .filter(|c| {
-            needle.is_empty()
-                || c.name.to_lowercase().contains(&needle)
-                || c.id.as_str().to_lowercase().contains(&needle)
-                || c.service_account.as_ref().is_some_and(|sa| sa.username.as_str().contains(&needle))
-        })
-        .map(AppView::from)
-        .collect();
     html(200, ListPage { layout: visitor.layout("apps", notice(&request)), apps, query }.render())
 }
 
@@ -362,8 +351,8 @@ pub struct GrantRow {
     pub expires_at: String,
 }
 
-impl From<crate::store::GrantSummary> for GrantRow {
-    fn from(grant: crate::store::GrantSummary) -> Self {
+impl From<crate::service::accounts::GrantSummary> for GrantRow {
+    fn from(grant: crate::service::accounts::GrantSummary) -> Self {
         Self {
             id: grant.id,
             username: grant.username,

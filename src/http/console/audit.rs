@@ -8,8 +8,8 @@ use super::{admin, failure, when, Layout};
 use crate::http::authorize::html;
 use crate::http::AppState;
 use crate::service::audit::Kind;
+use crate::service::audit::{AuditQuery, AuditRecord};
 use crate::service::ServiceError;
-use crate::store::{AuditQuery, AuditRecord};
 
 const PAGE_SIZE: u32 = 50;
 
@@ -84,7 +84,7 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         before: get("before").parse().ok(),
         limit: PAGE_SIZE,
     };
-    let records = match state.oauth.audit.list(&query).await {
+    let records = match state.audit.list(&query).await {
         Ok(records) => records,
         Err(error) => return failure(&visitor, ServiceError::from(error), "/console"),
     };

@@ -8,8 +8,9 @@ use super::audit::{security_kinds, EventRow};
 use super::{admin, failure, Layout};
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::service::admin::Counts;
+use crate::service::audit::AuditQuery;
 use crate::service::ServiceError;
-use crate::store::{AuditQuery, Counts};
 
 #[derive(Template)]
 #[template(path = "console/dashboard.html")]
@@ -24,10 +25,9 @@ struct DashboardPage {
 pub async fn show(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let visitor = guard!(admin(&request, &state).await);
     let gather = async {
-        let counts = state.oauth.store.counts(state.oauth.clock.now()).await?;
+        let counts = state.admin.counts().await?;
         let clients = state.admin.list_clients().await?;
         let issued = state
-            .oauth
             .audit
             .issued_last_day()
             .await?
@@ -38,7 +38,7 @@ pub async fn show(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
             })
             .collect();
         let query = AuditQuery { kinds: security_kinds(), limit: 10, ..AuditQuery::default() };
-        let events = state.oauth.audit.list(&query).await?.into_iter().map(EventRow::from).collect();
+        let events = state.audit.list(&query).await?.into_iter().map(EventRow::from).collect();
         Ok::<_, ServiceError>((counts, issued, events))
     };
     match gather.await {

@@ -10,8 +10,8 @@ use crate::domain::{
 };
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::service::accounts::GrantsOf;
 use crate::service::ServiceError;
-use crate::store::GrantsOf;
 
 pub struct AccountRow {
     pub username: String,

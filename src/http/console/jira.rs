@@ -8,10 +8,10 @@ use askama::Template;
 
 use super::{admin, claim, failure, notice, posted, see_other, settle, when, Layout, Submission, Visitor};
 use crate::crypto::secrets::random_id;
-use crate::domain::{ClientDraft, TokenFormat};
+use crate::domain::TokenFormat;
 use crate::http::authorize::html;
 use crate::http::AppState;
-use crate::jira::{JiraError, JiraValues, Principal, PublicKey, Reply, TestRun};
+use crate::jira::{JiraValues, Principal, PublicKey, Reply, TestRun};
 use crate::service::ServiceError;
 
 pub struct KeyView {
@@ -214,28 +214,12 @@ pub async fn create_client(
 ) -> HttpResponse {
     let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let name = form.get("name").unwrap_or("Jira").to_owned();
-    let draft = ClientDraft {
-        name: name.clone(),
-        client_type: "confidential".into(),
-        grants: vec!["client_credentials".into()],
-        resource_server: true,
-        ..ClientDraft::default()
-    };
-    let new = match draft.parse() {
-        Ok(new) => new,
-        Err(errors) => {
-            let message = errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; ");
-            let outcome =
-                Outcome { client_name: Some(name), client_error: Some(message), ..Outcome::default() };
-            return page(&state, &request, &visitor, outcome, 400).await;
-        }
-    };
     let submission = match claim(&state, &form).await {
         Ok(Submission::First(id)) => id,
         Ok(Submission::Repeated(_)) => return see_other("/console/jira?done=jira_client_already"),
         Err(error) => return failure(&visitor, error, "/console/jira"),
     };
-    let created = state.admin.create_client(&visitor.actor(), new).await;
+    let created = state.admin.create_jira_client(&visitor.actor(), &name).await;
     let made = created.as_ref().ok().map(|c| c.client.id.to_string());
     settle(&state, submission.as_deref(), made.as_deref()).await;
     match created {
@@ -270,11 +254,11 @@ pub async fn test(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
                 Outcome { chosen: Some(chosen), run: Some(RunView::new(run)), ..Outcome::default() };
             page(&state, &request, &visitor, outcome, 200).await
         }
-        Err(error @ (JiraError::NotConfigured | JiraError::Invalid(_))) => {
+        Err(ServiceError::Invalid(invalid)) => {
             let outcome =
-                Outcome { chosen: Some(chosen), test_error: Some(error.to_string()), ..Outcome::default() };
+                Outcome { chosen: Some(chosen), test_error: Some(invalid.message), ..Outcome::default() };
             page(&state, &request, &visitor, outcome, 400).await
         }
-        Err(JiraError::Store(error)) => failure(&visitor, error, "/console/jira"),
+        Err(error) => failure(&visitor, error, "/console/jira"),
     }
 }

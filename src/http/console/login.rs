@@ -9,7 +9,7 @@ use crate::domain::Role;
 use crate::http::authorize::{form_is_ours, html, session_cookie};
 use crate::http::observe::client_address;
 use crate::http::AppState;
-use crate::store::StoredSession;
+use crate::service::sessions::StoredSession;
 
 #[derive(Template)]
 #[template(path = "console/login.html")]

@@ -9,8 +9,8 @@ use super::{failure, form_errors, notice, posted, see_other, visitor, when, Fiel
 use crate::domain::{ClientId, Password};
 use crate::http::authorize::{html, session_cookie};
 use crate::http::AppState;
+use crate::service::accounts::GrantsOf;
 use crate::service::ServiceError;
-use crate::store::GrantsOf;
 
 pub struct ConsentRow {
     pub client_id: String,

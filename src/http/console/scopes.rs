@@ -7,8 +7,8 @@ use super::{admin, failure, form_errors, notice, posted, see_other, FieldErrors,
 use crate::domain::ScopeName;
 use crate::http::authorize::html;
 use crate::http::AppState;
+use crate::service::admin::Scope;
 use crate::service::ServiceError;
-use crate::store::Scope;
 
 #[derive(Template)]
 #[template(path = "console/scopes/list.html")]

@@ -97,7 +97,7 @@ fn empty_form() -> TokenForm {
 
 /// What the policy means for someone filling in the form.
 fn describe_policy(state: &AppState) -> String {
-    let policy = state.oauth.personal_tokens.policy();
+    let policy = state.personal_tokens.policy();
     let lifetime = match (policy.max_lifetime, policy.require_expiry) {
         (Some(max), false) => format!("Leave the expiry empty for the longest allowed, {max}."),
         (Some(max), true) => format!("An expiry is required, at most {max}."),
@@ -116,7 +116,7 @@ async fn my_page(
     notice: Option<&'static str>,
 ) -> HttpResponse {
     let gather = async {
-        let tokens = state.oauth.personal_tokens.list(Some(&visitor.user)).await?;
+        let tokens = state.personal_tokens.list(Some(&visitor.user)).await?;
         let scopes = state.admin.list_scopes().await?;
         Ok::<_, ServiceError>((tokens, scopes))
     };
@@ -131,7 +131,7 @@ async fn my_page(
         .filter(|s| is_admin || s.name.as_str() != ADMIN_SCOPE)
         .map(|s| s.name.to_string())
         .collect();
-    let now = state.oauth.clock.now();
+    let now = state.clock.now();
     let page = MyTokensPage {
         layout: visitor.layout("tokens", notice),
         form,
@@ -182,7 +182,7 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
         Err(error) => return failure(&visitor, error, "/console/me/tokens"),
     };
     let token_request = TokenRequest { label: form.label.clone(), scopes: form.scopes.clone(), expires_in };
-    let created = state.oauth.personal_tokens.create(&visitor.actor(), &visitor.user, &token_request).await;
+    let created = state.personal_tokens.create(&visitor.actor(), &visitor.user, &token_request).await;
     settle(&state, submission.as_deref(), created.as_ref().ok().map(|c| c.token.id.as_str())).await;
     match created {
         Ok(created) => {
@@ -208,7 +208,7 @@ pub async fn revoke_mine(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (visitor, _) = guard!(posted(&request, &state, &body, false).await);
-    match state.oauth.personal_tokens.revoke(&visitor.actor(), &path, Some(&visitor.user)).await {
+    match state.personal_tokens.revoke(&visitor.actor(), &path, Some(&visitor.user)).await {
         Ok(()) => see_other("/console/me/tokens?done=token_revoked"),
         Err(error) => failure(&visitor, error, "/console/me/tokens"),
     }
@@ -217,11 +217,11 @@ pub async fn revoke_mine(
 /// `GET /console/personal-tokens`: everyone's, for admins.
 pub async fn all(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let visitor = guard!(admin(&request, &state).await);
-    let tokens = match state.oauth.personal_tokens.list(None).await {
+    let tokens = match state.personal_tokens.list(None).await {
         Ok(tokens) => tokens,
         Err(error) => return failure(&visitor, error, "/console"),
     };
-    let now = state.oauth.clock.now();
+    let now = state.clock.now();
     let page = AllTokensPage {
         layout: visitor.layout("personal_tokens", notice(&request)),
         tokens: tokens.iter().map(|t| TokenRow::new(t, now)).collect(),
@@ -238,7 +238,7 @@ pub async fn revoke_any(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
-    match state.oauth.personal_tokens.revoke(&visitor.actor(), &path, None).await {
+    match state.personal_tokens.revoke(&visitor.actor(), &path, None).await {
         Ok(()) => see_other("/console/personal-tokens?done=token_revoked"),
         Err(error) => failure(&visitor, error, "/console/personal-tokens"),
     }
