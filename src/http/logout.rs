@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::authorize::{error_page, form_is_ours, html, session_cookie};
+use super::pages::{error_page, form_is_ours, html, session_cookie};
 use super::AppState;
 use crate::http::observe::client_address;
 use crate::oauth::params::FormParams;

@@ -5,11 +5,13 @@ mod api;
 mod authorize;
 pub mod console;
 mod errors;
+pub mod extract;
 pub mod health;
 pub mod limits;
 mod logout;
 mod oauth;
 pub mod observe;
+mod pages;
 pub mod userinfo;
 mod well_known;
 
@@ -104,7 +106,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         .configure(console::routes)
         .configure(api::routes)
-        .route("/assets/tessera.css", web::get().to(authorize::stylesheet))
+        .route("/assets/tessera.css", web::get().to(pages::stylesheet))
         .route("/oauth2/jwks", web::get().to(well_known::jwks))
         .route("/oauth2/keys/{file}", web::get().to(well_known::pem))
         .route("/.well-known/oauth-authorization-server", web::get().to(well_known::metadata))

@@ -7,11 +7,12 @@ use super::types::{
     ApiError, Grant, PasswordInput, RevokedCount, ServiceAccountInput, ServiceAccountOutput, UserInput,
     UserOutput,
 };
-use super::{admin_call, json_body, no_content, ok, Failure};
+use super::{json_body, no_content, ok, Failure};
 use crate::domain::{
     Email, InvalidInput, NewServiceAccount, NewUser, Password, Role, ServiceAccountChanges, UserChanges,
     Username,
 };
+use crate::http::extract::AdminCaller;
 use crate::http::AppState;
 use crate::service::accounts::GrantsOf;
 use crate::service::ServiceError;
@@ -27,29 +28,28 @@ pub(super) fn existing(text: &str, what: &str) -> Result<Username, Failure> {
 
 #[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service accounts",
     responses((status = 200, body = [ServiceAccountOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
-pub async fn list_service_accounts(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    admin_call!(request, state, |_actor| {
-        let accounts: Vec<ServiceAccountOutput> =
-            state.admin.list_service_accounts().await?.into_iter().map(ServiceAccountOutput::from).collect();
-        Ok(ok(StatusCode::OK, &accounts))
-    })
+pub async fn list_service_accounts(
+    _: AdminCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Failure> {
+    let accounts: Vec<ServiceAccountOutput> =
+        state.admin.list_service_accounts().await?.into_iter().map(ServiceAccountOutput::from).collect();
+    Ok(ok(StatusCode::OK, &accounts))
 }
 
 #[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service accounts", request_body = ServiceAccountInput,
     responses((status = 201, body = ServiceAccountOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
               (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn create_service_account(
+    AdminCaller(actor): AdminCaller,
     request: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        let input: ServiceAccountInput = json_body(&request, &body)?;
-        let new =
-            NewServiceAccount { username: username(&input.username)?, display_name: input.display_name };
-        let account = state.admin.create_service_account(&actor, new).await?;
-        Ok(ok(StatusCode::CREATED, &ServiceAccountOutput::from(account)))
-    })
+) -> Result<HttpResponse, Failure> {
+    let input: ServiceAccountInput = json_body(&request, &body)?;
+    let new = NewServiceAccount { username: username(&input.username)?, display_name: input.display_name };
+    let account = state.admin.create_service_account(&actor, new).await?;
+    Ok(ok(StatusCode::CREATED, &ServiceAccountOutput::from(account)))
 }
 
 #[utoipa::path(get, path = "/api/v1/service-accounts/{username}", tag = "service accounts",
@@ -57,14 +57,12 @@ pub async fn create_service_account(
     responses((status = 200, body = ServiceAccountOutput), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn show_service_account(
-    request: HttpRequest,
+    _: AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |_actor| {
-        let account = state.admin.find_service_account(&existing(&path, "service account")?).await?;
-        Ok(ok(StatusCode::OK, &ServiceAccountOutput::from(account)))
-    })
+) -> Result<HttpResponse, Failure> {
+    let account = state.admin.find_service_account(&existing(&path, "service account")?).await?;
+    Ok(ok(StatusCode::OK, &ServiceAccountOutput::from(account)))
 }
 
 #[utoipa::path(put, path = "/api/v1/service-accounts/{username}", tag = "service accounts",
@@ -72,22 +70,21 @@ pub async fn show_service_account(
     responses((status = 200, body = ServiceAccountOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
               (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn update_service_account(
+    AdminCaller(actor): AdminCaller,
     request: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        let input: ServiceAccountInput = json_body(&request, &body)?;
-        let original = existing(&path, "service account")?;
-        let changes = ServiceAccountChanges {
-            username: username(&input.username)?,
-            display_name: input.display_name,
-            admin: input.admin,
-        };
-        let account = state.admin.update_service_account(&actor, &original, changes).await?;
-        Ok(ok(StatusCode::OK, &ServiceAccountOutput::from(account)))
-    })
+) -> Result<HttpResponse, Failure> {
+    let input: ServiceAccountInput = json_body(&request, &body)?;
+    let original = existing(&path, "service account")?;
+    let changes = ServiceAccountChanges {
+        username: username(&input.username)?,
+        display_name: input.display_name,
+        admin: input.admin,
+    };
+    let account = state.admin.update_service_account(&actor, &original, changes).await?;
+    Ok(ok(StatusCode::OK, &ServiceAccountOutput::from(account)))
 }
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{username}/enable", tag = "service accounts",
@@ -95,14 +92,12 @@ pub async fn update_service_account(
     responses((status = 204, description = "Enabled"), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn enable_service_account(
-    request: HttpRequest,
+    AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        state.admin.set_service_account_enabled(&actor, &existing(&path, "service account")?, true).await?;
-        Ok(no_content())
-    })
+) -> Result<HttpResponse, Failure> {
+    state.admin.set_service_account_enabled(&actor, &existing(&path, "service account")?, true).await?;
+    Ok(no_content())
 }
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{username}/disable", tag = "service accounts",
@@ -110,24 +105,20 @@ pub async fn enable_service_account(
     responses((status = 204, description = "Disabled: its apps' tokens are inactive"), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
               (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn disable_service_account(
-    request: HttpRequest,
+    AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        state.admin.set_service_account_enabled(&actor, &existing(&path, "service account")?, false).await?;
-        Ok(no_content())
-    })
+) -> Result<HttpResponse, Failure> {
+    state.admin.set_service_account_enabled(&actor, &existing(&path, "service account")?, false).await?;
+    Ok(no_content())
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
     responses((status = 200, body = [UserOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
-pub async fn list_users(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    admin_call!(request, state, |_actor| {
-        let users: Vec<UserOutput> =
-            state.accounts.list_users().await?.into_iter().map(UserOutput::from).collect();
-        Ok(ok(StatusCode::OK, &users))
-    })
+pub async fn list_users(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, Failure> {
+    let users: Vec<UserOutput> =
+        state.accounts.list_users().await?.into_iter().map(UserOutput::from).collect();
+    Ok(ok(StatusCode::OK, &users))
 }
 
 fn parse_profile(input: &UserInput) -> Result<UserChanges, Failure> {
@@ -148,36 +139,37 @@ fn parse_profile(input: &UserInput) -> Result<UserChanges, Failure> {
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserInput,
     responses((status = 201, body = UserOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
               (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
-pub async fn create_user(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        let input: UserInput = json_body(&request, &body)?;
-        let profile = parse_profile(&input)?;
-        let password = Password::parse(input.password.as_deref().unwrap_or_default())
-            .map_err(|e| Failure::invalid(e.in_field("password")))?;
-        let new = NewUser {
-            username: profile.username,
-            email: profile.email,
-            display_name: profile.display_name,
-            password,
-            role: profile.role,
-        };
-        let user = state.accounts.create_user(&actor, new).await?;
-        Ok(ok(StatusCode::CREATED, &UserOutput::from(user)))
-    })
+pub async fn create_user(
+    AdminCaller(actor): AdminCaller,
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Failure> {
+    let input: UserInput = json_body(&request, &body)?;
+    let profile = parse_profile(&input)?;
+    let password = Password::parse(input.password.as_deref().unwrap_or_default())
+        .map_err(|e| Failure::invalid(e.in_field("password")))?;
+    let new = NewUser {
+        username: profile.username,
+        email: profile.email,
+        display_name: profile.display_name,
+        password,
+        role: profile.role,
+    };
+    let user = state.accounts.create_user(&actor, new).await?;
+    Ok(ok(StatusCode::CREATED, &UserOutput::from(user)))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "users", params(("username" = String, Path)),
     responses((status = 200, body = UserOutput), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn show_user(
-    request: HttpRequest,
+    _: AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |_actor| {
-        let user = state.accounts.find_user(&existing(&path, "user")?).await?;
-        Ok(ok(StatusCode::OK, &UserOutput::from(user)))
-    })
+) -> Result<HttpResponse, Failure> {
+    let user = state.accounts.find_user(&existing(&path, "user")?).await?;
+    Ok(ok(StatusCode::OK, &UserOutput::from(user)))
 }
 
 #[utoipa::path(put, path = "/api/v1/users/{username}", tag = "users", params(("username" = String, Path)),
@@ -185,23 +177,21 @@ pub async fn show_user(
     responses((status = 200, body = UserOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
               (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn update_user(
+    AdminCaller(actor): AdminCaller,
     request: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        let input: UserInput = json_body(&request, &body)?;
-        if input.password.is_some() {
-            return Err(Failure::invalid(
-                InvalidInput::new("set a password with POST /api/v1/users/{username}/password")
-                    .in_field("password"),
-            ));
-        }
-        let user =
-            state.accounts.update_user(&actor, &existing(&path, "user")?, parse_profile(&input)?).await?;
-        Ok(ok(StatusCode::OK, &UserOutput::from(user)))
-    })
+) -> Result<HttpResponse, Failure> {
+    let input: UserInput = json_body(&request, &body)?;
+    if input.password.is_some() {
+        return Err(Failure::invalid(
+            InvalidInput::new("set a password with POST /api/v1/users/{username}/password")
+                .in_field("password"),
+        ));
+    }
+    let user = state.accounts.update_user(&actor, &existing(&path, "user")?, parse_profile(&input)?).await?;
+    Ok(ok(StatusCode::OK, &UserOutput::from(user)))
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/password", tag = "users", params(("username" = String, Path)),
@@ -209,88 +199,76 @@ pub async fn update_user(
     responses((status = 204, description = "Set; the user's sessions have ended"), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
               (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn reset_password(
+    AdminCaller(actor): AdminCaller,
     request: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        let input: PasswordInput = json_body(&request, &body)?;
-        let password =
-            Password::parse(&input.password).map_err(|e| Failure::invalid(e.in_field("password")))?;
-        state.accounts.reset_password(&actor, &existing(&path, "user")?, &password).await?;
-        Ok(no_content())
-    })
+) -> Result<HttpResponse, Failure> {
+    let input: PasswordInput = json_body(&request, &body)?;
+    let password = Password::parse(&input.password).map_err(|e| Failure::invalid(e.in_field("password")))?;
+    state.accounts.reset_password(&actor, &existing(&path, "user")?, &password).await?;
+    Ok(no_content())
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users", params(("username" = String, Path)),
     responses((status = 204, description = "Enabled"), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
               (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn enable_user(
-    request: HttpRequest,
+    AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        state.accounts.set_user_enabled(&actor, &existing(&path, "user")?, true).await?;
-        Ok(no_content())
-    })
+) -> Result<HttpResponse, Failure> {
+    state.accounts.set_user_enabled(&actor, &existing(&path, "user")?, true).await?;
+    Ok(no_content())
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users", params(("username" = String, Path)),
     responses((status = 204, description = "Disabled: sessions end, grants are revoked"), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
               (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn disable_user(
-    request: HttpRequest,
+    AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        state.accounts.set_user_enabled(&actor, &existing(&path, "user")?, false).await?;
-        Ok(no_content())
-    })
+) -> Result<HttpResponse, Failure> {
+    state.accounts.set_user_enabled(&actor, &existing(&path, "user")?, false).await?;
+    Ok(no_content())
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{username}/grants", tag = "users", params(("username" = String, Path)),
     responses((status = 200, body = [Grant]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn user_grants(
-    request: HttpRequest,
+    _: AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |_actor| {
-        let user = state.accounts.find_user(&existing(&path, "user")?).await?;
-        let grants: Vec<Grant> =
-            state.accounts.grants(GrantsOf::User(&user.id)).await?.into_iter().map(Grant::from).collect();
-        Ok(ok(StatusCode::OK, &grants))
-    })
+) -> Result<HttpResponse, Failure> {
+    let user = state.accounts.find_user(&existing(&path, "user")?).await?;
+    let grants: Vec<Grant> =
+        state.accounts.grants(GrantsOf::User(&user.id)).await?.into_iter().map(Grant::from).collect();
+    Ok(ok(StatusCode::OK, &grants))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{username}/grants", tag = "users", params(("username" = String, Path)),
     responses((status = 200, description = "Every grant of the user is revoked", body = RevokedCount),
               (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_user_grants(
-    request: HttpRequest,
+    AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        let revoked = state.accounts.revoke_user_grants(&actor, &existing(&path, "user")?).await?;
-        Ok(ok(StatusCode::OK, &RevokedCount { revoked }))
-    })
+) -> Result<HttpResponse, Failure> {
+    let revoked = state.accounts.revoke_user_grants(&actor, &existing(&path, "user")?).await?;
+    Ok(ok(StatusCode::OK, &RevokedCount { revoked }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/grants/{id}", tag = "users", params(("id" = String, Path, description = "grant id")),
     responses((status = 204, description = "Revoked: its refresh and access tokens stop working"),
               (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_grant(
-    request: HttpRequest,
+    AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        state.accounts.revoke_grant(&actor, &path, None).await?;
-        Ok(no_content())
-    })
+) -> Result<HttpResponse, Failure> {
+    state.accounts.revoke_grant(&actor, &path, None).await?;
+    Ok(no_content())
 }

@@ -383,11 +383,47 @@ impl<E: Into<ServiceError>> From<E> for Failure {
     }
 }
 
-impl From<Failure> for HttpResponse {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::Body(status, code, message) => error(status, code, &message, None),
-            Failure::Invalids(all) => match all.into_iter().next() {
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Body(status, code, message) => write!(f, "Body({status}, {code}, {message})"),
+            Self::Invalids(all) => write!(f, "Invalids({all:?})"),
+            Self::Service(error) => write!(f, "Service({error:?})"),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Body(_, _, message) => f.write_str(message),
+            Self::Invalids(all) => f.write_str(all.first().map_or("invalid input", |e| e.message.as_str())),
+            Self::Service(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// The one mapping of an admin API failure to its answer.
+impl actix_web::ResponseError for Failure {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Failure::Body(status, _, _) => *status,
+            Failure::Invalids(_) => StatusCode::BAD_REQUEST,
+            Failure::Service(ServiceError::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Failure::Service(ServiceError::NotFound(_)) => StatusCode::NOT_FOUND,
+            Failure::Service(ServiceError::Conflict(_)) => StatusCode::CONFLICT,
+            Failure::Service(ServiceError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            Failure::Service(ServiceError::Busy(_) | ServiceError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Failure::Service(ServiceError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Failure::Body(status, code, message) => error(*status, code, message, None),
+            Failure::Invalids(all) => match all.first() {
                 Some(first) => error(StatusCode::BAD_REQUEST, "invalid_input", &first.message, first.field),
                 None => error(StatusCode::BAD_REQUEST, "invalid_input", "invalid input", None),
             },
@@ -397,31 +433,18 @@ impl From<Failure> for HttpResponse {
 }
 
 /// The one mapping of a service's error to an API answer.
-pub fn service_error(failed: ServiceError) -> HttpResponse {
+pub fn service_error(failed: &ServiceError) -> HttpResponse {
     failed.log("admin API");
     match failed {
         ServiceError::Invalid(invalid) => {
             error(StatusCode::BAD_REQUEST, "invalid_input", &invalid.message, invalid.field)
         }
-        ServiceError::NotFound(message) => error(StatusCode::NOT_FOUND, "not_found", &message, None),
-        ServiceError::Conflict(message) => error(StatusCode::CONFLICT, "conflict", &message, None),
-        ServiceError::Forbidden(message) => error(StatusCode::FORBIDDEN, "forbidden", &message, None),
+        ServiceError::NotFound(message) => error(StatusCode::NOT_FOUND, "not_found", message, None),
+        ServiceError::Conflict(message) => error(StatusCode::CONFLICT, "conflict", message, None),
+        ServiceError::Forbidden(message) => error(StatusCode::FORBIDDEN, "forbidden", message, None),
         ServiceError::Busy(_) | ServiceError::Unavailable(_) => unavailable(),
         ServiceError::Internal(_) => {
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server met an unexpected error", None)
         }
     }
 }
-
-/// Runs an operation for an admin caller and answers with its result.
-macro_rules! admin_call {
-    ($request:expr, $state:expr, |$actor:ident| $body:expr) => {{
-        let $actor = match $crate::http::api::caller(&$request, &$state).await {
-            Ok(actor) => actor,
-            Err(response) => return response,
-        };
-        let result: Result<actix_web::HttpResponse, $crate::http::api::Failure> = async { $body }.await;
-        result.unwrap_or_else(actix_web::HttpResponse::from)
-    }};
-}
-pub(crate) use admin_call;

@@ -6,8 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::directory::existing;
 use super::types::{ApiError, CreatedPersonalToken, PersonalTokenInput, PersonalTokenOutput};
-use super::{admin_call, json_body, no_content, ok, Failure};
+use super::{json_body, no_content, ok, Failure};
 use crate::domain::{Lifetime, PersonalToken, UnixTime};
+use crate::http::extract::AdminCaller;
 use crate::http::AppState;
 use crate::service::personal_tokens::TokenRequest;
 
@@ -17,12 +18,10 @@ fn outputs(tokens: &[PersonalToken], now: UnixTime) -> Vec<PersonalTokenOutput> 
 
 #[utoipa::path(get, path = "/api/v1/personal-tokens", tag = "personal tokens",
     responses((status = 200, body = [PersonalTokenOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
-pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    admin_call!(request, state, |_actor| {
-        let now = state.clock.now();
-        let tokens = state.personal_tokens.list(None).await?;
-        Ok(ok(StatusCode::OK, &outputs(&tokens, now)))
-    })
+pub async fn list(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, Failure> {
+    let now = state.clock.now();
+    let tokens = state.personal_tokens.list(None).await?;
+    Ok(ok(StatusCode::OK, &outputs(&tokens, now)))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{username}/personal-tokens", tag = "personal tokens",
@@ -30,16 +29,14 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     responses((status = 200, body = [PersonalTokenOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn list_of_user(
-    request: HttpRequest,
+    _: AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |_actor| {
-        let owner = state.accounts.find_user(&existing(&path, "user")?).await?;
-        let now = state.clock.now();
-        let tokens = state.personal_tokens.list(Some(&owner)).await?;
-        Ok(ok(StatusCode::OK, &outputs(&tokens, now)))
-    })
+) -> Result<HttpResponse, Failure> {
+    let owner = state.accounts.find_user(&existing(&path, "user")?).await?;
+    let now = state.clock.now();
+    let tokens = state.personal_tokens.list(Some(&owner)).await?;
+    Ok(ok(StatusCode::OK, &outputs(&tokens, now)))
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/personal-tokens", tag = "personal tokens",
@@ -49,29 +46,28 @@ pub async fn list_of_user(
               (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn create(
+    AdminCaller(actor): AdminCaller,
     request: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        let input: PersonalTokenInput = json_body(&request, &body)?;
-        let owner = state.accounts.find_user(&existing(&path, "user")?).await?;
-        let expires_in = input
-            .expires_in
-            .as_deref()
-            .map(str::parse::<Lifetime>)
-            .transpose()
-            .map_err(|e| Failure::invalid(e.in_field("expires_in")))?;
-        let token_request = TokenRequest { label: input.label, scopes: input.scope, expires_in };
-        let created = state.personal_tokens.create(&actor, &owner, &token_request).await?;
-        let now = state.clock.now();
-        let answer = CreatedPersonalToken {
-            token: created.secret.expose().to_owned(),
-            details: PersonalTokenOutput::new(&created.token, now),
-        };
-        Ok(ok(StatusCode::CREATED, &answer))
-    })
+) -> Result<HttpResponse, Failure> {
+    let input: PersonalTokenInput = json_body(&request, &body)?;
+    let owner = state.accounts.find_user(&existing(&path, "user")?).await?;
+    let expires_in = input
+        .expires_in
+        .as_deref()
+        .map(str::parse::<Lifetime>)
+        .transpose()
+        .map_err(|e| Failure::invalid(e.in_field("expires_in")))?;
+    let token_request = TokenRequest { label: input.label, scopes: input.scope, expires_in };
+    let created = state.personal_tokens.create(&actor, &owner, &token_request).await?;
+    let now = state.clock.now();
+    let answer = CreatedPersonalToken {
+        token: created.secret.expose().to_owned(),
+        details: PersonalTokenOutput::new(&created.token, now),
+    };
+    Ok(ok(StatusCode::CREATED, &answer))
 }
 
 #[utoipa::path(delete, path = "/api/v1/personal-tokens/{id}", tag = "personal tokens",
@@ -79,12 +75,10 @@ pub async fn create(
     responses((status = 204, description = "Revoked: it stops working at once"), (status = 400, description = "Already revoked", body = ApiError),
               (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke(
-    request: HttpRequest,
+    AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    admin_call!(request, state, |actor| {
-        state.personal_tokens.revoke(&actor, &path, None).await?;
-        Ok(no_content())
-    })
+) -> Result<HttpResponse, Failure> {
+    state.personal_tokens.revoke(&actor, &path, None).await?;
+    Ok(no_content())
 }

@@ -5,12 +5,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{
-    admin, claim, failure, notice, posted, see_other, settle, when, FieldErrors, Form, Layout, Submission,
-    Visitor,
+    admin, claim, failure, notice, see_other, settle, when, FieldErrors, Form, Layout, Submission, Visitor,
 };
 use crate::crypto::secrets::random_id;
 use crate::domain::{Client, ClientDraft, ClientType, Grace, GrantType, Lifetime, NewClient, PkcePolicy};
-use crate::http::authorize::html;
+use crate::http::extract::{Admin, AdminForm};
+use crate::http::pages::html;
 use crate::http::AppState;
 use crate::service::accounts::GrantsOf;
 use crate::service::admin::ClientWithSecret;
@@ -80,8 +80,7 @@ struct ListPage {
     query: String,
 }
 
-pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn list(Admin(visitor): Admin, request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let query = url::form_urlencoded::parse(request.query_string().as_bytes())
         .find(|(name, _)| name == "q")
         .map(|(_, value)| value.trim().to_owned())
@@ -284,8 +283,7 @@ pub async fn new_form(request: HttpRequest, state: web::Data<AppState>) -> HttpR
 
 /// `POST /console/apps`: register; on success the secret is shown once, in
 /// this response (never stored, never in a URL).
-pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
+pub async fn create(AdminForm(visitor, posted_form): AdminForm, state: web::Data<AppState>) -> HttpResponse {
     let mut form = AppForm::posted(&posted_form);
     let Some(new) = form.parse_client() else {
         return form_page(&state, &visitor, form, None, 400).await;
@@ -399,8 +397,12 @@ async fn show_page_with(
     html(if refused.is_some() { 400 } else { 200 }, page.render())
 }
 
-pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn show(
+    Admin(visitor): Admin,
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     match state.admin.find_client(&path).await {
         Ok(client) => {
             let shown = ClientWithSecret { client, secret: None, previous_secret_expires_at: None };
@@ -411,11 +413,10 @@ pub async fn show(request: HttpRequest, path: web::Path<String>, state: web::Dat
 }
 
 pub async fn edit_form(
-    request: HttpRequest,
+    Admin(visitor): Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
     match state.admin.find_client(&path).await {
         Ok(client) => form_page(&state, &visitor, AppForm::of(&client), Some(client.id.as_str()), 200).await,
         Err(error) => failure(&visitor, error, "/console/apps"),
@@ -423,12 +424,10 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    request: HttpRequest,
+    AdminForm(visitor, posted_form): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let id = path.into_inner();
     let mut form = AppForm::posted(&posted_form);
     let Some(changes) = form.parse_client() else {
@@ -447,12 +446,10 @@ pub async fn update(
 }
 
 pub async fn rotate_secret(
-    request: HttpRequest,
+    AdminForm(visitor, form): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/apps/{path}");
     let grace = match form.get("grace").map(str::parse::<Grace>).transpose() {
         Ok(grace) => grace,
@@ -485,12 +482,10 @@ pub async fn rotate_secret(
 }
 
 pub async fn revoke_tokens(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.admin.revoke_client_tokens(&visitor.actor(), &path).await {
         Ok(()) => see_other(&format!("/console/apps/{path}?done=tokens_revoked")),
         Err(error) => failure(&visitor, error, "/console/apps"),
@@ -498,31 +493,27 @@ pub async fn revoke_tokens(
 }
 
 pub async fn enable(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    set_enabled(request, path, body, state, true).await
+    set_enabled(visitor, path, state, true).await
 }
 
 pub async fn disable(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    set_enabled(request, path, body, state, false).await
+    set_enabled(visitor, path, state, false).await
 }
 
 async fn set_enabled(
-    request: HttpRequest,
+    visitor: Visitor,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
     enabled: bool,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.admin.set_client_enabled(&visitor.actor(), &path, enabled).await {
         Ok(()) => {
             see_other(&format!("/console/apps/{path}?done={}", if enabled { "enabled" } else { "disabled" }))
@@ -541,11 +532,10 @@ struct DeletePage<'a> {
 }
 
 pub async fn delete_form(
-    request: HttpRequest,
+    Admin(visitor): Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
     match state.admin.find_client(&path).await {
         Ok(client) => {
             let page = DeletePage {
@@ -563,12 +553,10 @@ pub async fn delete_form(
 /// Deletes only when the typed name matches (a confirmation a stray click
 /// cannot give).
 pub async fn delete(
-    request: HttpRequest,
+    AdminForm(visitor, form): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let client = match state.admin.find_client(&path).await {
         Ok(client) => client,
         Err(error) => return failure(&visitor, error, "/console/apps"),

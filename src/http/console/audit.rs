@@ -4,8 +4,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{admin, failure, when, Layout};
-use crate::http::authorize::html;
+use super::{failure, when, Layout};
+use crate::http::extract::Admin;
+use crate::http::pages::html;
 use crate::http::AppState;
 use crate::service::audit::Kind;
 use crate::service::audit::{AuditQuery, AuditRecord};
@@ -61,8 +62,7 @@ impl AuditPage {
     }
 }
 
-pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn list(Admin(visitor): Admin, request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(request.query_string().as_bytes()).into_owned().collect();
     let get = |name: &str| {

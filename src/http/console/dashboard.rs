@@ -1,12 +1,13 @@
 //! `GET /console/dashboard`: counts, tokens issued per app, recent
 //! security events.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use super::audit::{security_kinds, EventRow};
-use super::{admin, failure, Layout};
-use crate::http::authorize::html;
+use super::{failure, Layout};
+use crate::http::extract::Admin;
+use crate::http::pages::html;
 use crate::http::AppState;
 use crate::service::admin::Counts;
 use crate::service::audit::AuditQuery;
@@ -22,8 +23,7 @@ struct DashboardPage {
     events: Vec<EventRow>,
 }
 
-pub async fn show(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn show(Admin(visitor): Admin, state: web::Data<AppState>) -> HttpResponse {
     let gather = async {
         let counts = state.admin.counts().await?;
         let clients = state.admin.list_clients().await?;

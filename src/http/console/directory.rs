@@ -4,11 +4,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::apps::GrantRow;
-use super::{admin, failure, form_errors, notice, posted, see_other, FieldErrors, Form, Layout, Visitor};
+use super::{admin, failure, form_errors, notice, see_other, FieldErrors, Form, Layout, Visitor};
 use crate::domain::{
     Email, NewServiceAccount, NewUser, Password, Role, ServiceAccountChanges, UserChanges, Username,
 };
-use crate::http::authorize::html;
+use crate::http::extract::{Admin, AdminForm};
+use crate::http::pages::html;
 use crate::http::AppState;
 use crate::service::accounts::GrantsOf;
 use crate::service::ServiceError;
@@ -28,8 +29,11 @@ struct AccountsPage {
     accounts: Vec<AccountRow>,
 }
 
-pub async fn service_accounts(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn service_accounts(
+    Admin(visitor): Admin,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let gather = async {
         Ok::<_, ServiceError>((state.admin.list_service_accounts().await?, state.admin.list_clients().await?))
     };
@@ -111,11 +115,9 @@ pub async fn new_service_account(request: HttpRequest, state: web::Data<AppState
 }
 
 pub async fn create_service_account(
-    request: HttpRequest,
-    body: web::Bytes,
+    AdminForm(visitor, posted_form): AdminForm,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = AccountForm {
         username: posted_form.text("username"),
         display_name: posted_form.text("display_name"),
@@ -148,11 +150,10 @@ pub async fn create_service_account(
 }
 
 pub async fn edit_service_account(
-    request: HttpRequest,
+    Admin(visitor): Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
     let found = match Username::parse(&path) {
         Ok(username) => state.admin.find_service_account(&username).await,
         Err(_) => Err(ServiceError::NotFound("no such service account".into())),
@@ -172,12 +173,10 @@ pub async fn edit_service_account(
 }
 
 pub async fn update_service_account(
-    request: HttpRequest,
+    AdminForm(visitor, posted_form): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = AccountForm {
         username: posted_form.text("username"),
         display_name: posted_form.text("display_name"),
@@ -220,31 +219,27 @@ pub async fn update_service_account(
 }
 
 pub async fn enable_service_account(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    set_account_enabled(request, path, body, state, true).await
+    set_account_enabled(visitor, path, state, true).await
 }
 
 pub async fn disable_service_account(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    set_account_enabled(request, path, body, state, false).await
+    set_account_enabled(visitor, path, state, false).await
 }
 
 async fn set_account_enabled(
-    request: HttpRequest,
+    visitor: Visitor,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
     enabled: bool,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     let result = match Username::parse(&path) {
         Ok(username) => state.admin.set_service_account_enabled(&visitor.actor(), &username, enabled).await,
         Err(invalid) => Err(invalid.into()),
@@ -273,8 +268,7 @@ struct UsersPage {
     users: Vec<UserRow>,
 }
 
-pub async fn users(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn users(Admin(visitor): Admin, request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let users = match state.accounts.list_users().await {
         Ok(users) => users,
         Err(error) => return failure(&visitor, error, "/console"),
@@ -345,8 +339,10 @@ pub async fn new_user(request: HttpRequest, state: web::Data<AppState>) -> HttpR
     }
 }
 
-pub async fn create_user(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
+pub async fn create_user(
+    AdminForm(visitor, posted_form): AdminForm,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let mut form = UserForm::posted(&posted_form);
     let changes = form.changes();
     let password = Password::parse(posted_form.get("password").unwrap_or_default())
@@ -444,12 +440,10 @@ pub async fn show_user(
 }
 
 pub async fn update_user(
-    request: HttpRequest,
+    AdminForm(visitor, posted_form): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let mut form = UserForm::posted(&posted_form);
     let Some(changes) = form.changes() else {
         return user_page(&state, &visitor, &path, Some(form), None, None, 400).await;
@@ -474,12 +468,10 @@ pub async fn update_user(
 }
 
 pub async fn reset_password(
-    request: HttpRequest,
+    AdminForm(visitor, posted_form): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/users/{path}");
     let password = match Password::parse(
         posted_form.0.iter().find(|(n, _)| n == "password").map(|(_, v)| v.as_str()).unwrap_or_default(),
@@ -500,31 +492,27 @@ pub async fn reset_password(
 }
 
 pub async fn enable_user(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    set_user_enabled(request, path, body, state, true).await
+    set_user_enabled(visitor, path, state, true).await
 }
 
 pub async fn disable_user(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    set_user_enabled(request, path, body, state, false).await
+    set_user_enabled(visitor, path, state, false).await
 }
 
 async fn set_user_enabled(
-    request: HttpRequest,
+    visitor: Visitor,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
     enabled: bool,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/users/{path}");
     let result = match Username::parse(&path) {
         Ok(username) => state.accounts.set_user_enabled(&visitor.actor(), &username, enabled).await,
@@ -537,12 +525,10 @@ async fn set_user_enabled(
 }
 
 pub async fn revoke_user_grants(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     let back = format!("/console/users/{path}");
     let result = match Username::parse(&path) {
         Ok(username) => state.accounts.revoke_user_grants(&visitor.actor(), &username).await.map(|_| ()),
@@ -556,12 +542,10 @@ pub async fn revoke_user_grants(
 
 /// `POST /console/grants/{id}/revoke` (admin): back to where it came from.
 pub async fn revoke_grant(
-    request: HttpRequest,
+    AdminForm(visitor, form): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let back = super::login::safe_next(form.get("back").unwrap_or("/console/dashboard"));
     match state.accounts.revoke_grant(&visitor.actor(), &path, None).await {
         Ok(()) => see_other(&format!("{back}?done=revoked")),

@@ -6,10 +6,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{admin, claim, failure, notice, posted, see_other, settle, when, Layout, Submission, Visitor};
+use super::{admin, claim, failure, notice, see_other, settle, when, Layout, Submission, Visitor};
 use crate::crypto::secrets::random_id;
 use crate::domain::TokenFormat;
-use crate::http::authorize::html;
+use crate::http::extract::AdminForm;
+use crate::http::pages::html;
 use crate::http::AppState;
 use crate::jira::{JiraValues, Principal, PublicKey, Reply, TestRun};
 use crate::service::ServiceError;
@@ -208,11 +209,10 @@ pub async fn show(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
 /// `POST /console/jira/client`: Jira's own client — confidential,
 /// client credentials, a resource server so it may introspect any token.
 pub async fn create_client(
+    AdminForm(visitor, form): AdminForm,
     request: HttpRequest,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
     let name = form.get("name").unwrap_or("Jira").to_owned();
     let submission = match claim(&state, &form).await {
         Ok(Submission::First(id)) => id,
@@ -245,8 +245,11 @@ pub async fn create_client(
 
 /// `POST /console/jira/test`: mints a token for the chosen principal and
 /// calls Jira with it. Jira's answer, whatever it is, is a 200 page.
-pub async fn test(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, form) = guard!(posted(&request, &state, &body, true).await);
+pub async fn test(
+    AdminForm(visitor, form): AdminForm,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let chosen = form.text("as");
     match state.jira.test(&visitor.actor(), &visitor.user, &chosen).await {
         Ok(run) => {

@@ -4,9 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{admin, failure, notice, posted, see_other, when, Layout};
+use super::{failure, notice, see_other, when, Layout};
 use crate::domain::UnixTime;
-use crate::http::authorize::html;
+use crate::http::extract::{Admin, AdminForm};
+use crate::http::pages::html;
 use crate::http::AppState;
 use crate::service::keys::KeyState;
 
@@ -29,8 +30,7 @@ struct KeysPage {
     pending_at: String,
 }
 
-pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn list(Admin(visitor): Admin, request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let keys = state.admin.keys();
     let next = keys.iter().find(|k| k.state == KeyState::Next);
     let optional = |t: Option<i64>| t.map_or_else(|| "—".to_owned(), |t| when(UnixTime::from_seconds(t)));
@@ -55,8 +55,7 @@ pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     html(200, page.render())
 }
 
-pub async fn rotate(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
+pub async fn rotate(AdminForm(visitor, _): AdminForm, state: web::Data<AppState>) -> HttpResponse {
     match state.admin.rotate_keys(&visitor.actor(), None).await {
         Ok(_) => see_other("/console/keys?done=rotated"),
         Err(error) => failure(&visitor, error, "/console/keys"),

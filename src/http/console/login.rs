@@ -6,8 +6,9 @@ use askama::Template;
 
 use super::{see_other, unavailable, visitor, Form};
 use crate::domain::Role;
-use crate::http::authorize::{form_is_ours, html, session_cookie};
+use crate::http::extract::VisitorForm;
 use crate::http::observe::client_address;
+use crate::http::pages::{form_is_ours, html, session_cookie};
 use crate::http::AppState;
 use crate::service::sessions::StoredSession;
 
@@ -76,8 +77,11 @@ pub async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<App
 }
 
 /// `POST /console/logout`: ends the session (CSRF-checked).
-pub async fn logout(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, _) = guard!(super::posted(&request, &state, &body, false).await);
+pub async fn logout(
+    VisitorForm(visitor, _): VisitorForm,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if let Some(cookie) = request.cookie(&state.cookies.name) {
         let peer = client_address(&request);
         if let Err(error) =

@@ -5,9 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::apps::GrantRow;
-use super::{failure, form_errors, notice, posted, see_other, visitor, when, FieldErrors, Layout};
+use super::{failure, form_errors, notice, see_other, visitor, when, FieldErrors, Layout, Visitor};
 use crate::domain::{ClientId, Password};
-use crate::http::authorize::{html, session_cookie};
+use crate::http::extract::VisitorForm;
+use crate::http::pages::{html, session_cookie};
 use crate::http::AppState;
 use crate::service::accounts::GrantsOf;
 use crate::service::ServiceError;
@@ -29,8 +30,7 @@ struct AppsPage {
     grants_back: &'static str,
 }
 
-pub async fn apps(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(visitor(&request, &state).await);
+pub async fn apps(visitor: Visitor, request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let gather = async {
         let consents = state.accounts.consents(&visitor.user.username).await?;
         let grants = state.accounts.grants(GrantsOf::User(&visitor.user.id)).await?;
@@ -64,12 +64,10 @@ pub async fn apps(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
 }
 
 pub async fn revoke_grant(
-    request: HttpRequest,
+    VisitorForm(visitor, _): VisitorForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, false).await);
     // Only the user's own grants: another's id is "not found".
     match state.accounts.revoke_grant(&visitor.actor(), &path, Some(&visitor.user)).await {
         Ok(()) => see_other("/console/me?done=revoked"),
@@ -78,12 +76,10 @@ pub async fn revoke_grant(
 }
 
 pub async fn revoke_consent(
-    request: HttpRequest,
+    VisitorForm(visitor, _): VisitorForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, false).await);
     let result = match ClientId::parse(&path) {
         Ok(client) => state.accounts.revoke_consent(&visitor.actor(), &visitor.user.username, &client).await,
         Err(invalid) => Err(invalid.into()),
@@ -124,11 +120,9 @@ pub async fn password_form(request: HttpRequest, state: web::Data<AppState>) -> 
 /// Needs the current password; every session of the user ends and this
 /// browser gets a new one (a privilege change renews the session id).
 pub async fn change_password(
-    request: HttpRequest,
-    body: web::Bytes,
+    VisitorForm(visitor, form): VisitorForm,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, form) = guard!(posted(&request, &state, &body, false).await);
     // Passwords are taken as typed: no trimming.
     let raw = |name: &str| form.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let (current, new, confirm) = (raw("current_password"), raw("new_password"), raw("confirm_password"));

@@ -4,17 +4,6 @@
 //! pages (`/console/me…`) any signed-in user. Handlers here only read the
 //! request, call `Admin` / `Accounts` / `Audit`, and render.
 
-/// The value of a page guard (`visitor`, `admin`, `posted`), or else
-/// returns the answer it gave (the sign-in redirect, the 403 page).
-macro_rules! guard {
-    ($guard:expr) => {
-        match $guard {
-            Ok(found) => found,
-            Err(response) => return response,
-        }
-    };
-}
-
 mod apps;
 mod audit;
 mod dashboard;
@@ -32,7 +21,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::authorize::{form_is_ours, html};
+use super::pages::{form_is_ours, html};
 use super::AppState;
 use crate::domain::{InvalidInput, Role, UnixTime, User};
 use crate::http::observe::client_address;
@@ -138,7 +127,10 @@ impl Visitor {
 pub async fn visitor(request: &HttpRequest, state: &AppState) -> Result<Visitor, HttpResponse> {
     let cookie = request.cookie(&state.cookies.name).map(|c| c.value().to_owned());
     let session = match &cookie {
-        Some(value) => state.sessions.load(value).await.map_err(|_| unavailable())?,
+        Some(value) => state.sign_in.session(value).await.map_err(|error| {
+            error.log("console");
+            unavailable()
+        })?,
         None => None,
     };
     let signed_in = session.and_then(|s| s.user.filter(|u| u.enabled).map(|user| (user, s.csrf_token)));
@@ -280,10 +272,8 @@ pub fn failure(visitor: &Visitor, error: impl Into<ServiceError>, back: &str) ->
 }
 
 pub fn unavailable() -> HttpResponse {
-    let mut response = super::authorize::error_page(
-        503,
-        "Tessera cannot reach its database right now. Try again in a moment.",
-    );
+    let mut response =
+        super::pages::error_page(503, "Tessera cannot reach its database right now. Try again in a moment.");
     response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
     response
 }

@@ -3,9 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{admin, failure, form_errors, notice, posted, see_other, FieldErrors, Layout, Visitor};
+use super::{admin, failure, form_errors, notice, see_other, FieldErrors, Layout, Visitor};
 use crate::domain::ScopeName;
-use crate::http::authorize::html;
+use crate::http::extract::{Admin, AdminForm};
+use crate::http::pages::html;
 use crate::http::AppState;
 use crate::service::admin::Scope;
 use crate::service::ServiceError;
@@ -17,8 +18,7 @@ struct ListPage {
     scopes: Vec<Scope>,
 }
 
-pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn list(Admin(visitor): Admin, request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match state.admin.list_scopes().await {
         Ok(scopes) => {
             html(200, ListPage { layout: visitor.layout("scopes", notice(&request)), scopes }.render())
@@ -68,8 +68,7 @@ pub async fn new_form(request: HttpRequest, state: web::Data<AppState>) -> HttpR
     }
 }
 
-pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
+pub async fn create(AdminForm(visitor, posted_form): AdminForm, state: web::Data<AppState>) -> HttpResponse {
     let mut form = ScopeForm {
         name: posted_form.text("name"),
         description: posted_form.text("description"),
@@ -109,11 +108,10 @@ async fn find(state: &AppState, name: &str) -> Result<Scope, ServiceError> {
 }
 
 pub async fn edit_form(
-    request: HttpRequest,
+    Admin(visitor): Admin,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
     match find(&state, &path).await {
         Ok(scope) => {
             let form = ScopeForm {
@@ -130,12 +128,10 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    request: HttpRequest,
+    AdminForm(visitor, posted_form): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, posted_form) = guard!(posted(&request, &state, &body, true).await);
     let scope = match find(&state, &path).await {
         Ok(scope) => scope,
         Err(error) => return failure(&visitor, error, "/console/scopes"),

@@ -7,14 +7,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{
-    admin, claim, failure, form_errors, notice, posted, see_other, settle, visitor, when, FieldErrors, Form,
-    Layout, Submission, Visitor,
+    claim, failure, form_errors, notice, see_other, settle, visitor, when, FieldErrors, Form, Layout,
+    Submission, Visitor,
 };
 use crate::crypto::secrets::random_id;
 use crate::domain::ADMIN_SCOPE;
 use crate::domain::OFFLINE_ACCESS;
 use crate::domain::{Lifetime, PersonalToken, Role, UnixTime};
-use crate::http::authorize::html;
+use crate::http::extract::{Admin, AdminForm, VisitorForm};
+use crate::http::pages::html;
 use crate::http::AppState;
 use crate::service::personal_tokens::TokenRequest;
 use crate::service::ServiceError;
@@ -163,8 +164,11 @@ fn posted_form(form: &Form) -> TokenForm {
 }
 
 /// `POST /console/me/tokens`: the new token is in this response only.
-pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let (visitor, posted) = guard!(posted(&request, &state, &body, false).await);
+pub async fn create(
+    VisitorForm(visitor, posted): VisitorForm,
+    _request: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let mut form = posted_form(&posted);
     let expires_in = match form.expires_in.trim() {
         "" => None,
@@ -202,12 +206,10 @@ pub async fn create(request: HttpRequest, body: web::Bytes, state: web::Data<App
 
 /// `POST /console/me/tokens/{id}/revoke`: only one's own.
 pub async fn revoke_mine(
-    request: HttpRequest,
+    VisitorForm(visitor, _): VisitorForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, false).await);
     match state.personal_tokens.revoke(&visitor.actor(), &path, Some(&visitor.user)).await {
         Ok(()) => see_other("/console/me/tokens?done=token_revoked"),
         Err(error) => failure(&visitor, error, "/console/me/tokens"),
@@ -215,8 +217,7 @@ pub async fn revoke_mine(
 }
 
 /// `GET /console/personal-tokens`: everyone's, for admins.
-pub async fn all(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let visitor = guard!(admin(&request, &state).await);
+pub async fn all(Admin(visitor): Admin, request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let tokens = match state.personal_tokens.list(None).await {
         Ok(tokens) => tokens,
         Err(error) => return failure(&visitor, error, "/console"),
@@ -232,12 +233,10 @@ pub async fn all(request: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 
 /// `POST /console/personal-tokens/{id}/revoke`: any token, by an admin.
 pub async fn revoke_any(
-    request: HttpRequest,
+    AdminForm(visitor, _): AdminForm,
     path: web::Path<String>,
-    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (visitor, _) = guard!(posted(&request, &state, &body, true).await);
     match state.personal_tokens.revoke(&visitor.actor(), &path, None).await {
         Ok(()) => see_other("/console/personal-tokens?done=token_revoked"),
         Err(error) => failure(&visitor, error, "/console/personal-tokens"),
