@@ -7,6 +7,7 @@ use serde_json::json;
 use super::output::{table, time, yes_no};
 use super::{command_line_actor, DatabaseArgs, Output};
 use crate::domain::{Client, ClientDraft, Grace, UnixTime};
+use crate::http::api::types::App;
 use crate::service::admin::ClientWithSecret;
 use crate::startup::Core;
 
@@ -129,7 +130,7 @@ pub async fn run(core: &Core, command: ClientCommand, out: Output) -> anyhow::Re
                 anyhow::anyhow!(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))
             })?;
             let created = admin.create_client(&actor, new).await?;
-            out.print(secret_json(&created), secret_text(&created, "created client", core.clock.now()))
+            out.print(secret_json(&created)?, secret_text(&created, "created client", core.clock.now()))
         }
         ClientCommand::List => {
             let clients = admin.list_clients().await?;
@@ -147,11 +148,11 @@ pub async fn run(core: &Core, command: ClientCommand, out: Output) -> anyhow::Re
                 })
                 .collect();
             let text = table(&["CLIENT ID", "NAME", "GRANTS", "SERVICE ACCOUNT", "FORMAT", "ENABLED"], rows);
-            out.print(clients.iter().map(client_json).collect(), text)
+            out.print(clients.iter().map(client_json).collect::<anyhow::Result<_>>()?, text)
         }
         ClientCommand::Show { id } => {
             let client = admin.find_client(&id).await?;
-            let value = client_json(&client);
+            let value = client_json(&client)?;
             let text = serde_json::to_string_pretty(&value)?;
             out.print(value, text)
         }
@@ -159,7 +160,7 @@ pub async fn run(core: &Core, command: ClientCommand, out: Output) -> anyhow::Re
             let grace = grace.map(|g| g.parse::<Grace>()).transpose()?;
             let rotated = admin.rotate_client_secret(&actor, &id, grace).await?;
             out.print(
-                secret_json(&rotated),
+                secret_json(&rotated)?,
                 secret_text(&rotated, "rotated the secret of client", core.clock.now()),
             )
         }
@@ -178,36 +179,20 @@ pub async fn run(core: &Core, command: ClientCommand, out: Output) -> anyhow::Re
     }
 }
 
-fn client_json(client: &Client) -> serde_json::Value {
-    json!({
-        "client_id": client.id.as_str(),
-        "name": client.name,
-        "client_type": client.client_type.as_str(),
-        "token_endpoint_auth_method": client.auth_method.as_str(),
-        "token_format": client.token_format.as_str(),
-        "grant_types": client.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "scope": client.scopes.to_string(),
-        "redirect_uris": client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
-        "audiences": client.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-        "service_account": client.acting_username().map(|u| u.as_str()),
-        "access_token_ttl": client.access_token_ttl.map(|l| l.to_string()),
-        "refresh_token_ttl": client.refresh_token_ttl.map(|l| l.to_string()),
-        "resource_server": client.resource_server,
-        "pkce": client.pkce.as_str(),
-        "enabled": client.enabled,
-        "created_at": client.created_at.seconds(),
-    })
+/// A client as the admin API shows it (`App`): one shape for both.
+fn client_json(client: &Client) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(App::from(client))?)
 }
 
-fn secret_json(created: &ClientWithSecret) -> serde_json::Value {
-    let mut value = client_json(&created.client);
+fn secret_json(created: &ClientWithSecret) -> anyhow::Result<serde_json::Value> {
+    let mut value = client_json(&created.client)?;
     if let Some(secret) = &created.secret {
         value["client_secret"] = json!(secret.expose());
     }
     if let Some(at) = created.previous_secret_expires_at {
         value["previous_secret_expires_at"] = json!(at.seconds());
     }
-    value
+    Ok(value)
 }
 
 fn secret_text(created: &ClientWithSecret, verb: &str, now: UnixTime) -> String {

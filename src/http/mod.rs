@@ -1,7 +1,7 @@
 //! actix adapters only: extract what the core needs, call it, map the
 //! answer. No SQL, no protocol rules.
 
-mod api;
+pub mod api;
 mod authorize;
 pub mod console;
 mod errors;

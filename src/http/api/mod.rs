@@ -8,7 +8,7 @@ mod apps;
 mod directory;
 mod misc;
 mod tokens;
-mod types;
+pub mod types;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

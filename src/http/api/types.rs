@@ -89,13 +89,17 @@ impl AppInput {
     }
 }
 
-/// An app as stored (never its secret).
+/// An app as stored (never its secret): the one JSON shape of a client,
+/// in the admin API and in `tessera client … --json`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct App {
     pub client_id: String,
     pub name: String,
     pub client_type: String,
     pub auth_method: String,
+    /// The same as `auth_method`, by its name in client registration
+    /// metadata (RFC 7591 §2).
+    pub token_endpoint_auth_method: String,
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
     pub redirect_uris: Vec<String>,
@@ -118,6 +122,7 @@ impl From<&Client> for App {
             name: client.name.clone(),
             client_type: client.client_type.as_str().into(),
             auth_method: client.auth_method.as_str().into(),
+            token_endpoint_auth_method: client.auth_method.as_str().into(),
             grants: client.grants.iter().map(|g| g.as_str().to_owned()).collect(),
             scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
