@@ -254,6 +254,20 @@ mod tests {
     }
 
     #[test]
+    fn a_token_id_may_start_with_a_hyphen() {
+        for args in [
+            ["tessera", "token", "revoke", "-Xy_z", "--json"],
+            ["tessera", "--json", "token", "revoke", "-Xy_z"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(cli.json, "{args:?}");
+            let Command::Stored(StoredCommand::Token(token)) = cli.command else { panic!() };
+            let tokens::TokenCommand::Revoke { id } = token.command else { panic!() };
+            assert_eq!(id, "-Xy_z");
+        }
+    }
+
+    #[test]
     fn every_argument_is_described() {
         fn check(command: &clap::Command, path: &str) {
             for arg in command.get_arguments() {

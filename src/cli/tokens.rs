@@ -42,7 +42,9 @@ pub enum TokenCommand {
     },
     /// Revoke a personal token by id: it stops working at once
     Revoke {
-        /// The token's id (from `token list`), not the token itself
+        /// The token's id (from `token list`), not the token itself; an id
+        /// may start with '-'
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }

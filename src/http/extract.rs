@@ -6,6 +6,8 @@
 //! handler never runs. `OAuthForm` is the body of a back-channel OAuth
 //! request, refused with the RFC's `invalid_request`.
 
+use std::future::Future;
+
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::http::header;
@@ -32,17 +34,30 @@ fn state(request: &HttpRequest) -> Result<web::Data<AppState>, actix_web::Error>
         .ok_or_else(|| actix_web::error::ErrorInternalServerError("the server's state is not registered"))
 }
 
+/// The common shape of the extractors that read no body: `check` gets the
+/// request and the server's state, and its refusal is the answer.
+fn checked<T, Checked>(
+    request: &HttpRequest,
+    check: impl FnOnce(HttpRequest, web::Data<AppState>) -> Checked + 'static,
+) -> LocalBoxFuture<'static, Result<T, actix_web::Error>>
+where
+    T: 'static,
+    Checked: Future<Output = Result<T, HttpResponse>> + 'static,
+{
+    let request = request.clone();
+    Box::pin(async move {
+        let state = state(&request)?;
+        check(request, state).await.map_err(refused)
+    })
+}
+
 impl FromRequest for Visitor {
     type Error = actix_web::Error;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     /// The signed-in person, or a redirect to the console's sign-in page.
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let state = state(&request)?;
-            console::visitor(&request, &state).await.map_err(refused)
-        })
+        checked(request, |request, state| async move { console::visitor(&request, &state).await })
     }
 }
 
@@ -54,11 +69,7 @@ impl FromRequest for Admin {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let state = state(&request)?;
-            console::admin(&request, &state).await.map(Admin).map_err(refused)
-        })
+        checked(request, |request, state| async move { console::admin(&request, &state).await.map(Admin) })
     }
 }
 
@@ -112,10 +123,8 @@ impl FromRequest for AdminCaller {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let state = state(&request)?;
-            super::api::caller(&request, &state).await.map(AdminCaller).map_err(refused)
+        checked(request, |request, state| async move {
+            super::api::caller(&request, &state).await.map(AdminCaller)
         })
     }
 }

@@ -209,21 +209,11 @@ async fn secrets_are_shown_only_at_creation_and_rotation(backend: Backend) {
 
 #[tokio::test]
 async fn an_unreachable_database_is_one_line_and_a_failure() {
-    let dir = std::env::temp_dir().join(format!("tessera-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["client", "list"])
-        .current_dir(&dir)
-        .env("TESSERA_DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing")
-        .env("TESSERA_DATA_DIR", &dir)
-        .env("TESSERA_DATABASE_TIMEOUT_SECONDS", "1")
-        .output()
-        .await
-        .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
-    assert_ne!(output.status.code(), Some(0));
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    let env = [
+        ("TESSERA_DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing"),
+        ("TESSERA_DATABASE_TIMEOUT_SECONDS", "1"),
+    ];
+    let stderr = failure_in_an_empty_folder(&["client", "list"], &env).await;
     assert!(stderr.contains("database is unavailable") && !stderr.contains("secret"), "{stderr}");
 }
 
@@ -382,19 +372,26 @@ async fn each_command_shows_its_own_options_and_serve_the_server_settings() {
     assert!(!health.contains("--database-url") && health.contains("--management-bind"), "{health}");
 
     // Settings of other commands come from the environment; a bad one is one line.
+    let stderr = failure_in_an_empty_folder(&["client", "list"], &[("TESSERA_WORKERS", "many")]).await;
+    assert!(stderr.contains("many"), "{stderr}");
+}
+
+/// Runs `args` in a fresh, empty folder with `env`; it must fail with one
+/// line on stderr, which is returned.
+async fn failure_in_an_empty_folder(args: &[&str], env: &[(&str, &str)]) -> String {
     let dir = std::env::temp_dir().join(format!("tessera-cli-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["client", "list"])
+        .args(args)
         .current_dir(&dir)
         .env("TESSERA_DATA_DIR", &dir)
-        .env("TESSERA_WORKERS", "many")
+        .envs(env.iter().copied())
         .output()
         .await
         .unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_ne!(output.status.code(), Some(0));
+    assert_ne!(output.status.code(), Some(0), "{args:?} must fail");
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("many"), "{stderr}");
+    stderr
 }
