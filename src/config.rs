@@ -153,13 +153,22 @@ struct EnvironmentOnly {
 impl RawSettings {
     /// Every `TESSERA_*` variable that is set; no flags.
     pub fn from_environment() -> anyhow::Result<RawSettings> {
+        use clap::CommandFactory as _;
         use clap::Parser as _;
         match EnvironmentOnly::try_parse_from(["tessera"]) {
             Ok(only) => Ok(only.settings),
             Err(error) => {
+                // clap names the flag (`--workers <WORKERS>`); these commands
+                // have none, so name the variable that was set instead.
                 let rendered = error.render().to_string();
-                let line = rendered.lines().next().unwrap_or_default();
-                anyhow::bail!("{}", line.trim_start_matches("error: "))
+                let mut line =
+                    rendered.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+                for arg in EnvironmentOnly::command().get_arguments() {
+                    let (Some(long), Some(variable)) = (arg.get_long(), arg.get_env()) else { continue };
+                    let flag = format!("'--{long} <{}>'", arg.get_id().as_str().to_uppercase());
+                    line = line.replace(&flag, &variable.to_string_lossy());
+                }
+                anyhow::bail!("{line}")
             }
         }
     }

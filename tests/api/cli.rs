@@ -373,7 +373,7 @@ async fn each_command_shows_its_own_options_and_serve_the_server_settings() {
 
     // Settings of other commands come from the environment; a bad one is one line.
     let stderr = failure_in_an_empty_folder(&["client", "list"], &[("TESSERA_WORKERS", "many")]).await;
-    assert!(stderr.contains("many"), "{stderr}");
+    assert!(stderr.contains("many") && stderr.contains("TESSERA_WORKERS"), "{stderr}");
 }
 
 /// Runs `args` in a fresh, empty folder with `env`; it must fail with one

@@ -114,7 +114,11 @@ async fn page(
     // one, held in the cookie alone (nothing stored).
     let cookie = request.cookie(&state.cookies.name).map(|c| c.value().to_owned());
     let existing: Option<StoredSession> = match &cookie {
-        Some(value) => state.sessions.load(value).await.ok().flatten(),
+        // A session that cannot be read is replaced by an anonymous one; the
+        // form still works.
+        Some(value) => {
+            state.sign_in.session(value).await.inspect_err(|e| e.log("sign-in page")).ok().flatten()
+        }
         None => None,
     };
     let (csrf_token, started) = match existing {

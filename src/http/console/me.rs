@@ -160,7 +160,10 @@ pub async fn change_password(
     }
     let started = match state.sessions.sign_in(None, &visitor.user).await {
         Ok((started, _)) => started,
-        Err(_) => return super::unavailable(),
+        Err(error) => {
+            ServiceError::from(error).log("new session after a password change");
+            return super::unavailable();
+        }
     };
     let mut response = see_other("/console/me/password?done=password");
     let _ = response.add_cookie(&session_cookie(&state, started.cookie));
