@@ -161,8 +161,14 @@ impl PurgeSession {
     /// Ends the session: the connection is closed, never returned to the
     /// pool with the lock or the relaxed commits still on it.
     pub async fn end(mut self) {
-        if let Some(connection) = self.connection.take() {
-            // Closing ends the database session, and the lock with it.
+        if let Some(mut connection) = self.connection.take() {
+            // The lock is released before the connection goes: closing
+            // alone ends the server's backend a moment later, and a node
+            // asking for the lock in that moment would skip its turn.
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PURGE_LOCK_KEY)
+                .execute(&mut *connection)
+                .await;
             let _ = connection.detach().close().await;
         }
     }
