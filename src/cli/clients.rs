@@ -6,8 +6,7 @@ use serde_json::json;
 
 use super::output::{table, time, yes_no};
 use super::{command_line_actor, DatabaseArgs, Output};
-use crate::domain::{Client, ClientDraft, Grace, UnixTime};
-use crate::http::api::types::App;
+use crate::domain::{App, Client, ClientDraft, Grace, UnixTime};
 use crate::service::admin::ClientWithSecret;
 use crate::startup::Core;
 
@@ -58,66 +57,18 @@ pub enum ClientCommand {
 
 #[derive(Debug, Args)]
 pub struct ClientCreateArgs {
-    /// The app's name, shown on the consent page and in the console
-    #[arg(long)]
-    name: String,
     /// A public client (a browser or desktop app): no secret, the authorization_code
     /// grant with PKCE (and refresh_token, token exchange); no client_credentials
     #[arg(long)]
     public: bool,
-    /// Allowed grant type (repeatable): client_credentials, authorization_code,
-    /// refresh_token, urn:ietf:params:oauth:grant-type:token-exchange
-    #[arg(long = "grant", required = true)]
-    grants: Vec<String>,
-    /// Registered redirect URI (repeatable; authorization_code only)
-    #[arg(long = "redirect-uri")]
-    redirect_uris: Vec<String>,
-    /// Allowed scope (repeatable)
-    #[arg(long = "scope")]
-    scopes: Vec<String>,
-    /// Bind the client to this service account (its tokens act as it)
-    #[arg(long)]
-    service_account: Option<String>,
-    /// Access-token format: jwt (default) or opaque
-    #[arg(long)]
-    token_format: Option<String>,
-    /// client_secret_basic (default) or client_secret_post
-    #[arg(long)]
-    auth_method: Option<String>,
-    /// May introspect any token
-    #[arg(long)]
-    resource_server: bool,
-    /// required (default) or optional
-    #[arg(long)]
-    pkce: Option<String>,
-    /// Audience of this client's tokens (repeatable)
-    #[arg(long = "audience")]
-    audiences: Vec<String>,
-    /// Access-token lifetime, e.g. 10m (default: the server's)
-    #[arg(long)]
-    pub access_token_ttl: Option<String>,
-    /// Refresh-token lifetime, e.g. 30d (default: the server's)
-    #[arg(long)]
-    refresh_token_ttl: Option<String>,
+    #[command(flatten)]
+    draft: ClientDraft,
 }
 
 impl ClientCreateArgs {
-    fn draft(self) -> ClientDraft {
-        ClientDraft {
-            name: self.name,
-            client_type: if self.public { "public" } else { "confidential" }.into(),
-            grants: self.grants,
-            redirect_uris: self.redirect_uris,
-            scopes: self.scopes,
-            auth_method: self.auth_method.unwrap_or_default(),
-            token_format: self.token_format.unwrap_or_default(),
-            pkce: self.pkce.unwrap_or_default(),
-            access_token_ttl: self.access_token_ttl.unwrap_or_default(),
-            refresh_token_ttl: self.refresh_token_ttl.unwrap_or_default(),
-            audiences: self.audiences,
-            service_account: self.service_account.unwrap_or_default(),
-            resource_server: self.resource_server,
-        }
+    pub fn draft(self) -> ClientDraft {
+        let client_type = if self.public { "public" } else { "confidential" };
+        ClientDraft { client_type: client_type.into(), ..self.draft }
     }
 }
 

@@ -2,7 +2,7 @@
 //! Nothing here knows about HTTP or SQL.
 
 mod client;
-mod client_draft;
+mod client_kinds;
 mod duration;
 mod personal_token;
 mod pkce;
@@ -12,12 +12,12 @@ mod service_account;
 mod time;
 mod user;
 mod username;
+pub mod wire_schema;
 
 pub use client::{
-    Audience, AuthMethod, Client, ClientId, ClientType, GrantType, NewClient, PkcePolicy, TokenFormat,
-    MAX_ACCESS_TOKEN_TTL, MAX_REFRESH_TOKEN_TTL,
+    App, Client, ClientDraft, FormFields, NewClient, MAX_ACCESS_TOKEN_TTL, MAX_REFRESH_TOKEN_TTL,
 };
-pub use client_draft::ClientDraft;
+pub use client_kinds::{Audience, AuthMethod, ClientId, ClientType, GrantType, PkcePolicy, TokenFormat};
 pub use duration::{Grace, Lifetime};
 pub use personal_token::{parse_token_label, PersonalToken, TokenPolicy, TokenStatus};
 pub use pkce::{CodeChallenge, CodeVerifier};

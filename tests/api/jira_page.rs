@@ -452,7 +452,7 @@ async fn whatever_jira_answers_is_shown_escaped_cut_and_without_the_token(backen
         name: "<i>deploy</i>".into(),
         client_type: "confidential".into(),
         grants: vec!["client_credentials".into()],
-        service_account: "svc-deploy".into(),
+        service_account: Some("svc-deploy".into()),
         ..ClientDraft::default()
     };
     let app_id = app.core.admin.create_client(&tester(), draft.parse().unwrap()).await.unwrap().client.id;

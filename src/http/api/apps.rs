@@ -34,7 +34,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
     let input: AppInput = json_body(&request, &body)?;
-    let new = input.draft().parse().map_err(Failure::Invalids)?;
+    let new = input.parse().map_err(Failure::Invalids)?;
     let created = state.admin.create_client(&actor, new).await?;
     let answer = CreatedApp {
         app: App::from(&created.client),
@@ -67,7 +67,7 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
     let input: AppInput = json_body(&request, &body)?;
-    let changes = input.draft().parse().map_err(Failure::Invalids)?;
+    let changes = input.parse().map_err(Failure::Invalids)?;
     let client = state.admin.update_client(&actor, &path, changes).await?;
     Ok(ok(StatusCode::OK, &App::from(&client)))
 }

@@ -1,13 +1,12 @@
 //! The JSON shapes of the admin API (and their OpenAPI schemas).
 
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::Object;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{
-    AuthMethod, Client, ClientDraft, ClientType, GrantType, PersonalToken, PkcePolicy, ServiceAccount,
-    TokenFormat, UnixTime, User,
-};
+use crate::domain::wire_schema::{nullable_one_of, one_of};
+pub use crate::domain::{App, ClientDraft as AppInput};
+use crate::domain::{PersonalToken, ServiceAccount, UnixTime, User};
 use crate::service::accounts::GrantSummary;
 use crate::service::admin::Scope;
 use crate::service::audit::AuditRecord;
@@ -22,121 +21,6 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-}
-
-/// An app to register, or the whole new state of one (PUT).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AppInput {
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
-    pub name: String,
-    /// `confidential` or `public` (cannot change after registration).
-    #[schema(schema_with = client_types)]
-    pub client_type: String,
-    /// `authorization_code`, `client_credentials`, `refresh_token`, token exchange.
-    #[schema(schema_with = grant_types)]
-    pub grants: Vec<String>,
-    #[serde(default)]
-    pub redirect_uris: Vec<String>,
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// `client_secret_basic` (default) or `client_secret_post`; `none` for public apps.
-    #[serde(default)]
-    #[schema(schema_with = auth_methods)]
-    pub auth_method: Option<String>,
-    /// `jwt` (default) or `opaque`.
-    #[serde(default)]
-    #[schema(schema_with = token_formats)]
-    pub token_format: Option<String>,
-    /// `required` (default) or `optional` (confidential legacy apps only).
-    #[serde(default)]
-    #[schema(schema_with = pkce_policies)]
-    pub pkce: Option<String>,
-    /// A duration such as `10m`, `1h`; absent: the server default.
-    #[serde(default)]
-    #[schema(nullable, pattern = r"^0{0,8}[1-9][0-9]{0,8}[smhd]$")]
-    pub access_token_ttl: Option<String>,
-    #[serde(default)]
-    #[schema(nullable, pattern = r"^0{0,8}[1-9][0-9]{0,8}[smhd]$")]
-    pub refresh_token_ttl: Option<String>,
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    /// The Jira username of the service account client-credentials tokens act as.
-    #[serde(default)]
-    #[schema(nullable, max_length = 255, pattern = r"^[^\s\x00-\x1f\x7f-\x9f]*$")]
-    pub service_account: Option<String>,
-    #[serde(default)]
-    pub resource_server: bool,
-}
-
-impl AppInput {
-    pub fn draft(self) -> ClientDraft {
-        ClientDraft {
-            name: self.name,
-            client_type: self.client_type,
-            grants: self.grants,
-            redirect_uris: self.redirect_uris,
-            scopes: self.scopes,
-            auth_method: self.auth_method.unwrap_or_default(),
-            token_format: self.token_format.unwrap_or_default(),
-            pkce: self.pkce.unwrap_or_default(),
-            access_token_ttl: self.access_token_ttl.unwrap_or_default(),
-            refresh_token_ttl: self.refresh_token_ttl.unwrap_or_default(),
-            audiences: self.audiences,
-            service_account: self.service_account.unwrap_or_default(),
-            resource_server: self.resource_server,
-        }
-    }
-}
-
-/// An app as stored (never its secret): the one JSON shape of a client,
-/// in the admin API and in `tessera client … --json`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct App {
-    pub client_id: String,
-    pub name: String,
-    pub client_type: String,
-    pub auth_method: String,
-    /// The same as `auth_method`, by its name in client registration
-    /// metadata (RFC 7591 §2).
-    pub token_endpoint_auth_method: String,
-    pub grants: Vec<String>,
-    pub scopes: Vec<String>,
-    pub redirect_uris: Vec<String>,
-    pub token_format: String,
-    pub pkce: String,
-    pub access_token_ttl_seconds: Option<i64>,
-    pub refresh_token_ttl_seconds: Option<i64>,
-    pub audiences: Vec<String>,
-    pub service_account: Option<String>,
-    pub resource_server: bool,
-    pub enabled: bool,
-    /// Unix seconds.
-    pub created_at: i64,
-}
-
-impl From<&Client> for App {
-    fn from(client: &Client) -> Self {
-        Self {
-            client_id: client.id.to_string(),
-            name: client.name.clone(),
-            client_type: client.client_type.as_str().into(),
-            auth_method: client.auth_method.as_str().into(),
-            token_endpoint_auth_method: client.auth_method.as_str().into(),
-            grants: client.grants.iter().map(|g| g.as_str().to_owned()).collect(),
-            scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-            redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
-            token_format: client.token_format.as_str().into(),
-            pkce: client.pkce.as_str().into(),
-            access_token_ttl_seconds: client.access_token_ttl.map(|t| t.seconds()),
-            refresh_token_ttl_seconds: client.refresh_token_ttl.map(|t| t.seconds()),
-            audiences: client.audiences.iter().map(|a| a.as_str().to_owned()).collect(),
-            service_account: client.service_account.as_ref().map(|sa| sa.username.to_string()),
-            resource_server: client.resource_server,
-            enabled: client.enabled,
-            created_at: client.created_at.seconds(),
-        }
-    }
 }
 
 /// A newly registered app; `client_secret` is shown this once (absent for public apps).
@@ -463,46 +347,6 @@ pub struct CreatedPersonalToken {
     pub token: String,
     #[serde(flatten)]
     pub details: PersonalTokenOutput,
-}
-
-/// A string schema allowing only `values`.
-fn one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::String))
-        .enum_values(Some(values.into_iter().map(str::to_owned)))
-}
-
-/// `one_of(values)` or null (an optional field sent as `null`).
-fn nullable_one_of<'a>(values: impl IntoIterator<Item = &'a str>) -> Object {
-    let values: Vec<serde_json::Value> = values
-        .into_iter()
-        .map(|v| serde_json::Value::from(v.to_owned()))
-        .chain([serde_json::Value::Null])
-        .collect();
-    ObjectBuilder::new()
-        .schema_type([Type::String, Type::Null].into_iter().collect::<SchemaType>())
-        .enum_values(Some(values))
-        .build()
-}
-
-fn client_types() -> Object {
-    one_of(ClientType::ALL.iter().map(|v| v.as_str())).build()
-}
-
-fn grant_types() -> utoipa::openapi::Array {
-    ArrayBuilder::new().items(one_of(GrantType::ALL.iter().map(|v| v.as_str()))).build()
-}
-
-fn auth_methods() -> Object {
-    nullable_one_of(AuthMethod::ALL.iter().map(|v| v.as_str()))
-}
-
-fn token_formats() -> Object {
-    nullable_one_of(TokenFormat::ALL.iter().map(|v| v.as_str()))
-}
-
-fn pkce_policies() -> Object {
-    nullable_one_of(PkcePolicy::ALL.iter().map(|v| v.as_str()))
 }
 
 fn roles() -> Object {

@@ -8,7 +8,10 @@ use super::{
     admin, claim, failure, notice, see_other, settle, when, FieldErrors, Form, Layout, Submission, Visitor,
 };
 use crate::crypto::secrets::random_id;
-use crate::domain::{Client, ClientDraft, ClientType, Grace, GrantType, Lifetime, NewClient, PkcePolicy};
+use crate::domain::{
+    AuthMethod, Client, ClientDraft, ClientType, FormFields, Grace, GrantType, NewClient, PkcePolicy,
+    TokenFormat,
+};
 use crate::http::extract::{Admin, AdminForm};
 use crate::http::pages::html;
 use crate::http::AppState;
@@ -16,59 +19,47 @@ use crate::service::accounts::GrantsOf;
 use crate::service::admin::ClientWithSecret;
 use crate::service::ServiceError;
 
-/// An app as the list and the detail page show it.
+/// An app as the list and the detail page show it: its properties as the
+/// draft spells them, and what only a stored client has.
 pub struct AppView {
     pub id: String,
-    pub name: String,
-    pub client_type: &'static str,
-    pub confidential: bool,
-    pub auth_method: &'static str,
-    pub grants: String,
-    pub scopes: String,
-    pub redirect_uris: Vec<String>,
-    pub token_format: &'static str,
-    pub pkce: &'static str,
-    pub pkce_optional: bool,
-    pub access_token_ttl: String,
-    pub refresh_token_ttl: String,
-    pub audiences: String,
-    pub service_account: String,
-    pub resource_server: bool,
     pub enabled: bool,
     pub created_at: String,
+    pub draft: ClientDraft,
 }
 
 impl From<&Client> for AppView {
     fn from(client: &Client) -> Self {
-        let or_default =
-            |ttl: Option<Lifetime>| ttl.map_or_else(|| "server default".to_owned(), |t| t.to_string());
         Self {
             id: client.id.to_string(),
-            name: client.name.clone(),
-            client_type: client.client_type.as_str(),
-            confidential: client.client_type == ClientType::Confidential,
-            auth_method: client.auth_method.as_str(),
-            grants: client.grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", "),
-            scopes: if client.scopes.is_empty() { "—".into() } else { client.scopes.to_string() },
-            redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
-            token_format: client.token_format.as_str(),
-            pkce: client.pkce.as_str(),
-            pkce_optional: client.pkce == PkcePolicy::Optional,
-            access_token_ttl: or_default(client.access_token_ttl),
-            refresh_token_ttl: or_default(client.refresh_token_ttl),
-            audiences: if client.audiences.is_empty() {
-                "server default".into()
-            } else {
-                client.audiences.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
-            },
-            service_account: client
-                .service_account
-                .as_ref()
-                .map_or("—".into(), |sa| sa.username.to_string()),
-            resource_server: client.resource_server,
             enabled: client.enabled,
             created_at: when(client.created_at),
+            draft: ClientDraft::of(client),
         }
+    }
+}
+
+impl AppView {
+    pub fn confidential(&self) -> bool {
+        self.draft.client_type == ClientType::Confidential.as_str()
+    }
+
+    pub fn pkce_optional(&self) -> bool {
+        self.draft.pkce.as_deref() == Some(PkcePolicy::Optional.as_str())
+    }
+
+    /// A list property for a table cell; `none` when empty.
+    pub fn joined<'a>(&self, values: &'a [String], none: &'a str) -> String {
+        if values.is_empty() {
+            none.to_owned()
+        } else {
+            values.join(", ")
+        }
+    }
+
+    /// An optional property for a table cell; `none` when absent.
+    pub fn or<'a>(&'a self, value: &'a Option<String>, none: &'a str) -> &'a str {
+        value.as_deref().unwrap_or(none)
     }
 }
 
@@ -94,81 +85,53 @@ pub async fn list(Admin(visitor): Admin, request: HttpRequest, state: web::Data<
 
 /// The registration / edit form: what was typed, and what is wrong with it.
 pub struct AppForm {
-    pub name: String,
-    pub client_type: String,
-    pub grants: Vec<String>,
-    pub redirect_uris: String,
-    pub scopes: Vec<String>,
-    pub auth_method: String,
-    pub token_format: String,
-    pub pkce: String,
-    pub access_token_ttl: String,
-    pub refresh_token_ttl: String,
-    pub audiences: String,
-    pub service_account: String,
-    pub resource_server: bool,
+    pub draft: ClientDraft,
     /// The one-time id that stops a reload from registering twice.
     pub submission: String,
     pub errors: FieldErrors,
 }
 
+impl FormFields for Form {
+    fn text(&self, name: &str) -> String {
+        Form::text(self, name)
+    }
+
+    fn lines(&self, name: &str) -> Vec<String> {
+        let values = self.all(name);
+        values
+            .iter()
+            .flat_map(|v| v.lines())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn checked(&self, name: &str) -> bool {
+        Form::checked(self, name)
+    }
+}
+
 impl AppForm {
     fn blank() -> Self {
-        Self {
-            name: String::new(),
-            client_type: "confidential".into(),
-            grants: vec!["client_credentials".into()],
-            redirect_uris: String::new(),
-            scopes: Vec::new(),
-            auth_method: "client_secret_basic".into(),
-            token_format: "jwt".into(),
-            pkce: "required".into(),
-            access_token_ttl: String::new(),
-            refresh_token_ttl: String::new(),
-            audiences: String::new(),
-            service_account: String::new(),
-            resource_server: false,
-            submission: random_id(16),
-            errors: FieldErrors::default(),
-        }
+        let draft = ClientDraft {
+            client_type: ClientType::Confidential.as_str().into(),
+            grants: vec![GrantType::ClientCredentials.as_str().into()],
+            auth_method: Some(AuthMethod::ClientSecretBasic.as_str().into()),
+            token_format: Some(TokenFormat::Jwt.as_str().into()),
+            pkce: Some(PkcePolicy::Required.as_str().into()),
+            ..ClientDraft::default()
+        };
+        Self { draft, submission: random_id(16), errors: FieldErrors::default() }
     }
 
     fn of(client: &Client) -> Self {
-        let draft = ClientDraft::of(client);
-        Self {
-            name: draft.name,
-            client_type: draft.client_type,
-            grants: draft.grants,
-            redirect_uris: draft.redirect_uris.join("\n"),
-            scopes: draft.scopes,
-            auth_method: draft.auth_method,
-            token_format: draft.token_format,
-            pkce: draft.pkce,
-            access_token_ttl: draft.access_token_ttl,
-            refresh_token_ttl: draft.refresh_token_ttl,
-            audiences: draft.audiences.join("\n"),
-            service_account: draft.service_account,
-            resource_server: draft.resource_server,
-            submission: String::new(),
-            errors: FieldErrors::default(),
-        }
+        Self { draft: ClientDraft::of(client), submission: String::new(), errors: FieldErrors::default() }
     }
 
     fn posted(form: &Form) -> Self {
         Self {
-            name: form.text("name"),
-            client_type: form.text("client_type"),
-            grants: form.all("grants"),
-            redirect_uris: form.text("redirect_uris"),
-            scopes: form.all("scopes"),
-            auth_method: form.text("auth_method"),
-            token_format: form.text("token_format"),
-            pkce: form.text("pkce"),
-            access_token_ttl: form.text("access_token_ttl"),
-            refresh_token_ttl: form.text("refresh_token_ttl"),
-            audiences: form.text("audiences"),
-            service_account: form.text("service_account"),
-            resource_server: form.checked("resource_server"),
+            draft: ClientDraft::from_form(form),
             submission: form.text("submission"),
             errors: FieldErrors::default(),
         }
@@ -176,23 +139,7 @@ impl AppForm {
 
     /// The typed values as a `NewClient`, or the errors per field.
     fn parse_client(&mut self) -> Option<NewClient> {
-        let lines = |text: &str| text.lines().map(str::to_owned).collect();
-        let draft = ClientDraft {
-            name: self.name.clone(),
-            client_type: self.client_type.clone(),
-            grants: self.grants.clone(),
-            redirect_uris: lines(&self.redirect_uris),
-            scopes: self.scopes.clone(),
-            auth_method: self.auth_method.clone(),
-            token_format: self.token_format.clone(),
-            pkce: self.pkce.clone(),
-            access_token_ttl: self.access_token_ttl.clone(),
-            refresh_token_ttl: self.refresh_token_ttl.clone(),
-            audiences: lines(&self.audiences),
-            service_account: self.service_account.clone(),
-            resource_server: self.resource_server,
-        };
-        match draft.parse() {
+        match self.draft.parse() {
             Ok(new) => Some(new),
             Err(errors) => {
                 for error in &errors {
@@ -203,16 +150,26 @@ impl AppForm {
         }
     }
 
+    /// An optional property as the form's field shows it.
+    pub fn value<'a>(&'a self, value: &'a Option<String>) -> &'a str {
+        value.as_deref().unwrap_or_default()
+    }
+
+    /// Whether an optional property is `option` (a select's choice).
+    pub fn chose(&self, value: &Option<String>, option: &str) -> bool {
+        value.as_deref() == Some(option)
+    }
+
     pub fn has_grant(&self, grant: &&str) -> bool {
-        self.grants.iter().any(|g| g == grant)
+        self.draft.grants.iter().any(|g| g == grant)
     }
 
     pub fn is_service_account(&self, name: &str) -> bool {
-        self.service_account == name
+        self.draft.service_account.as_deref() == Some(name)
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.draft.scopes.iter().any(|s| s == scope)
     }
 
     pub fn error_for(&self, field: &str) -> Option<&str> {
