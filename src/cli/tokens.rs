@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::output::{table, time_or};
 use super::{command_line_actor, DatabaseArgs, Output};
-use crate::domain::{Lifetime, PersonalToken, UnixTime, Username};
+use crate::domain::{Lifetime, PersonalToken, PersonalTokenId, UnixTime, Username};
 use crate::service::personal_tokens::TokenRequest;
 use crate::startup::Core;
 
@@ -80,10 +80,10 @@ pub async fn run(core: &Core, command: TokenCommand, out: Output) -> anyhow::Res
                 .iter()
                 .map(|t| {
                     vec![
-                        t.id.clone(),
+                        t.id.to_string(),
                         t.username.to_string(),
                         t.label.clone(),
-                        t.scope.clone(),
+                        t.scope.to_string(),
                         t.status(now).as_str().to_owned(),
                         time_or(t.expires_at, "-"),
                         time_or(t.last_used_at, "-"),
@@ -94,7 +94,7 @@ pub async fn run(core: &Core, command: TokenCommand, out: Output) -> anyhow::Res
             out.print(list.iter().map(|t| token_json(t, now)).collect(), text)
         }
         TokenCommand::Revoke { id } => {
-            tokens.revoke(&command_line_actor(), &id, None).await?;
+            tokens.revoke(&command_line_actor(), &PersonalTokenId::new(id.as_str()), None).await?;
             out.print(json!({"id": id, "revoked": true}), format!("revoked personal token {id}"))
         }
     }
@@ -105,7 +105,7 @@ fn token_json(token: &PersonalToken, now: UnixTime) -> serde_json::Value {
         "id": token.id,
         "username": token.username.as_str(),
         "label": token.label,
-        "scope": token.scope,
+        "scope": token.scope.to_string(),
         "status": token.status(now).as_str(),
         "created_at": token.created_at.seconds(),
         "expires_at": token.expires_at.map(UnixTime::seconds),

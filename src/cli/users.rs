@@ -134,12 +134,12 @@ pub async fn run(core: &Core, command: UserCommand, out: Output) -> anyhow::Resu
             let consents = accounts.consents(&Username::parse(&username)?).await?;
             let rows = consents
                 .iter()
-                .map(|(id, scope, at)| vec![id.to_string(), scope.clone(), time(*at)])
+                .map(|(id, scope, at)| vec![id.to_string(), scope.to_string(), time(*at)])
                 .collect();
             let text = table(&["CLIENT ID", "SCOPE", "APPROVED AT"], rows);
             let value = consents
                 .iter()
-                .map(|(id, scope, at)| json!({"client_id": id.as_str(), "scope": scope, "approved_at": at.seconds()}))
+                .map(|(id, scope, at)| json!({"client_id": id.as_str(), "scope": scope.to_string(), "approved_at": at.seconds()}))
                 .collect();
             out.print(value, text)
         }

@@ -4,6 +4,7 @@
 mod client;
 mod client_kinds;
 mod duration;
+mod ids;
 mod personal_token;
 mod pkce;
 mod redirect_uri;
@@ -19,6 +20,7 @@ pub use client::{
 };
 pub use client_kinds::{Audience, AuthMethod, ClientId, ClientType, GrantType, PkcePolicy, TokenFormat};
 pub use duration::{Grace, Lifetime};
+pub use ids::{GrantId, PersonalTokenId, ServiceAccountId, UserId};
 pub use personal_token::{parse_token_label, PersonalToken, TokenPolicy, TokenStatus};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;

@@ -1,17 +1,17 @@
-use super::{Email, InvalidInput, Lifetime, UnixTime, Username};
+use super::{Email, InvalidInput, Lifetime, PersonalTokenId, ScopeSet, UnixTime, UserId, Username};
 
 /// A personal API token as listed: everything but the token itself, which
 /// exists only in the creation response (the store keeps a digest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonalToken {
-    pub id: String,
-    pub user_id: String,
+    pub id: PersonalTokenId,
+    pub user_id: UserId,
     pub username: Username,
     /// The owner's email, for the claims of a JWT exchanged from the token.
     pub email: Email,
     pub label: String,
-    /// Space-separated scope names, possibly empty.
-    pub scope: String,
+    /// Possibly empty.
+    pub scope: ScopeSet,
     pub created_at: UnixTime,
     pub expires_at: Option<UnixTime>,
     pub last_used_at: Option<UnixTime>,
@@ -104,12 +104,12 @@ mod tests {
 
     fn token() -> PersonalToken {
         PersonalToken {
-            id: "t1".into(),
-            user_id: "u1".into(),
+            id: PersonalTokenId::new("t1"),
+            user_id: UserId::new("u1"),
             username: Username::parse("alice").unwrap(),
             email: Email::parse("alice@example.com").unwrap(),
             label: "ci".into(),
-            scope: String::new(),
+            scope: ScopeSet::default(),
             created_at: UnixTime::from_seconds(100),
             expires_at: Some(UnixTime::from_seconds(200)),
             last_used_at: None,

@@ -1,10 +1,10 @@
-use super::{UnixTime, Username};
+use super::{ServiceAccountId, UnixTime, Username};
 
 /// A non-human principal with a Jira username; client-credentials tokens of
 /// clients bound to it carry it as subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceAccount {
-    pub id: String,
+    pub id: ServiceAccountId,
     pub username: Username,
     pub display_name: Option<String>,
     pub enabled: bool,

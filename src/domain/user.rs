@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use unicode_normalization::UnicodeNormalization as _;
 
-use super::{InvalidInput, UnixTime, Username};
+use super::{InvalidInput, UnixTime, UserId, Username};
 
 /// An email address, stored and compared lower-case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -116,7 +116,7 @@ impl FromStr for Role {
 /// except to be verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: Username,
     pub email: Email,
     pub display_name: Option<String>,

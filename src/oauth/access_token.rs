@@ -4,7 +4,7 @@
 use super::{OAuthError, OAuthServer};
 use crate::crypto::jwt::{sign_access_token, AccessTokenClaims};
 use crate::crypto::secrets::{generate_secret, random_id, ACCESS_TOKEN_PREFIX};
-use crate::domain::{Client, ScopeSet, TokenFormat, UnixTime, User};
+use crate::domain::{Client, GrantId, PersonalTokenId, ScopeSet, TokenFormat, UnixTime, User};
 use crate::store::StoredAccessToken;
 
 pub struct IssuedAccessToken {
@@ -18,9 +18,9 @@ pub struct TokenSubject<'a> {
     pub username: Option<&'a str>,
     pub email: Option<&'a str>,
     /// The user grant behind the token; revoking it ends the token.
-    pub grant_id: Option<&'a str>,
+    pub grant_id: Option<&'a GrantId>,
     /// The personal token a token exchange started from.
-    pub personal_token: Option<&'a str>,
+    pub personal_token: Option<&'a PersonalTokenId>,
     /// The token expires no later than this (the personal token's expiry).
     pub not_after: Option<UnixTime>,
 }
@@ -33,9 +33,9 @@ impl<'a> TokenSubject<'a> {
     }
 
     /// A person's token under their grant.
-    pub fn person(user: &'a User, grant_id: &'a str) -> Self {
+    pub fn person(user: &'a User, grant_id: &'a GrantId) -> Self {
         Self {
-            subject: &user.id,
+            subject: user.id.as_str(),
             username: Some(user.username.as_str()),
             email: Some(user.email.as_str()),
             grant_id: Some(grant_id),
@@ -83,8 +83,8 @@ impl OAuthServer {
                     scope: scope.to_string(),
                     username: who.username.map(|u| (self.config.username_claim.clone(), u.to_owned())),
                     email: who.email.map(str::to_owned),
-                    grant_id: who.grant_id.map(str::to_owned),
-                    personal_token: who.personal_token.map(str::to_owned),
+                    grant_id: who.grant_id.map(|g| g.as_str().to_owned()),
+                    personal_token: who.personal_token.map(|p| p.as_str().to_owned()),
                 };
                 sign_access_token(key, &claims)?
             }
@@ -95,12 +95,12 @@ impl OAuthServer {
                     client_id: client.id.clone(),
                     subject: who.subject.to_owned(),
                     username: who.username.map(str::to_owned),
-                    scope: scope.to_string(),
+                    scope: scope.clone(),
                     audience: audiences,
                     issued_at: now,
                     expires_at,
                     revoked: false,
-                    grant_id: who.grant_id.map(str::to_owned),
+                    grant_id: who.grant_id.cloned(),
                 };
                 self.store.insert_access_token(&self.hasher.digest(secret.expose()), &record).await?;
                 secret.expose().to_owned()

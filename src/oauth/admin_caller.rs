@@ -5,8 +5,8 @@
 //! admin's token stops working at once.
 
 use super::OAuthServer;
+use crate::domain::Role;
 use crate::domain::ADMIN_SCOPE;
-use crate::domain::{Role, ScopeSet};
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -44,14 +44,13 @@ impl OAuthServer {
         let Some(facts) = self.live_token(token, now).await? else {
             return Err(CallerError::InvalidToken);
         };
-        let scope = ScopeSet::parse(&facts.scope).unwrap_or_default();
-        if !scope.contains(ADMIN_SCOPE) {
+        if !facts.has_scope(ADMIN_SCOPE) {
             return Err(CallerError::NotAdmin);
         }
         let name = match (facts.user_id(), &facts.client_id) {
             // A person's token (a grant's or a personal token): the user must be an admin.
             (Some(user_id), _) => {
-                let user = self.store.find_user(user_id).await?;
+                let user = self.store.find_user(&user_id).await?;
                 user.filter(|u| u.enabled && u.role == Role::Admin).map(|u| u.username.to_string())
             }
             // A machine token: the client's service account must be an admin.

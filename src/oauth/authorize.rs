@@ -13,7 +13,7 @@ use super::OAuthServer;
 use crate::crypto::secrets::{generate_secret, random_id};
 use crate::domain::ADMIN_SCOPE;
 use crate::domain::{
-    ClientId, ClientType, CodeChallenge, GrantType, PkcePolicy, Role, ScopeSet, UnixTime, User,
+    ClientId, ClientType, CodeChallenge, GrantId, GrantType, PkcePolicy, Role, ScopeSet, UnixTime, User,
 };
 use crate::store::{NewCode, StoreError, StoredClient, StoredSession};
 
@@ -316,9 +316,7 @@ impl OAuthServer {
                 .find_consent(&user.id, &request.client.client.id)
                 .await
                 .map_err(|e| self.store_failure(request, e))?;
-            consent
-                .and_then(|scope| ScopeSet::parse(&scope).ok())
-                .is_some_and(|granted| request.scope.is_subset_of(&granted))
+            consent.is_some_and(|granted| request.scope.is_subset_of(&granted))
         };
         if remembered {
             return self.issue_code(request, user, auth_time).await.map(Next::Redirect);
@@ -342,7 +340,7 @@ impl OAuthServer {
     ) -> Result<String, AuthorizeError> {
         let now = self.clock.now();
         self.store
-            .save_consent(&user.id, &request.client.client.id, &request.scope.to_string(), now)
+            .save_consent(&user.id, &request.client.client.id, &request.scope, now)
             .await
             .map_err(|e| self.store_failure(request, e))?;
         self.issue_code(request, user, auth_time).await
@@ -365,14 +363,14 @@ impl OAuthServer {
         let code = generate_secret("");
         let new = NewCode {
             code_hash: self.hasher.digest(code.expose()),
-            grant_id: random_id(16),
+            grant_id: GrantId::new(random_id(16)),
             client_id: request.client.client.id.clone(),
             user_id: user.id.clone(),
             // Only an admin's token opens the admin API.
             scope: if user.role == Role::Admin {
-                request.scope.to_string()
+                request.scope.clone()
             } else {
-                request.scope.without(ADMIN_SCOPE).to_string()
+                request.scope.without(ADMIN_SCOPE)
             },
             auth_time,
             redirect_uri: request.redirect_uri.clone(),

@@ -66,7 +66,7 @@ impl OAuthServer {
         let has = |name: &str| request.scope.iter().any(|s| s.as_str() == name);
         let claims = IdTokenClaims {
             iss: &self.config.issuer,
-            sub: &request.user.id,
+            sub: request.user.id.as_str(),
             aud: request.client.id.as_str(),
             azp: request.client.id.as_str(),
             exp: now.plus(request.lifetime).seconds(),

@@ -9,7 +9,7 @@ use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::jwt::{verify_access_token, GRANT_CLAIM, PERSONAL_TOKEN_CLAIM};
 use crate::crypto::personal_token;
 use crate::crypto::secrets::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
-use crate::domain::{ClientId, ClientType, PersonalToken, UnixTime};
+use crate::domain::{ClientId, ClientType, GrantId, PersonalToken, PersonalTokenId, UnixTime, UserId};
 use crate::store::PersonLink;
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -59,9 +59,9 @@ pub(crate) struct TokenFacts {
     /// None for a personal token without expiry.
     pub expires_at: Option<i64>,
     pub jti: String,
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
     /// The personal token this is, or was exchanged from.
-    pub personal_token: Option<String>,
+    pub personal_token: Option<PersonalTokenId>,
     /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
     pub token_type: &'static str,
 }
@@ -71,10 +71,16 @@ impl TokenFacts {
         self.expires_at.is_none_or(|exp| exp > now.seconds())
     }
 
+    /// Whether the token's scope (space-separated names, as issued) holds
+    /// `name`.
+    pub fn has_scope(&self, name: &str) -> bool {
+        self.scope.split(' ').any(|s| s == name)
+    }
+
     /// The user behind a person's token (a grant, a personal token or an
     /// exchange of one); None for a client's own token.
-    pub fn user_id(&self) -> Option<&str> {
-        (self.grant_id.is_some() || self.personal_token.is_some()).then_some(self.subject.as_str())
+    pub fn user_id(&self) -> Option<UserId> {
+        (self.grant_id.is_some() || self.personal_token.is_some()).then(|| UserId::new(self.subject.as_str()))
     }
 
     /// What ties the token to a person, for `jwt_standing`.
@@ -89,9 +95,9 @@ impl TokenFacts {
     fn of_personal_token(token: PersonalToken) -> Self {
         Self {
             client_id: None,
-            subject: token.user_id,
+            subject: token.user_id.to_string(),
             username: Some(token.username.as_str().to_owned()),
-            scope: token.scope,
+            scope: token.scope.to_string(),
             audience: Vec::new(),
             issued_at: token.created_at.seconds(),
             expires_at: token.expires_at.map(UnixTime::seconds),
@@ -170,7 +176,7 @@ impl OAuthServer {
                 client_id: Some(stored.client_id),
                 subject: stored.subject,
                 username: stored.username,
-                scope: stored.scope,
+                scope: stored.scope.to_string(),
                 audience: stored.audience,
                 issued_at: stored.issued_at.seconds(),
                 expires_at: Some(stored.expires_at.seconds()),
@@ -218,9 +224,9 @@ impl OAuthServer {
         }
         Ok(Some(TokenFacts {
             client_id: Some(stored.client_id),
-            subject: user.id,
+            subject: user.id.to_string(),
             username: Some(user.username.as_str().to_owned()),
-            scope: stored.scope,
+            scope: stored.scope.to_string(),
             audience: Vec::new(),
             issued_at: stored.issued_at.seconds(),
             expires_at: Some(stored.expires_at.seconds()),
@@ -247,12 +253,12 @@ impl OAuthServer {
             issued_at: claims.iat,
             expires_at: Some(claims.exp),
             jti: claims.jti,
-            grant_id: claims.other.get(GRANT_CLAIM).and_then(|v| v.as_str()).map(str::to_owned),
+            grant_id: claims.other.get(GRANT_CLAIM).and_then(|v| v.as_str()).map(GrantId::new),
             personal_token: claims
                 .other
                 .get(PERSONAL_TOKEN_CLAIM)
                 .and_then(|v| v.as_str())
-                .map(str::to_owned),
+                .map(PersonalTokenId::new),
             token_type: "Bearer",
         })
     }

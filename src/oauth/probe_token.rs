@@ -7,7 +7,7 @@ use super::access_token::{IssuedAccessToken, TokenSubject};
 use super::grants::{client_credentials, resolve_audience};
 use super::{OAuthError, OAuthServer};
 use crate::crypto::secrets::random_id;
-use crate::domain::{Client, ScopeSet, User, ADMIN_SCOPE, OFFLINE_ACCESS};
+use crate::domain::{Client, GrantId, ScopeSet, User, ADMIN_SCOPE, OFFLINE_ACCESS};
 use crate::store::NewGrant;
 
 /// A probe token and what it carries.
@@ -17,7 +17,7 @@ pub struct ProbeToken {
     pub username: String,
     pub scope: ScopeSet,
     /// The grant a person's token stands on; ending it ends the token.
-    grant_id: Option<String>,
+    grant_id: Option<GrantId>,
 }
 
 impl OAuthServer {
@@ -38,13 +38,13 @@ impl OAuthServer {
                 // A person's token stands on a grant, as one from the code
                 // flow does (userinfo and introspection read the person
                 // through it).
-                let grant_id = random_id(16);
+                let grant_id = GrantId::new(random_id(16));
                 let scope = client.scopes.without(ADMIN_SCOPE).without(OFFLINE_ACCESS);
                 let grant = NewGrant {
                     grant_id: grant_id.clone(),
                     client_id: client.id.clone(),
                     user_id: person.id.clone(),
-                    scope: scope.to_string(),
+                    scope: scope.clone(),
                     auth_time: now,
                     expires_at: ends,
                 };

@@ -5,7 +5,6 @@ use serde_json::{json, Map, Value};
 
 use super::id_token::OPENID;
 use super::{OAuthError, OAuthServer};
-use crate::domain::ScopeSet;
 
 /// How the bearer token arrived (RFC 6750 §2).
 pub enum Bearer<'a> {
@@ -51,24 +50,23 @@ impl OAuthServer {
             // A client's own token has no user behind it.
             return Err(UserinfoError::InvalidToken("the access token does not belong to a user"));
         };
-        let scope = ScopeSet::parse(&facts.scope).unwrap_or_default();
         // A personal token (or a JWT exchanged from one) is the person's own
         // credential: it identifies them fully, whatever its scopes. An app's
         // token shows what the person consented to under `openid`.
         let own_token = facts.personal_token.is_some();
-        let has = |name: &str| own_token || scope.iter().any(|s| s.as_str() == name);
+        let has = |name: &str| own_token || facts.has_scope(name);
         if !has(OPENID) {
             return Err(UserinfoError::InsufficientScope);
         }
         let user = self
             .store
-            .find_user(user_id)
+            .find_user(&user_id)
             .await
             .map_err(OAuthError::from)?
             .filter(|u| u.enabled)
             .ok_or(UserinfoError::InvalidToken("the access token is not valid"))?;
         let mut claims = Map::new();
-        claims.insert("sub".into(), json!(user.id));
+        claims.insert("sub".into(), json!(user.id.as_str()));
         claims.insert(self.config.username_claim.clone(), json!(user.username.as_str()));
         claims.insert("preferred_username".into(), json!(user.username.as_str()));
         if has("profile") {

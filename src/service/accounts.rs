@@ -7,7 +7,8 @@ use crate::clock::Clock;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::secrets::{generate_secret, Secret};
 use crate::domain::{
-    ClientId, Email, InvalidInput, NewUser, Password, Role, UnixTime, User, UserChanges, Username,
+    ClientId, Email, GrantId, InvalidInput, NewUser, Password, Role, ScopeSet, UnixTime, User, UserChanges,
+    Username,
 };
 use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::ServiceError;
@@ -181,7 +182,7 @@ impl Accounts {
     pub async fn consents(
         &self,
         username: &Username,
-    ) -> Result<Vec<(ClientId, String, UnixTime)>, ServiceError> {
+    ) -> Result<Vec<(ClientId, ScopeSet, UnixTime)>, ServiceError> {
         let user = self.find_user(username).await?;
         Ok(self.store.list_consents(&user.id).await?)
     }
@@ -212,7 +213,7 @@ impl Accounts {
     pub async fn revoke_grant(
         &self,
         actor: &Actor,
-        grant_id: &str,
+        grant_id: &GrantId,
         owner: Option<&User>,
     ) -> Result<(), ServiceError> {
         let grant = self.store.find_grant(grant_id).await?;

@@ -23,7 +23,7 @@ use prometheus::IntCounter;
 use tokio::sync::{mpsc, Notify};
 
 use crate::clock::Clock;
-use crate::domain::{ClientId, ScopeName, UnixTime, Username};
+use crate::domain::{ClientId, GrantId, PersonalTokenId, ScopeName, UnixTime, Username};
 pub use crate::store::{AuditQuery, AuditRecord};
 use crate::store::{NewAuditEvent, Store, StoreError, StoreResult};
 
@@ -39,8 +39,8 @@ pub enum Target<'a> {
     User(&'a Username),
     ServiceAccount(&'a Username),
     Scope(&'a ScopeName),
-    Grant(&'a str),
-    PersonalToken(&'a str),
+    Grant(&'a GrantId),
+    PersonalToken(&'a PersonalTokenId),
     SigningKey(&'a str),
 }
 

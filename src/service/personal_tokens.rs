@@ -13,8 +13,8 @@ use crate::crypto::secrets::{random_id, Secret, SecretHasher};
 use crate::domain::ADMIN_SCOPE;
 use crate::domain::OFFLINE_ACCESS;
 use crate::domain::{
-    parse_token_label, InvalidInput, Lifetime, PersonalToken, Role, ScopeName, ScopeSet, TokenPolicy,
-    UnixTime, User,
+    parse_token_label, InvalidInput, Lifetime, PersonalToken, PersonalTokenId, Role, ScopeName, ScopeSet,
+    TokenPolicy, UnixTime, User,
 };
 use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::ServiceError;
@@ -44,7 +44,7 @@ pub struct PersonalTokens {
     audit: Arc<Audit>,
     policy: TokenPolicy,
     /// Token id → the latest use not yet written.
-    used: Mutex<HashMap<String, UnixTime>>,
+    used: Mutex<HashMap<PersonalTokenId, UnixTime>>,
 }
 
 impl PersonalTokens {
@@ -78,15 +78,14 @@ impl PersonalTokens {
             return Err(InvalidInput::new(format!("{} is disabled", owner.username)).into());
         }
         let secret = personal_token::generate();
-        let id = random_id(12);
+        let id = PersonalTokenId::new(random_id(12));
         let token_hash = self.hasher.digest(secret.expose());
-        let scope_text = scope.to_string();
         let new = NewPersonalToken {
             id: &id,
             user_id: &owner.id,
             token_hash: &token_hash,
             label: &label,
-            scope: &scope_text,
+            scope: &scope,
             created_at: now,
             expires_at,
         };
@@ -105,21 +104,30 @@ impl PersonalTokens {
 
     /// One person's tokens, or everyone's; newest first.
     pub async fn list(&self, owner: Option<&User>) -> Result<Vec<PersonalToken>, ServiceError> {
-        Ok(self.store.list_personal_tokens(owner.map(|o| o.id.as_str())).await?)
+        Ok(self.store.list_personal_tokens(owner.map(|o| &o.id)).await?)
     }
 
     /// A token by id; `owner`, when given, must be its owner (self-service:
     /// someone else's token is "not found", never "forbidden").
-    pub async fn find(&self, id: &str, owner: Option<&User>) -> Result<PersonalToken, ServiceError> {
+    pub async fn find(
+        &self,
+        id: &PersonalTokenId,
+        owner: Option<&User>,
+    ) -> Result<PersonalToken, ServiceError> {
         let found = self.store.find_personal_token(id).await?;
-        found
-            .filter(|t| owner.is_none_or(|o| o.id == t.user_id))
-            .ok_or_else(|| ServiceError::NotFound(format!("no personal token with id '{}'", printable(id))))
+        found.filter(|t| owner.is_none_or(|o| o.id == t.user_id)).ok_or_else(|| {
+            ServiceError::NotFound(format!("no personal token with id '{}'", printable(id.as_str())))
+        })
     }
 
     /// Revokes a token at once; revoking a revoked token is an error, so a
     /// script learns it named the wrong one.
-    pub async fn revoke(&self, actor: &Actor, id: &str, owner: Option<&User>) -> Result<(), ServiceError> {
+    pub async fn revoke(
+        &self,
+        actor: &Actor,
+        id: &PersonalTokenId,
+        owner: Option<&User>,
+    ) -> Result<(), ServiceError> {
         let token = self.find(id, owner).await?;
         if !self.store.revoke_personal_token(&token.id, self.clock.now()).await? {
             return Err(InvalidInput::new(format!("the token '{}' is already revoked", token.label)).into());
@@ -146,7 +154,7 @@ impl PersonalTokens {
         Ok(Some(token))
     }
 
-    fn note_use(&self, id: &str, now: UnixTime) {
+    fn note_use(&self, id: &PersonalTokenId, now: UnixTime) {
         let mut used = crate::sync::lock(&self.used);
         remember_use(&mut used, id, now);
     }
@@ -154,7 +162,7 @@ impl PersonalTokens {
     /// Writes the uses gathered since the last flush; on failure they are
     /// kept for the next try.
     pub async fn flush_usage(&self) -> StoreResult<()> {
-        let uses: Vec<(String, UnixTime)> = {
+        let uses: Vec<(PersonalTokenId, UnixTime)> = {
             let mut used = crate::sync::lock(&self.used);
             used.drain().collect()
         };
@@ -219,11 +227,11 @@ impl PersonalTokens {
 
 /// Keeps the latest use of each token; no allocation for one already seen
 /// (this runs on every introspection of a personal token).
-fn remember_use(used: &mut HashMap<String, UnixTime>, id: &str, at: UnixTime) {
+fn remember_use(used: &mut HashMap<PersonalTokenId, UnixTime>, id: &PersonalTokenId, at: UnixTime) {
     match used.get_mut(id) {
         Some(last) => *last = (*last).max(at),
         None => {
-            used.insert(id.to_owned(), at);
+            used.insert(id.clone(), at);
         }
     }
 }

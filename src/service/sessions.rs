@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::crypto::secrets::{generate_secret, random_id, SecretHasher};
-use crate::domain::{UnixTime, User};
+use crate::domain::{UnixTime, User, UserId};
 pub use crate::store::StoredSession;
 use crate::store::{NewSession, Store, StoreResult};
 
@@ -120,7 +120,7 @@ impl Sessions {
         self.store.delete_session(&self.hasher.digest(cookie)).await
     }
 
-    async fn start(&self, user_id: Option<String>, auth_time: Option<UnixTime>) -> StoreResult<Started> {
+    async fn start(&self, user_id: Option<UserId>, auth_time: Option<UnixTime>) -> StoreResult<Started> {
         let now = self.clock.now();
         let cookie = generate_secret("");
         let csrf_token = random_id(32);

@@ -15,6 +15,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor as _};
 
 use super::{StoreError, StoreResult};
+use crate::domain::ScopeSet;
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -315,6 +316,13 @@ pub(super) fn map_error(error: sqlx::Error) -> StoreError {
 pub(super) fn flag(row: &AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     use sqlx::Row as _;
     Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+/// Reads a scope column: names as `ScopeSet` writes them, parsed once here.
+pub(super) fn scope(row: &AnyRow, column: &str) -> anyhow::Result<ScopeSet> {
+    use sqlx::Row as _;
+    let text: String = row.try_get(column)?;
+    ScopeSet::parse(&text).with_context(|| format!("stored {column} is invalid"))
 }
 
 pub(super) fn to_flag(value: bool) -> i64 {

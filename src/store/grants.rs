@@ -2,12 +2,12 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::Row as _;
 
-use super::db::to_flag;
+use super::db::{scope, to_flag};
 use super::{
     Database, FaultPoint, GrantStore, GrantSummary, GrantsOf, NewCode, NewGrant, NewRefreshToken, StoreError,
     StoreResult, StoredCode, StoredRefreshToken,
 };
-use crate::domain::{ClientId, UnixTime};
+use crate::domain::{ClientId, GrantId, UnixTime, UserId};
 
 const GRANT_SUMMARY: &str =
     "SELECT g.id, g.user_id, u.username, g.client_id, c.name AS client_name, g.scope, \
@@ -18,12 +18,12 @@ fn grant_summary(row: &sqlx::any::AnyRow) -> Result<GrantSummary, StoreError> {
     let read = || -> anyhow::Result<GrantSummary> {
         let client_id: String = row.try_get("client_id")?;
         Ok(GrantSummary {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
+            id: GrantId::new(row.try_get::<String, _>("id")?),
+            user_id: UserId::new(row.try_get::<String, _>("user_id")?),
             username: row.try_get("username")?,
             client_id: ClientId::parse(&client_id)?,
             client_name: row.try_get("client_name")?,
-            scope: row.try_get("scope")?,
+            scope: scope(row, "scope")?,
             created_at: UnixTime::from_seconds(row.try_get("created_at")?),
             expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
             revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
@@ -42,10 +42,10 @@ impl GrantStore for Database {
         let transaction = async {
             let mut tx = self.pool().begin().await?;
             sqlx::query(INSERT_GRANT)
-                .bind(&code.grant_id)
-                .bind(&code.user_id)
+                .bind(code.grant_id.as_str())
+                .bind(code.user_id.as_str())
                 .bind(code.client_id.as_str())
-                .bind(&code.scope)
+                .bind(code.scope.to_string())
                 .bind(code.auth_time.seconds())
                 .bind(now.seconds())
                 .bind(code.grant_expires_at.seconds())
@@ -56,7 +56,7 @@ impl GrantStore for Database {
                  code_challenge, nonce, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
             )
             .bind(&code.code_hash)
-            .bind(&code.grant_id)
+            .bind(code.grant_id.as_str())
             .bind(code.client_id.as_str())
             .bind(&code.redirect_uri)
             .bind(to_flag(code.redirect_uri_given))
@@ -73,10 +73,10 @@ impl GrantStore for Database {
     async fn create_grant(&self, grant: &NewGrant, now: UnixTime) -> StoreResult<()> {
         self.bounded(
             sqlx::query(INSERT_GRANT)
-                .bind(&grant.grant_id)
-                .bind(&grant.user_id)
+                .bind(grant.grant_id.as_str())
+                .bind(grant.user_id.as_str())
                 .bind(grant.client_id.as_str())
-                .bind(&grant.scope)
+                .bind(grant.scope.to_string())
                 .bind(grant.auth_time.seconds())
                 .bind(now.seconds())
                 .bind(grant.expires_at.seconds())
@@ -102,10 +102,10 @@ impl GrantStore for Database {
         let read = || -> anyhow::Result<StoredCode> {
             let client_id: String = row.try_get("client_id")?;
             Ok(StoredCode {
-                grant_id: row.try_get("grant_id")?,
+                grant_id: GrantId::new(row.try_get::<String, _>("grant_id")?),
                 client_id: ClientId::parse(&client_id).context("stored client id is invalid")?,
-                user_id: row.try_get("user_id")?,
-                scope: row.try_get("scope")?,
+                user_id: UserId::new(row.try_get::<String, _>("user_id")?),
+                scope: scope(&row, "scope")?,
                 auth_time: UnixTime::from_seconds(row.try_get("auth_time")?),
                 redirect_uri: row.try_get("redirect_uri")?,
                 redirect_uri_given: row.try_get::<i64, _>("redirect_uri_given")? != 0,
@@ -147,11 +147,11 @@ impl GrantStore for Database {
         self.bounded(transaction).await
     }
 
-    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<()> {
+    async fn revoke_grant(&self, grant_id: &GrantId, now: UnixTime) -> StoreResult<()> {
         self.bounded(
             sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now.seconds())
-                .bind(grant_id)
+                .bind(grant_id.as_str())
                 .execute(self.pool()),
         )
         .await?;
@@ -173,10 +173,10 @@ impl GrantStore for Database {
             let client_id: String = row.try_get("client_id")?;
             Ok(StoredRefreshToken {
                 successor_hash: row.try_get("successor_hash")?,
-                grant_id: row.try_get("grant_id")?,
+                grant_id: GrantId::new(row.try_get::<String, _>("grant_id")?),
                 client_id: ClientId::parse(&client_id).context("stored client id is invalid")?,
-                user_id: row.try_get("user_id")?,
-                scope: row.try_get("scope")?,
+                user_id: UserId::new(row.try_get::<String, _>("user_id")?),
+                scope: scope(&row, "scope")?,
                 issued_at: UnixTime::from_seconds(row.try_get("issued_at")?),
                 expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
                 used_at: row.try_get::<Option<i64>, _>("used_at")?.map(UnixTime::from_seconds),
@@ -218,7 +218,7 @@ impl GrantStore for Database {
 
     async fn list_grants(&self, of: GrantsOf<'_>, now: UnixTime) -> StoreResult<Vec<GrantSummary>> {
         let (filter, value) = match of {
-            GrantsOf::User(user_id) => ("g.user_id", user_id),
+            GrantsOf::User(user_id) => ("g.user_id", user_id.as_str()),
             GrantsOf::Client(client) => ("g.client_id", client.as_str()),
         };
         let sql = format!(
@@ -230,21 +230,21 @@ impl GrantStore for Database {
         rows.iter().map(grant_summary).collect()
     }
 
-    async fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<u64> {
+    async fn revoke_user_grants(&self, user_id: &UserId, now: UnixTime) -> StoreResult<u64> {
         let done = self
             .bounded(
                 sqlx::query("UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
                     .bind(now.seconds())
-                    .bind(user_id)
+                    .bind(user_id.as_str())
                     .execute(self.pool()),
             )
             .await?;
         Ok(done.rows_affected())
     }
 
-    async fn find_grant(&self, grant_id: &str) -> StoreResult<Option<GrantSummary>> {
+    async fn find_grant(&self, grant_id: &GrantId) -> StoreResult<Option<GrantSummary>> {
         let sql = format!("{GRANT_SUMMARY} WHERE g.id = $1");
-        let row = self.bounded(sqlx::query(&sql).bind(grant_id).fetch_optional(self.pool())).await?;
+        let row = self.bounded(sqlx::query(&sql).bind(grant_id.as_str()).fetch_optional(self.pool())).await?;
         row.as_ref().map(grant_summary).transpose()
     }
 }
@@ -258,8 +258,8 @@ async fn insert_refresh_token(
          VALUES ($1, $2, $3, $4, $5, NULL)",
     )
     .bind(&token.token_hash)
-    .bind(&token.grant_id)
-    .bind(&token.scope)
+    .bind(token.grant_id.as_str())
+    .bind(token.scope.to_string())
     .bind(token.issued_at.seconds())
     .bind(token.expires_at.seconds())
     .execute(&mut **tx)

@@ -27,8 +27,9 @@ pub use db::{Backend, Database, FaultPoint};
 pub use retention::{Cutoffs, PurgeRule, PurgeSession, RetentionStore};
 
 use crate::domain::{
-    Client, ClientId, NewClient, NewServiceAccount, NewUser, PersonalToken, ScopeName, ServiceAccount,
-    ServiceAccountChanges, UnixTime, User, UserChanges, Username,
+    Client, ClientId, GrantId, NewClient, NewServiceAccount, NewUser, PersonalToken, PersonalTokenId,
+    ScopeName, ScopeSet, ServiceAccount, ServiceAccountChanges, UnixTime, User, UserChanges, UserId,
+    Username,
 };
 
 /// What can go wrong below the domain; `Unavailable` becomes 503.
@@ -173,13 +174,13 @@ pub struct StoredAccessToken {
     pub client_id: ClientId,
     pub subject: String,
     pub username: Option<String>,
-    pub scope: String,
+    pub scope: ScopeSet,
     pub audience: Vec<String>,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked: bool,
     /// The user grant it came from, if any (its revocation ends the token).
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
 }
 
 /// What ties a JWT to a person, beyond its client: the token dies with it.
@@ -188,11 +189,11 @@ pub enum PersonLink<'a> {
     /// A machine token: the client (and its service account) alone.
     None,
     /// A user's grant (`gid`): revoked grant or disabled user, dead token.
-    Grant(&'a str),
+    Grant(&'a GrantId),
     /// The personal token it was exchanged from (`pat`): revoked personal
     /// token or disabled owner, dead token. (Its expiry needs no check: the
     /// JWT never outlives it.)
-    PersonalToken(&'a str),
+    PersonalToken(&'a PersonalTokenId),
 }
 
 /// Whether a token's client (and the service account it acts for) still
@@ -267,7 +268,7 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()>;
     async fn any_enabled_admin(&self) -> StoreResult<bool>;
-    async fn find_user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>>;
     async fn find_user_by_username(&self, username: &Username) -> StoreResult<Option<User>>;
     async fn update_user(&self, username: &Username, changes: &UserChanges, now: UnixTime)
         -> StoreResult<()>;
@@ -309,7 +310,7 @@ pub trait SessionStore: Send + Sync {
     async fn touch_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()>;
     async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Signs a user out everywhere.
-    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
+    async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<()>;
     /// Claims a one-time form submission id; false if it was claimed before.
     async fn claim_submission(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// Records what a claimed submission produced (e.g. the new client's id).
@@ -323,7 +324,7 @@ pub trait SessionStore: Send + Sync {
 /// A session to store; no `Debug`, it carries the CSRF token.
 #[derive(Clone)]
 pub struct NewSession {
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub csrf_token: String,
     pub auth_time: Option<UnixTime>,
     pub expires_at: UnixTime,
@@ -332,29 +333,29 @@ pub struct NewSession {
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
     /// The scope a user has approved for a client, if any.
-    async fn find_consent(&self, user_id: &str, client: &ClientId) -> StoreResult<Option<String>>;
+    async fn find_consent(&self, user_id: &UserId, client: &ClientId) -> StoreResult<Option<ScopeSet>>;
     async fn save_consent(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client: &ClientId,
-        scope: &str,
+        scope: &ScopeSet,
         now: UnixTime,
     ) -> StoreResult<()>;
     /// Every client a user has approved, with the approved scope.
-    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<(ClientId, String, UnixTime)>>;
+    async fn list_consents(&self, user_id: &UserId) -> StoreResult<Vec<(ClientId, ScopeSet, UnixTime)>>;
     /// Forgets the approval and revokes every grant of that user and client
     /// (their refresh and access tokens stop working). True if anything was
     /// there to revoke.
-    async fn revoke_consent(&self, user_id: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
+    async fn revoke_consent(&self, user_id: &UserId, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
 }
 
 /// A grant without a code.
 #[derive(Debug, Clone)]
 pub struct NewGrant {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub client_id: ClientId,
-    pub user_id: String,
-    pub scope: String,
+    pub user_id: UserId,
+    pub scope: ScopeSet,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -363,10 +364,10 @@ pub struct NewGrant {
 #[derive(Debug, Clone)]
 pub struct NewCode {
     pub code_hash: String,
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub client_id: ClientId,
-    pub user_id: String,
-    pub scope: String,
+    pub user_id: UserId,
+    pub scope: ScopeSet,
     pub auth_time: UnixTime,
     pub redirect_uri: String,
     pub redirect_uri_given: bool,
@@ -379,10 +380,10 @@ pub struct NewCode {
 /// A stored code and the grant it belongs to.
 #[derive(Debug, Clone)]
 pub struct StoredCode {
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub client_id: ClientId,
-    pub user_id: String,
-    pub scope: String,
+    pub user_id: UserId,
+    pub scope: ScopeSet,
     pub auth_time: UnixTime,
     pub redirect_uri: String,
     pub redirect_uri_given: bool,
@@ -412,7 +413,7 @@ pub trait GrantStore: Send + Sync {
         now: UnixTime,
     ) -> StoreResult<bool>;
     /// Revokes a grant: every token issued under it stops being live.
-    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<()>;
+    async fn revoke_grant(&self, grant_id: &GrantId, now: UnixTime) -> StoreResult<()>;
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;
     /// Rotates a refresh token: marks the unused, unexpired `old` used,
     /// remembering its successor, and stores the successor, in one
@@ -428,25 +429,25 @@ pub trait GrantStore: Send + Sync {
     /// Live grants (unrevoked, unexpired) of a user or a client, newest first.
     async fn list_grants(&self, of: GrantsOf<'_>, now: UnixTime) -> StoreResult<Vec<GrantSummary>>;
     /// Revokes every live grant of a user; returns how many.
-    async fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> StoreResult<u64>;
-    async fn find_grant(&self, grant_id: &str) -> StoreResult<Option<GrantSummary>>;
+    async fn revoke_user_grants(&self, user_id: &UserId, now: UnixTime) -> StoreResult<u64>;
+    async fn find_grant(&self, grant_id: &GrantId) -> StoreResult<Option<GrantSummary>>;
 }
 
 #[derive(Debug, Clone, Copy)]
 pub enum GrantsOf<'a> {
-    User(&'a str),
+    User(&'a UserId),
     Client(&'a ClientId),
 }
 
 /// A grant as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantSummary {
-    pub id: String,
-    pub user_id: String,
+    pub id: GrantId,
+    pub user_id: UserId,
     pub username: String,
     pub client_id: ClientId,
     pub client_name: String,
-    pub scope: String,
+    pub scope: ScopeSet,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked: bool,
@@ -455,8 +456,8 @@ pub struct GrantSummary {
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
     pub token_hash: String,
-    pub grant_id: String,
-    pub scope: String,
+    pub grant_id: GrantId,
+    pub scope: ScopeSet,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -466,10 +467,10 @@ pub struct NewRefreshToken {
 pub struct StoredRefreshToken {
     /// The digest of the token that replaced it, once rotated.
     pub successor_hash: Option<String>,
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub client_id: ClientId,
-    pub user_id: String,
-    pub scope: String,
+    pub user_id: UserId,
+    pub scope: ScopeSet,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
@@ -481,11 +482,11 @@ pub struct StoredRefreshToken {
 /// A personal token to store: its digest, never the token.
 #[derive(Debug, Clone)]
 pub struct NewPersonalToken<'a> {
-    pub id: &'a str,
-    pub user_id: &'a str,
+    pub id: &'a PersonalTokenId,
+    pub user_id: &'a UserId,
     pub token_hash: &'a str,
     pub label: &'a str,
-    pub scope: &'a str,
+    pub scope: &'a ScopeSet,
     pub created_at: UnixTime,
     pub expires_at: Option<UnixTime>,
 }
@@ -502,14 +503,14 @@ pub trait PersonalTokenStore: Send + Sync {
         max_live: u32,
     ) -> StoreResult<Option<PersonalToken>>;
     /// One user's tokens, or everyone's; newest first.
-    async fn list_personal_tokens(&self, user_id: Option<&str>) -> StoreResult<Vec<PersonalToken>>;
-    async fn find_personal_token(&self, id: &str) -> StoreResult<Option<PersonalToken>>;
+    async fn list_personal_tokens(&self, user_id: Option<&UserId>) -> StoreResult<Vec<PersonalToken>>;
+    async fn find_personal_token(&self, id: &PersonalTokenId) -> StoreResult<Option<PersonalToken>>;
     /// The token with this digest, with its owner's standing: one read.
     async fn find_personal_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<PersonalToken>>;
     /// False when there is no such unrevoked token.
-    async fn revoke_personal_token(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn revoke_personal_token(&self, id: &PersonalTokenId, now: UnixTime) -> StoreResult<bool>;
     /// Moves `last_used_at` forward (never back) for each (token id, time).
-    async fn record_personal_token_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()>;
+    async fn record_personal_token_use(&self, uses: &[(PersonalTokenId, UnixTime)]) -> StoreResult<()>;
 }
 
 /// Everything the server needs from storage.

@@ -3,9 +3,9 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::db::flag;
+use super::db::{flag, scope};
 use super::{Database, NewPersonalToken, PersonalTokenStore, StoreError, StoreResult};
-use crate::domain::{Email, PersonalToken, UnixTime, Username};
+use crate::domain::{Email, PersonalToken, PersonalTokenId, UnixTime, UserId, Username};
 
 const SELECT: &str =
     "SELECT t.id, t.user_id, u.username, u.email, u.enabled, t.label, t.scope, t.created_at, \
@@ -19,12 +19,12 @@ fn from_row(row: &AnyRow) -> Result<PersonalToken, StoreError> {
             Ok(row.try_get::<Option<i64>, _>(column)?.map(UnixTime::from_seconds))
         };
         Ok(PersonalToken {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
+            id: PersonalTokenId::new(row.try_get::<String, _>("id")?),
+            user_id: UserId::new(row.try_get::<String, _>("user_id")?),
             username: Username::parse(&username).context("stored username is invalid")?,
             email: Email::parse(&email).context("stored email is invalid")?,
             label: row.try_get("label")?,
-            scope: row.try_get("scope")?,
+            scope: scope(row, "scope")?,
             created_at: UnixTime::from_seconds(row.try_get("created_at")?),
             expires_at: at("expires_at")?,
             last_used_at: at("last_used_at")?,
@@ -48,7 +48,7 @@ impl PersonalTokenStore for Database {
             // A no-op write: it takes the owner's row lock (Postgres) or the
             // write lock (SQLite) before counting.
             let owner = sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
-                .bind(new.user_id)
+                .bind(new.user_id.as_str())
                 .execute(&mut *tx)
                 .await?;
             if owner.rows_affected() == 0 {
@@ -58,7 +58,7 @@ impl PersonalTokenStore for Database {
                 "SELECT COUNT(*) AS live FROM personal_tokens WHERE user_id = $1 AND revoked_at IS NULL \
                  AND (expires_at IS NULL OR expires_at > $2)",
             )
-            .bind(new.user_id)
+            .bind(new.user_id.as_str())
             .bind(now)
             .fetch_one(&mut *tx)
             .await?
@@ -70,11 +70,11 @@ impl PersonalTokenStore for Database {
                 "INSERT INTO personal_tokens (id, user_id, token_hash, label, scope, created_at, expires_at, \
                  last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)",
             )
-            .bind(new.id)
-            .bind(new.user_id)
+            .bind(new.id.as_str())
+            .bind(new.user_id.as_str())
             .bind(new.token_hash)
             .bind(new.label)
-            .bind(new.scope)
+            .bind(new.scope.to_string())
             .bind(now)
             .bind(new.expires_at.map(UnixTime::seconds))
             .execute(&mut *tx)
@@ -88,12 +88,12 @@ impl PersonalTokenStore for Database {
         self.find_personal_token(new.id).await
     }
 
-    async fn list_personal_tokens(&self, user_id: Option<&str>) -> StoreResult<Vec<PersonalToken>> {
+    async fn list_personal_tokens(&self, user_id: Option<&UserId>) -> StoreResult<Vec<PersonalToken>> {
         let rows = match user_id {
             Some(user_id) => {
                 self.bounded(
                     sqlx::query(&format!("{SELECT} WHERE t.user_id = $1 ORDER BY t.created_at DESC, t.id"))
-                        .bind(user_id)
+                        .bind(user_id.as_str())
                         .fetch_all(self.pool()),
                 )
                 .await?
@@ -108,9 +108,13 @@ impl PersonalTokenStore for Database {
         rows.iter().map(from_row).collect()
     }
 
-    async fn find_personal_token(&self, id: &str) -> StoreResult<Option<PersonalToken>> {
+    async fn find_personal_token(&self, id: &PersonalTokenId) -> StoreResult<Option<PersonalToken>> {
         let row = self
-            .bounded(sqlx::query(&format!("{SELECT} WHERE t.id = $1")).bind(id).fetch_optional(self.pool()))
+            .bounded(
+                sqlx::query(&format!("{SELECT} WHERE t.id = $1"))
+                    .bind(id.as_str())
+                    .fetch_optional(self.pool()),
+            )
             .await?;
         row.as_ref().map(from_row).transpose()
     }
@@ -121,21 +125,21 @@ impl PersonalTokenStore for Database {
         row.as_ref().map(from_row).transpose()
     }
 
-    async fn revoke_personal_token(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+    async fn revoke_personal_token(&self, id: &PersonalTokenId, now: UnixTime) -> StoreResult<bool> {
         let done = self
             .bounded(
                 sqlx::query(
                     "UPDATE personal_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
                 )
                 .bind(now.seconds())
-                .bind(id)
+                .bind(id.as_str())
                 .execute(self.pool()),
             )
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn record_personal_token_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()> {
+    async fn record_personal_token_use(&self, uses: &[(PersonalTokenId, UnixTime)]) -> StoreResult<()> {
         if uses.is_empty() {
             return Ok(());
         }

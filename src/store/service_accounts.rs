@@ -8,7 +8,9 @@ use super::db::{flag, to_flag};
 use super::principals;
 use super::{Database, ServiceAccountStore, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
-use crate::domain::{NewServiceAccount, ServiceAccount, ServiceAccountChanges, UnixTime, Username};
+use crate::domain::{
+    NewServiceAccount, ServiceAccount, ServiceAccountChanges, ServiceAccountId, UnixTime, Username,
+};
 
 pub(super) const COLUMNS: &str = "sa.id AS sa_id, sa.username AS sa_username, sa.display_name AS sa_display_name, sa.enabled AS sa_enabled, sa.admin AS sa_admin, sa.created_at AS sa_created_at";
 
@@ -20,7 +22,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<Option<ServiceAccount>, StoreErro
         };
         let username: String = row.try_get("sa_username")?;
         Ok(Some(ServiceAccount {
-            id,
+            id: ServiceAccountId::new(id),
             username: Username::parse(&username).context("stored username is invalid")?,
             display_name: row.try_get("sa_display_name")?,
             enabled: flag(row, "sa_enabled")?,
@@ -65,7 +67,7 @@ impl ServiceAccountStore for Database {
             ))),
             Err(other) => Err(other),
             Ok(Ok(())) => Ok(ServiceAccount {
-                id,
+                id: ServiceAccountId::new(id),
                 username: new.username.clone(),
                 display_name: new.display_name.clone(),
                 enabled: true,

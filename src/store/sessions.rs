@@ -1,8 +1,9 @@
 use async_trait::async_trait;
 use sqlx::Row as _;
 
+use super::db::scope;
 use super::{ConsentStore, Database, NewSession, SessionStore, StoreError, StoreResult, StoredSession};
-use crate::domain::{ClientId, UnixTime};
+use crate::domain::{ClientId, ScopeSet, UnixTime, UserId};
 
 #[async_trait]
 impl SessionStore for Database {
@@ -13,7 +14,7 @@ impl SessionStore for Database {
                  VALUES ($1, $2, $3, $4, $5, $5, $6)",
             )
             .bind(id_hash)
-            .bind(session.user_id.as_deref())
+            .bind(session.user_id.as_ref().map(UserId::as_str))
             .bind(&session.csrf_token)
             .bind(session.auth_time.map(|t| t.seconds()))
             .bind(now.seconds())
@@ -112,9 +113,11 @@ impl SessionStore for Database {
         }
     }
 
-    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()> {
+    async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<()> {
         self.bounded(
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(self.pool()),
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .execute(self.pool()),
         )
         .await?;
         Ok(())
@@ -131,23 +134,23 @@ impl SessionStore for Database {
 
 #[async_trait]
 impl ConsentStore for Database {
-    async fn find_consent(&self, user_id: &str, client: &ClientId) -> StoreResult<Option<String>> {
+    async fn find_consent(&self, user_id: &UserId, client: &ClientId) -> StoreResult<Option<ScopeSet>> {
         let row = self
             .bounded(
                 sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
-                    .bind(user_id)
+                    .bind(user_id.as_str())
                     .bind(client.as_str())
                     .fetch_optional(self.pool()),
             )
             .await?;
-        row.map(|row| row.try_get("scope")).transpose().map_err(|e| StoreError::Unexpected(e.into()))
+        row.map(|row| scope(&row, "scope")).transpose().map_err(StoreError::Unexpected)
     }
 
     async fn save_consent(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         client: &ClientId,
-        scope: &str,
+        scope: &ScopeSet,
         now: UnixTime,
     ) -> StoreResult<()> {
         self.bounded(
@@ -155,9 +158,9 @@ impl ConsentStore for Database {
                 "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, granted_at = $4",
             )
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(client.as_str())
-            .bind(scope)
+            .bind(scope.to_string())
             .bind(now.seconds())
             .execute(self.pool()),
         )
@@ -165,21 +168,21 @@ impl ConsentStore for Database {
         Ok(())
     }
 
-    async fn list_consents(&self, user_id: &str) -> StoreResult<Vec<(ClientId, String, UnixTime)>> {
+    async fn list_consents(&self, user_id: &UserId) -> StoreResult<Vec<(ClientId, ScopeSet, UnixTime)>> {
         let rows = self
             .bounded(
                 sqlx::query("SELECT client_id, scope, granted_at FROM consents WHERE user_id = $1 ORDER BY granted_at")
-                    .bind(user_id)
+                    .bind(user_id.as_str())
                     .fetch_all(self.pool()),
             )
             .await?;
         rows.iter()
             .map(|row| {
-                let read = || -> anyhow::Result<(ClientId, String, UnixTime)> {
+                let read = || -> anyhow::Result<(ClientId, ScopeSet, UnixTime)> {
                     let client: String = row.try_get("client_id")?;
                     Ok((
                         ClientId::parse(&client)?,
-                        row.try_get("scope")?,
+                        scope(row, "scope")?,
                         UnixTime::from_seconds(row.try_get("granted_at")?),
                     ))
                 };
@@ -188,11 +191,11 @@ impl ConsentStore for Database {
             .collect()
     }
 
-    async fn revoke_consent(&self, user_id: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool> {
+    async fn revoke_consent(&self, user_id: &UserId, client: &ClientId, now: UnixTime) -> StoreResult<bool> {
         let transaction = async {
             let mut tx = self.pool().begin().await?;
             let consents = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
-                .bind(user_id)
+                .bind(user_id.as_str())
                 .bind(client.as_str())
                 .execute(&mut *tx)
                 .await?;
@@ -200,7 +203,7 @@ impl ConsentStore for Database {
                 "UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL",
             )
             .bind(now.seconds())
-            .bind(user_id)
+            .bind(user_id.as_str())
             .bind(client.as_str())
             .execute(&mut *tx)
             .await?;

@@ -1,8 +1,9 @@
 use async_trait::async_trait;
 use sqlx::Row as _;
 
+use super::db::scope;
 use super::{Database, PersonLink, Standing, StoreError, StoreResult, StoredAccessToken, TokenStore};
-use crate::domain::{ClientId, UnixTime};
+use crate::domain::{ClientId, GrantId, UnixTime};
 
 /// The standing of a JWT: revoked by `jti` ($1)? its client ($2) and
 /// service account enabled? `$person_live`: is the person behind it (bound
@@ -32,11 +33,11 @@ impl TokenStore for Database {
             .bind(token.client_id.as_str())
             .bind(&token.subject)
             .bind(token.username.as_deref())
-            .bind(&token.scope)
+            .bind(token.scope.to_string())
             .bind(token.audience.join(" "))
             .bind(token.issued_at.seconds())
             .bind(token.expires_at.seconds())
-            .bind(token.grant_id.as_deref())
+            .bind(token.grant_id.as_ref().map(GrantId::as_str))
             .execute(self.pool()),
         )
         .await?;
@@ -68,12 +69,12 @@ impl TokenStore for Database {
                 client_id: ClientId::parse(&client_id)?,
                 subject: row.try_get("subject")?,
                 username: row.try_get("username")?,
-                scope: row.try_get("scope")?,
+                scope: scope(&row, "scope")?,
                 audience: audience.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
                 issued_at: UnixTime::from_seconds(row.try_get("issued_at")?),
                 expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
                 revoked,
-                grant_id: row.try_get("grant_id")?,
+                grant_id: row.try_get::<Option<String>, _>("grant_id")?.map(GrantId::new),
             };
             Ok((
                 token,
@@ -98,14 +99,14 @@ impl TokenStore for Database {
                     "(SELECT COUNT(*) FROM grants g JOIN users u ON u.id = g.user_id \
                      WHERE g.id = $3 AND g.revoked_at IS NULL AND u.enabled = 1)"
                 ),
-                Some(grant),
+                Some(grant.as_str()),
             ),
             PersonLink::PersonalToken(id) => (
                 jwt_standing_sql!(
                     "(SELECT COUNT(*) FROM personal_tokens p JOIN users u ON u.id = p.user_id \
                      WHERE p.id = $3 AND p.revoked_at IS NULL AND u.enabled = 1)"
                 ),
-                Some(id),
+                Some(id.as_str()),
             ),
         };
         let row = self

@@ -7,7 +7,7 @@ use super::db::{flag, to_flag};
 use super::principals;
 use super::{Database, StoreError, StoreResult, UserStore};
 use crate::crypto::secrets::random_id;
-use crate::domain::{Email, NewUser, UnixTime, User, UserChanges, Username};
+use crate::domain::{Email, NewUser, UnixTime, User, UserChanges, UserId, Username};
 
 pub(super) const COLUMNS: &str =
     "id, username, email, display_name, role, enabled, created_at, password_hash";
@@ -18,7 +18,7 @@ pub(super) fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
         let email: String = row.try_get("email")?;
         let role: String = row.try_get("role")?;
         let user = User {
-            id: row.try_get("id")?,
+            id: UserId::new(row.try_get::<String, _>("id")?),
             username: Username::parse(&username).context("stored username is invalid")?,
             email: Email::parse(&email).context("stored email is invalid")?,
             display_name: row.try_get("display_name")?,
@@ -65,7 +65,7 @@ impl UserStore for Database {
             ))),
             Err(other) => Err(other),
             Ok(Ok(())) => Ok(User {
-                id,
+                id: UserId::new(id),
                 username: new.username.clone(),
                 email: new.email.clone(),
                 display_name: new.display_name.clone(),
@@ -142,9 +142,9 @@ impl UserStore for Database {
         Ok(())
     }
 
-    async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
+    async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        let row = self.read(|| sqlx::query(&sql).bind(id).fetch_optional(self.pool())).await?;
+        let row = self.read(|| sqlx::query(&sql).bind(id.as_str()).fetch_optional(self.pool())).await?;
         row.map(|row| from_row(&row).map(|(user, _)| user)).transpose()
     }
 

@@ -311,10 +311,10 @@ async fn person_grant(app: &TestApp) -> String {
     let user = app.core.accounts.find_user(&Username::parse("jane").unwrap()).await.unwrap();
     let code = tessera::store::NewCode {
         code_hash: "h".repeat(43),
-        grant_id: "grant-for-the-api-test".into(),
+        grant_id: tessera::domain::GrantId::new("grant-for-the-api-test"),
         client_id: portal.client.id.clone(),
         user_id: user.id,
-        scope: "openid".into(),
+        scope: tessera::domain::ScopeSet::parse("openid").unwrap(),
         auth_time: tessera::domain::UnixTime::now(),
         redirect_uri: "https://portal.example/cb".into(),
         redirect_uri_given: true,

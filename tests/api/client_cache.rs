@@ -10,7 +10,10 @@ use crate::both_backends;
 use crate::support::tester;
 use crate::support::{spawn_app, spawn_node, Backend, TestApp, TestClient};
 
-both_backends!(changes_on_one_node_reach_the_cache_of_another_within_a_second);
+both_backends!(
+    changes_on_one_node_reach_the_cache_of_another_within_a_second,
+    a_change_this_build_does_not_know_drops_the_whole_cache
+);
 
 /// Polls until `expected` status or a 2 s deadline.
 async fn eventually_status(node: &TestApp, client: &TestClient, expected: u16) {
@@ -48,4 +51,27 @@ async fn changes_on_one_node_reach_the_cache_of_another_within_a_second(backend:
 
     first.core.admin.delete_client(&tester(), &client.id).await.unwrap();
     eventually_status(&second, &new, 401).await;
+}
+
+/// A change log entry of a kind this build does not know (written by a newer
+/// version) is never read as a client's: the node trusts nothing it cached.
+async fn a_change_this_build_does_not_know_drops_the_whole_cache(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let second = spawn_node(Arc::clone(&first.data), first.data.raw_settings(), first.clock.clone()).await;
+    let client = first.deploy_client().await;
+    assert_eq!(second.token(&client, &[]).await.status, 200, "second node now caches the client");
+
+    // Disabled behind every cache's back (no change recorded): the cached
+    // client still answers.
+    let pool = first.core.database.pool();
+    sqlx::query("UPDATE clients SET enabled = 0 WHERE id = $1").bind(&client.id).execute(pool).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(second.token(&client, &[]).await.status, 200, "nothing told the cache");
+
+    // Read as a client's change, it would evict only a client 'hook-1'.
+    sqlx::query("INSERT INTO changes (entity, entity_id, changed_at) VALUES ('webhook', 'hook-1', 0)")
+        .execute(pool)
+        .await
+        .unwrap();
+    eventually_status(&second, &client, 401).await;
 }

@@ -112,7 +112,7 @@ async fn drive(
     shoot(browser, backend, "audit").await?;
     // A long unbroken value must wrap inside the audit table, not widen the page.
     let long = format!("scope:{}", "x".repeat(180));
-    let grant = "x".repeat(180);
+    let grant = tessera::domain::GrantId::new("x".repeat(180));
     let target = tessera::service::audit::Target::Grant(&grant);
     app.core
         .audit

@@ -184,7 +184,9 @@ async fn expiry_and_a_disabled_owner_end_a_token(backend: Backend) {
     assert!(!app.is_active(&jira, lasting.secret.expose()).await, "a disabled owner's token is dead");
     assert_eq!(userinfo(&app, lasting.secret.expose()).await.status, 401);
     let listed = app.core.personal_tokens.list(None).await.unwrap();
-    let status = |id: &str| listed.iter().find(|t| t.id == id).unwrap().status(app.clock.now()).as_str();
+    let status = |id: &tessera::domain::PersonalTokenId| {
+        listed.iter().find(|t| &t.id == id).unwrap().status(app.clock.now()).as_str()
+    };
     assert_eq!(status(&short.token.id), "expired");
     assert_eq!(status(&lasting.token.id), "revoked", "disabling revokes, so enabling revives nothing");
 }

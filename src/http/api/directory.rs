@@ -9,8 +9,8 @@ use super::types::{
 };
 use super::{json_body, no_content, ok, Failure};
 use crate::domain::{
-    Email, InvalidInput, NewServiceAccount, NewUser, Password, Role, ServiceAccountChanges, UserChanges,
-    Username,
+    Email, GrantId, InvalidInput, NewServiceAccount, NewUser, Password, Role, ServiceAccountChanges,
+    UserChanges, Username,
 };
 use crate::http::extract::AdminCaller;
 use crate::http::AppState;
@@ -266,7 +266,7 @@ pub async fn revoke_user_grants(
               (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_grant(
     AdminCaller(actor): AdminCaller,
-    path: web::Path<String>,
+    path: web::Path<GrantId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
     state.accounts.revoke_grant(&actor, &path, None).await?;

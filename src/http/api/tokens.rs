@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::directory::existing;
 use super::types::{ApiError, CreatedPersonalToken, PersonalTokenInput, PersonalTokenOutput};
 use super::{json_body, no_content, ok, Failure};
-use crate::domain::{Lifetime, PersonalToken, UnixTime};
+use crate::domain::{Lifetime, PersonalToken, PersonalTokenId, UnixTime};
 use crate::http::extract::AdminCaller;
 use crate::http::AppState;
 use crate::service::personal_tokens::TokenRequest;
@@ -76,7 +76,7 @@ pub async fn create(
               (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke(
     AdminCaller(actor): AdminCaller,
-    path: web::Path<String>,
+    path: web::Path<PersonalTokenId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
     state.personal_tokens.revoke(&actor, &path, None).await?;

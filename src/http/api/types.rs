@@ -62,11 +62,11 @@ pub struct Grant {
 impl From<GrantSummary> for Grant {
     fn from(grant: GrantSummary) -> Self {
         Self {
-            id: grant.id,
+            id: grant.id.to_string(),
             username: grant.username,
             client_id: grant.client_id.to_string(),
             client_name: grant.client_name,
-            scope: grant.scope,
+            scope: grant.scope.to_string(),
             created_at: grant.created_at.seconds(),
             expires_at: grant.expires_at.seconds(),
         }
@@ -328,10 +328,10 @@ pub struct PersonalTokenOutput {
 impl PersonalTokenOutput {
     pub fn new(token: &PersonalToken, now: UnixTime) -> Self {
         Self {
-            id: token.id.clone(),
+            id: token.id.to_string(),
             username: token.username.to_string(),
             label: token.label.clone(),
-            scope: token.scope.clone(),
+            scope: token.scope.to_string(),
             status: token.status(now).as_str(),
             created_at: token.created_at.seconds(),
             expires_at: token.expires_at.map(UnixTime::seconds),

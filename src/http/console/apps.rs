@@ -309,10 +309,10 @@ pub struct GrantRow {
 impl From<crate::service::accounts::GrantSummary> for GrantRow {
     fn from(grant: crate::service::accounts::GrantSummary) -> Self {
         Self {
-            id: grant.id,
+            id: grant.id.to_string(),
             username: grant.username,
             client_name: grant.client_name,
-            scope: grant.scope,
+            scope: grant.scope.to_string(),
             created_at: when(grant.created_at),
             expires_at: when(grant.expires_at),
         }

@@ -6,7 +6,7 @@ use askama::Template;
 use super::apps::GrantRow;
 use super::{admin, failure, form_errors, notice, see_other, FieldErrors, Form, Layout, Visitor};
 use crate::domain::{
-    Email, NewServiceAccount, NewUser, Password, Role, ServiceAccountChanges, UserChanges, Username,
+    Email, GrantId, NewServiceAccount, NewUser, Password, Role, ServiceAccountChanges, UserChanges, Username,
 };
 use crate::http::extract::{Admin, AdminForm};
 use crate::http::pages::html;
@@ -543,7 +543,7 @@ pub async fn revoke_user_grants(
 /// `POST /console/grants/{id}/revoke` (admin): back to where it came from.
 pub async fn revoke_grant(
     AdminForm(visitor, form): AdminForm,
-    path: web::Path<String>,
+    path: web::Path<GrantId>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let back = super::login::safe_next(form.get("back").unwrap_or("/console/dashboard"));

@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::apps::GrantRow;
 use super::{failure, form_errors, notice, see_other, visitor, when, FieldErrors, Layout, Visitor};
-use crate::domain::{ClientId, Password};
+use crate::domain::{ClientId, GrantId, Password};
 use crate::http::extract::VisitorForm;
 use crate::http::pages::{html, session_cookie};
 use crate::http::AppState;
@@ -49,7 +49,7 @@ pub async fn apps(visitor: Visitor, request: HttpRequest, state: web::Data<AppSt
                 .find(|c| c.id == client_id)
                 .map_or("(deleted app)".into(), |c| c.name.clone()),
             client_id: client_id.to_string(),
-            scope,
+            scope: scope.to_string(),
             when: when(at),
         })
         .collect();
@@ -65,7 +65,7 @@ pub async fn apps(visitor: Visitor, request: HttpRequest, state: web::Data<AppSt
 
 pub async fn revoke_grant(
     VisitorForm(visitor, _): VisitorForm,
-    path: web::Path<String>,
+    path: web::Path<GrantId>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     // Only the user's own grants: another's id is "not found".

@@ -13,7 +13,7 @@ use super::{
 use crate::crypto::secrets::random_id;
 use crate::domain::ADMIN_SCOPE;
 use crate::domain::OFFLINE_ACCESS;
-use crate::domain::{Lifetime, PersonalToken, Role, UnixTime};
+use crate::domain::{Lifetime, PersonalToken, PersonalTokenId, Role, UnixTime};
 use crate::http::extract::{Admin, AdminForm, VisitorForm};
 use crate::http::pages::html;
 use crate::http::AppState;
@@ -36,10 +36,10 @@ impl TokenRow {
     fn new(token: &PersonalToken, now: UnixTime) -> Self {
         let status = token.status(now);
         Self {
-            id: token.id.clone(),
+            id: token.id.to_string(),
             username: token.username.to_string(),
             label: token.label.clone(),
-            scope: if token.scope.is_empty() { "—".into() } else { token.scope.clone() },
+            scope: if token.scope.is_empty() { "—".into() } else { token.scope.to_string() },
             status: status.as_str(),
             active: token.is_live(now),
             created: when(token.created_at),
@@ -207,7 +207,7 @@ pub async fn create(
 /// `POST /console/me/tokens/{id}/revoke`: only one's own.
 pub async fn revoke_mine(
     VisitorForm(visitor, _): VisitorForm,
-    path: web::Path<String>,
+    path: web::Path<PersonalTokenId>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     match state.personal_tokens.revoke(&visitor.actor(), &path, Some(&visitor.user)).await {
@@ -234,7 +234,7 @@ pub async fn all(Admin(visitor): Admin, request: HttpRequest, state: web::Data<A
 /// `POST /console/personal-tokens/{id}/revoke`: any token, by an admin.
 pub async fn revoke_any(
     AdminForm(visitor, _): AdminForm,
-    path: web::Path<String>,
+    path: web::Path<PersonalTokenId>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     match state.personal_tokens.revoke(&visitor.actor(), &path, None).await {

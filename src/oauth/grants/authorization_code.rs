@@ -6,7 +6,7 @@
 //! revokes anything (SEC-B08).
 
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
-use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantType, ScopeSet, UnixTime};
+use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantId, GrantType, UnixTime};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 use crate::service::audit::{Actor, Kind, Target};
 
@@ -71,10 +71,8 @@ pub async fn grant(
     let Some(user) = server.store.find_user(&code.user_id).await?.filter(|u| u.enabled) else {
         return Err(invalid("the user of this code is disabled"));
     };
-    let consented =
-        ScopeSet::parse(&code.scope).map_err(|e| anyhow::anyhow!("stored scope is invalid: {e}"))?;
     // A scope disabled since the consent is left out, never handed out.
-    let scope = consented.intersection(&client.scopes);
+    let scope = code.scope.intersection(&client.scopes);
     let audiences = resolve_audience(client, request.resources, &server.config.default_audience)?;
     let refresh = super::refresh_token::wanted(client, &scope)
         .then(|| super::refresh_token::mint(server, client, &code.grant_id, &scope, None, now));
@@ -102,7 +100,7 @@ pub async fn grant(
 async fn replayed(
     server: &OAuthServer,
     client: &Client,
-    grant_id: &str,
+    grant_id: &GrantId,
     peer: Option<std::net::IpAddr>,
     now: UnixTime,
 ) -> Result<OAuthError, OAuthError> {

@@ -8,7 +8,7 @@ pub mod token_exchange;
 use super::access_token::TokenSubject;
 use super::id_token::{self, IdTokenFor};
 use super::{OAuthError, OAuthServer, TokenResponse};
-use crate::domain::{Audience, Client, ScopeSet, UnixTime, User};
+use crate::domain::{Audience, Client, GrantId, ScopeSet, UnixTime, User};
 
 /// `invalid_grant` with a description.
 pub(crate) fn invalid(description: &str) -> OAuthError {
@@ -19,7 +19,7 @@ pub(crate) fn invalid(description: &str) -> OAuthError {
 pub(crate) struct UserGrant<'a> {
     pub client: &'a Client,
     pub user: &'a User,
-    pub grant_id: &'a str,
+    pub grant_id: &'a GrantId,
     /// The scope of these tokens (a refresh may narrow it).
     pub scope: &'a ScopeSet,
     pub audiences: Vec<String>,

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
 use crate::crypto::secrets::REFRESH_TOKEN_PREFIX;
-use crate::domain::{Client, GrantType, Lifetime, ScopeSet, UnixTime, OFFLINE_ACCESS};
+use crate::domain::{Client, GrantId, GrantType, Lifetime, ScopeSet, UnixTime, OFFLINE_ACCESS};
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 use crate::service::audit::{Actor, Kind, Target};
 use crate::store::{NewRefreshToken, StoredRefreshToken};
@@ -45,7 +45,7 @@ pub struct Minted {
 pub fn mint(
     server: &OAuthServer,
     client: &Client,
-    grant_id: &str,
+    grant_id: &GrantId,
     scope: &ScopeSet,
     grant_expires_at: Option<UnixTime>,
     now: UnixTime,
@@ -58,7 +58,7 @@ fn with_value(
     server: &OAuthServer,
     client: &Client,
     token: String,
-    grant_id: &str,
+    grant_id: &GrantId,
     scope: &ScopeSet,
     grant_expires_at: Option<UnixTime>,
     now: UnixTime,
@@ -68,8 +68,8 @@ fn with_value(
     let expires_at = grant_expires_at.map_or(sliding, |end| end.min(sliding));
     let record = NewRefreshToken {
         token_hash: server.hasher.digest(&token),
-        grant_id: grant_id.to_owned(),
-        scope: scope.to_string(),
+        grant_id: grant_id.clone(),
+        scope: scope.clone(),
         issued_at: now,
         expires_at,
     };
@@ -112,15 +112,13 @@ pub async fn grant(
     } else if now >= stored.expires_at {
         return Err(invalid("the refresh token is unknown, expired or revoked"));
     }
-    let granted =
-        ScopeSet::parse(&stored.scope).map_err(|e| anyhow::anyhow!("stored scope is invalid: {e}"))?;
     // What the client may be issued now: a scope disabled (or taken from
     // the client) since the grant is left out, never handed out.
-    let issuable = granted.intersection(&client.scopes);
+    let issuable = stored.scope.intersection(&client.scopes);
     let scope = match requested {
         None => issuable,
         Some(asked) if asked.is_subset_of(&issuable) => asked,
-        Some(asked) if asked.is_subset_of(&granted) => {
+        Some(asked) if asked.is_subset_of(&stored.scope) => {
             let missing = asked.missing_from(&issuable).next().map(ToString::to_string).unwrap_or_default();
             return Err(OAuthError::InvalidScope(format!(
                 "scope '{missing}' is disabled or no longer allowed for this client"
@@ -142,7 +140,7 @@ pub async fn grant(
             client,
             successor.clone(),
             &stored.grant_id,
-            &granted,
+            &stored.scope,
             Some(stored.grant_expires_at),
             now,
         );
@@ -198,7 +196,7 @@ async fn may_repeat(
 async fn replayed(
     server: &OAuthServer,
     client: &Client,
-    grant_id: &str,
+    grant_id: &GrantId,
     peer: Option<IpAddr>,
     now: UnixTime,
 ) -> Result<OAuthError, OAuthError> {

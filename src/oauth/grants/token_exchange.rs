@@ -32,8 +32,8 @@ pub async fn grant(
     let Some(personal) = server.personal_tokens.authenticate(exchange.subject_token, now).await? else {
         return Err(OAuthError::InvalidRequest("the subject_token is not a live personal API token".into()));
     };
-    let granted = ScopeSet::parse(&personal.scope).unwrap_or_default();
-    let held = ScopeSet::from_names(granted.iter().filter(|s| client.scopes.contains(s.as_str())).cloned());
+    let held =
+        ScopeSet::from_names(personal.scope.iter().filter(|s| client.scopes.contains(s.as_str())).cloned());
     let scope = match exchange.scope {
         None => held,
         Some(requested) => {
@@ -47,7 +47,7 @@ pub async fn grant(
     };
     let audiences = resolve_audience(client, exchange.resources, &server.config.default_audience)?;
     let who = TokenSubject {
-        subject: &personal.user_id,
+        subject: personal.user_id.as_str(),
         username: Some(personal.username.as_str()),
         email: Some(personal.email.as_str()),
         grant_id: None,
