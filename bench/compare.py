@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Two builds of Tessera side by side on the token path. Run by hand:
 
-    python3 bench/compare.py BEFORE_BINARY AFTER_BINARY [ROUNDS]
+    python3 bench/compare.py BEFORE_BINARY AFTER_BINARY [ROUNDS] [WORKLOAD]
+
+WORKLOAD is `token` (the default: client-credentials requests, RS256 JWTs),
+`introspect-jwt` or `introspect-opaque` (a resource server introspecting
+one live token of that format over and over).
 
 Each binary serves its own fresh Postgres database; the two take turns
 (ROUNDS times each, default 3, 10 s per run after a 2 s warm-up) under the
-same client-credentials load (RS256 JWTs, 32 connections), so drift on the
-machine hits both alike. Prints requests/s, p99 and the server's CPU time
-per token for every run, and the medians — the measure of what a change
-costs the token path (e.g. recording metrics). To build the "before"
+same load (32 connections), so drift on the machine hits both alike. Prints
+requests/s, p99 and the server's CPU time per request for every run, and
+the medians — the measure of what a change costs the hot path (e.g.
+recording metrics). To build the "before"
 binary: git worktree add /tmp/before <commit> && (cd /tmp/before &&
 cargo build --release) and pass /tmp/before/target/release/tessera.
 """
@@ -42,18 +46,32 @@ def start(binary, name):
     cli("scope", "create", "api:read")
     client = cli("client", "create", "--name", "compare", "--grant", "client_credentials", "--scope", "api:read",
                  "--service-account", "svc-compare")
-    return env, client
+    opaque = cli("client", "create", "--name", "compare-opaque", "--grant", "client_credentials", "--scope",
+                 "api:read", "--service-account", "svc-compare", "--token-format", "opaque")
+    resource_server = cli("client", "create", "--name", "compare-rs", "--grant", "client_credentials",
+                          "--resource-server")
+    return env, {"jwt": client, "opaque": opaque, "rs": resource_server}
 
 
-def run_once(oha, binary, env, client):
+def credentials(client):
+    return client["client_id"], client["client_secret"]
+
+
+def run_once(oha, binary, env, clients, workload):
     url = f"http://127.0.0.1:{bench.PORT}"
     server = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         bench.wait_ready(f"{url}/readyz")
-        auth = f"{client['client_id']}:{client['client_secret']}"
-        args = [oha, "-c", str(CONNECTIONS), "--no-tui", "--output-format", "json", "-m", "POST", "-d",
-                "grant_type=client_credentials", "-T", "application/x-www-form-urlencoded", "-a", auth,
-                f"{url}/oauth2/token"]
+        if workload == "token":
+            path, body, (user, password) = "/oauth2/token", "grant_type=client_credentials", credentials(clients["jwt"])
+        else:
+            issuer = clients["jwt" if workload == "introspect-jwt" else "opaque"]
+            token = bench.post(f"{url}/oauth2/token", "grant_type=client_credentials", *credentials(issuer))
+            path, body, (user, password) = "/oauth2/introspect", f"token={token['access_token']}", credentials(
+                clients["rs"])
+            assert bench.post(f"{url}{path}", body, user, password)["active"] is True
+        args = [oha, "-c", str(CONNECTIONS), "--no-tui", "--output-format", "json", "-m", "POST", "-d", body,
+                "-T", "application/x-www-form-urlencoded", "-a", f"{user}:{password}", f"{url}{path}"]
         bench.run([*args[:1], "-z", "2s", *args[1:]])
         before = bench.cpu_seconds(server.pid)
         result = json.loads(bench.run([*args[:1], "-z", "10s", "-w", *args[1:]]))
@@ -72,17 +90,20 @@ def main():
         raise SystemExit(__doc__)
     before, after = sys.argv[1], sys.argv[2]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    workload = sys.argv[4] if len(sys.argv) > 4 else "token"
+    if workload not in ("token", "introspect-jwt", "introspect-opaque"):
+        raise SystemExit(f"unknown workload {workload!r}\n\n{__doc__}")
     oha = bench.ensure_oha()
     setups = {"before": (before, *start(before, "before")), "after": (after, *start(after, "after"))}
     runs = {"before": [], "after": []}
     for round_ in range(rounds):
-        for name, (binary, env, client) in setups.items():
-            result = run_once(oha, binary, env, client)
+        for name, (binary, env, clients) in setups.items():
+            result = run_once(oha, binary, env, clients, workload)
             runs[name].append(result)
-            bench.log(f"round {round_ + 1} {name:>6}: {result['rps']:,.0f} tokens/s, p99 {result['p99_ms']:.2f} ms, "
-                      f"{result['cpu_us']:.0f} CPU-µs/token, {result['errors']} errors")
+            bench.log(f"round {round_ + 1} {name:>6}: {result['rps']:,.0f} requests/s, p99 {result['p99_ms']:.2f} ms, "
+                      f"{result['cpu_us']:.0f} CPU-µs/request, {result['errors']} errors")
             time.sleep(1)
-    print("\n| build | tokens/s (median) | p99 ms (median) | CPU-µs per token (median) | runs |")
+    print(f"\n{workload}\n\n| build | requests/s (median) | p99 ms (median) | CPU-µs per request (median) | runs |")
     print("|---|---:|---:|---:|---|")
     for name, results in runs.items():
         med = lambda key: statistics.median(r[key] for r in results)  # noqa: E731

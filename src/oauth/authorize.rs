@@ -13,7 +13,8 @@ use super::OAuthServer;
 use crate::crypto::secrets::{generate_secret, random_id};
 use crate::domain::ADMIN_SCOPE;
 use crate::domain::{
-    ClientId, ClientType, CodeChallenge, GrantId, GrantType, PkcePolicy, Role, ScopeSet, UnixTime, User,
+    Client, ClientId, ClientType, CodeChallenge, GrantId, GrantType, PkcePolicy, RedirectUri, Role, ScopeSet,
+    UnixTime, User,
 };
 use crate::store::{NewCode, StoreError, StoredClient, StoredSession};
 
@@ -122,61 +123,32 @@ fn page(status: u16, message: &str) -> AuthorizeError {
     AuthorizeError::Page { status, message: message.to_owned() }
 }
 
+/// Why a request whose client and redirect URI are trusted is refused: the
+/// error code and description sent back to the client.
+type Refusal = (&'static str, String);
+
+fn refuse<T>(code: &'static str, description: &str) -> Result<T, Refusal> {
+    Err((code, description.to_owned()))
+}
+
 impl OAuthServer {
     /// Validates an authorization request in the order that decides whether
-    /// an error may be redirected: client and redirect URI first.
+    /// an error may be redirected: client and redirect URI first (until both
+    /// are trusted, every error is a page), then the rest (errors go back to
+    /// the client with `state` and `iss`).
     pub async fn validate_authorization(
         &self,
         params: &FormParams,
         repeated: &[String],
     ) -> Result<AuthorizationRequest, AuthorizeError> {
-        let now = self.clock.now();
         if repeated.iter().any(|r| r == "client_id" || r == "redirect_uri") {
             return Err(page(400, "The request repeats client_id or redirect_uri, so it cannot be trusted."));
         }
-        let Some(client_id) = params.get("client_id") else {
-            return Err(page(400, "The request names no application (client_id is missing)."));
-        };
-        let unknown = || page(400, "The application that sent you here is not registered or is disabled.");
-        let id = ClientId::parse(client_id).map_err(|_| unknown())?;
-        let client = match self.clients.find(self.store.as_ref(), &id, now).await {
-            Ok(Some(client)) if client.client.enabled => client,
-            Ok(_) => return Err(unknown()),
-            Err(StoreError::Unavailable(_)) => {
-                return Err(page(503, "Tessera cannot reach its database right now. Try again in a moment."))
-            }
-            Err(other) => {
-                tracing::error!(error = ?other, "authorization request failed");
-                return Err(page(500, "Something went wrong; the server log has the details."));
-            }
-        };
-        let registered = &client.client.redirect_uris;
-        let (redirect_uri, given) = match params.get("redirect_uri") {
-            Some(asked) => match registered.iter().find(|r| r.matches(asked)) {
-                Some(_) => (asked.to_owned(), true),
-                None => {
-                    return Err(page(
-                        400,
-                        "The redirect URI does not match any registered for this application.",
-                    ))
-                }
-            },
-            None => match registered.as_slice() {
-                [only] => (only.as_str().to_owned(), false),
-                [] => {
-                    return Err(page(400, "This application is not registered for sign-in in the browser."))
-                }
-                _ => {
-                    return Err(page(
-                        400,
-                        "The request must name its redirect URI: the application has several.",
-                    ))
-                }
-            },
-        };
-
+        let client = self.requesting_client(params.get("client_id")).await?;
+        let (redirect_uri, given) =
+            redirect_target(&client.client.redirect_uris, params.get("redirect_uri"))?;
         let mut request = AuthorizationRequest {
-            client: client.clone(),
+            client,
             redirect_uri,
             redirect_uri_given: given,
             state: params.get("state").map(str::to_owned),
@@ -186,99 +158,30 @@ impl OAuthServer {
             prompt: Prompt::default(),
             max_age: None,
         };
-        let issuer = self.config.issuer.as_str();
-        if request.state.as_ref().is_some_and(|s| s.len() > MAX_ECHOED_LENGTH) {
-            request.state = None;
-            return Err(request.error(issuer, "invalid_request", "state is too long"));
+        match read_request(&mut request, params, repeated) {
+            Ok(()) => Ok(request),
+            Err((code, description)) => Err(request.error(self.config.issuer.as_str(), code, &description)),
         }
-        if let Some(name) = repeated.first() {
-            let description = format!("parameter {} is repeated", printable(name));
-            return Err(request.error(issuer, "invalid_request", &description));
-        }
-        match params.get("response_type") {
-            Some("code") => {}
-            None => return Err(request.error(issuer, "invalid_request", "response_type is required")),
-            Some(_) => {
-                return Err(request.error(
-                    issuer,
-                    "unsupported_response_type",
-                    "only response_type=code is supported",
-                ))
-            }
-        }
-        if !client.client.allows_grant(GrantType::AuthorizationCode) {
-            return Err(request.error(
-                issuer,
-                "unauthorized_client",
-                "this client may not use the authorization code flow",
-            ));
-        }
-        if params.get("request").is_some() {
-            return Err(request.error(issuer, "request_not_supported", "request objects are not supported"));
-        }
-        if params.get("request_uri").is_some() {
-            return Err(request.error(issuer, "request_uri_not_supported", "request_uri is not supported"));
-        }
-        if params.get("response_mode").is_some_and(|m| m != "query") {
-            return Err(request.error(issuer, "invalid_request", "only response_mode=query is supported"));
-        }
-        request.scope = match params.get("scope") {
-            None => client.client.scopes.clone(),
-            Some(text) => match ScopeSet::parse(text) {
-                Ok(scope) if scope.is_subset_of(&client.client.scopes) => scope,
-                Ok(_) => {
-                    return Err(request.error(
-                        issuer,
-                        "invalid_scope",
-                        "a requested scope is not allowed for this client",
-                    ))
-                }
-                Err(_) => return Err(request.error(issuer, "invalid_scope", "scope is malformed")),
-            },
+    }
+
+    /// The enabled client a request names, or the page saying why not.
+    async fn requesting_client(&self, client_id: Option<&str>) -> Result<Arc<StoredClient>, AuthorizeError> {
+        let Some(client_id) = client_id else {
+            return Err(page(400, "The request names no application (client_id is missing)."));
         };
-        request.challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
-            (Some(challenge), method) => match CodeChallenge::parse(challenge, method) {
-                Ok(challenge) => Some(challenge),
-                Err(e) => return Err(request.error(issuer, "invalid_request", &e.message)),
-            },
-            (None, Some(_)) => {
-                return Err(request.error(
-                    issuer,
-                    "invalid_request",
-                    "code_challenge_method without code_challenge",
-                ))
+        let unknown = || page(400, "The application that sent you here is not registered or is disabled.");
+        let id = ClientId::parse(client_id).map_err(|_| unknown())?;
+        match self.clients.find(self.store.as_ref(), &id, self.clock.now()).await {
+            Ok(Some(client)) if client.client.enabled => Ok(client),
+            Ok(_) => Err(unknown()),
+            Err(StoreError::Unavailable(_)) => {
+                Err(page(503, "Tessera cannot reach its database right now. Try again in a moment."))
             }
-            (None, None)
-                if client.client.pkce == PkcePolicy::Required
-                    || client.client.client_type == ClientType::Public =>
-            {
-                return Err(request.error(
-                    issuer,
-                    "invalid_request",
-                    "code_challenge required (PKCE with S256)",
-                ))
+            Err(other) => {
+                tracing::error!(error = ?other, "authorization request failed");
+                Err(page(500, "Something went wrong; the server log has the details."))
             }
-            (None, None) => None,
-        };
-        request.nonce = params.get("nonce").map(str::to_owned);
-        if request.nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHOED_LENGTH) {
-            return Err(request.error(issuer, "invalid_request", "nonce is too long"));
         }
-        if let Some(prompt) = params.get("prompt") {
-            request.prompt =
-                Prompt::parse(prompt).map_err(|why| request.error(issuer, "invalid_request", why))?;
-        }
-        if let Some(max_age) = params.get("max_age") {
-            let Some(seconds) = parse_max_age(max_age) else {
-                return Err(request.error(
-                    issuer,
-                    "invalid_request",
-                    "max_age must be a whole number of seconds",
-                ));
-            };
-            request.max_age = Some(seconds);
-        }
-        Ok(request)
     }
 
     /// Sign in, consent, or redirect with a code.
@@ -397,6 +300,109 @@ impl OAuthServer {
                 request.error(issuer, "server_error", "the server met an unexpected error")
             }
         }
+    }
+}
+
+/// Where the answer goes: the registered URI the request names (exactly),
+/// or the only one registered; and whether the request named it.
+fn redirect_target(
+    registered: &[RedirectUri],
+    asked: Option<&str>,
+) -> Result<(String, bool), AuthorizeError> {
+    match asked {
+        Some(asked) => match registered.iter().find(|r| r.matches(asked)) {
+            Some(_) => Ok((asked.to_owned(), true)),
+            None => Err(page(400, "The redirect URI does not match any registered for this application.")),
+        },
+        None => match registered {
+            [only] => Ok((only.as_str().to_owned(), false)),
+            [] => Err(page(400, "This application is not registered for sign-in in the browser.")),
+            _ => Err(page(400, "The request must name its redirect URI: the application has several.")),
+        },
+    }
+}
+
+/// Everything after client and redirect URI, into `request`.
+fn read_request(
+    request: &mut AuthorizationRequest,
+    params: &FormParams,
+    repeated: &[String],
+) -> Result<(), Refusal> {
+    if request.state.as_ref().is_some_and(|s| s.len() > MAX_ECHOED_LENGTH) {
+        request.state = None;
+        return refuse("invalid_request", "state is too long");
+    }
+    if let Some(name) = repeated.first() {
+        return refuse("invalid_request", &format!("parameter {} is repeated", printable(name)));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => return refuse("invalid_request", "response_type is required"),
+        Some(_) => return refuse("unsupported_response_type", "only response_type=code is supported"),
+    }
+    let client = &request.client.client;
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return refuse("unauthorized_client", "this client may not use the authorization code flow");
+    }
+    if params.get("request").is_some() {
+        return refuse("request_not_supported", "request objects are not supported");
+    }
+    if params.get("request_uri").is_some() {
+        return refuse("request_uri_not_supported", "request_uri is not supported");
+    }
+    if params.get("response_mode").is_some_and(|m| m != "query") {
+        return refuse("invalid_request", "only response_mode=query is supported");
+    }
+    let scope = requested_scope(client, params.get("scope"))?;
+    let challenge =
+        pkce_challenge(client, params.get("code_challenge"), params.get("code_challenge_method"))?;
+    request.scope = scope;
+    request.challenge = challenge;
+    request.nonce = params.get("nonce").map(str::to_owned);
+    if request.nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHOED_LENGTH) {
+        return refuse("invalid_request", "nonce is too long");
+    }
+    if let Some(prompt) = params.get("prompt") {
+        request.prompt = Prompt::parse(prompt).or_else(|why| refuse("invalid_request", why))?;
+    }
+    if let Some(max_age) = params.get("max_age") {
+        let Some(seconds) = parse_max_age(max_age) else {
+            return refuse("invalid_request", "max_age must be a whole number of seconds");
+        };
+        request.max_age = Some(seconds);
+    }
+    Ok(())
+}
+
+/// The scope asked for (all the client may have when none is), within what
+/// the client may have.
+fn requested_scope(client: &Client, text: Option<&str>) -> Result<ScopeSet, Refusal> {
+    let Some(text) = text else {
+        return Ok(client.scopes.clone());
+    };
+    match ScopeSet::parse(text) {
+        Ok(scope) if scope.is_subset_of(&client.scopes) => Ok(scope),
+        Ok(_) => refuse("invalid_scope", "a requested scope is not allowed for this client"),
+        Err(_) => refuse("invalid_scope", "scope is malformed"),
+    }
+}
+
+/// The PKCE challenge (S256 only), required unless a confidential client's
+/// policy makes it optional.
+fn pkce_challenge(
+    client: &Client,
+    challenge: Option<&str>,
+    method: Option<&str>,
+) -> Result<Option<CodeChallenge>, Refusal> {
+    match (challenge, method) {
+        (Some(challenge), method) => CodeChallenge::parse(challenge, method)
+            .map(Some)
+            .or_else(|e| refuse("invalid_request", &e.message)),
+        (None, Some(_)) => refuse("invalid_request", "code_challenge_method without code_challenge"),
+        (None, None) if client.pkce == PkcePolicy::Required || client.client_type == ClientType::Public => {
+            refuse("invalid_request", "code_challenge required (PKCE with S256)")
+        }
+        (None, None) => Ok(None),
     }
 }
 

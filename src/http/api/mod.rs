@@ -5,10 +5,11 @@
 //! document at `/api/v1/openapi.json` is generated from these handlers.
 
 mod apps;
-mod directory;
 mod misc;
+mod service_accounts;
 mod tokens;
 pub mod types;
+mod users;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,7 +22,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::AppState;
-use crate::domain::InvalidInput;
+use crate::domain::{InvalidInput, Username};
 use crate::http::observe::client_address;
 use crate::oauth::admin_caller::CallerError;
 use crate::service::audit::Actor;
@@ -54,43 +55,41 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .service(resource("/apps/{id}/grants", "GET").route(get().to(apps::grants)))
             .service(
                 resource("/service-accounts", "GET, POST")
-                    .route(get().to(directory::list_service_accounts))
-                    .route(post().to(directory::create_service_account)),
+                    .route(get().to(service_accounts::list_service_accounts))
+                    .route(post().to(service_accounts::create_service_account)),
             )
             .service(
                 resource("/service-accounts/{username}", "GET, PUT")
-                    .route(get().to(directory::show_service_account))
-                    .route(put().to(directory::update_service_account)),
+                    .route(get().to(service_accounts::show_service_account))
+                    .route(put().to(service_accounts::update_service_account)),
             )
             .service(
                 resource("/service-accounts/{username}/enable", "POST")
-                    .route(post().to(directory::enable_service_account)),
+                    .route(post().to(service_accounts::enable_service_account)),
             )
             .service(
                 resource("/service-accounts/{username}/disable", "POST")
-                    .route(post().to(directory::disable_service_account)),
+                    .route(post().to(service_accounts::disable_service_account)),
             )
             .service(
                 resource("/users", "GET, POST")
-                    .route(get().to(directory::list_users))
-                    .route(post().to(directory::create_user)),
+                    .route(get().to(users::list_users))
+                    .route(post().to(users::create_user)),
             )
             .service(
                 resource("/users/{username}", "GET, PUT")
-                    .route(get().to(directory::show_user))
-                    .route(put().to(directory::update_user)),
+                    .route(get().to(users::show_user))
+                    .route(put().to(users::update_user)),
             )
-            .service(
-                resource("/users/{username}/password", "POST").route(post().to(directory::reset_password)),
-            )
-            .service(resource("/users/{username}/enable", "POST").route(post().to(directory::enable_user)))
-            .service(resource("/users/{username}/disable", "POST").route(post().to(directory::disable_user)))
+            .service(resource("/users/{username}/password", "POST").route(post().to(users::reset_password)))
+            .service(resource("/users/{username}/enable", "POST").route(post().to(users::enable_user)))
+            .service(resource("/users/{username}/disable", "POST").route(post().to(users::disable_user)))
             .service(
                 resource("/users/{username}/grants", "GET, DELETE")
-                    .route(get().to(directory::user_grants))
-                    .route(delete().to(directory::revoke_user_grants)),
+                    .route(get().to(users::user_grants))
+                    .route(delete().to(users::revoke_user_grants)),
             )
-            .service(resource("/grants/{id}", "DELETE").route(delete().to(directory::revoke_grant)))
+            .service(resource("/grants/{id}", "DELETE").route(delete().to(users::revoke_grant)))
             .service(resource("/personal-tokens", "GET").route(get().to(tokens::list)))
             .service(resource("/personal-tokens/{id}", "DELETE").route(delete().to(tokens::revoke)))
             .service(
@@ -171,11 +170,11 @@ fn printable(text: &str) -> String {
     paths(
         apps::list, apps::create, apps::show, apps::update, apps::delete, apps::rotate_secret,
         apps::enable, apps::disable, apps::revoke_tokens, apps::grants,
-        directory::list_service_accounts, directory::create_service_account, directory::show_service_account,
-        directory::update_service_account, directory::enable_service_account, directory::disable_service_account,
-        directory::list_users, directory::create_user, directory::show_user, directory::update_user,
-        directory::reset_password, directory::enable_user, directory::disable_user, directory::user_grants,
-        directory::revoke_user_grants, directory::revoke_grant,
+        service_accounts::list_service_accounts, service_accounts::create_service_account, service_accounts::show_service_account,
+        service_accounts::update_service_account, service_accounts::enable_service_account, service_accounts::disable_service_account,
+        users::list_users, users::create_user, users::show_user, users::update_user,
+        users::reset_password, users::enable_user, users::disable_user, users::user_grants,
+        users::revoke_user_grants, users::revoke_grant,
         tokens::list, tokens::list_of_user, tokens::create, tokens::revoke,
         misc::list_scopes, misc::create_scope, misc::update_scope, misc::list_keys, misc::rotate_keys, misc::audit,
     ),
@@ -447,4 +446,14 @@ pub fn service_error(failed: &ServiceError) -> HttpResponse {
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server met an unexpected error", None)
         }
     }
+}
+
+/// A username given in a body: a malformed one is refused by its field.
+fn username(text: &str) -> Result<Username, Failure> {
+    Username::parse(text).map_err(|e| Failure::invalid(e.in_field("username")))
+}
+
+/// A username in a path: a malformed one names nothing there is.
+fn existing(text: &str, what: &str) -> Result<Username, Failure> {
+    Username::parse(text).map_err(|_| ServiceError::NotFound(format!("no {what} named '{text}'")).into())
 }

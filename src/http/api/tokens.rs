@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::directory::existing;
+use super::existing;
 use super::types::{ApiError, CreatedPersonalToken, PersonalTokenInput, PersonalTokenOutput};
 use super::{json_body, no_content, ok, Failure};
 use crate::domain::{Lifetime, PersonalToken, PersonalTokenId, UnixTime};

@@ -7,13 +7,14 @@
 mod apps;
 mod audit;
 mod dashboard;
-mod directory;
 mod jira;
 mod keys;
 mod login;
 mod me;
 mod scopes;
+mod service_accounts;
 mod tokens;
+mod users;
 
 use std::net::IpAddr;
 
@@ -50,23 +51,32 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/console/apps/{id}/disable", web::post().to(apps::disable))
         .route("/console/apps/{id}/delete", web::get().to(apps::delete_form))
         .route("/console/apps/{id}/delete", web::post().to(apps::delete))
-        .route("/console/grants/{id}/revoke", web::post().to(directory::revoke_grant))
-        .route("/console/service-accounts", web::get().to(directory::service_accounts))
-        .route("/console/service-accounts", web::post().to(directory::create_service_account))
-        .route("/console/service-accounts/new", web::get().to(directory::new_service_account))
-        .route("/console/service-accounts/{name}/edit", web::get().to(directory::edit_service_account))
-        .route("/console/service-accounts/{name}/edit", web::post().to(directory::update_service_account))
-        .route("/console/service-accounts/{name}/enable", web::post().to(directory::enable_service_account))
-        .route("/console/service-accounts/{name}/disable", web::post().to(directory::disable_service_account))
-        .route("/console/users", web::get().to(directory::users))
-        .route("/console/users", web::post().to(directory::create_user))
-        .route("/console/users/new", web::get().to(directory::new_user))
-        .route("/console/users/{name}", web::get().to(directory::show_user))
-        .route("/console/users/{name}/edit", web::post().to(directory::update_user))
-        .route("/console/users/{name}/password", web::post().to(directory::reset_password))
-        .route("/console/users/{name}/enable", web::post().to(directory::enable_user))
-        .route("/console/users/{name}/disable", web::post().to(directory::disable_user))
-        .route("/console/users/{name}/revoke-grants", web::post().to(directory::revoke_user_grants))
+        .route("/console/grants/{id}/revoke", web::post().to(users::revoke_grant))
+        .route("/console/service-accounts", web::get().to(service_accounts::service_accounts))
+        .route("/console/service-accounts", web::post().to(service_accounts::create_service_account))
+        .route("/console/service-accounts/new", web::get().to(service_accounts::new_service_account))
+        .route("/console/service-accounts/{name}/edit", web::get().to(service_accounts::edit_service_account))
+        .route(
+            "/console/service-accounts/{name}/edit",
+            web::post().to(service_accounts::update_service_account),
+        )
+        .route(
+            "/console/service-accounts/{name}/enable",
+            web::post().to(service_accounts::enable_service_account),
+        )
+        .route(
+            "/console/service-accounts/{name}/disable",
+            web::post().to(service_accounts::disable_service_account),
+        )
+        .route("/console/users", web::get().to(users::users))
+        .route("/console/users", web::post().to(users::create_user))
+        .route("/console/users/new", web::get().to(users::new_user))
+        .route("/console/users/{name}", web::get().to(users::show_user))
+        .route("/console/users/{name}/edit", web::post().to(users::update_user))
+        .route("/console/users/{name}/password", web::post().to(users::reset_password))
+        .route("/console/users/{name}/enable", web::post().to(users::enable_user))
+        .route("/console/users/{name}/disable", web::post().to(users::disable_user))
+        .route("/console/users/{name}/revoke-grants", web::post().to(users::revoke_user_grants))
         .route("/console/scopes", web::get().to(scopes::list))
         .route("/console/scopes", web::post().to(scopes::create))
         .route("/console/scopes/new", web::get().to(scopes::new_form))
