@@ -3,11 +3,10 @@
 //! session's CSRF token. There is no redirect afterwards, so nothing can
 //! use this endpoint to send a browser elsewhere (SEC-A06).
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::pages::{error_page, form_is_ours, html, session_cookie};
+use super::pages::{error_page, form_is_ours, html, signed_out};
 use super::AppState;
 use crate::http::observe::client_address;
 use crate::oauth::params::FormParams;
@@ -67,13 +66,5 @@ pub async fn post(request: HttpRequest, body: web::Bytes, state: web::Data<AppSt
         error.log("sign-out");
         return error_page(503, "Tessera cannot reach its database right now. Try again in a moment.");
     }
-    let mut response = html(200, LogoutPage { csrf_token: None, username: "" }.render());
-    let mut expired = session_cookie(&state, String::new());
-    expired.make_removal();
-    let _ = response.add_cookie(&expired);
-    response.headers_mut().insert(
-        header::HeaderName::from_static("clear-site-data"),
-        header::HeaderValue::from_static("\"cookies\""),
-    );
-    response
+    signed_out(&state, html(200, LogoutPage { csrf_token: None, username: "" }.render()))
 }

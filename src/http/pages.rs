@@ -28,6 +28,19 @@ pub fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
         .finish()
 }
 
+/// `response`, telling the browser to drop the session cookie (and, with
+/// `Clear-Site-Data`, every cookie of this site).
+pub fn signed_out(state: &AppState, mut response: HttpResponse) -> HttpResponse {
+    let mut expired = session_cookie(state, String::new());
+    expired.make_removal();
+    let _ = response.add_cookie(&expired);
+    response.headers_mut().insert(
+        header::HeaderName::from_static("clear-site-data"),
+        header::HeaderValue::from_static("\"cookies\""),
+    );
+    response
+}
+
 /// A state-changing form post is ours if it carries the session's CSRF
 /// token (constant-time compare) and the browser does not call it
 /// cross-site (Fetch Metadata).

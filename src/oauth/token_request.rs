@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::access_token::IssuedAccessToken;
 use super::params::FormParams;
 use super::OAuthError;
 use crate::domain::{GrantType, ScopeSet, TokenFormat};
@@ -121,6 +122,22 @@ pub struct TokenResponse {
     /// The access token's format (for the metrics; not sent).
     #[serde(skip)]
     pub format: TokenFormat,
+}
+
+impl TokenResponse {
+    /// An access token alone: no refresh token, no ID token.
+    pub fn access_only(issued: IssuedAccessToken, scope: &ScopeSet, format: TokenFormat) -> Self {
+        Self {
+            access_token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            scope: scope.to_string(),
+            refresh_token: None,
+            id_token: None,
+            issued_token_type: None,
+            format,
+        }
+    }
 }
 
 #[cfg(test)]

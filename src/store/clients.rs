@@ -8,13 +8,84 @@ use sqlx::Row as _;
 
 use super::changes::{record_change, Entity};
 use super::db::{flag, to_flag};
-use super::{
-    service_accounts, ClientStore, Counts, Database, SecretRecord, StoreError, StoreResult, StoredClient,
-};
+use super::{service_accounts, Database, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
 use crate::domain::{
     Audience, AuthMethod, Client, ClientId, Lifetime, NewClient, RedirectUri, ScopeName, ScopeSet, UnixTime,
 };
+
+/// A stored client secret digest and when it stops working (after rotation).
+/// `Debug` hides the digest: a log line is no place for it.
+#[derive(Clone)]
+pub struct SecretRecord {
+    pub digest: String,
+    pub expires_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRecord")
+            .field("digest", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A client with the digests of its secrets, as client authentication needs it.
+#[derive(Debug, Clone)]
+pub struct StoredClient {
+    pub client: Client,
+    pub secrets: Vec<SecretRecord>,
+    /// The client's allowed scopes that are disabled now.
+    pub disabled_scopes: Vec<ScopeName>,
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a validated client with its first secret digest (if any).
+    async fn create_client(
+        &self,
+        id: &ClientId,
+        new: &NewClient,
+        auth_method: crate::domain::AuthMethod,
+        secret_digest: Option<&str>,
+        now: UnixTime,
+    ) -> StoreResult<Client>;
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<StoredClient>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Adds `new_digest` as the current secret; secrets that had no expiry
+    /// now expire at `old_expire_at`. One transaction.
+    async fn rotate_client_secret(
+        &self,
+        id: &ClientId,
+        new_digest: &str,
+        old_expire_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn set_client_enabled(&self, id: &ClientId, enabled: bool, now: UnixTime) -> StoreResult<()>;
+    async fn delete_client(&self, id: &ClientId, now: UnixTime) -> StoreResult<()>;
+    /// Replaces everything about a client but its id, type and secrets.
+    async fn update_client(
+        &self,
+        id: &ClientId,
+        new: &NewClient,
+        auth_method: crate::domain::AuthMethod,
+        now: UnixTime,
+    ) -> StoreResult<Client>;
+    /// Every token the client holds now dies: its grants are revoked and
+    /// tokens issued up to `now` are inactive.
+    async fn revoke_client_tokens(&self, id: &ClientId, now: UnixTime) -> StoreResult<()>;
+    /// Apps, service accounts, users and live user grants, for the dashboard.
+    async fn counts(&self, now: UnixTime) -> StoreResult<Counts>;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub clients: i64,
+    pub service_accounts: i64,
+    pub users: i64,
+    pub active_grants: i64,
+}
 
 fn client_query(filter: &str) -> String {
     format!(
@@ -152,15 +223,7 @@ impl ClientStore for Database {
             .await?;
             insert_children(&mut tx, id, new).await?;
             if let Some(digest) = secret_digest {
-                sqlx::query(
-                    "INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)",
-                )
-                .bind(random_id(12))
-                .bind(id.as_str())
-                .bind(digest)
-                .bind(now.seconds())
-                .execute(&mut *tx)
-                .await?;
+                insert_secret(&mut tx, id, digest, now).await?;
             }
             tx.commit().await
         };
@@ -237,15 +300,7 @@ impl ClientStore for Database {
                 .bind(now.seconds())
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)",
-            )
-            .bind(random_id(12))
-            .bind(id.as_str())
-            .bind(new_digest)
-            .bind(now.seconds())
-            .execute(&mut *tx)
-            .await?;
+            insert_secret(&mut tx, id, new_digest, now).await?;
             sqlx::query("UPDATE clients SET updated_at = $1 WHERE id = $2")
                 .bind(now.seconds())
                 .bind(id.as_str())
@@ -394,39 +449,53 @@ impl ClientStore for Database {
     }
 }
 
+/// A client secret's digest, working from `now` until a rotation ends it.
+async fn insert_secret(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &ClientId,
+    digest: &str,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, NULL)",
+    )
+    .bind(random_id(12))
+    .bind(id.as_str())
+    .bind(digest)
+    .bind(now.seconds())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The rows under a client: redirect URIs, grants, scopes, audiences.
 async fn insert_children(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &ClientId,
     new: &NewClient,
 ) -> Result<(), sqlx::Error> {
-    for uri in &new.redirect_uris {
-        sqlx::query("INSERT INTO client_redirect_uris (client_id, uri) VALUES ($1, $2)")
-            .bind(id.as_str())
-            .bind(uri.as_str())
-            .execute(&mut **tx)
-            .await?;
-    }
-    for grant in &new.grants {
-        sqlx::query("INSERT INTO client_grants (client_id, grant_type) VALUES ($1, $2)")
-            .bind(id.as_str())
-            .bind(grant.as_str())
-            .execute(&mut **tx)
-            .await?;
-    }
-    for scope in new.scopes.iter() {
-        sqlx::query("INSERT INTO client_scopes (client_id, scope) VALUES ($1, $2)")
-            .bind(id.as_str())
-            .bind(scope.as_str())
-            .execute(&mut **tx)
-            .await?;
-    }
-    for audience in &new.audiences {
-        sqlx::query("INSERT INTO client_audiences (client_id, audience) VALUES ($1, $2)")
-            .bind(id.as_str())
-            .bind(audience.as_str())
-            .execute(&mut **tx)
-            .await?;
+    let children: [(&str, Vec<&str>); 4] = [
+        (
+            "INSERT INTO client_redirect_uris (client_id, uri) VALUES ($1, $2)",
+            new.redirect_uris.iter().map(|u| u.as_str()).collect(),
+        ),
+        (
+            "INSERT INTO client_grants (client_id, grant_type) VALUES ($1, $2)",
+            new.grants.iter().map(|g| g.as_str()).collect(),
+        ),
+        (
+            "INSERT INTO client_scopes (client_id, scope) VALUES ($1, $2)",
+            new.scopes.iter().map(|s| s.as_str()).collect(),
+        ),
+        (
+            "INSERT INTO client_audiences (client_id, audience) VALUES ($1, $2)",
+            new.audiences.iter().map(|a| a.as_str()).collect(),
+        ),
+    ];
+    for (sql, values) in children {
+        for value in values {
+            sqlx::query(sql).bind(id.as_str()).bind(value).execute(&mut **tx).await?;
+        }
     }
     Ok(())
 }

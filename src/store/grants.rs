@@ -3,11 +3,138 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 
 use super::db::{scope, to_flag};
-use super::{
-    Database, FaultPoint, GrantStore, GrantSummary, GrantsOf, NewCode, NewGrant, NewRefreshToken, StoreError,
-    StoreResult, StoredCode, StoredRefreshToken,
-};
-use crate::domain::{ClientId, GrantId, UnixTime, UserId};
+use super::{Database, FaultPoint, StoreError, StoreResult};
+use crate::domain::{ClientId, GrantId, ScopeSet, UnixTime, UserId};
+
+/// A grant without a code.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub scope: ScopeSet,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// An authorization code to store, with the grant it starts.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub code_hash: String,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub scope: ScopeSet,
+    pub auth_time: UnixTime,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub expires_at: UnixTime,
+    pub grant_expires_at: UnixTime,
+}
+
+/// A stored code and the grant it belongs to.
+#[derive(Debug, Clone)]
+pub struct StoredCode {
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub scope: ScopeSet,
+    pub auth_time: UnixTime,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub expires_at: UnixTime,
+    pub used: bool,
+    pub grant_revoked: bool,
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores the grant and its code in one transaction.
+    async fn create_code(&self, code: &NewCode, now: UnixTime) -> StoreResult<()>;
+    /// Stores a grant that no code leads to (the Jira page's test token for
+    /// the signed-in admin, revoked as soon as Jira has answered).
+    async fn create_grant(&self, grant: &NewGrant, now: UnixTime) -> StoreResult<()>;
+    async fn find_code(&self, code_hash: &str) -> StoreResult<Option<StoredCode>>;
+    /// Redeems an unused code: marks it used and stores the refresh token
+    /// it yields (if any), in one transaction; false if it was used already
+    /// (nothing changes). Concurrent redemptions cannot both win, and a
+    /// fault between the steps leaves the code unused.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        refresh: Option<&NewRefreshToken>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Revokes a grant: every token issued under it stops being live.
+    async fn revoke_grant(&self, grant_id: &GrantId, now: UnixTime) -> StoreResult<()>;
+    async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>>;
+    /// Rotates a refresh token: marks the unused, unexpired `old` used,
+    /// remembering its successor, and stores the successor, in one
+    /// transaction; false if another request used it first (nothing
+    /// changes). After any fault either `old` still works or the successor
+    /// is stored — never neither, never both.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        successor: &NewRefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Live grants (unrevoked, unexpired) of a user or a client, newest first.
+    async fn list_grants(&self, of: GrantsOf<'_>, now: UnixTime) -> StoreResult<Vec<GrantSummary>>;
+    /// Revokes every live grant of a user; returns how many.
+    async fn revoke_user_grants(&self, user_id: &UserId, now: UnixTime) -> StoreResult<u64>;
+    async fn find_grant(&self, grant_id: &GrantId) -> StoreResult<Option<GrantSummary>>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum GrantsOf<'a> {
+    User(&'a UserId),
+    Client(&'a ClientId),
+}
+
+/// A grant as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSummary {
+    pub id: GrantId,
+    pub user_id: UserId,
+    pub username: String,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub scope: ScopeSet,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub grant_id: GrantId,
+    pub scope: ScopeSet,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A refresh token with its grant.
+#[derive(Debug, Clone)]
+pub struct StoredRefreshToken {
+    /// The digest of the token that replaced it, once rotated.
+    pub successor_hash: Option<String>,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub scope: ScopeSet,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+    pub grant_revoked: bool,
+    pub grant_expires_at: UnixTime,
+    pub auth_time: UnixTime,
+}
 
 const GRANT_SUMMARY: &str =
     "SELECT g.id, g.user_id, u.username, g.client_id, c.name AS client_name, g.scope, \

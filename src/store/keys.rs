@@ -1,8 +1,27 @@
 use async_trait::async_trait;
 use sqlx::Row as _;
 
-use super::{Database, KeyStore, StoreError, StoreResult, StoredKey};
+use super::{Database, StoreError, StoreResult};
 use crate::domain::UnixTime;
+
+/// A signing key as stored: the private key sealed under the master key.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub sealed_private_key: String,
+    pub created_at: UnixTime,
+    pub activates_at: UnixTime,
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Inserts `key` only if no key activates after `now` (no pending next
+    /// key); true if inserted. Keeps concurrent schedulers from piling up keys.
+    async fn insert_next_key_if_none(&self, key: &StoredKey, now: UnixTime) -> StoreResult<bool>;
+}
 
 #[async_trait]
 impl KeyStore for Database {

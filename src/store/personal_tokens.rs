@@ -4,8 +4,42 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use super::db::{flag, scope};
-use super::{Database, NewPersonalToken, PersonalTokenStore, StoreError, StoreResult};
-use crate::domain::{Email, PersonalToken, PersonalTokenId, UnixTime, UserId, Username};
+use super::{Database, StoreError, StoreResult};
+use crate::domain::{Email, PersonalToken, PersonalTokenId, ScopeSet, UnixTime, UserId, Username};
+
+/// A personal token to store: its digest, never the token.
+#[derive(Debug, Clone)]
+pub struct NewPersonalToken<'a> {
+    pub id: &'a PersonalTokenId,
+    pub user_id: &'a UserId,
+    pub token_hash: &'a str,
+    pub label: &'a str,
+    pub scope: &'a ScopeSet,
+    pub created_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+}
+
+#[async_trait]
+pub trait PersonalTokenStore: Send + Sync {
+    /// Stores the token unless its owner already holds `max_live` live
+    /// (unrevoked, unexpired) tokens: then `None`. The count and the insert
+    /// are one transaction that locks the owner's row, so two concurrent
+    /// requests cannot both take the last place.
+    async fn create_personal_token(
+        &self,
+        new: &NewPersonalToken<'_>,
+        max_live: u32,
+    ) -> StoreResult<Option<PersonalToken>>;
+    /// One user's tokens, or everyone's; newest first.
+    async fn list_personal_tokens(&self, user_id: Option<&UserId>) -> StoreResult<Vec<PersonalToken>>;
+    async fn find_personal_token(&self, id: &PersonalTokenId) -> StoreResult<Option<PersonalToken>>;
+    /// The token with this digest, with its owner's standing: one read.
+    async fn find_personal_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<PersonalToken>>;
+    /// False when there is no such unrevoked token.
+    async fn revoke_personal_token(&self, id: &PersonalTokenId, now: UnixTime) -> StoreResult<bool>;
+    /// Moves `last_used_at` forward (never back) for each (token id, time).
+    async fn record_personal_token_use(&self, uses: &[(PersonalTokenId, UnixTime)]) -> StoreResult<()>;
+}
 
 const SELECT: &str =
     "SELECT t.id, t.user_id, u.username, u.email, u.enabled, t.label, t.scope, t.created_at, \

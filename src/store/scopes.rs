@@ -4,8 +4,31 @@ use sqlx::Row as _;
 
 use super::changes::Entity;
 use super::db::{flag, to_flag};
-use super::{Database, Scope, ScopeStore, StoreError, StoreResult};
+use super::{Database, StoreError, StoreResult};
 use crate::domain::{ScopeName, UnixTime};
+
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub name: ScopeName,
+    pub description: String,
+    pub builtin: bool,
+    pub enabled: bool,
+}
+
+#[async_trait]
+pub trait ScopeStore: Send + Sync {
+    async fn create_scope(&self, name: &ScopeName, description: &str, now: UnixTime) -> StoreResult<Scope>;
+    async fn list_scopes(&self) -> StoreResult<Vec<Scope>>;
+    /// Changes a scope's description and enabled flag; built-in scopes
+    /// cannot be disabled.
+    async fn update_scope(
+        &self,
+        name: &ScopeName,
+        description: &str,
+        enabled: bool,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+}
 
 #[async_trait]
 impl ScopeStore for Database {

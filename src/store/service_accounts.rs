@@ -6,11 +6,34 @@ use sqlx::Row as _;
 use super::changes::{record_change, Entity};
 use super::db::{flag, to_flag};
 use super::principals;
-use super::{Database, ServiceAccountStore, StoreError, StoreResult};
+use super::{Database, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
 use crate::domain::{
     NewServiceAccount, ServiceAccount, ServiceAccountChanges, ServiceAccountId, UnixTime, Username,
 };
+
+#[async_trait]
+pub trait ServiceAccountStore: Send + Sync {
+    async fn create_service_account(
+        &self,
+        new: &NewServiceAccount,
+        now: UnixTime,
+    ) -> StoreResult<ServiceAccount>;
+    async fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccount>>;
+    async fn find_service_account(&self, username: &Username) -> StoreResult<Option<ServiceAccount>>;
+    async fn set_service_account_enabled(
+        &self,
+        username: &Username,
+        enabled: bool,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn update_service_account(
+        &self,
+        username: &Username,
+        changes: &ServiceAccountChanges,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+}
 
 pub(super) const COLUMNS: &str = "sa.id AS sa_id, sa.username AS sa_username, sa.display_name AS sa_display_name, sa.enabled AS sa_enabled, sa.admin AS sa_admin, sa.created_at AS sa_created_at";
 

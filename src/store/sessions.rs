@@ -2,8 +2,77 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 
 use super::db::scope;
-use super::{ConsentStore, Database, NewSession, SessionStore, StoreError, StoreResult, StoredSession};
-use crate::domain::{ClientId, ScopeSet, UnixTime, UserId};
+use super::{Database, StoreError, StoreResult};
+use crate::domain::{ClientId, ScopeSet, UnixTime, User, UserId};
+
+/// A browser session (by keyed hash of its cookie). Before sign-in it has
+/// no user: it only carries the CSRF token of the login form. `Debug` hides
+/// the token.
+#[derive(Clone)]
+pub struct StoredSession {
+    pub user: Option<User>,
+    pub csrf_token: String,
+    pub auth_time: Option<UnixTime>,
+    pub last_seen_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("user", &self.user.as_ref().map(|u| u.username.as_str()))
+            .field("csrf_token", &"[redacted]")
+            .field("auth_time", &self.auth_time)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, id_hash: &str, session: &NewSession, now: UnixTime) -> StoreResult<()>;
+    async fn find_session(&self, id_hash: &str) -> StoreResult<Option<StoredSession>>;
+    async fn touch_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<()>;
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+    /// Signs a user out everywhere.
+    async fn delete_user_sessions(&self, user_id: &UserId) -> StoreResult<()>;
+    /// Claims a one-time form submission id; false if it was claimed before.
+    async fn claim_submission(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Records what a claimed submission produced (e.g. the new client's id).
+    async fn complete_submission(&self, id: &str, result: &str) -> StoreResult<()>;
+    /// Gives a claim back after the operation failed, so it can be retried.
+    async fn release_submission(&self, id: &str) -> StoreResult<()>;
+    /// What a claimed submission produced, if it has finished.
+    async fn submission_result(&self, id: &str) -> StoreResult<Option<String>>;
+}
+
+/// A session to store; no `Debug`, it carries the CSRF token.
+#[derive(Clone)]
+pub struct NewSession {
+    pub user_id: Option<UserId>,
+    pub csrf_token: String,
+    pub auth_time: Option<UnixTime>,
+    pub expires_at: UnixTime,
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// The scope a user has approved for a client, if any.
+    async fn find_consent(&self, user_id: &UserId, client: &ClientId) -> StoreResult<Option<ScopeSet>>;
+    async fn save_consent(
+        &self,
+        user_id: &UserId,
+        client: &ClientId,
+        scope: &ScopeSet,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Every client a user has approved, with the approved scope.
+    async fn list_consents(&self, user_id: &UserId) -> StoreResult<Vec<(ClientId, ScopeSet, UnixTime)>>;
+    /// Forgets the approval and revokes every grant of that user and client
+    /// (their refresh and access tokens stop working). True if anything was
+    /// there to revoke.
+    async fn revoke_consent(&self, user_id: &UserId, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
+}
 
 #[async_trait]
 impl SessionStore for Database {

@@ -2,8 +2,81 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 
 use super::db::scope;
-use super::{Database, PersonLink, Standing, StoreError, StoreResult, StoredAccessToken, TokenStore};
-use crate::domain::{ClientId, GrantId, UnixTime};
+use super::{Database, StoreError, StoreResult};
+use crate::domain::{ClientId, GrantId, PersonalTokenId, ScopeSet, UnixTime};
+
+/// An opaque access token as stored (by digest).
+#[derive(Debug, Clone)]
+pub struct StoredAccessToken {
+    pub jti: String,
+    pub client_id: ClientId,
+    pub subject: String,
+    pub username: Option<String>,
+    pub scope: ScopeSet,
+    pub audience: Vec<String>,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked: bool,
+    /// The user grant it came from, if any (its revocation ends the token).
+    pub grant_id: Option<GrantId>,
+}
+
+/// What ties a JWT to a person, beyond its client: the token dies with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonLink<'a> {
+    /// A machine token: the client (and its service account) alone.
+    None,
+    /// A user's grant (`gid`): revoked grant or disabled user, dead token.
+    Grant(&'a GrantId),
+    /// The personal token it was exchanged from (`pat`): revoked personal
+    /// token or disabled owner, dead token. (Its expiry needs no check: the
+    /// JWT never outlives it.)
+    PersonalToken(&'a PersonalTokenId),
+}
+
+/// Whether a token's client (and the service account it acts for) still
+/// stand behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub revoked: bool,
+    /// The client exists and is enabled, and so is its service account; for
+    /// a person's token, the grant or personal token is unrevoked and the
+    /// user enabled.
+    pub owner_active: bool,
+    /// Tokens of the client issued at or before this are revoked.
+    pub not_before: Option<UnixTime>,
+}
+
+impl Standing {
+    /// Is a token issued at `issued_at` (seconds) still good?
+    pub fn is_live(&self, issued_at: i64) -> bool {
+        !self.revoked && self.owner_active && self.not_before.is_none_or(|nb| issued_at > nb.seconds())
+    }
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_access_token(&self, digest: &str, token: &StoredAccessToken) -> StoreResult<()>;
+    /// An opaque token and the standing of its owner, in one read.
+    async fn find_access_token(&self, digest: &str) -> StoreResult<Option<(StoredAccessToken, Standing)>>;
+    /// Revocation of a JWT and the standing of its client and of the
+    /// person behind it, in one read.
+    async fn jwt_standing(
+        &self,
+        jti: &str,
+        client: &ClientId,
+        person: PersonLink<'_>,
+    ) -> StoreResult<Standing>;
+    /// Marks the opaque token revoked if it belongs to `client`; true if it did.
+    async fn revoke_access_token(&self, digest: &str, client: &ClientId, now: UnixTime) -> StoreResult<bool>;
+    async fn revoke_jwt(
+        &self,
+        jti: &str,
+        client: &ClientId,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+}
 
 /// The standing of a JWT: revoked by `jti` ($1)? its client ($2) and
 /// service account enabled? `$person_live`: is the person behind it (bound

@@ -5,9 +5,30 @@ use sqlx::Row as _;
 
 use super::db::{flag, to_flag};
 use super::principals;
-use super::{Database, StoreError, StoreResult, UserStore};
+use super::{Database, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
 use crate::domain::{Email, NewUser, UnixTime, User, UserChanges, UserId, Username};
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(&self, new: &NewUser, password_hash: &str, now: UnixTime) -> StoreResult<User>;
+    /// The user whose username or (lower-case) email is `login`, with the
+    /// password hash to verify.
+    async fn find_user_for_login(&self, login: &str) -> StoreResult<Option<(User, String)>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()>;
+    async fn any_enabled_admin(&self) -> StoreResult<bool>;
+    async fn find_user(&self, id: &UserId) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(&self, username: &Username) -> StoreResult<Option<User>>;
+    async fn update_user(&self, username: &Username, changes: &UserChanges, now: UnixTime)
+        -> StoreResult<()>;
+    async fn set_password_hash(
+        &self,
+        username: &Username,
+        password_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+}
 
 pub(super) const COLUMNS: &str =
     "id, username, email, display_name, role, enabled, created_at, password_hash";

@@ -4,7 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::types::{ApiError, App, AppInput, CreatedApp, Grant, RotateInput, RotatedSecret, SearchParams};
-use super::{json_body, no_content, ok, Failure};
+use super::AdminErrors;
+use super::{json_body, no_content, ok, Failure, JsonBody};
 use crate::domain::Grace;
 use crate::http::extract::AdminCaller;
 use crate::http::AppState;
@@ -12,7 +13,7 @@ use crate::service::accounts::GrantsOf;
 
 #[utoipa::path(get, path = "/api/v1/apps", tag = "apps", operation_id = "list_apps", params(SearchParams),
     responses((status = 200, description = "Every app, by name", body = [App]),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+              AdminErrors))]
 pub async fn list(
     _: AdminCaller,
     query: web::Query<SearchParams>,
@@ -25,15 +26,13 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/api/v1/apps", tag = "apps", operation_id = "create_app", request_body = AppInput,
     responses((status = 201, description = "Registered; the secret is shown this once", body = CreatedApp),
-              (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors,
               (status = 404, description = "An unknown scope or service account", body = ApiError)))]
 pub async fn create(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<AppInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: AppInput = json_body(&request, &body)?;
     let new = input.parse().map_err(Failure::Invalids)?;
     let created = state.admin.create_client(&actor, new).await?;
     let answer = CreatedApp {
@@ -44,7 +43,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", operation_id = "show_app", params(("id" = String, Path, description = "client_id")),
-    responses((status = 200, body = App), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+    responses((status = 200, body = App), AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn show(
     _: AdminCaller,
@@ -58,15 +57,13 @@ pub async fn show(
 #[utoipa::path(put, path = "/api/v1/apps/{id}", tag = "apps", operation_id = "update_app", params(("id" = String, Path, description = "client_id")),
     request_body = AppInput,
     responses((status = 200, description = "The app as saved", body = App), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn update(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<AppInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: AppInput = json_body(&request, &body)?;
     let changes = input.parse().map_err(Failure::Invalids)?;
     let client = state.admin.update_client(&actor, &path, changes).await?;
     Ok(ok(StatusCode::OK, &App::from(&client)))
@@ -74,7 +71,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps", operation_id = "delete_app", params(("id" = String, Path, description = "client_id")),
     responses((status = 204, description = "Deleted with its secrets, grants and tokens"),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn delete(
     AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
@@ -87,7 +84,7 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/v1/apps/{id}/rotate-secret", tag = "apps", operation_id = "rotate_app_secret",
     params(("id" = String, Path, description = "client_id")), request_body(content = Option<RotateInput>),
     responses((status = 200, description = "The new secret, shown this once", body = RotatedSecret),
-              (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn rotate_secret(
     AdminCaller(actor): AdminCaller,
@@ -113,7 +110,7 @@ pub async fn rotate_secret(
 }
 
 #[utoipa::path(post, path = "/api/v1/apps/{id}/enable", tag = "apps", operation_id = "enable_app", params(("id" = String, Path, description = "client_id")),
-    responses((status = 204, description = "Enabled"), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+    responses((status = 204, description = "Enabled"), AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn enable(
     AdminCaller(actor): AdminCaller,
@@ -126,7 +123,7 @@ pub async fn enable(
 
 #[utoipa::path(post, path = "/api/v1/apps/{id}/disable", tag = "apps", operation_id = "disable_app", params(("id" = String, Path, description = "client_id")),
     responses((status = 204, description = "Disabled: its tokens are inactive, it cannot authenticate"),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn disable(
     AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
@@ -139,7 +136,7 @@ pub async fn disable(
 #[utoipa::path(post, path = "/api/v1/apps/{id}/revoke-tokens", tag = "apps", operation_id = "revoke_app_tokens",
     params(("id" = String, Path, description = "client_id")),
     responses((status = 204, description = "Every token issued until now is inactive; its grants are revoked"),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_tokens(
     AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
@@ -151,7 +148,7 @@ pub async fn revoke_tokens(
 
 #[utoipa::path(get, path = "/api/v1/apps/{id}/grants", tag = "apps", operation_id = "app_grants", params(("id" = String, Path, description = "client_id")),
     responses((status = 200, description = "Live grants of people to this app", body = [Grant]),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn grants(
     _: AdminCaller,
     path: web::Path<String>,

@@ -1,10 +1,11 @@
 //! `/api/v1/scopes`, `/api/v1/keys` and `/api/v1/audit`.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 use super::types::{ApiError, AuditEvent, AuditPage, AuditParams, Key, ScopeInput, ScopeOutput};
-use super::{json_body, ok, Failure};
+use super::AdminErrors;
+use super::{ok, Failure, JsonBody};
 use crate::domain::{InvalidInput, ScopeName};
 use crate::http::extract::AdminCaller;
 use crate::http::AppState;
@@ -13,7 +14,7 @@ use crate::service::audit::Kind;
 use crate::service::ServiceError;
 
 #[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",
-    responses((status = 200, body = [ScopeOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+    responses((status = 200, body = [ScopeOutput]), AdminErrors))]
 pub async fn list_scopes(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, Failure> {
     let scopes: Vec<ScopeOutput> =
         state.admin.list_scopes().await?.into_iter().map(ScopeOutput::from).collect();
@@ -21,15 +22,12 @@ pub async fn list_scopes(_: AdminCaller, state: web::Data<AppState>) -> Result<H
 }
 
 #[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", request_body = ScopeInput,
-    responses((status = 201, body = ScopeOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
+    responses((status = 201, body = ScopeOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors, (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn create_scope(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<ScopeInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: ScopeInput = json_body(&request, &body)?;
     let name = ScopeName::parse(input.name.as_deref().unwrap_or_default())
         .map_err(|e| Failure::invalid(e.in_field("name")))?;
     let scope = state.admin.create_scope(&actor, name, &input.description).await?;
@@ -38,16 +36,13 @@ pub async fn create_scope(
 
 #[utoipa::path(put, path = "/api/v1/scopes/{name}", tag = "scopes", params(("name" = String, Path)),
     request_body = ScopeInput,
-    responses((status = 200, body = ScopeOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+    responses((status = 200, body = ScopeOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn update_scope(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<ScopeInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: ScopeInput = json_body(&request, &body)?;
     let name =
         ScopeName::parse(&path).map_err(|_| ServiceError::NotFound(format!("no scope named '{path}'")))?;
     if input.name.as_deref().is_some_and(|given| given != name.as_str()) {
@@ -63,8 +58,7 @@ pub async fn update_scope(
 }
 
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
-    responses((status = 200, description = "Signing keys, oldest first", body = [Key]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+    responses((status = 200, description = "Signing keys, oldest first", body = [Key]), AdminErrors))]
 pub async fn list_keys(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, Failure> {
     let issuer = &state.oauth.config().issuer;
     let keys: Vec<Key> = state.admin.keys().iter().map(|k| Key::new(k, issuer)).collect();
@@ -74,7 +68,7 @@ pub async fn list_keys(_: AdminCaller, state: web::Data<AppState>) -> Result<Htt
 #[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "keys",
     responses((status = 201, description = "A new key is published; it signs after the publish-ahead period. \
                                             Resource servers with a pinned PEM need its PEM before then.", body = Key),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+              AdminErrors))]
 pub async fn rotate_keys(
     AdminCaller(actor): AdminCaller,
     state: web::Data<AppState>,
@@ -85,7 +79,7 @@ pub async fn rotate_keys(
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
     responses((status = 200, description = "Newest first", body = AuditPage), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+              AdminErrors))]
 pub async fn audit(
     _: AdminCaller,
     query: web::Query<AuditParams>,

@@ -12,10 +12,11 @@ pub mod types;
 mod users;
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -329,6 +330,24 @@ pub fn error(status: StatusCode, code: &str, message: &str, field: Option<&str>)
 }
 
 /// A JSON body of type `T`, or a 400 `invalid_json` saying what is wrong.
+/// A JSON request body read as `T`: `415 unsupported_media_type` unless it
+/// is sent as `application/json`, `400 invalid_json` when it does not read.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        let body = web::Bytes::from_request(&request, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            Ok(JsonBody(json_body(&request, &body)?))
+        })
+    }
+}
+
 pub fn json_body<T: DeserializeOwned>(request: &HttpRequest, body: &[u8]) -> Result<T, Failure> {
     let json = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json")
@@ -359,6 +378,17 @@ pub fn ok<T: Serialize>(status: StatusCode, value: &T) -> HttpResponse {
 
 pub fn no_content() -> HttpResponse {
     HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish()
+}
+
+/// The answers any admin API call may get before it runs: no usable
+/// token, or one that is not an admin's (the OpenAPI document lists them
+/// on every operation).
+#[derive(utoipa::IntoResponses)]
+pub enum AdminErrors {
+    #[response(status = 401, description = "No token, or an unknown, expired or revoked one")]
+    NoToken(ApiError),
+    #[response(status = 403, description = "The token lacks tessera:admin or its subject is not an admin")]
+    NotAdmin(ApiError),
 }
 
 /// Errors of the core as API answers.

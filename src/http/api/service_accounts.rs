@@ -1,16 +1,17 @@
 //! `/api/v1/service-accounts`.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 use super::types::{ApiError, ServiceAccountInput, ServiceAccountOutput};
-use super::{existing, json_body, no_content, ok, username, Failure};
+use super::AdminErrors;
+use super::{existing, no_content, ok, username, Failure, JsonBody};
 use crate::domain::{NewServiceAccount, ServiceAccountChanges};
 use crate::http::extract::AdminCaller;
 use crate::http::AppState;
 
 #[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service accounts",
-    responses((status = 200, body = [ServiceAccountOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+    responses((status = 200, body = [ServiceAccountOutput]), AdminErrors))]
 pub async fn list_service_accounts(
     _: AdminCaller,
     state: web::Data<AppState>,
@@ -21,15 +22,12 @@ pub async fn list_service_accounts(
 }
 
 #[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service accounts", request_body = ServiceAccountInput,
-    responses((status = 201, body = ServiceAccountOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
+    responses((status = 201, body = ServiceAccountOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors, (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn create_service_account(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<ServiceAccountInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: ServiceAccountInput = json_body(&request, &body)?;
     let new = NewServiceAccount { username: username(&input.username)?, display_name: input.display_name };
     let account = state.admin.create_service_account(&actor, new).await?;
     Ok(ok(StatusCode::CREATED, &ServiceAccountOutput::from(account)))
@@ -37,7 +35,7 @@ pub async fn create_service_account(
 
 #[utoipa::path(get, path = "/api/v1/service-accounts/{username}", tag = "service accounts",
     params(("username" = String, Path)),
-    responses((status = 200, body = ServiceAccountOutput), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+    responses((status = 200, body = ServiceAccountOutput), AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn show_service_account(
     _: AdminCaller,
@@ -50,16 +48,13 @@ pub async fn show_service_account(
 
 #[utoipa::path(put, path = "/api/v1/service-accounts/{username}", tag = "service accounts",
     params(("username" = String, Path)), request_body = ServiceAccountInput,
-    responses((status = 200, body = ServiceAccountOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
+    responses((status = 200, body = ServiceAccountOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors, (status = 404, description = "Not found", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn update_service_account(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<ServiceAccountInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: ServiceAccountInput = json_body(&request, &body)?;
     let original = existing(&path, "service account")?;
     let changes = ServiceAccountChanges {
         username: username(&input.username)?,
@@ -72,7 +67,7 @@ pub async fn update_service_account(
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{username}/enable", tag = "service accounts",
     params(("username" = String, Path)),
-    responses((status = 204, description = "Enabled"), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+    responses((status = 204, description = "Enabled"), AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn enable_service_account(
     AdminCaller(actor): AdminCaller,
@@ -85,8 +80,7 @@ pub async fn enable_service_account(
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{username}/disable", tag = "service accounts",
     params(("username" = String, Path)),
-    responses((status = 204, description = "Disabled: its apps' tokens are inactive"), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+    responses((status = 204, description = "Disabled: its apps' tokens are inactive"), AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn disable_service_account(
     AdminCaller(actor): AdminCaller,
     path: web::Path<String>,

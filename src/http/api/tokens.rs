@@ -2,11 +2,12 @@
 //! people's personal API tokens, for an admin.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 use super::existing;
 use super::types::{ApiError, CreatedPersonalToken, PersonalTokenInput, PersonalTokenOutput};
-use super::{json_body, no_content, ok, Failure};
+use super::AdminErrors;
+use super::{no_content, ok, Failure, JsonBody};
 use crate::domain::{Lifetime, PersonalToken, PersonalTokenId, UnixTime};
 use crate::http::extract::AdminCaller;
 use crate::http::AppState;
@@ -17,7 +18,7 @@ fn outputs(tokens: &[PersonalToken], now: UnixTime) -> Vec<PersonalTokenOutput> 
 }
 
 #[utoipa::path(get, path = "/api/v1/personal-tokens", tag = "personal tokens",
-    responses((status = 200, body = [PersonalTokenOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+    responses((status = 200, body = [PersonalTokenOutput]), AdminErrors))]
 pub async fn list(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, Failure> {
     let now = state.clock.now();
     let tokens = state.personal_tokens.list(None).await?;
@@ -26,7 +27,7 @@ pub async fn list(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpResp
 
 #[utoipa::path(get, path = "/api/v1/users/{username}/personal-tokens", tag = "personal tokens",
     params(("username" = String, Path)),
-    responses((status = 200, body = [PersonalTokenOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+    responses((status = 200, body = [PersonalTokenOutput]), AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn list_of_user(
     _: AdminCaller,
@@ -43,16 +44,14 @@ pub async fn list_of_user(
     params(("username" = String, Path)), request_body = PersonalTokenInput,
     responses((status = 201, description = "Created; the token is in this answer only", body = CreatedPersonalToken),
               (status = 400, description = "Invalid input (see `field`), or the user holds the most tokens allowed", body = ApiError),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+              AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn create(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<PersonalTokenInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: PersonalTokenInput = json_body(&request, &body)?;
     let owner = state.accounts.find_user(&existing(&path, "user")?).await?;
     let expires_in = input
         .expires_in
@@ -73,7 +72,7 @@ pub async fn create(
 #[utoipa::path(delete, path = "/api/v1/personal-tokens/{id}", tag = "personal tokens",
     params(("id" = String, Path, description = "token id")),
     responses((status = 204, description = "Revoked: it stops working at once"), (status = 400, description = "Already revoked", body = ApiError),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke(
     AdminCaller(actor): AdminCaller,
     path: web::Path<PersonalTokenId>,

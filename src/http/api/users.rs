@@ -1,17 +1,18 @@
 //! `/api/v1/users` and `/api/v1/grants`.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
 use super::types::{ApiError, Grant, PasswordInput, RevokedCount, UserInput, UserOutput};
-use super::{existing, json_body, no_content, ok, username, Failure};
+use super::AdminErrors;
+use super::{existing, no_content, ok, username, Failure, JsonBody};
 use crate::domain::{Email, GrantId, InvalidInput, NewUser, Password, Role, UserChanges};
 use crate::http::extract::AdminCaller;
 use crate::http::AppState;
 use crate::service::accounts::GrantsOf;
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users",
-    responses((status = 200, body = [UserOutput]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError)))]
+    responses((status = 200, body = [UserOutput]), AdminErrors))]
 pub async fn list_users(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, Failure> {
     let users: Vec<UserOutput> =
         state.accounts.list_users().await?.into_iter().map(UserOutput::from).collect();
@@ -34,15 +35,12 @@ fn parse_profile(input: &UserInput) -> Result<UserChanges, Failure> {
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserInput,
-    responses((status = 201, body = UserOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
+    responses((status = 201, body = UserOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors, (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn create_user(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<UserInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: UserInput = json_body(&request, &body)?;
     let profile = parse_profile(&input)?;
     let password = Password::parse(input.password.as_deref().unwrap_or_default())
         .map_err(|e| Failure::invalid(e.in_field("password")))?;
@@ -58,7 +56,7 @@ pub async fn create_user(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{username}", tag = "users", params(("username" = String, Path)),
-    responses((status = 200, body = UserOutput), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+    responses((status = 200, body = UserOutput), AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn show_user(
     _: AdminCaller,
@@ -71,16 +69,13 @@ pub async fn show_user(
 
 #[utoipa::path(put, path = "/api/v1/users/{username}", tag = "users", params(("username" = String, Path)),
     request_body = UserInput,
-    responses((status = 200, body = UserOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
+    responses((status = 200, body = UserOutput), (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors, (status = 404, description = "Not found", body = ApiError), (status = 409, description = "Already exists", body = ApiError)))]
 pub async fn update_user(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<UserInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: UserInput = json_body(&request, &body)?;
     if input.password.is_some() {
         return Err(Failure::invalid(
             InvalidInput::new("set a password with POST /api/v1/users/{username}/password")
@@ -94,23 +89,20 @@ pub async fn update_user(
 #[utoipa::path(post, path = "/api/v1/users/{username}/password", tag = "users", params(("username" = String, Path)),
     request_body = PasswordInput,
     responses((status = 204, description = "Set; the user's sessions have ended"), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn reset_password(
     AdminCaller(actor): AdminCaller,
-    request: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    JsonBody(input): JsonBody<PasswordInput>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Failure> {
-    let input: PasswordInput = json_body(&request, &body)?;
     let password = Password::parse(&input.password).map_err(|e| Failure::invalid(e.in_field("password")))?;
     state.accounts.reset_password(&actor, &existing(&path, "user")?, &password).await?;
     Ok(no_content())
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "users", params(("username" = String, Path)),
-    responses((status = 204, description = "Enabled"), (status = 400, description = "Invalid input (see `field`)", body = ApiError), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError),
-              (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+    responses((status = 204, description = "Enabled"), (status = 400, description = "Invalid input (see `field`)", body = ApiError), AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn enable_user(
     AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
@@ -122,7 +114,7 @@ pub async fn enable_user(
 
 #[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "users", params(("username" = String, Path)),
     responses((status = 204, description = "Disabled: sessions end, grants are revoked"), (status = 400, description = "Invalid input (see `field`)", body = ApiError),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn disable_user(
     AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
@@ -133,7 +125,7 @@ pub async fn disable_user(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{username}/grants", tag = "users", params(("username" = String, Path)),
-    responses((status = 200, body = [Grant]), (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError),
+    responses((status = 200, body = [Grant]), AdminErrors,
               (status = 404, description = "Not found", body = ApiError)))]
 pub async fn user_grants(
     _: AdminCaller,
@@ -148,7 +140,7 @@ pub async fn user_grants(
 
 #[utoipa::path(delete, path = "/api/v1/users/{username}/grants", tag = "users", params(("username" = String, Path)),
     responses((status = 200, description = "Every grant of the user is revoked", body = RevokedCount),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_user_grants(
     AdminCaller(actor): AdminCaller,
     path: web::Path<String>,
@@ -160,7 +152,7 @@ pub async fn revoke_user_grants(
 
 #[utoipa::path(delete, path = "/api/v1/grants/{id}", tag = "users", params(("id" = String, Path, description = "grant id")),
     responses((status = 204, description = "Revoked: its refresh and access tokens stop working"),
-              (status = 401, description = "No token, or an unknown, expired or revoked one", body = ApiError), (status = 403, description = "The token lacks tessera:admin or its subject is not an admin", body = ApiError), (status = 404, description = "Not found", body = ApiError)))]
+              AdminErrors, (status = 404, description = "Not found", body = ApiError)))]
 pub async fn revoke_grant(
     AdminCaller(actor): AdminCaller,
     path: web::Path<GrantId>,

@@ -1,6 +1,5 @@
 //! Signing in to and out of the console.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
@@ -8,7 +7,7 @@ use super::{see_other, unavailable, visitor, Form};
 use crate::domain::Role;
 use crate::http::extract::VisitorForm;
 use crate::http::observe::client_address;
-use crate::http::pages::{form_is_ours, html, session_cookie};
+use crate::http::pages::{form_is_ours, html, session_cookie, signed_out};
 use crate::http::AppState;
 use crate::service::sessions::StoredSession;
 
@@ -91,15 +90,7 @@ pub async fn logout(
             return unavailable();
         }
     }
-    let mut response = see_other("/console/login");
-    let mut expired = session_cookie(&state, String::new());
-    expired.make_removal();
-    let _ = response.add_cookie(&expired);
-    response.headers_mut().insert(
-        header::HeaderName::from_static("clear-site-data"),
-        header::HeaderValue::from_static("\"cookies\""),
-    );
-    response
+    signed_out(&state, see_other("/console/login"))
 }
 
 async fn page(

@@ -43,16 +43,7 @@ pub async fn grant(
     let audiences = resolve_audience(client, resources, &server.config.default_audience)?;
     let who = subject(client)?;
     let issued = server.issue_access_token(client, client.token_format, who, &scope, audiences, now).await?;
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: scope.to_string(),
-        refresh_token: None,
-        id_token: None,
-        issued_token_type: None,
-        format: client.token_format,
-    })
+    Ok(TokenResponse::access_only(issued, &scope, client.token_format))
 }
 
 /// Who a client-credentials token is for: the service account the client

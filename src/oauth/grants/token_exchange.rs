@@ -57,13 +57,7 @@ pub async fn grant(
     // Always a JWT: an offline validator is the reason to exchange.
     let issued = server.issue_access_token(client, TokenFormat::Jwt, who, &scope, audiences, now).await?;
     Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: scope.to_string(),
-        refresh_token: None,
-        id_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
-        format: TokenFormat::Jwt,
+        ..TokenResponse::access_only(issued, &scope, TokenFormat::Jwt)
     })
 }
