@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera::domain::{Client, ClientDraft, ClientId, NewClient, ServiceAccount, UnixTime};
+use tessera::domain::{Client, ClientDraft, ClientId, NewClient, ServiceAccount, ServiceAccountId, UnixTime};
 use tessera::http::console::Form;
 
 const FIELDS: &[&str] = &[
@@ -42,22 +42,7 @@ fn check_form(body: &[u8], form: &Form) {
 
 /// The draft as `console::apps` builds it from a posted form.
 fn draft(form: &Form) -> ClientDraft {
-    let lines = |text: String| text.lines().map(str::to_owned).collect();
-    ClientDraft {
-        name: form.text("name"),
-        client_type: form.text("client_type"),
-        grants: form.all("grants"),
-        redirect_uris: lines(form.text("redirect_uris")),
-        scopes: form.all("scopes"),
-        auth_method: form.text("auth_method"),
-        token_format: form.text("token_format"),
-        pkce: form.text("pkce"),
-        access_token_ttl: form.text("access_token_ttl"),
-        refresh_token_ttl: form.text("refresh_token_ttl"),
-        audiences: lines(form.text("audiences")),
-        service_account: form.text("service_account"),
-        resource_server: form.checked("resource_server"),
-    }
+    ClientDraft::from_form(form)
 }
 
 fn check_draft(draft: &ClientDraft) {
@@ -101,7 +86,7 @@ fn check_draft(draft: &ClientDraft) {
         redirect_uris: new.redirect_uris.clone(),
         audiences: new.audiences.clone(),
         service_account: new.service_account.clone().map(|username| ServiceAccount {
-            id: "sa-1".into(),
+            id: ServiceAccountId::new("sa-1"),
             username,
             display_name: None,
             enabled: true,
@@ -135,13 +120,13 @@ fuzz_target!(|body: &[u8]| {
         grants: next().split(',').map(str::to_owned).collect(),
         redirect_uris: next().split(',').map(str::to_owned).collect(),
         scopes: next().split(',').map(str::to_owned).collect(),
-        auth_method: next(),
-        token_format: next(),
-        pkce: next(),
-        access_token_ttl: next(),
-        refresh_token_ttl: next(),
+        auth_method: Some(next()),
+        token_format: Some(next()),
+        pkce: Some(next()),
+        access_token_ttl: Some(next()),
+        refresh_token_ttl: Some(next()),
         audiences: next().split(',').map(str::to_owned).collect(),
-        service_account: next(),
+        service_account: Some(next()),
         resource_server: next() == "true",
     };
     check_draft(&direct);
