@@ -2,6 +2,7 @@
 //! and what is derived from it, opaque secrets and their keyed hashes,
 //! signing keys, and JWT signing and verification. See docs/adr/0002.
 
+pub mod assertion;
 pub mod jwt;
 pub mod master;
 pub mod password;

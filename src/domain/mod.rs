@@ -5,6 +5,7 @@ mod client;
 mod client_kinds;
 mod duration;
 mod ids;
+mod jwks;
 mod personal_token;
 mod pkce;
 mod redirect_uri;
@@ -21,6 +22,7 @@ pub use client::{
 pub use client_kinds::{Audience, AuthMethod, ClientId, ClientType, GrantType, PkcePolicy, TokenFormat};
 pub use duration::{Grace, Lifetime};
 pub use ids::{GrantId, PersonalTokenId, ServiceAccountId, UserId};
+pub use jwks::{PublicJwk, PublicJwks, PublicKeyMaterial, ACCEPTED_ALGORITHMS, MAX_JWKS_BYTES};
 pub use personal_token::{parse_token_label, PersonalToken, TokenPolicy, TokenStatus};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
