@@ -11,6 +11,7 @@ pub mod jira;
 pub mod lifecycle;
 pub mod metrics;
 pub mod oauth;
+pub mod outbound;
 pub mod proxies;
 pub mod service;
 pub mod startup;

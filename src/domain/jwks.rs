@@ -125,6 +125,40 @@ impl PublicJwks {
     }
 }
 
+/// Where a key set is published: `https`, or `http` to a loopback address
+/// (a sidecar, a test); no credentials, no fragment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JwksUri(String);
+
+impl JwksUri {
+    pub fn parse(text: &str) -> Result<Self, InvalidInput> {
+        let shown: String = text.chars().take(200).filter(|c| !c.is_control()).collect();
+        let bad = |why: &str| InvalidInput::new(format!("JWKS URL '{shown}' {why}"));
+        if text.is_empty() || text.len() > 2_000 {
+            return Err(bad("must be 1 to 2,000 characters"));
+        }
+        let url = url::Url::parse(text).map_err(|_| bad("is not an absolute URL"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not contain credentials"));
+        }
+        if url.fragment().is_some() {
+            return Err(bad("must not contain a fragment"));
+        }
+        let loopback = super::redirect_uri::loopback_ip(&url) || url.host_str() == Some("localhost");
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => return Err(bad("must use https (plain http only to a loopback address)")),
+            _ => return Err(bad("must be an https URL")),
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 fn parse_key(key: &Value) -> Result<PublicJwk, String> {
     let key = key.as_object().ok_or("a key is a JSON object")?;
     if let Some(private) = PRIVATE_MEMBERS.iter().find(|m| key.contains_key(**m)) {
@@ -273,6 +307,30 @@ mod tests {
             let error = set(&key).unwrap_err();
             assert!(error.message.contains(expected), "{key}: {}", error.message);
             assert!(error.message.starts_with("key 1: "), "{}", error.message);
+        }
+    }
+
+    #[test]
+    fn a_jwks_url_is_https_or_loopback_http() {
+        for good in [
+            "https://issuer.example/.well-known/jwks.json",
+            "http://127.0.0.1:8080/keys",
+            "http://[::1]/k",
+            "http://localhost:9000/k",
+        ] {
+            assert_eq!(JwksUri::parse(good).unwrap().as_str(), good);
+        }
+        let cases = [
+            ("http://issuer.example/keys", "must use https"),
+            ("ftp://issuer.example/keys", "must be an https URL"),
+            ("https://user:pw@issuer.example/keys", "credentials"),
+            ("https://issuer.example/keys#x", "fragment"),
+            ("/keys", "not an absolute URL"),
+            ("", "1 to 2,000"),
+        ];
+        for (bad, expected) in cases {
+            let error = JwksUri::parse(bad).unwrap_err();
+            assert!(error.message.contains(expected), "{bad}: {}", error.message);
         }
     }
 

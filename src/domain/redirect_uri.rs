@@ -81,7 +81,7 @@ impl RedirectUri {
     }
 }
 
-fn loopback_ip(url: &url::Url) -> bool {
+pub(super) fn loopback_ip(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

@@ -11,6 +11,7 @@ mod error;
 pub mod keys;
 pub mod personal_tokens;
 pub mod readiness;
+pub mod remote_jwks;
 pub mod retention;
 pub mod sessions;
 pub mod sign_in;
