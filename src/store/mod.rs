@@ -4,6 +4,7 @@
 //! beside the SQL that implements it; this module names them all and the
 //! one error. Nothing here knows about HTTP.
 
+mod assertions;
 mod audit;
 mod cache;
 mod changes;
@@ -20,6 +21,7 @@ mod sessions;
 mod tokens;
 mod users;
 
+pub use assertions::AssertionStore;
 pub use audit::{AuditQuery, AuditRecord, AuditStore, NewAuditEvent};
 pub use cache::{ClientCache, SYNC_INTERVAL};
 pub use changes::{Change, ChangeStore, Entity};
@@ -68,6 +70,7 @@ pub trait Store:
     + AuditStore
     + PersonalTokenStore
     + RetentionStore
+    + AssertionStore
 {
 }
 

@@ -37,10 +37,13 @@ pub enum PurgeRule {
     TokenCounts,
     /// Change-log entries every node has read.
     Changes,
+    /// Used JWT assertions past their expiry (a replay would be refused
+    /// for its `exp` alone).
+    UsedAssertions,
 }
 
 impl PurgeRule {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::AccessTokens,
         Self::RevokedJwts,
         Self::RefreshTokens,
@@ -52,6 +55,7 @@ impl PurgeRule {
         Self::AuditEvents,
         Self::TokenCounts,
         Self::Changes,
+        Self::UsedAssertions,
     ];
 
     /// The table, also the `table` label of `tessera_purged_rows_total`.
@@ -68,6 +72,7 @@ impl PurgeRule {
             Self::AuditEvents => "audit_events",
             Self::TokenCounts => "token_issuance",
             Self::Changes => "changes",
+            Self::UsedAssertions => "used_assertions",
         }
     }
 
@@ -81,7 +86,11 @@ impl PurgeRule {
             Self::AccessTokens => {
                 &[("expires_at < $1", "expires_at"), ("revoked_at IS NOT NULL AND $1 IS NOT NULL", "revoked_at")]
             }
-            Self::RevokedJwts | Self::RefreshTokens | Self::AuthorizationCodes | Self::Sessions => {
+            Self::RevokedJwts
+            | Self::RefreshTokens
+            | Self::AuthorizationCodes
+            | Self::Sessions
+            | Self::UsedAssertions => {
                 &[("expires_at < $1", "expires_at")]
             }
             Self::Grants => &[("expires_at < $1", "expires_at, id"), ("revoked_at IS NOT NULL AND $1 IS NOT NULL", "id")],
@@ -135,7 +144,8 @@ impl Cutoffs {
             | PurgeRule::RevokedJwts
             | PurgeRule::RefreshTokens
             | PurgeRule::Grants
-            | PurgeRule::Sessions => self.now,
+            | PurgeRule::Sessions
+            | PurgeRule::UsedAssertions => self.now,
             PurgeRule::AuthorizationCodes => self.codes,
             PurgeRule::FormSubmissions => self.form_submissions,
             PurgeRule::PersonalTokens => self.personal_tokens,

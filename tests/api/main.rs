@@ -34,4 +34,5 @@ mod retention;
 mod revocation;
 mod token_client_credentials;
 mod token_errors;
+mod used_assertions;
 mod users;
