@@ -1,6 +1,7 @@
 //! Pure types of the problem: parsed once at the edge, trusted inside.
 //! Nothing here knows about HTTP or SQL.
 
+mod claim_condition;
 mod client;
 mod client_kinds;
 mod duration;
@@ -16,6 +17,7 @@ mod user;
 mod username;
 pub mod wire_schema;
 
+pub use claim_condition::ClaimCondition;
 pub use client::{
     App, Client, ClientDraft, FormFields, NewClient, MAX_ACCESS_TOKEN_TTL, MAX_REFRESH_TOKEN_TTL,
 };
