@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hyper::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 
+pub use crate::outbound::Unreachable;
 use crate::outbound::{self, Limits};
 
 /// How long Jira has to answer, body included.
@@ -38,11 +39,6 @@ impl Reply {
     }
 }
 
-/// Why there is no answer: a sentence for the page, never the token.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct Unreachable(pub String);
-
 /// `GET {base_url}/rest/api/2/myself` with `Authorization: Bearer {token}`.
 pub async fn get_myself(base_url: &str, token: &str) -> Result<Reply, Unreachable> {
     let url = format!("{base_url}/rest/api/2/myself");
@@ -52,8 +48,7 @@ pub async fn get_myself(base_url: &str, token: &str) -> Result<Reply, Unreachabl
         (USER_AGENT, concat!("Tessera/", env!("CARGO_PKG_VERSION"), " (Jira test)").to_owned()),
     ];
     let limits = Limits { timeout: TIMEOUT, max_body: MAX_BODY };
-    let fetched =
-        outbound::get(&url, &headers, limits, "Jira").await.map_err(|error| Unreachable(error.0))?;
+    let fetched = outbound::get(&url, &headers, limits, "Jira").await?;
     Ok(Reply {
         status: fetched.status,
         content_type: fetched.content_type,

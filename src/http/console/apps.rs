@@ -9,8 +9,7 @@ use super::{
 };
 use crate::crypto::secrets::random_id;
 use crate::domain::{
-    AuthMethod, Client, ClientDraft, ClientType, FormFields, Grace, GrantType, NewClient, PkcePolicy,
-    TokenFormat,
+    AuthMethod, Client, ClientDraft, ClientType, Grace, GrantType, NewClient, PkcePolicy, TokenFormat,
 };
 use crate::http::extract::{Admin, AdminForm};
 use crate::http::pages::html;
@@ -25,6 +24,9 @@ pub struct AppView {
     pub id: String,
     pub enabled: bool,
     pub created_at: String,
+    /// Read from the stored client, not from the draft's text.
+    pub confidential: bool,
+    pub pkce_optional: bool,
     pub draft: ClientDraft,
 }
 
@@ -34,20 +36,14 @@ impl From<&Client> for AppView {
             id: client.id.to_string(),
             enabled: client.enabled,
             created_at: when(client.created_at),
+            confidential: client.client_type == ClientType::Confidential,
+            pkce_optional: client.pkce == PkcePolicy::Optional,
             draft: ClientDraft::of(client),
         }
     }
 }
 
 impl AppView {
-    pub fn confidential(&self) -> bool {
-        self.draft.client_type == ClientType::Confidential.as_str()
-    }
-
-    pub fn pkce_optional(&self) -> bool {
-        self.draft.pkce.as_deref() == Some(PkcePolicy::Optional.as_str())
-    }
-
     /// A list property for a table cell; `none` when empty.
     pub fn joined<'a>(&self, values: &'a [String], none: &'a str) -> String {
         if values.is_empty() {
@@ -89,27 +85,6 @@ pub struct AppForm {
     /// The one-time id that stops a reload from registering twice.
     pub submission: String,
     pub errors: FieldErrors,
-}
-
-impl FormFields for Form {
-    fn text(&self, name: &str) -> String {
-        Form::text(self, name)
-    }
-
-    fn lines(&self, name: &str) -> Vec<String> {
-        let values = self.all(name);
-        values
-            .iter()
-            .flat_map(|v| v.lines())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn checked(&self, name: &str) -> bool {
-        Form::checked(self, name)
-    }
 }
 
 impl AppForm {

@@ -24,7 +24,7 @@ use askama::Template;
 
 use super::pages::{form_is_ours, html};
 use super::AppState;
-use crate::domain::{InvalidInput, Role, UnixTime, User};
+use crate::domain::{FormFields, InvalidInput, Role, UnixTime, User};
 use crate::http::observe::client_address;
 use crate::service::audit::Actor;
 use crate::service::submissions::{self, Claim};
@@ -218,6 +218,29 @@ impl Form {
 
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()
+    }
+}
+
+/// The app form's fields, as `ClientDraft::from_form` reads them: a
+/// field sent once per ticked box or one per line of a text area is a list.
+impl FormFields for Form {
+    fn text(&self, name: &str) -> String {
+        Form::text(self, name)
+    }
+
+    fn lines(&self, name: &str) -> Vec<String> {
+        let values = self.all(name);
+        values
+            .iter()
+            .flat_map(|v| v.lines())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn checked(&self, name: &str) -> bool {
+        Form::checked(self, name)
     }
 }
 
