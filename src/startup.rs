@@ -29,6 +29,7 @@ use crate::service::audit::Audit;
 use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
 use crate::service::readiness::DatabaseHealth;
+use crate::service::remote_jwks::RemoteJwks;
 use crate::service::retention::Retention;
 use crate::service::sessions::Sessions;
 use crate::service::sign_in::SignIn;
@@ -124,6 +125,7 @@ impl Core {
             clients: clients.clone(),
             audit: audit.clone(),
             personal_tokens: personal_tokens.clone(),
+            remote_jwks: Arc::new(RemoteJwks::new(clock.clone())),
         }));
         let admin = Arc::new(Admin::new(AdminParts {
             store: store.clone(),

@@ -1,12 +1,15 @@
 //! `tessera client …`: OAuth clients (apps). A new client is parsed by the
 //! same `ClientDraft` the console and the admin API use.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::output::{table, time, yes_no};
 use super::{command_line_actor, DatabaseArgs, Output};
-use crate::domain::{App, Client, ClientDraft, Grace, UnixTime};
+use crate::domain::{App, Client, ClientDraft, Grace, UnixTime, MAX_JWKS_BYTES};
 use crate::service::admin::ClientWithSecret;
 use crate::startup::Core;
 
@@ -61,15 +64,35 @@ pub struct ClientCreateArgs {
     /// grant with PKCE (and refresh_token, token exchange); no client_credentials
     #[arg(long)]
     public: bool,
+    /// A file holding the client's public keys as a JWK set (for
+    /// private_key_jwt and the jwt-bearer grant; never the private key)
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
     #[command(flatten)]
     draft: ClientDraft,
 }
 
 impl ClientCreateArgs {
-    pub fn draft(self) -> ClientDraft {
+    /// The draft, with the key set read from its file.
+    pub fn draft(self) -> anyhow::Result<ClientDraft> {
         let client_type = if self.public { "public" } else { "confidential" };
-        ClientDraft { client_type: client_type.into(), ..self.draft }
+        let jwks = match &self.jwks {
+            Some(path) => Some(read_key_file(path)?),
+            None => None,
+        };
+        Ok(ClientDraft { client_type: client_type.into(), jwks, ..self.draft })
     }
+}
+
+/// The text of a JWK set file, refusing one too large to be a key set
+/// before reading it whole.
+fn read_key_file(path: &Path) -> anyhow::Result<String> {
+    let shown = path.display();
+    let size = std::fs::metadata(path).with_context(|| format!("cannot read --jwks {shown}"))?.len();
+    if size > MAX_JWKS_BYTES as u64 {
+        anyhow::bail!("--jwks {shown} is larger than {} KiB: it is not a JWK set", MAX_JWKS_BYTES / 1024);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read --jwks {shown} as UTF-8 text"))
 }
 
 pub async fn run(core: &Core, command: ClientCommand, out: Output) -> anyhow::Result<()> {
@@ -77,7 +100,7 @@ pub async fn run(core: &Core, command: ClientCommand, out: Output) -> anyhow::Re
     let actor = command_line_actor();
     match command {
         ClientCommand::Create(args) => {
-            let new = args.draft().parse().map_err(|errors| {
+            let new = args.draft()?.parse().map_err(|errors| {
                 anyhow::anyhow!(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))
             })?;
             let created = admin.create_client(&actor, new).await?;
@@ -153,6 +176,9 @@ fn secret_text(created: &ClientWithSecret, verb: &str, now: UnixTime) -> String 
             "\nclient_secret: {}\n\nThe secret is shown only now; store it safely.",
             secret.expose()
         )),
+        None if created.client.keys.is_some() => text.push_str(
+            "\n\nThis client has no secret: it proves itself with a JWT signed by its private key.",
+        ),
         None => text.push_str("\n\nA public client has no secret: it proves itself with PKCE."),
     }
     match created.previous_secret_expires_at {

@@ -238,7 +238,7 @@ mod tests {
         .unwrap();
         let Command::Stored(StoredCommand::Client(args)) = cli.command else { panic!() };
         let clients::ClientCommand::Create(create) = args.command else { panic!() };
-        assert_eq!(create.draft().access_token_ttl.as_deref(), Some("5m"));
+        assert_eq!(create.draft().unwrap().access_token_ttl.as_deref(), Some("5m"));
     }
 
     #[test]

@@ -141,6 +141,27 @@ pub fn verify_assertion(
     Ok(claims)
 }
 
+/// What an assertion says of itself before its signature is checked: the
+/// key it names and who it claims to come from. Only for finding the keys
+/// to check it with; nothing here is to be trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unverified {
+    pub kid: Option<String>,
+    /// `iss`, or else `sub`, when a string.
+    pub issuer: Option<String>,
+}
+
+/// Reads `token`'s header and the issuer it claims, unverified.
+pub fn peek(token: &str) -> Result<Unverified, AssertionRejected> {
+    let (_, kid) = read_header(token)?;
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let claims: Value = b64url_decode(payload)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(AssertionRejected::Malformed)?;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    Ok(Unverified { kid, issuer: text("iss").or_else(|| text("sub")) })
+}
+
 /// The header's `alg` and `kid`, read before anything trusts them.
 fn read_header(token: &str) -> Result<(String, Option<String>), AssertionRejected> {
     if token.len() > MAX_ASSERTION_BYTES || token.split('.').count() != 3 {
@@ -271,6 +292,19 @@ mod tests {
             }
         }
         claims
+    }
+
+    #[test]
+    fn peek_reads_the_kid_and_the_claimed_issuer_without_verifying() {
+        let signer = key("k1", SigningAlgorithm::Es256);
+        let token = sign(&signer, json!({"alg": "ES256", "kid": "k1"}), claims());
+        let seen = peek(&token).unwrap();
+        assert_eq!(seen, Unverified { kid: Some("k1".into()), issuer: Some("app".into()) });
+        let forged = format!("{}x", &token[..token.len() - 2]);
+        assert_eq!(peek(&forged).unwrap().issuer.as_deref(), Some("app"));
+        assert_eq!(peek("a.b").unwrap_err(), AssertionRejected::Malformed);
+        let only_sub = sign(&signer, json!({"alg": "ES256"}), json!({"sub": "svc"}));
+        assert_eq!(peek(&only_sub).unwrap().issuer.as_deref(), Some("svc"));
     }
 
     #[test]

@@ -1,13 +1,13 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ArrayBuilder, Object};
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 
 use super::wire_schema::{nullable_one_of, one_of};
 use super::{
-    Audience, AuthMethod, ClientId, ClientType, GrantType, InvalidInput, Lifetime, PkcePolicy, RedirectUri,
-    ScopeName, ScopeSet, ServiceAccount, TokenFormat, UnixTime, Username,
+    Audience, AuthMethod, ClientId, ClientKeys, ClientType, GrantType, InvalidInput, Lifetime, PkcePolicy,
+    RedirectUri, ScopeName, ScopeSet, ServiceAccount, TokenFormat, UnixTime, Username,
 };
 
 /// The longest access-token lifetime a client may be given. Retired signing
@@ -34,6 +34,8 @@ pub struct Client {
     pub refresh_token_ttl: Option<Lifetime>,
     pub resource_server: bool,
     pub pkce: PkcePolicy,
+    /// The public keys of `private_key_jwt` and the JWT bearer grant.
+    pub keys: Option<ClientKeys>,
     pub enabled: bool,
     pub created_at: UnixTime,
 }
@@ -66,6 +68,7 @@ pub struct NewClient {
     pub refresh_token_ttl: Option<Lifetime>,
     pub resource_server: bool,
     pub pkce: PkcePolicy,
+    pub keys: Option<ClientKeys>,
 }
 
 impl NewClient {
@@ -88,9 +91,9 @@ impl NewClient {
                     )
                     .in_field("auth_method"));
                 }
-                if let Some(grant) = self.grants.iter().find(|g| **g == GrantType::ClientCredentials) {
+                if let Some(grant) = self.grants.iter().find(|g| g.acts_as_the_client()) {
                     return Err(InvalidInput::new(format!(
-                        "a public client cannot use the {grant} grant: it has no secret to authenticate with"
+                        "a public client cannot use the {grant} grant: it cannot prove who it is"
                     ))
                     .in_field("grants"));
                 }
@@ -106,13 +109,26 @@ impl NewClient {
                 let method = self.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
                 if method == AuthMethod::None {
                     return Err(InvalidInput::new(
-                        "auth method 'none' is only for public clients; a confidential client uses client_secret_basic or client_secret_post",
+                        "auth method 'none' is only for public clients; a confidential client uses client_secret_basic, client_secret_post or private_key_jwt",
                     )
                     .in_field("auth_method"));
                 }
                 method
             }
         };
+        let needs_keys = method == AuthMethod::PrivateKeyJwt || self.grants.contains(&GrantType::JwtBearer);
+        if needs_keys && self.keys.is_none() {
+            return Err(InvalidInput::new(
+                "private_key_jwt and the jwt-bearer grant need the client's public keys: a JWK set (jwks) or a JWKS URL (jwks_uri)",
+            )
+            .in_field("jwks"));
+        }
+        if !needs_keys && self.keys.is_some() {
+            return Err(InvalidInput::new(
+                "public keys are used only by the private_key_jwt auth method and the jwt-bearer grant",
+            )
+            .in_field("jwks"));
+        }
         let code_flow = self.grants.contains(&GrantType::AuthorizationCode);
         if code_flow && self.redirect_uris.is_empty() {
             return Err(InvalidInput::new(
@@ -210,11 +226,28 @@ pub struct ClientDraft {
     #[serde(default)]
     #[arg(long = "scope", help = "Allowed scope (repeatable)")]
     pub scopes: Vec<String>,
-    /// `client_secret_basic` (default) or `client_secret_post`; `none` for public apps.
+    /// `client_secret_basic` (default), `client_secret_post` or
+    /// `private_key_jwt`; `none` for public apps.
     #[serde(default)]
     #[schema(schema_with = auth_methods)]
-    #[arg(long, help = "client_secret_basic (default) or client_secret_post")]
+    #[arg(
+        long,
+        help = "client_secret_basic (default), client_secret_post or private_key_jwt (with --jwks or --jwks-uri)"
+    )]
     pub auth_method: Option<String>,
+    /// The client's public keys, a JWK set (RFC 7517 §5) as a JSON object
+    /// or as its text: for `private_key_jwt` and the jwt-bearer grant.
+    #[serde(default, deserialize_with = "json_or_text")]
+    #[schema(schema_with = jwks_schema)]
+    // The command line reads it from a file (`--jwks FILE`, `cli/clients.rs`).
+    #[arg(skip)]
+    pub jwks: Option<String>,
+    /// Where the client publishes its public keys instead (`https`, or
+    /// `http` to a loopback address); fetched and cached.
+    #[serde(default)]
+    #[schema(nullable, max_length = 2000)]
+    #[arg(long, help = "URL of the client's published public keys (instead of --jwks)")]
+    pub jwks_uri: Option<String>,
     /// `jwt` (default) or `opaque`.
     #[serde(default)]
     #[schema(schema_with = token_formats)]
@@ -324,6 +357,12 @@ impl ClientDraft {
             "audiences",
             non_blank(&self.audiences).map(Audience::parse).collect::<Result<_, _>>(),
         );
+        let (jwks, jwks_uri) = (optional(self.jwks.as_deref()), optional(self.jwks_uri.as_deref()));
+        let keys = take(
+            &mut errors,
+            if jwks_uri.is_some() && jwks.is_none() { "jwks_uri" } else { "jwks" },
+            ClientKeys::from_parts(jwks, jwks_uri),
+        );
         let service_account = take(
             &mut errors,
             "service_account",
@@ -350,6 +389,7 @@ impl ClientDraft {
                 refresh_token_ttl: refresh_token_ttl?,
                 resource_server: self.resource_server,
                 pkce: pkce?,
+                keys: keys?,
             })
         })();
         match parsed {
@@ -367,6 +407,8 @@ impl ClientDraft {
             redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
             scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             auth_method: Some(client.auth_method.as_str().into()),
+            jwks: client.keys.as_ref().and_then(ClientKeys::inline).map(|j| j.as_str().to_owned()),
+            jwks_uri: client.keys.as_ref().and_then(ClientKeys::uri).map(|u| u.as_str().to_owned()),
             token_format: Some(client.token_format.as_str().into()),
             pkce: Some(client.pkce.as_str().into()),
             access_token_ttl: client.access_token_ttl.map(|t| t.to_string()),
@@ -387,6 +429,8 @@ impl ClientDraft {
             redirect_uris: form.lines("redirect_uris"),
             scopes: form.lines("scopes"),
             auth_method: Some(form.text("auth_method")),
+            jwks: Some(form.text("jwks")),
+            jwks_uri: Some(form.text("jwks_uri")),
             token_format: Some(form.text("token_format")),
             pkce: Some(form.text("pkce")),
             access_token_ttl: Some(form.text("access_token_ttl")),
@@ -409,6 +453,13 @@ pub struct App {
     /// The same as `auth_method`, by its name in client registration
     /// metadata (RFC 7591 §2).
     pub token_endpoint_auth_method: String,
+    /// The client's registered public keys (a JWK set), if inline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where the client's public keys are fetched from, if anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
     pub redirect_uris: Vec<String>,
@@ -432,6 +483,12 @@ impl From<&Client> for App {
             client_type: client.client_type.as_str().into(),
             auth_method: client.auth_method.as_str().into(),
             token_endpoint_auth_method: client.auth_method.as_str().into(),
+            jwks: client
+                .keys
+                .as_ref()
+                .and_then(ClientKeys::inline)
+                .and_then(|jwks| serde_json::from_str(jwks.as_str()).ok()),
+            jwks_uri: client.keys.as_ref().and_then(ClientKeys::uri).map(|u| u.as_str().to_owned()),
             grants: client.grants.iter().map(|g| g.as_str().to_owned()).collect(),
             scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
@@ -463,6 +520,23 @@ fn non_blank(values: &[String]) -> impl Iterator<Item = &str> {
 
 fn optional(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A JSON object, kept as its text; or a string holding that text.
+fn json_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(deserializer)? {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => Some(text),
+        Some(value @ serde_json::Value::Object(_)) => Some(value.to_string()),
+        Some(_) => return Err(serde::de::Error::custom("jwks must be a JWK set: a JSON object or its text")),
+    })
+}
+
+fn jwks_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type([Type::Object, Type::String, Type::Null].into_iter().collect::<SchemaType>())
+        .description(Some("A JWK set, `{\"keys\": [...]}`, public keys only"))
+        .build()
 }
 
 fn client_types() -> Object {
@@ -504,6 +578,7 @@ mod tests {
             refresh_token_ttl: None,
             resource_server: false,
             pkce: PkcePolicy::Required,
+            keys: None,
         }
     }
 

@@ -78,6 +78,7 @@ wire_enum!(
     AuthMethod {
         ClientSecretBasic => "client_secret_basic",
         ClientSecretPost => "client_secret_post",
+        PrivateKeyJwt => "private_key_jwt",
         None => "none",
     } what: "auth method"
 );
@@ -89,8 +90,24 @@ wire_enum!(
         ClientCredentials => "client_credentials",
         RefreshToken => "refresh_token",
         TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
     } what: "grant type"
 );
+
+impl AuthMethod {
+    /// Whether the client proves itself with a shared secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+}
+
+impl GrantType {
+    /// Whether the grant issues the client a token for itself (or its
+    /// service account), so the client must prove who it is.
+    pub fn acts_as_the_client(self) -> bool {
+        matches!(self, Self::ClientCredentials | Self::JwtBearer)
+    }
+}
 
 wire_enum!(
     /// The access-token format a client receives.

@@ -3,6 +3,8 @@
 //! issuer's published keys), parsed once: only public members, only the
 //! algorithms this server accepts, unique key ids.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::InvalidInput;
@@ -156,6 +158,44 @@ impl JwksUri {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Where a client's public keys come from: registered with the client, or
+/// fetched from the client's own URL (so it can rotate them alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    Inline(Arc<PublicJwks>),
+    Remote(JwksUri),
+}
+
+impl ClientKeys {
+    /// Keys given as a set (`jwks`) or a URL (`jwks_uri`), never both.
+    pub fn from_parts(jwks: Option<&str>, jwks_uri: Option<&str>) -> Result<Option<Self>, InvalidInput> {
+        match (jwks, jwks_uri) {
+            (Some(_), Some(_)) => {
+                Err(InvalidInput::new("give the public keys either as a JWK set or as a JWKS URL, not both"))
+            }
+            (Some(jwks), None) => Ok(Some(Self::Inline(Arc::new(PublicJwks::parse(jwks)?)))),
+            (None, Some(uri)) => Ok(Some(Self::Remote(JwksUri::parse(uri)?))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The registered set, when the keys are inline.
+    pub fn inline(&self) -> Option<&PublicJwks> {
+        match self {
+            Self::Inline(jwks) => Some(jwks),
+            Self::Remote(_) => None,
+        }
+    }
+
+    /// The URL, when the keys are fetched.
+    pub fn uri(&self) -> Option<&JwksUri> {
+        match self {
+            Self::Inline(_) => None,
+            Self::Remote(uri) => Some(uri),
+        }
     }
 }
 

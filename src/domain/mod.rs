@@ -24,7 +24,9 @@ pub use client::{
 pub use client_kinds::{Audience, AuthMethod, ClientId, ClientType, GrantType, PkcePolicy, TokenFormat};
 pub use duration::{Grace, Lifetime};
 pub use ids::{GrantId, PersonalTokenId, ServiceAccountId, UserId};
-pub use jwks::{JwksUri, PublicJwk, PublicJwks, PublicKeyMaterial, ACCEPTED_ALGORITHMS, MAX_JWKS_BYTES};
+pub use jwks::{
+    ClientKeys, JwksUri, PublicJwk, PublicJwks, PublicKeyMaterial, ACCEPTED_ALGORITHMS, MAX_JWKS_BYTES,
+};
 pub use personal_token::{parse_token_label, PersonalToken, TokenPolicy, TokenStatus};
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;

@@ -11,7 +11,7 @@ use crate::oauth::OAuthError;
 
 pub fn oauth_error_response(error: &OAuthError) -> HttpResponse {
     let status = match error {
-        OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+        OAuthError::InvalidClient { .. } | OAuthError::InvalidClientAssertion(_) => StatusCode::UNAUTHORIZED,
         OAuthError::SlowDown { .. } => StatusCode::TOO_MANY_REQUESTS,
         OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         OAuthError::ServerError(cause) => {
@@ -23,7 +23,8 @@ pub fn oauth_error_response(error: &OAuthError) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
     match error {
-        OAuthError::InvalidClient { .. } => {
+        // HTTP requires a challenge with every 401 (RFC 9110 §15.5.2).
+        OAuthError::InvalidClient { .. } | OAuthError::InvalidClientAssertion(_) => {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\""));
         }
         OAuthError::TemporarilyUnavailable => {

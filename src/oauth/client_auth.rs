@@ -1,14 +1,18 @@
 //! Client authentication at the token, introspection and revocation
-//! endpoints: `client_secret_basic` or `client_secret_post`, never both
-//! (RFC 6749 §2.3). Every failure looks the same to the caller.
+//! endpoints: `client_secret_basic`, `client_secret_post` or
+//! `private_key_jwt` (RFC 7523 §2.2), only one at a time (RFC 6749 §2.3).
+//! A secret's failures all look the same to the caller; an assertion's say
+//! which rule it broke (`client_assertion.rs` checks it).
 
 use std::fmt;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
+use super::client_assertion::CLIENT_ASSERTION_TYPE;
 use super::params::{decode, FormParams};
 use super::OAuthError;
+use crate::crypto::assertion::peek;
 use crate::crypto::secrets::SecretHasher;
 use crate::domain::{AuthMethod, ClientType, UnixTime};
 use crate::store::StoredClient;
@@ -23,6 +27,12 @@ pub enum PresentedCredentials {
         client_id: String,
         secret: String,
     },
+    /// A JWT signed with the client's private key; `client_id` is the
+    /// body's, or else the one the assertion claims (unverified).
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
     /// Only a `client_id` (a public client, or a confidential one that forgot its secret).
     IdOnly {
         client_id: String,
@@ -35,6 +45,7 @@ impl fmt::Debug for PresentedCredentials {
         match self {
             Self::Basic { client_id, .. } => write!(f, "Basic({client_id}, [redacted])"),
             Self::Post { client_id, .. } => write!(f, "Post({client_id}, [redacted])"),
+            Self::Assertion { client_id, .. } => write!(f, "Assertion({client_id}, [redacted])"),
             Self::IdOnly { client_id } => write!(f, "IdOnly({client_id})"),
             Self::None => f.write_str("None"),
         }
@@ -46,6 +57,35 @@ impl PresentedCredentials {
     pub fn from_request(authorization: Option<&[u8]>, params: &FormParams) -> Result<Self, OAuthError> {
         let body_id = params.get("client_id");
         let body_secret = params.get("client_secret");
+        let assertion_type = params.get("client_assertion_type");
+        let assertion = params.get("client_assertion");
+        if assertion_type.is_some() || assertion.is_some() {
+            if authorization.is_some() || body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "client authentication must use only one method (a client assertion, a Basic header or client_secret)",
+                ));
+            }
+            let (Some(assertion_type), Some(assertion)) = (assertion_type, assertion) else {
+                return Err(OAuthError::invalid_request(
+                    "client_assertion and client_assertion_type must be sent together",
+                ));
+            };
+            if assertion_type != CLIENT_ASSERTION_TYPE {
+                return Err(OAuthError::InvalidRequest(format!(
+                    "client_assertion_type must be {CLIENT_ASSERTION_TYPE}"
+                )));
+            }
+            let client_id = match body_id {
+                Some(id) => id.to_owned(),
+                None => peek(assertion)
+                    .map_err(|why| OAuthError::InvalidClientAssertion(why.to_string()))?
+                    .issuer
+                    .ok_or_else(|| {
+                        OAuthError::InvalidClientAssertion("the assertion has no 'iss' claim".into())
+                    })?,
+            };
+            return Ok(Self::Assertion { client_id, assertion: assertion.to_owned() });
+        }
         if let Some(header) = authorization {
             if body_secret.is_some() {
                 return Err(OAuthError::invalid_request(
@@ -71,9 +111,10 @@ impl PresentedCredentials {
     /// The client id the request names, if any.
     pub fn client_id(&self) -> Option<&str> {
         match self {
-            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::IdOnly { client_id } => {
-                Some(client_id)
-            }
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::Assertion { client_id, .. }
+            | Self::IdOnly { client_id } => Some(client_id),
             Self::None => None,
         }
     }
@@ -119,7 +160,9 @@ pub fn verify_client(
             });
             return if public { Ok(()) } else { Err(fail()) };
         }
-        PresentedCredentials::None => return Err(fail()),
+        // Checked by `OAuthServer::verify_client_assertion`: the keys may
+        // need fetching.
+        PresentedCredentials::Assertion { .. } | PresentedCredentials::None => return Err(fail()),
     };
     let Some(stored) = stored else {
         // Same work as a known client, so timing does not tell who exists.
@@ -172,6 +215,44 @@ mod tests {
             let error = PresentedCredentials::from_request(Some(header), &FormParams::default()).unwrap_err();
             assert!(matches!(error, OAuthError::InvalidClient { basic: true }), "{header:?}");
         }
+    }
+
+    #[test]
+    fn an_assertion_goes_alone_and_with_its_type() {
+        let assertion = format!("client_assertion_type={}&client_assertion=a.b.c", CLIENT_ASSERTION_TYPE);
+        let with_secret = FormParams::parse(format!("{assertion}&client_secret=s").as_bytes()).unwrap();
+        let error = PresentedCredentials::from_request(None, &with_secret).unwrap_err();
+        assert_eq!(error.code(), "invalid_request");
+        let params = FormParams::parse(format!("{assertion}&client_id=c").as_bytes()).unwrap();
+        let error = PresentedCredentials::from_request(Some(&basic("c", "s")), &params).unwrap_err();
+        assert_eq!(error.code(), "invalid_request");
+        let alone = FormParams::parse(b"client_assertion=a.b.c&client_id=c").unwrap();
+        assert_eq!(PresentedCredentials::from_request(None, &alone).unwrap_err().code(), "invalid_request");
+        let saml = FormParams::parse(
+            b"client_assertion_type=urn:ietf:params:oauth:client-assertion-type:saml2-bearer&client_assertion=x",
+        )
+        .unwrap();
+        assert_eq!(PresentedCredentials::from_request(None, &saml).unwrap_err().code(), "invalid_request");
+        let named = PresentedCredentials::from_request(None, &params).unwrap();
+        assert_eq!(named.client_id(), Some("c"));
+        assert!(!format!("{named:?}").contains("a.b.c"));
+    }
+
+    #[test]
+    fn an_assertion_without_client_id_names_its_client_by_iss() {
+        let header = crate::crypto::b64url(br#"{"alg":"RS256"}"#);
+        let payload = crate::crypto::b64url(br#"{"iss":"my-client","sub":"my-client"}"#);
+        let body =
+            format!("client_assertion_type={CLIENT_ASSERTION_TYPE}&client_assertion={header}.{payload}.c2ln");
+        let params = FormParams::parse(body.as_bytes()).unwrap();
+        let presented = PresentedCredentials::from_request(None, &params).unwrap();
+        assert_eq!(presented.client_id(), Some("my-client"));
+        let garbage = FormParams::parse(
+            format!("client_assertion_type={CLIENT_ASSERTION_TYPE}&client_assertion=garbage").as_bytes(),
+        )
+        .unwrap();
+        let error = PresentedCredentials::from_request(None, &garbage).unwrap_err();
+        assert_eq!(error.code(), "invalid_client");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::crypto::signing::SigningAlgorithm;
+use crate::domain::ACCEPTED_ALGORITHMS;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Metadata {
@@ -21,8 +22,13 @@ pub struct Metadata {
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub authorization_response_iss_parameter_supported: bool,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Algorithms accepted on `private_key_jwt` assertions (and JWT
+    /// bearer grants), at every endpoint that authenticates clients.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Algorithms of the JWT access tokens this server signs.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
@@ -43,7 +49,8 @@ pub fn pem_url(issuer: &str, kid: &str) -> String {
 
 impl Metadata {
     pub fn new(issuer: &str, signing_alg: SigningAlgorithm, username_claim: &str) -> Self {
-        let auth_methods = vec!["client_secret_basic", "client_secret_post"];
+        let auth_methods = vec!["client_secret_basic", "client_secret_post", "private_key_jwt"];
+        let assertion_algs = ACCEPTED_ALGORITHMS.to_vec();
         Self {
             issuer: issuer.to_owned(),
             authorization_endpoint: endpoint(issuer, "authorize"),
@@ -59,16 +66,16 @@ impl Metadata {
                 "client_credentials",
                 "refresh_token",
                 "urn:ietf:params:oauth:grant-type:token-exchange",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
             ],
             code_challenge_methods_supported: vec!["S256"],
             authorization_response_iss_parameter_supported: true,
-            token_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post", "none"],
-            introspection_endpoint_auth_methods_supported: auth_methods,
-            revocation_endpoint_auth_methods_supported: vec![
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
+            token_endpoint_auth_methods_supported: [auth_methods.as_slice(), &["none"]].concat(),
+            token_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
+            introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+            introspection_endpoint_auth_signing_alg_values_supported: assertion_algs.clone(),
+            revocation_endpoint_auth_methods_supported: [auth_methods.as_slice(), &["none"]].concat(),
+            revocation_endpoint_auth_signing_alg_values_supported: assertion_algs,
             access_token_signing_alg_values_supported: vec![signing_alg.as_str()],
             id_token_signing_alg_values_supported: vec![signing_alg.as_str()],
             subject_types_supported: vec!["public"],

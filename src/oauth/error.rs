@@ -13,6 +13,9 @@ pub enum OAuthError {
     InvalidClient {
         basic: bool,
     },
+    /// A client assertion (`private_key_jwt`) was refused; the text says
+    /// which rule it broke, so the client's developer can mend it.
+    InvalidClientAssertion(String),
     InvalidGrant(String),
     UnauthorizedClient(String),
     UnsupportedGrantType(String),
@@ -30,7 +33,7 @@ impl OAuthError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
-            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidClient { .. } | Self::InvalidClientAssertion(_) => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -50,7 +53,8 @@ impl OAuthError {
             | Self::UnauthorizedClient(d)
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d)
-            | Self::InvalidTarget(d) => d.as_str(),
+            | Self::InvalidTarget(d)
+            | Self::InvalidClientAssertion(d) => d.as_str(),
             Self::InvalidClient { .. } => "client authentication failed",
             Self::SlowDown { .. } => "too many failed attempts; wait before retrying",
             Self::TemporarilyUnavailable => "the server cannot reach its database; retry later",

@@ -5,6 +5,7 @@
 pub(crate) mod access_token;
 pub mod admin_caller;
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;
 mod error;
@@ -31,6 +32,7 @@ use crate::metrics::{self, Metrics};
 use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
+use crate::service::remote_jwks::RemoteJwks;
 use crate::service::throttle::FailureThrottle;
 use crate::store::{ClientCache, Store, StoredClient};
 
@@ -56,6 +58,7 @@ pub struct OAuthServer {
     audit: Arc<Audit>,
     personal_tokens: Arc<PersonalTokens>,
     metrics: Arc<Metrics>,
+    remote_jwks: Arc<RemoteJwks>,
 }
 
 /// What an `OAuthServer` is built from.
@@ -72,6 +75,8 @@ pub struct OAuthParts {
     pub audit: Arc<Audit>,
     pub personal_tokens: Arc<PersonalTokens>,
     pub metrics: Arc<Metrics>,
+    /// Key sets fetched from clients' and trusted issuers' URLs.
+    pub remote_jwks: Arc<RemoteJwks>,
 }
 
 impl OAuthServer {
@@ -87,8 +92,21 @@ impl OAuthServer {
             audit,
             personal_tokens,
             metrics,
+            remote_jwks,
         } = parts;
-        Self { store, keys, hasher, clock, config, throttle, clients, audit, personal_tokens, metrics }
+        Self {
+            store,
+            keys,
+            hasher,
+            clock,
+            config,
+            throttle,
+            clients,
+            audit,
+            personal_tokens,
+            metrics,
+            remote_jwks,
+        }
     }
 
     /// The settings the protocol runs with.
@@ -101,7 +119,13 @@ impl OAuthServer {
         let params = params::FormParams::parse(request.body)?;
         let token_request = TokenRequest::parse(&params)?;
         let now = self.clock.now();
-        let client = self.authenticate(request, &params, now).await?;
+        let client = match &token_request {
+            // The assertion may be the client's only proof (RFC 7523 §3.1).
+            TokenRequest::JwtBearer { assertion, .. } => {
+                grants::jwt_bearer::caller(self, request, &params, assertion, now).await?
+            }
+            _ => self.authenticate(request, &params, now).await?,
+        };
         let grant_type = token_request.grant_type();
         let response = match token_request {
             TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier, resources } => {
@@ -137,6 +161,9 @@ impl OAuthServer {
                 };
                 grants::token_exchange::grant(self, &client.client, exchange, now).await
             }
+            TokenRequest::JwtBearer { scope, resources, .. } => {
+                grants::client_credentials::issue(self, &client.client, scope, &resources, now).await
+            }
         }?;
         self.audit.count_issued(&client.client.id);
         self.metrics
@@ -154,6 +181,16 @@ impl OAuthServer {
         now: UnixTime,
     ) -> Result<Arc<StoredClient>, OAuthError> {
         let presented = client_auth::PresentedCredentials::from_request(request.authorization, params)?;
+        self.authenticate_presented(request, &presented, now).await
+    }
+
+    /// Checks credentials already read from the request.
+    async fn authenticate_presented(
+        &self,
+        request: &Request<'_>,
+        presented: &client_auth::PresentedCredentials,
+        now: UnixTime,
+    ) -> Result<Arc<StoredClient>, OAuthError> {
         let client_id = presented.client_id();
         if let Some(retry_after) = self.throttle.blocked(client_id, request.peer, now) {
             return Err(OAuthError::SlowDown { retry_after });
@@ -163,23 +200,49 @@ impl OAuthServer {
             Some(id) => self.clients.find(self.store.as_ref(), id, now).await?,
             None => None,
         };
-        let verified = client_auth::verify_client(stored.as_deref(), &self.hasher, &presented, now);
+        let verified = match (&presented, stored.as_deref()) {
+            (client_auth::PresentedCredentials::Assertion { assertion, .. }, Some(stored)) => {
+                self.verify_client_assertion(&stored.client, assertion, now).await
+            }
+            _ => client_auth::verify_client(stored.as_deref(), &self.hasher, presented, now),
+        };
         let (error, known) = match (verified, stored) {
             (Ok(()), Some(client)) => return Ok(client),
             // verify_client accepts no unknown client; refused all the same.
             (Ok(()), None) => (OAuthError::InvalidClient { basic: presented.used_basic() }, false),
+            // The database failed, not the client: nothing to hold against it.
+            (Err(error @ (OAuthError::TemporarilyUnavailable | OAuthError::ServerError(_))), _) => {
+                return Err(error)
+            }
             (Err(error), stored) => (error, stored.is_some()),
         };
+        let detail = match &error {
+            OAuthError::InvalidClientAssertion(why) if known => format!("client assertion refused: {why}"),
+            _ => "wrong or missing credentials".to_owned(),
+        };
+        self.record_auth_failure(request, client_id, known.then_some(detail.as_str()), now);
+        Err(error)
+    }
+
+    /// A failed client authentication: counted against the client and the
+    /// address (the throttle), in the metrics and in the audit log.
+    /// `known` says why a known client was refused; None: no such client.
+    fn record_auth_failure(
+        &self,
+        request: &Request<'_>,
+        client_id: Option<&str>,
+        known: Option<&str>,
+        now: UnixTime,
+    ) {
         self.throttle.record_failure(client_id, request.peer, now);
+        let id = client_id.and_then(|id| ClientId::parse(id).ok());
         let target = Target::ClientIdPresented(id.as_ref());
-        let (detail, reason) = if known {
-            ("wrong or missing credentials", metrics::AUTH_FAILURE_INVALID_CREDENTIALS)
-        } else {
-            ("unknown client", metrics::AUTH_FAILURE_UNKNOWN_CLIENT)
+        let (detail, reason) = match known {
+            Some(detail) => (detail, metrics::AUTH_FAILURE_INVALID_CREDENTIALS),
+            None => ("unknown client", metrics::AUTH_FAILURE_UNKNOWN_CLIENT),
         };
         self.metrics.client_auth_failures.with_label_values(&[reason]).inc();
         self.audit.record_later(Kind::ClientAuthFailed, &Actor::anonymous(request.peer), target, detail);
-        Err(error)
     }
 }
 

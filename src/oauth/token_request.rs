@@ -31,6 +31,12 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         resources: Vec<String>,
     },
+    /// RFC 7523 §2.1: a JWT the client signed is the grant.
+    JwtBearer {
+        assertion: String,
+        scope: Option<ScopeSet>,
+        resources: Vec<String>,
+    },
 }
 
 impl TokenRequest {
@@ -40,6 +46,7 @@ impl TokenRequest {
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::TokenExchange { .. } => GrantType::TokenExchange,
+            Self::JwtBearer { .. } => GrantType::JwtBearer,
         }
     }
 }
@@ -87,6 +94,11 @@ impl TokenRequest {
                 resources.extend(params.all("audience").iter().cloned());
                 Ok(Self::TokenExchange { subject_token, scope: parse_scope(params.get("scope"))?, resources })
             }
+            "urn:ietf:params:oauth:grant-type:jwt-bearer" => Ok(Self::JwtBearer {
+                assertion: params.require("assertion")?.to_owned(),
+                scope: parse_scope(params.get("scope"))?,
+                resources: params.all("resource").to_vec(),
+            }),
             "password" => Err(OAuthError::UnsupportedGrantType(
                 "the password grant is not supported (RFC 9700 section 2.4)".into(),
             )),

@@ -10,8 +10,9 @@ use crate::crypto::secrets::{
     generate_secret, random_alphanumeric, Secret, SecretHasher, CLIENT_SECRET_PREFIX,
 };
 use crate::domain::{
-    Client, ClientDraft, ClientId, ClientType, Grace, GrantType, InvalidInput, Lifetime, NewClient,
-    NewServiceAccount, ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username, ADMIN_SCOPE,
+    AuthMethod, Client, ClientDraft, ClientId, ClientType, Grace, GrantType, InvalidInput, Lifetime,
+    NewClient, NewServiceAccount, ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username,
+    ADMIN_SCOPE,
 };
 use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::keys::{KeyInfo, KeyManager};
@@ -171,7 +172,8 @@ impl Admin {
         Ok(())
     }
 
-    /// Registers a client; a confidential one gets its first secret.
+    /// Registers a client; one that authenticates with a secret gets its
+    /// first (a public client and a `private_key_jwt` one have none).
     pub async fn create_client(
         &self,
         actor: &Actor,
@@ -181,8 +183,7 @@ impl Admin {
         self.check_admin_scope(&new).await?;
         // 22 alphanumeric characters: 130 bits, and never a leading '-'.
         let id = ClientId::parse(&random_alphanumeric(22))?;
-        let secret =
-            (new.client_type == ClientType::Confidential).then(|| generate_secret(CLIENT_SECRET_PREFIX));
+        let secret = auth_method.uses_secret().then(|| generate_secret(CLIENT_SECRET_PREFIX));
         let digest = secret.as_ref().map(|s| self.hasher.digest(s.expose()));
         let client =
             self.store.create_client(&id, &new, auth_method, digest.as_deref(), self.clock.now()).await?;
@@ -306,6 +307,12 @@ impl Admin {
             return Err(
                 InvalidInput::new(format!("client {id} is public: it has no secret to rotate")).into()
             );
+        }
+        if client.auth_method == AuthMethod::PrivateKeyJwt {
+            return Err(InvalidInput::new(format!(
+                "client {id} authenticates with private_key_jwt: it has no secret; to rotate its key, register the new public key beside the old one"
+            ))
+            .into());
         }
         let now = self.clock.now();
         let grace = grace.unwrap_or(self.secret_rotation_grace.into());

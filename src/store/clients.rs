@@ -11,7 +11,8 @@ use super::db::{flag, to_flag};
 use super::{service_accounts, Database, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
 use crate::domain::{
-    Audience, AuthMethod, Client, ClientId, Lifetime, NewClient, RedirectUri, ScopeName, ScopeSet, UnixTime,
+    Audience, AuthMethod, Client, ClientId, ClientKeys, Lifetime, NewClient, RedirectUri, ScopeName,
+    ScopeSet, UnixTime,
 };
 
 /// A stored client secret digest and when it stops working (after rotation).
@@ -90,7 +91,7 @@ pub struct Counts {
 fn client_query(filter: &str) -> String {
     format!(
         "SELECT c.id, c.name, c.client_type, c.auth_method, c.token_format, c.access_token_ttl, \
-         c.refresh_token_ttl, c.resource_server, c.pkce, c.enabled, c.created_at, {sa} \
+         c.refresh_token_ttl, c.resource_server, c.pkce, c.jwks, c.jwks_uri, c.enabled, c.created_at, {sa} \
          FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id {filter}",
         sa = service_accounts::COLUMNS
     )
@@ -117,6 +118,14 @@ fn children_query(one: bool) -> String {
     )
 }
 
+fn jwks_text(new: &NewClient) -> Option<String> {
+    new.keys.as_ref().and_then(ClientKeys::inline).map(|jwks| jwks.as_str().to_owned())
+}
+
+fn jwks_uri_text(new: &NewClient) -> Option<String> {
+    new.keys.as_ref().and_then(ClientKeys::uri).map(|uri| uri.as_str().to_owned())
+}
+
 fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     let read = || -> anyhow::Result<Client> {
         let id: String = row.try_get("id")?;
@@ -126,6 +135,8 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         let pkce: String = row.try_get("pkce")?;
         let ttl: Option<i64> = row.try_get("access_token_ttl")?;
         let refresh_ttl: Option<i64> = row.try_get("refresh_token_ttl")?;
+        let jwks: Option<String> = row.try_get("jwks")?;
+        let jwks_uri: Option<String> = row.try_get("jwks_uri")?;
         Ok(Client {
             id: ClientId::parse(&id).context("stored client id is invalid")?,
             name: row.try_get("name")?,
@@ -141,6 +152,8 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
             refresh_token_ttl: refresh_ttl.map(Lifetime::from_seconds),
             resource_server: flag(row, "resource_server")?,
             pkce: pkce.parse()?,
+            keys: ClientKeys::from_parts(jwks.as_deref(), jwks_uri.as_deref())
+                .context("stored client keys are invalid")?,
             enabled: flag(row, "enabled")?,
             created_at: UnixTime::from_seconds(row.try_get("created_at")?),
         })
@@ -205,8 +218,8 @@ impl ClientStore for Database {
             let mut tx = self.pool().begin().await?;
             sqlx::query(
                 "INSERT INTO clients (id, name, client_type, auth_method, token_format, service_account_id, \
-                 access_token_ttl, refresh_token_ttl, resource_server, pkce, enabled, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $11, $8, $9, 1, $10, $10)",
+                 access_token_ttl, refresh_token_ttl, resource_server, pkce, jwks, jwks_uri, enabled, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $11, $8, $9, $12, $13, 1, $10, $10)",
             )
             .bind(id.as_str())
             .bind(new.name.trim())
@@ -219,6 +232,8 @@ impl ClientStore for Database {
             .bind(new.pkce.as_str())
             .bind(now.seconds())
             .bind(new.refresh_token_ttl.map(|l| l.seconds()))
+            .bind(jwks_text(new))
+            .bind(jwks_uri_text(new))
             .execute(&mut *tx)
             .await?;
             insert_children(&mut tx, id, new).await?;
@@ -368,8 +383,8 @@ impl ClientStore for Database {
             let mut tx = self.pool().begin().await?;
             let done = sqlx::query(
                 "UPDATE clients SET name = $1, auth_method = $2, token_format = $3, service_account_id = $4, \
-                 access_token_ttl = $5, refresh_token_ttl = $6, resource_server = $7, pkce = $8, updated_at = $9 \
-                 WHERE id = $10",
+                 access_token_ttl = $5, refresh_token_ttl = $6, resource_server = $7, pkce = $8, updated_at = $9, \
+                 jwks = $11, jwks_uri = $12 WHERE id = $10",
             )
             .bind(new.name.trim())
             .bind(auth_method.as_str())
@@ -381,6 +396,8 @@ impl ClientStore for Database {
             .bind(new.pkce.as_str())
             .bind(now.seconds())
             .bind(id.as_str())
+            .bind(jwks_text(new))
+            .bind(jwks_uri_text(new))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {

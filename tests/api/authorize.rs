@@ -107,6 +107,7 @@ pub(crate) async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, r
                 refresh_token_ttl: None,
                 resource_server: false,
                 pkce,
+                keys: None,
             },
         )
         .await

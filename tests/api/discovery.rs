@@ -28,7 +28,8 @@ async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backe
             "authorization_code",
             "client_credentials",
             "refresh_token",
-            "urn:ietf:params:oauth:grant-type:token-exchange"
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
         ])
     );
     assert_eq!(metadata["authorization_endpoint"], format!("{ISSUER}/oauth2/authorize"));
@@ -39,13 +40,18 @@ async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backe
     assert_eq!(metadata["userinfo_endpoint"], format!("{ISSUER}/oauth2/userinfo"));
     assert_eq!(metadata["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
     assert_eq!(metadata["subject_types_supported"], serde_json::json!(["public"]));
-    let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
+    let methods = serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]);
     assert_eq!(metadata["token_endpoint_auth_methods_supported"], methods);
+    assert_eq!(metadata["revocation_endpoint_auth_methods_supported"], methods);
     assert_eq!(
         metadata["introspection_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"]),
+        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
         "introspection needs an authenticated caller"
     );
+    let algorithms = serde_json::json!(["RS256", "PS256", "ES256", "EdDSA"]);
+    for endpoint in ["token", "introspection", "revocation"] {
+        assert_eq!(metadata[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")], algorithms);
+    }
     let listed = metadata.to_string();
     assert!(
         !listed.contains("implicit") && !listed.contains("password") && !listed.contains("token id_token")

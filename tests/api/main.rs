@@ -28,6 +28,7 @@ mod oidc;
 mod operations;
 mod outage;
 mod personal_tokens;
+mod private_key_jwt;
 mod query_plans;
 mod refresh;
 mod retention;

@@ -9,7 +9,8 @@ use super::{
 };
 use crate::crypto::secrets::random_id;
 use crate::domain::{
-    AuthMethod, Client, ClientDraft, ClientType, Grace, GrantType, NewClient, PkcePolicy, TokenFormat,
+    AuthMethod, Client, ClientDraft, ClientKeys, ClientType, Grace, GrantType, NewClient, PkcePolicy,
+    PublicJwks, PublicKeyMaterial, TokenFormat,
 };
 use crate::http::extract::{Admin, AdminForm};
 use crate::http::pages::html;
@@ -24,9 +25,12 @@ pub struct AppView {
     pub id: String,
     pub enabled: bool,
     pub created_at: String,
-    /// Read from the stored client, not from the draft's text.
-    pub confidential: bool,
+    /// Read from the stored client, not from the draft's text: whether it
+    /// authenticates with a secret (one to rotate).
+    pub has_secret: bool,
     pub pkce_optional: bool,
+    /// The registered public keys, one line each ("kid — RSA").
+    pub keys: Vec<String>,
     pub draft: ClientDraft,
 }
 
@@ -36,11 +40,27 @@ impl From<&Client> for AppView {
             id: client.id.to_string(),
             enabled: client.enabled,
             created_at: when(client.created_at),
-            confidential: client.client_type == ClientType::Confidential,
+            has_secret: client.auth_method.uses_secret(),
             pkce_optional: client.pkce == PkcePolicy::Optional,
+            keys: client.keys.as_ref().and_then(ClientKeys::inline).map(describe_keys).unwrap_or_default(),
             draft: ClientDraft::of(client),
         }
     }
+}
+
+fn describe_keys(jwks: &PublicJwks) -> Vec<String> {
+    jwks.keys()
+        .iter()
+        .map(|key| {
+            let kind = match key.material {
+                PublicKeyMaterial::Rsa { .. } => "RSA",
+                PublicKeyMaterial::P256 { .. } => "EC P-256",
+                PublicKeyMaterial::Ed25519 { .. } => "Ed25519",
+            };
+            let alg = key.alg.as_deref().map(|alg| format!(", {alg}")).unwrap_or_default();
+            format!("{} — {kind}{alg}", key.kid.as_deref().unwrap_or("(no kid)"))
+        })
+        .collect()
 }
 
 impl AppView {

@@ -1,5 +1,6 @@
 //! RFC 6749 §4.4: a confidential client gets a token for itself, or for the
-//! service account it is bound to. No refresh token.
+//! service account it is bound to. No refresh token. The JWT bearer grant
+//! issues the same token once its assertion is checked (`jwt_bearer.rs`).
 
 use super::resolve_audience;
 use crate::domain::ADMIN_SCOPE;
@@ -23,6 +24,18 @@ pub async fn grant(
             "this client may not use the client_credentials grant".into(),
         ));
     }
+    issue(server, client, requested, resources, now).await
+}
+
+/// The token a client gets for itself or its service account, within its
+/// scopes and audiences.
+pub async fn issue(
+    server: &OAuthServer,
+    client: &Client,
+    requested: Option<ScopeSet>,
+    resources: &[String],
+    now: UnixTime,
+) -> Result<TokenResponse, OAuthError> {
     let may_administer = may_administer(client);
     let scope = match requested {
         None => default_scope(client),

@@ -10,6 +10,7 @@ pub mod chromium;
 pub mod cli;
 pub mod fault_proxy;
 pub mod jira_standin;
+pub mod outside_keys;
 pub mod process;
 
 use std::path::PathBuf;
@@ -20,8 +21,8 @@ use sqlx::Connection as _;
 use tessera::clock::ManualClock;
 use tessera::config::{RawSettings, Settings};
 use tessera::domain::{
-    Audience, ClientType, GrantType, NewClient, NewServiceAccount, PkcePolicy, ScopeName, ScopeSet,
-    TokenFormat, UnixTime, Username,
+    Audience, ClientKeys, ClientType, GrantType, NewClient, NewServiceAccount, PkcePolicy, ScopeName,
+    ScopeSet, TokenFormat, UnixTime, Username,
 };
 use tessera::startup::{Application, Core};
 use tokio::sync::OnceCell;
@@ -276,6 +277,9 @@ pub struct ClientSpec<'a> {
     pub token_format: TokenFormat,
     pub post: bool,
     pub resource_server: bool,
+    /// Public keys: the client then authenticates with private_key_jwt.
+    pub keys: Option<ClientKeys>,
+    pub grants: &'a [GrantType],
 }
 
 impl Default for ClientSpec<'_> {
@@ -287,6 +291,8 @@ impl Default for ClientSpec<'_> {
             token_format: TokenFormat::Jwt,
             post: false,
             resource_server: false,
+            keys: None,
+            grants: &[GrantType::ClientCredentials],
         }
     }
 }
@@ -354,13 +360,15 @@ impl TestApp {
                 NewClient {
                     name: "test client".into(),
                     client_type: ClientType::Confidential,
-                    auth_method: Some(if spec.post {
+                    auth_method: Some(if spec.keys.is_some() {
+                        tessera::domain::AuthMethod::PrivateKeyJwt
+                    } else if spec.post {
                         tessera::domain::AuthMethod::ClientSecretPost
                     } else {
                         tessera::domain::AuthMethod::ClientSecretBasic
                     }),
                     token_format: spec.token_format,
-                    grants: [GrantType::ClientCredentials].into_iter().collect(),
+                    grants: spec.grants.iter().copied().collect(),
                     scopes: ScopeSet::from_names(spec.scopes.iter().map(|s| ScopeName::parse(s).unwrap())),
                     redirect_uris: Vec::new(),
                     refresh_token_ttl: None,
@@ -369,13 +377,15 @@ impl TestApp {
                     access_token_ttl: None,
                     resource_server: spec.resource_server,
                     pkce: PkcePolicy::Required,
+                    keys: spec.keys,
                 },
             )
             .await
             .unwrap();
         TestClient {
             id: created.client.id.to_string(),
-            secret: created.secret.expect("confidential clients get a secret").expose().to_owned(),
+            // A private_key_jwt client has none.
+            secret: created.secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
         }
     }
 
