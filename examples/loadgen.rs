@@ -7,6 +7,15 @@
 //!   loadgen code URL CLIENT_ID CLIENT_SECRET COOKIE AUTHORIZE_URL CONNECTIONS SECONDS
 //!       each round: GET the authorize URL (signed in, consent remembered)
 //!       for a code, then exchange it; the exchange is what is timed
+//!   loadgen keygen ALG JWKS_FILE KEY_FILE
+//!       a client key pair (RS256, ES256 or EdDSA): the public set to
+//!       register, the private key (PKCS#8) to sign with
+//!   loadgen assertion URL CLIENT_ID ALG KEY_FILE CONNECTIONS SECONDS COUNT
+//!       client-credentials requests authenticated with private_key_jwt;
+//!       COUNT assertions (fresh jti each) are signed before the clock starts,
+//!       so the client's signing does not compete with the server's
+//!   loadgen basic URL CLIENT_ID SECRET CONNECTIONS SECONDS
+//!       the same requests with client_secret_basic, for comparison
 //!
 //! Prints one JSON line: requests, errors, rps, p50_ms, p99_ms.
 //!
@@ -16,7 +25,11 @@
 // A benchmark tool run by hand: a bad argument or file stops it with its reason.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tessera::crypto::b64url;
+use tessera::crypto::signing::{SigningAlgorithm, SigningKey};
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -133,18 +146,132 @@ async fn code_rounds(
     (latencies, errors)
 }
 
+/// How a token request authenticates.
+#[derive(Clone)]
+enum Credentials {
+    Basic {
+        id: String,
+        secret: String,
+    },
+    /// Pre-signed assertions, each used once.
+    Assertions(Arc<Mutex<Vec<String>>>),
+}
+
+async fn token_requests(
+    http: reqwest::Client,
+    url: String,
+    credentials: Credentials,
+    until: Instant,
+) -> (Vec<u64>, u64) {
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while Instant::now() < until {
+        let request = http.post(format!("{url}/oauth2/token"));
+        let request = match &credentials {
+            Credentials::Basic { id, secret } => {
+                request.basic_auth(id, Some(secret)).form(&[("grant_type", "client_credentials")])
+            }
+            Credentials::Assertions(pool) => {
+                let Some(assertion) = pool.lock().unwrap().pop() else { break };
+                request.form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    ("client_assertion", assertion.as_str()),
+                ])
+            }
+        };
+        let started = Instant::now();
+        match request.send().await {
+            Ok(r) if r.status().is_success() => {
+                let _ = r.bytes().await;
+                latencies.push(started.elapsed().as_micros() as u64)
+            }
+            _ => errors += 1,
+        }
+    }
+    (latencies, errors)
+}
+
+fn algorithm(name: &str) -> SigningAlgorithm {
+    name.parse().expect("ALG is RS256, ES256 or EdDSA")
+}
+
+/// `count` assertions for `client_id`, signed on every core.
+fn sign_assertions(url: &str, client_id: &str, key: Arc<SigningKey>, count: usize) -> Vec<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let header = b64url(
+        serde_json::json!({"alg": key.alg().as_str(), "kid": key.kid(), "typ": "JWT"}).to_string().as_bytes(),
+    );
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (key, header, url, client_id) =
+                (Arc::clone(&key), header.clone(), url.to_owned(), client_id.to_owned());
+            std::thread::spawn(move || {
+                (t..count)
+                    .step_by(threads)
+                    .map(|n| {
+                        let claims = serde_json::json!({
+                            "iss": client_id, "sub": client_id, "aud": format!("{url}/oauth2/token"),
+                            "iat": now, "exp": now + 280, "jti": format!("bench-{now}-{n}"),
+                        });
+                        let input = format!("{header}.{}", b64url(claims.to_string().as_bytes()));
+                        let signature = key.sign(input.as_bytes()).unwrap();
+                        format!("{input}.{}", b64url(&signature))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: loadgen refresh URL ID SECRET TOKENS_FILE SECONDS | loadgen code URL ID SECRET COOKIE AUTHORIZE_URL CONNECTIONS SECONDS";
+    let usage = "usage: loadgen refresh URL ID SECRET TOKENS_FILE SECONDS | loadgen code URL ID SECRET COOKIE AUTHORIZE_URL CONNECTIONS SECONDS | loadgen keygen ALG JWKS_FILE KEY_FILE | loadgen assertion URL ID ALG KEY_FILE CONNECTIONS SECONDS COUNT | loadgen basic URL ID SECRET CONNECTIONS SECONDS";
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(256)
         .build()
         .expect("client");
-    let started = Instant::now();
+    if args.get(1).map(String::as_str) == Some("keygen") && args.len() == 5 {
+        let generated = SigningKey::generate("bench-key".into(), algorithm(&args[2])).expect("key");
+        let jwks = serde_json::json!({ "keys": [generated.key.public_jwk()] });
+        std::fs::write(&args[3], jwks.to_string()).expect("JWKS_FILE");
+        std::fs::write(&args[4], &generated.pkcs8).expect("KEY_FILE");
+        return;
+    }
+    let mut started = Instant::now();
     let mut tasks = Vec::new();
     match args.get(1).map(String::as_str) {
+        Some("assertion") if args.len() == 9 => {
+            let key = SigningKey::from_pkcs8(
+                "bench-key".into(),
+                algorithm(&args[4]),
+                &std::fs::read(&args[5]).expect("KEY_FILE"),
+            )
+            .expect("a PKCS#8 key");
+            let connections: usize = args[6].parse().expect(usage);
+            let seconds: u64 = args[7].parse().expect(usage);
+            let count: usize = args[8].parse().expect(usage);
+            let pool = Arc::new(Mutex::new(sign_assertions(&args[2], &args[3], Arc::new(key), count)));
+            started = Instant::now();
+            let until = started + Duration::from_secs(seconds);
+            for _ in 0..connections {
+                let credentials = Credentials::Assertions(Arc::clone(&pool));
+                tasks.push(tokio::spawn(token_requests(http.clone(), args[2].clone(), credentials, until)));
+            }
+        }
+        Some("basic") if args.len() == 7 => {
+            let connections: usize = args[5].parse().expect(usage);
+            let seconds: u64 = args[6].parse().expect(usage);
+            let until = started + Duration::from_secs(seconds);
+            for _ in 0..connections {
+                let credentials = Credentials::Basic { id: args[3].clone(), secret: args[4].clone() };
+                tasks.push(tokio::spawn(token_requests(http.clone(), args[2].clone(), credentials, until)));
+            }
+        }
         Some("refresh") if args.len() == 7 => {
             let seconds: u64 = args[6].parse().expect(usage);
             let until = started + Duration::from_secs(seconds);

@@ -35,6 +35,7 @@ use crate::service::sessions::Sessions;
 use crate::service::sign_in::SignIn;
 use crate::service::submissions::Submissions;
 use crate::service::throttle::{FailureThrottle, ThrottleCounters, ThrottlePolicy};
+use crate::service::trusts::Trusts;
 use crate::store::{ClientCache, Database, Store, StoreError, SYNC_INTERVAL};
 
 /// The parts every entry point (server, command line, tests) shares.
@@ -48,6 +49,8 @@ pub struct Core {
     pub accounts: Arc<Accounts>,
     pub audit: Arc<Audit>,
     pub personal_tokens: Arc<PersonalTokens>,
+    /// Trusted outside issuers.
+    pub trusts: Arc<Trusts>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub retention: Arc<Retention>,
@@ -145,6 +148,7 @@ impl Core {
         ));
         let retention =
             Arc::new(Retention::new(store.clone(), clock.clone(), settings.retention, metrics.clone()));
+        let trusts = Arc::new(Trusts::new(store.clone(), clock.clone(), audit.clone()));
         Ok(Self {
             retention,
             settings,
@@ -156,6 +160,7 @@ impl Core {
             accounts,
             audit,
             personal_tokens,
+            trusts,
             clock,
             metrics,
             clients,
@@ -434,6 +439,7 @@ fn main_server(
         submissions: Arc::new(Submissions::new(core.store.clone(), core.clock.clone())),
         cookies: CookieSettings::for_issuer(&core.settings.issuer),
         admin: core.admin.clone(),
+        trusts: core.trusts.clone(),
         key_publish_ahead: core.settings.key_publish_ahead,
         jira: Arc::new(Jira::new(JiraParts {
             oauth: core.oauth.clone(),

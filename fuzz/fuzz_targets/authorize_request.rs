@@ -50,6 +50,7 @@ fn client() -> &'static Arc<StoredClient> {
                 refresh_token_ttl: None,
                 resource_server: false,
                 pkce: PkcePolicy::Required,
+                keys: None,
                 enabled: true,
                 created_at: UnixTime::from_seconds(0),
             },

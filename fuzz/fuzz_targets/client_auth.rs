@@ -1,6 +1,7 @@
 //! `PresentedCredentials::from_request(Authorization header, &FormParams)`:
 //! Basic header decoding with RFC 6749 §2.3.1's form-decoding of id and
-//! secret, one method per request.
+//! secret, a client assertion (RFC 7523 §2.2) only with its type and
+//! alone, one method per request.
 //!
 //! Input: one flag byte (odd: a header is present), then the header up to
 //! the first `\n` and the form body after it; without a header, all of
@@ -11,6 +12,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
+use tessera::oauth::client_assertion::CLIENT_ASSERTION_TYPE;
 use tessera::oauth::client_auth::PresentedCredentials;
 use tessera::oauth::params::FormParams;
 use tessera::oauth::OAuthError;
@@ -58,10 +60,30 @@ fuzz_target!(|data: &[u8]| {
     let Ok(params) = FormParams::parse(body) else { return };
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
+    let assertion_type = params.get("client_assertion_type");
+    let assertion_present = assertion.is_some() || assertion_type.is_some();
     let presented = match PresentedCredentials::from_request(header, &params) {
         Ok(presented) => presented,
         Err(error) => {
             check_oauth_error(&error, &["invalid_request", "invalid_client"]);
+            if assertion_present {
+                match error {
+                    // Only when the assertion must name its client itself.
+                    OAuthError::InvalidClientAssertion(_) => {
+                        assert!(body_id.is_none() && header.is_none() && body_secret.is_none())
+                    }
+                    OAuthError::InvalidRequest(_) => assert!(
+                        header.is_some()
+                            || body_secret.is_some()
+                            || assertion.is_none()
+                            || assertion_type != Some(CLIENT_ASSERTION_TYPE),
+                        "invalid_request without cause: {error:?}"
+                    ),
+                    other => panic!("an assertion refused as {other:?}"),
+                }
+                return;
+            }
             match error {
                 OAuthError::InvalidClient { basic } => {
                     assert!(basic && header.is_some() && body_secret.is_none());
@@ -82,7 +104,17 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let shown = format!("{presented:?}");
+    if !matches!(presented, PresentedCredentials::Assertion { .. }) {
+        assert!(!assertion_present, "an assertion ignored: {shown}");
+    }
     match &presented {
+        PresentedCredentials::Assertion { client_id, assertion: presented_assertion } => {
+            assert!(header.is_none() && body_secret.is_none());
+            assert_eq!(assertion_type, Some(CLIENT_ASSERTION_TYPE));
+            assert_eq!(Some(presented_assertion.as_str()), assertion);
+            assert!(body_id.is_none_or(|id| id == client_id));
+            assert_eq!(shown, format!("Assertion({client_id}, [redacted])"));
+        }
         PresentedCredentials::Basic { client_id, secret } => {
             let header = header.expect("Basic without a header");
             assert!(body_secret.is_none());
@@ -113,6 +145,7 @@ fuzz_target!(|data: &[u8]| {
     let named = match &presented {
         PresentedCredentials::Basic { client_id, .. }
         | PresentedCredentials::Post { client_id, .. }
+        | PresentedCredentials::Assertion { client_id, .. }
         | PresentedCredentials::IdOnly { client_id } => Some(client_id.as_str()),
         PresentedCredentials::None => None,
     };

@@ -16,6 +16,8 @@ const FIELDS: &[&str] = &[
     "redirect_uris",
     "scopes",
     "auth_method",
+    "jwks",
+    "jwks_uri",
     "token_format",
     "pkce",
     "access_token_ttl",
@@ -97,6 +99,7 @@ fn check_draft(draft: &ClientDraft) {
         refresh_token_ttl: new.refresh_token_ttl,
         resource_server: new.resource_server,
         pkce: new.pkce,
+        keys: new.keys.clone(),
         enabled: true,
         created_at: UnixTime::from_seconds(0),
     };
@@ -128,6 +131,8 @@ fuzz_target!(|body: &[u8]| {
         audiences: next().split(',').map(str::to_owned).collect(),
         service_account: Some(next()),
         resource_server: next() == "true",
+        jwks: Some(next()),
+        jwks_uri: Some(next()),
     };
     check_draft(&direct);
 });

@@ -7,11 +7,13 @@
 use libfuzzer_sys::fuzz_target;
 use tessera::domain::ScopeSet;
 use tessera::oauth::params::FormParams;
-use tessera::oauth::TokenRequest;
+use tessera::oauth::{SubjectTokenType, TokenRequest};
 use tessera_fuzz::{check_oauth_error, check_scope_set};
 
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// `scope` as the grants see it: absent or blank is None.
 fn expected_scope(params: &FormParams) -> Option<Option<ScopeSet>> {
@@ -39,7 +41,13 @@ fuzz_target!(|body: &[u8]| {
                 "unsupported_grant_type" => assert!(
                     !matches!(
                         grant_type,
-                        Some("authorization_code" | "refresh_token" | "client_credentials" | TOKEN_EXCHANGE)
+                        Some(
+                            "authorization_code"
+                                | "refresh_token"
+                                | "client_credentials"
+                                | TOKEN_EXCHANGE
+                                | JWT_BEARER
+                        )
                     ),
                     "{grant_type:?} is supported"
                 ),
@@ -69,16 +77,26 @@ fuzz_target!(|body: &[u8]| {
             assert_eq!(Some(scope), expected_scope(&params));
             assert_eq!(asked, resources);
         }
-        TokenRequest::TokenExchange { subject_token, scope, resources: asked } => {
+        TokenRequest::TokenExchange { subject_token, subject_type, scope, resources: asked } => {
             assert_eq!(grant_type, Some(TOKEN_EXCHANGE));
             assert_eq!(Some(subject_token.as_str()), params.get("subject_token"));
-            assert_eq!(params.get("subject_token_type"), Some(ACCESS_TOKEN_TYPE));
+            let named = match subject_type {
+                SubjectTokenType::PersonalToken => ACCESS_TOKEN_TYPE,
+                SubjectTokenType::Jwt => JWT_TOKEN_TYPE,
+            };
+            assert_eq!(params.get("subject_token_type"), Some(named));
             assert!(params.get("actor_token").is_none() && params.get("actor_token_type").is_none());
             assert!(params.get("requested_token_type").is_none_or(|t| t == ACCESS_TOKEN_TYPE));
             assert_eq!(Some(scope), expected_scope(&params));
             let mut expected = resources.to_vec();
             expected.extend(params.all("audience").iter().cloned());
             assert_eq!(asked, expected);
+        }
+        TokenRequest::JwtBearer { assertion, scope, resources: asked } => {
+            assert_eq!(grant_type, Some(JWT_BEARER));
+            assert_eq!(Some(assertion.as_str()), params.get("assertion"));
+            assert_eq!(Some(scope), expected_scope(&params));
+            assert_eq!(asked, resources);
         }
     }
 });

@@ -12,6 +12,7 @@ mod output;
 mod scopes;
 mod service_accounts;
 mod tokens;
+mod trusts;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -80,6 +81,8 @@ enum StoredCommand {
     Keys(keys::KeysArgs),
     /// Personal API tokens (a person's bearer token for scripts)
     Token(tokens::TokenArgs),
+    /// Trusted outside issuers: CI jobs and pods trade their platform's JWT for a token
+    Trust(trusts::TrustArgs),
     /// Delete rows that can never be valid again (expired and revoked
     /// tokens, ended grants and sessions, old audit events); the server
     /// also does this every TESSERA_PURGE_INTERVAL
@@ -119,6 +122,7 @@ impl StoredCommand {
             Self::Client(args) => &args.database,
             Self::Keys(args) => &args.database,
             Self::Token(args) => &args.database,
+            Self::Trust(args) => &args.database,
             Self::Purge(args) => &args.database,
         }
     }
@@ -201,6 +205,7 @@ async fn run_stored(core: &Core, command: StoredCommand, out: Output) -> anyhow:
         StoredCommand::Client(args) => clients::run(core, args.command, out).await,
         StoredCommand::Keys(args) => keys::run(core, args.command, out).await,
         StoredCommand::Token(args) => tokens::run(core, args.command, out).await,
+        StoredCommand::Trust(args) => trusts::run(core, args.command, out).await,
         StoredCommand::Purge(args) => maintenance::purge(core, args, out).await,
     }
 }

@@ -15,6 +15,9 @@ pub const GRANT_CLAIM: &str = "gid";
 /// The claim of a JWT exchanged from a personal token: that token's id, so
 /// introspection follows its revocation.
 pub const PERSONAL_TOKEN_CLAIM: &str = "pat";
+/// The claim of a JWT bought with a trusted outside issuer's JWT: the
+/// trust's id, so introspection follows the trust being disabled.
+pub const TRUST_CLAIM: &str = "trust";
 
 /// The claims of an access token as issued.
 #[derive(Debug, Clone)]
@@ -36,6 +39,8 @@ pub struct AccessTokenClaims {
     /// The personal token this was exchanged from (`pat`), so introspection
     /// follows that token's revocation.
     pub personal_token: Option<String>,
+    /// The trust that issued it (`trust`).
+    pub trust: Option<String>,
 }
 
 impl Serialize for AccessTokenClaims {
@@ -63,6 +68,9 @@ impl Serialize for AccessTokenClaims {
         }
         if let Some(grant_id) = &self.grant_id {
             map.serialize_entry(GRANT_CLAIM, grant_id)?;
+        }
+        if let Some(trust) = &self.trust {
+            map.serialize_entry(TRUST_CLAIM, trust)?;
         }
         map.end()
     }
@@ -186,6 +194,7 @@ mod tests {
             email: None,
             grant_id: None,
             personal_token: None,
+            trust: None,
         }
     }
 

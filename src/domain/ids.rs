@@ -52,3 +52,8 @@ entity_id!(
     /// A personal API token (its id, never the token).
     PersonalTokenId
 );
+
+entity_id!(
+    /// A trust: one outside issuer mapped to one service account.
+    TrustId
+);

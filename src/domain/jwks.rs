@@ -134,30 +134,37 @@ pub struct JwksUri(String);
 
 impl JwksUri {
     pub fn parse(text: &str) -> Result<Self, InvalidInput> {
-        let shown: String = text.chars().take(200).filter(|c| !c.is_control()).collect();
-        let bad = |why: &str| InvalidInput::new(format!("JWKS URL '{shown}' {why}"));
-        if text.is_empty() || text.len() > 2_000 {
-            return Err(bad("must be 1 to 2,000 characters"));
-        }
-        let url = url::Url::parse(text).map_err(|_| bad("is not an absolute URL"))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("must not contain credentials"));
-        }
-        if url.fragment().is_some() {
-            return Err(bad("must not contain a fragment"));
-        }
-        let loopback = super::redirect_uri::loopback_ip(&url) || url.host_str() == Some("localhost");
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            "http" => return Err(bad("must use https (plain http only to a loopback address)")),
-            _ => return Err(bad("must be an https URL")),
-        }
+        check_outside_url(text, "JWKS URL")?;
         Ok(Self(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A URL of a party outside Tessera (`what` names it in the error):
+/// `https`, or `http` to a loopback address (a sidecar, a test); no
+/// credentials, no fragment, at most 2,000 characters.
+pub(super) fn check_outside_url(text: &str, what: &str) -> Result<(), InvalidInput> {
+    let shown: String = text.chars().take(200).filter(|c| !c.is_control()).collect();
+    let bad = |why: &str| InvalidInput::new(format!("{what} '{shown}' {why}"));
+    if text.is_empty() || text.len() > 2_000 {
+        return Err(bad("must be 1 to 2,000 characters"));
+    }
+    let url = url::Url::parse(text).map_err(|_| bad("is not an absolute URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    if url.fragment().is_some() {
+        return Err(bad("must not contain a fragment"));
+    }
+    let loopback = super::redirect_uri::loopback_ip(&url) || url.host_str() == Some("localhost");
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(bad("must use https (plain http only to a loopback address)")),
+        _ => Err(bad("must be an https URL")),
     }
 }
 

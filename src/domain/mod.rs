@@ -13,6 +13,7 @@ mod redirect_uri;
 mod scope;
 mod service_account;
 mod time;
+mod trust;
 mod user;
 mod username;
 pub mod wire_schema;
@@ -23,7 +24,7 @@ pub use client::{
 };
 pub use client_kinds::{Audience, AuthMethod, ClientId, ClientType, GrantType, PkcePolicy, TokenFormat};
 pub use duration::{Grace, Lifetime};
-pub use ids::{GrantId, PersonalTokenId, ServiceAccountId, UserId};
+pub use ids::{GrantId, PersonalTokenId, ServiceAccountId, TrustId, UserId};
 pub use jwks::{
     ClientKeys, JwksUri, PublicJwk, PublicJwks, PublicKeyMaterial, ACCEPTED_ALGORITHMS, MAX_JWKS_BYTES,
 };
@@ -33,6 +34,7 @@ pub use redirect_uri::RedirectUri;
 pub use scope::{ScopeName, ScopeSet, ADMIN_SCOPE, OFFLINE_ACCESS};
 pub use service_account::{NewServiceAccount, ServiceAccount, ServiceAccountChanges};
 pub use time::{UnixTime, Utc};
+pub use trust::{IssuerUrl, NewTrust, Trust, TrustDraft, TrustView, DEFAULT_TRUST_TTL, MAX_TRUST_TTL};
 pub use user::{Email, NewUser, Password, Role, User, UserChanges};
 pub use username::Username;
 

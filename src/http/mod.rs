@@ -60,6 +60,8 @@ pub struct AppState {
     pub submissions: Arc<crate::service::submissions::Submissions>,
     pub cookies: CookieSettings,
     pub admin: Arc<crate::service::admin::Admin>,
+    /// Trusted outside issuers.
+    pub trusts: Arc<crate::service::trusts::Trusts>,
     /// How long a new signing key is published before it signs.
     pub key_publish_ahead: crate::domain::Lifetime,
     /// The Jira page: values to paste and the connection test.

@@ -4,7 +4,9 @@
 use super::{OAuthError, OAuthServer};
 use crate::crypto::jwt::{sign_access_token, AccessTokenClaims};
 use crate::crypto::secrets::{generate_secret, random_id, ACCESS_TOKEN_PREFIX};
-use crate::domain::{Client, GrantId, PersonalTokenId, ScopeSet, TokenFormat, UnixTime, User};
+use crate::domain::{
+    Client, ClientId, GrantId, Lifetime, PersonalTokenId, ScopeSet, TokenFormat, TrustId, UnixTime, User,
+};
 use crate::store::StoredAccessToken;
 
 pub struct IssuedAccessToken {
@@ -23,13 +25,23 @@ pub struct TokenSubject<'a> {
     pub personal_token: Option<&'a PersonalTokenId>,
     /// The token expires no later than this (the personal token's expiry).
     pub not_after: Option<UnixTime>,
+    /// The trust whose outside JWT bought it.
+    pub trust: Option<&'a TrustId>,
 }
 
 impl<'a> TokenSubject<'a> {
     /// A client's own token (`subject` is its id), or its service
     /// account's (`subject` and `username` the account's username).
     pub fn machine(subject: &'a str, username: Option<&'a str>) -> Self {
-        Self { subject, username, email: None, grant_id: None, personal_token: None, not_after: None }
+        Self {
+            subject,
+            username,
+            email: None,
+            grant_id: None,
+            personal_token: None,
+            not_after: None,
+            trust: None,
+        }
     }
 
     /// A person's token under their grant.
@@ -41,6 +53,7 @@ impl<'a> TokenSubject<'a> {
             grant_id: Some(grant_id),
             personal_token: None,
             not_after: None,
+            trust: None,
         }
     }
 
@@ -62,7 +75,25 @@ impl OAuthServer {
         audiences: Vec<String>,
         now: UnixTime,
     ) -> Result<IssuedAccessToken, OAuthError> {
-        let mut ttl = client.access_token_ttl.unwrap_or(self.config.access_token_ttl).seconds();
+        let ttl = client.access_token_ttl.unwrap_or(self.config.access_token_ttl);
+        self.mint_access_token(&client.id, format, who, scope, audiences, ttl, now).await
+    }
+
+    /// A token held by `holder` (a client's id, or a trust's for a token
+    /// no client asked for) that lives `lifetime`, or less when `who`
+    /// must end sooner.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn mint_access_token(
+        &self,
+        holder: &ClientId,
+        format: TokenFormat,
+        who: TokenSubject<'_>,
+        scope: &ScopeSet,
+        audiences: Vec<String>,
+        lifetime: Lifetime,
+        now: UnixTime,
+    ) -> Result<IssuedAccessToken, OAuthError> {
+        let mut ttl = lifetime.seconds();
         if let Some(not_after) = who.not_after {
             ttl = ttl.min(not_after.seconds() - now.seconds()).max(1);
         }
@@ -79,12 +110,13 @@ impl OAuthServer {
                     issued_at: now.seconds(),
                     expires_at: expires_at.seconds(),
                     jti,
-                    client_id: client.id.as_str().to_owned(),
+                    client_id: holder.as_str().to_owned(),
                     scope: scope.to_string(),
                     username: who.username.map(|u| (self.config.username_claim.clone(), u.to_owned())),
                     email: who.email.map(str::to_owned),
                     grant_id: who.grant_id.map(|g| g.as_str().to_owned()),
                     personal_token: who.personal_token.map(|p| p.as_str().to_owned()),
+                    trust: who.trust.map(|t| t.as_str().to_owned()),
                 };
                 sign_access_token(key, &claims)?
             }
@@ -92,7 +124,7 @@ impl OAuthServer {
                 let secret = generate_secret(ACCESS_TOKEN_PREFIX);
                 let record = StoredAccessToken {
                     jti,
-                    client_id: client.id.clone(),
+                    client_id: holder.clone(),
                     subject: who.subject.to_owned(),
                     username: who.username.map(str::to_owned),
                     scope: scope.clone(),

@@ -6,10 +6,12 @@ use serde::Serialize;
 
 use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
-use crate::crypto::jwt::{verify_access_token, GRANT_CLAIM, PERSONAL_TOKEN_CLAIM};
+use crate::crypto::jwt::{verify_access_token, GRANT_CLAIM, PERSONAL_TOKEN_CLAIM, TRUST_CLAIM};
 use crate::crypto::personal_token;
 use crate::crypto::secrets::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
-use crate::domain::{ClientId, ClientType, GrantId, PersonalToken, PersonalTokenId, UnixTime, UserId};
+use crate::domain::{
+    ClientId, ClientType, GrantId, PersonalToken, PersonalTokenId, TrustId, UnixTime, UserId,
+};
 use crate::store::PersonLink;
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -62,6 +64,8 @@ pub(crate) struct TokenFacts {
     pub grant_id: Option<GrantId>,
     /// The personal token this is, or was exchanged from.
     pub personal_token: Option<PersonalTokenId>,
+    /// The trust whose outside JWT bought it.
+    pub trust: Option<TrustId>,
     /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
     pub token_type: &'static str,
 }
@@ -104,6 +108,7 @@ impl TokenFacts {
             jti: String::new(),
             grant_id: None,
             personal_token: Some(token.id),
+            trust: None,
             token_type: "Bearer",
         }
     }
@@ -183,6 +188,7 @@ impl OAuthServer {
                 jti: stored.jti,
                 grant_id: stored.grant_id,
                 personal_token: None,
+                trust: None,
                 token_type: "Bearer",
             };
             (facts, standing)
@@ -193,7 +199,10 @@ impl OAuthServer {
             let Some(client_id) = facts.client_id.as_ref().filter(|_| facts.is_unexpired(now)) else {
                 return Ok(None);
             };
-            let standing = self.store.jwt_standing(&facts.jti, client_id, facts.person_link()).await?;
+            let standing = match &facts.trust {
+                Some(trust) => self.store.trust_token_standing(&facts.jti, trust).await?,
+                None => self.store.jwt_standing(&facts.jti, client_id, facts.person_link()).await?,
+            };
             (facts, standing)
         };
         let live = standing.is_live(facts.issued_at) && facts.is_unexpired(now);
@@ -233,6 +242,7 @@ impl OAuthServer {
             jti: String::new(),
             grant_id: Some(stored.grant_id),
             personal_token: None,
+            trust: None,
             token_type: "refresh_token",
         }))
     }
@@ -259,6 +269,7 @@ impl OAuthServer {
                 .get(PERSONAL_TOKEN_CLAIM)
                 .and_then(|v| v.as_str())
                 .map(PersonalTokenId::new),
+            trust: claims.other.get(TRUST_CLAIM).and_then(|v| v.as_str()).map(TrustId::new),
             token_type: "Bearer",
         })
     }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 pub use access_token::IssuedAccessToken;
 pub use error::OAuthError;
-pub use token_request::{TokenRequest, TokenResponse};
+pub use token_request::{SubjectTokenType, TokenRequest, TokenResponse};
 
 use crate::clock::Clock;
 use crate::crypto::secrets::SecretHasher;
@@ -119,6 +119,10 @@ impl OAuthServer {
         let params = params::FormParams::parse(request.body)?;
         let token_request = TokenRequest::parse(&params)?;
         let now = self.clock.now();
+        if let TokenRequest::TokenExchange { subject_type: SubjectTokenType::Jwt, .. } = &token_request {
+            // The caller may be no client at all (a trust allowing it).
+            return grants::trusted_jwt::exchange(self, request, &params, token_request, now).await;
+        }
         let client = match &token_request {
             // The assertion may be the client's only proof (RFC 7523 §3.1).
             TokenRequest::JwtBearer { assertion, .. } => {
@@ -153,7 +157,7 @@ impl OAuthServer {
             TokenRequest::ClientCredentials { scope, resources } => {
                 grants::client_credentials::grant(self, &client.client, scope, &resources, now).await
             }
-            TokenRequest::TokenExchange { subject_token, scope, resources } => {
+            TokenRequest::TokenExchange { subject_token, scope, resources, .. } => {
                 let exchange = grants::token_exchange::Exchange {
                     subject_token: &subject_token,
                     scope,

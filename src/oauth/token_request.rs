@@ -25,9 +25,11 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         resources: Vec<String>,
     },
-    /// RFC 8693, impersonation only: a personal token in, a JWT out.
+    /// RFC 8693, impersonation only: a personal token or a trusted outside
+    /// issuer's JWT in, a JWT out.
     TokenExchange {
         subject_token: String,
+        subject_type: SubjectTokenType,
         scope: Option<ScopeSet>,
         resources: Vec<String>,
     },
@@ -51,8 +53,20 @@ impl TokenRequest {
     }
 }
 
-/// RFC 8693 §3: the only token type accepted and issued.
+/// RFC 8693 §3: the token type issued, and accepted for a personal token.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// RFC 8693 §3: a JWT, accepted from a trusted outside issuer.
+pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// What a token exchange starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectTokenType {
+    /// A personal API token (`ACCESS_TOKEN_TYPE`).
+    PersonalToken,
+    /// A JWT a trusted outside issuer signed (`JWT_TOKEN_TYPE`).
+    Jwt,
+}
 
 impl TokenRequest {
     pub fn parse(params: &FormParams) -> Result<Self, OAuthError> {
@@ -75,11 +89,15 @@ impl TokenRequest {
             }),
             "urn:ietf:params:oauth:grant-type:token-exchange" => {
                 let subject_token = params.require("subject_token")?.to_owned();
-                if params.require("subject_token_type")? != ACCESS_TOKEN_TYPE {
-                    return Err(OAuthError::InvalidRequest(format!(
-                        "subject_token_type must be {ACCESS_TOKEN_TYPE} (a personal API token)"
-                    )));
-                }
+                let subject_type = match params.require("subject_token_type")? {
+                    ACCESS_TOKEN_TYPE => SubjectTokenType::PersonalToken,
+                    JWT_TOKEN_TYPE => SubjectTokenType::Jwt,
+                    _ => {
+                        return Err(OAuthError::InvalidRequest(format!(
+                            "subject_token_type must be {ACCESS_TOKEN_TYPE} (a personal API token) or {JWT_TOKEN_TYPE} (a JWT from a trusted issuer)"
+                        )))
+                    }
+                };
                 if params.get("actor_token").is_some() || params.get("actor_token_type").is_some() {
                     return Err(OAuthError::InvalidRequest(
                         "delegation (actor_token) is not supported; only impersonation".into(),
@@ -92,7 +110,12 @@ impl TokenRequest {
                 }
                 let mut resources = params.all("resource").to_vec();
                 resources.extend(params.all("audience").iter().cloned());
-                Ok(Self::TokenExchange { subject_token, scope: parse_scope(params.get("scope"))?, resources })
+                Ok(Self::TokenExchange {
+                    subject_token,
+                    subject_type,
+                    scope: parse_scope(params.get("scope"))?,
+                    resources,
+                })
             }
             "urn:ietf:params:oauth:grant-type:jwt-bearer" => Ok(Self::JwtBearer {
                 assertion: params.require("assertion")?.to_owned(),

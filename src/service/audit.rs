@@ -23,7 +23,7 @@ use prometheus::IntCounter;
 use tokio::sync::{mpsc, Notify};
 
 use crate::clock::Clock;
-use crate::domain::{ClientId, GrantId, PersonalTokenId, ScopeName, UnixTime, Username};
+use crate::domain::{ClientId, GrantId, PersonalTokenId, ScopeName, TrustId, UnixTime, Username};
 pub use crate::store::{AuditQuery, AuditRecord};
 use crate::store::{NewAuditEvent, Store, StoreError, StoreResult};
 
@@ -42,6 +42,7 @@ pub enum Target<'a> {
     Grant(&'a GrantId),
     PersonalToken(&'a PersonalTokenId),
     SigningKey(&'a str),
+    Trust(&'a TrustId),
 }
 
 impl fmt::Display for Target<'_> {
@@ -57,6 +58,7 @@ impl fmt::Display for Target<'_> {
             Self::Grant(id) => write!(f, "grant:{id}"),
             Self::PersonalToken(id) => write!(f, "personal_token:{id}"),
             Self::SigningKey(kid) => write!(f, "key:{kid}"),
+            Self::Trust(id) => write!(f, "trust:{id}"),
         }
     }
 }
@@ -96,10 +98,18 @@ pub enum Kind {
     PersonalTokenCreated,
     PersonalTokenRevoked,
     JiraTested,
+    TrustCreated,
+    TrustEnabled,
+    TrustDisabled,
+    TrustDeleted,
+    /// An outside JWT was exchanged for a token under a trust.
+    TrustExchanged,
+    /// An outside JWT was refused.
+    TrustRefused,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 31] = [
+    pub const ALL: [Kind; 37] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -131,6 +141,12 @@ impl Kind {
         Self::PersonalTokenCreated,
         Self::PersonalTokenRevoked,
         Self::JiraTested,
+        Self::TrustCreated,
+        Self::TrustEnabled,
+        Self::TrustDisabled,
+        Self::TrustDeleted,
+        Self::TrustExchanged,
+        Self::TrustRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,6 +182,12 @@ impl Kind {
             Self::PersonalTokenCreated => "personal_token.created",
             Self::PersonalTokenRevoked => "personal_token.revoked",
             Self::JiraTested => "jira.tested",
+            Self::TrustCreated => "trust.created",
+            Self::TrustEnabled => "trust.enabled",
+            Self::TrustDisabled => "trust.disabled",
+            Self::TrustDeleted => "trust.deleted",
+            Self::TrustExchanged => "trust.exchanged",
+            Self::TrustRefused => "trust.refused",
         }
     }
 
@@ -177,7 +199,11 @@ impl Kind {
     pub fn is_alarming(self) -> bool {
         matches!(
             self,
-            Self::SignInFailed | Self::ClientAuthFailed | Self::RefreshTokenReuse | Self::CodeReplay
+            Self::SignInFailed
+                | Self::ClientAuthFailed
+                | Self::RefreshTokenReuse
+                | Self::CodeReplay
+                | Self::TrustRefused
         )
     }
 
@@ -191,6 +217,8 @@ impl Kind {
                 | Self::ClientAuthFailed
                 | Self::RefreshTokenReuse
                 | Self::CodeReplay
+                | Self::TrustExchanged
+                | Self::TrustRefused
         )
     }
 }

@@ -49,6 +49,13 @@ impl ServiceError {
         Self::Invalid(InvalidInput::new(text))
     }
 
+    /// A draft's field errors as one: every message, the first field named.
+    pub fn from_field_errors(errors: Vec<InvalidInput>) -> Self {
+        let field = errors.first().and_then(|e| e.field);
+        let message = errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; ");
+        Self::Invalid(InvalidInput { message, field })
+    }
+
     /// Logs the cause of an `Unavailable` or `Internal` error (the adapters
     /// call this once, where they map the error); the others are the
     /// caller's doing and are not logged.

@@ -17,5 +17,6 @@ pub mod sessions;
 pub mod sign_in;
 pub mod submissions;
 pub mod throttle;
+pub mod trusts;
 
 pub use error::{ServiceError, ServiceResult};

@@ -19,6 +19,7 @@ mod scopes;
 mod service_accounts;
 mod sessions;
 mod tokens;
+mod trusts;
 mod users;
 
 pub use assertions::AssertionStore;
@@ -37,6 +38,7 @@ pub use scopes::{Scope, ScopeStore};
 pub use service_accounts::ServiceAccountStore;
 pub use sessions::{ConsentStore, NewSession, SessionStore, StoredSession};
 pub use tokens::{PersonLink, Standing, StoredAccessToken, TokenStore};
+pub use trusts::TrustStore;
 pub use users::UserStore;
 
 /// What can go wrong below the domain; `Unavailable` becomes 503.
@@ -71,6 +73,7 @@ pub trait Store:
     + PersonalTokenStore
     + RetentionStore
     + AssertionStore
+    + TrustStore
 {
 }
 

@@ -232,6 +232,22 @@ async fn every_documented_operation_answers_as_documented(backend: Backend) {
         ("get", "/api/v1/personal-tokens".into(), "/api/v1/personal-tokens", None),
         ("delete", "/api/v1/personal-tokens/{pat}".into(), "/api/v1/personal-tokens/{id}", None),
         ("delete", "/api/v1/grants/{grant}".into(), "/api/v1/grants/{id}", None),
+        (
+            "post",
+            "/api/v1/trusts".into(),
+            "/api/v1/trusts",
+            Some(json!({
+                "issuer": "https://token.actions.githubusercontent.com",
+                "jwks_uri": "https://token.actions.githubusercontent.com/.well-known/jwks",
+                "audience": "https://tessera.test/ci", "claims": ["repository=acme/deploy"],
+                "service_account": "svc-deploy", "scopes": ["jira:read"], "clients": ["{id}"]
+            })),
+        ),
+        ("get", "/api/v1/trusts".into(), "/api/v1/trusts", None),
+        ("get", "/api/v1/trusts/{trust}".into(), "/api/v1/trusts/{id}", None),
+        ("post", "/api/v1/trusts/{trust}/disable".into(), "/api/v1/trusts/{id}/disable", None),
+        ("post", "/api/v1/trusts/{trust}/enable".into(), "/api/v1/trusts/{id}/enable", None),
+        ("delete", "/api/v1/trusts/{trust}".into(), "/api/v1/trusts/{id}", None),
         ("get", "/api/v1/keys".into(), "/api/v1/keys", None),
         ("post", "/api/v1/keys/rotate".into(), "/api/v1/keys/rotate", None),
         ("get", "/api/v1/audit?category=admin&limit=5".into(), "/api/v1/audit", None),
@@ -243,10 +259,15 @@ async fn every_documented_operation_answers_as_documented(backend: Backend) {
 
     let mut client_id = String::new();
     let mut personal_token = String::new();
+    let mut trust = String::new();
     let grant = person_grant(&app).await;
     for (method, path, template, body) in plan {
-        let path =
-            path.replace("{id}", &client_id).replace("{grant}", &grant).replace("{pat}", &personal_token);
+        let path = path
+            .replace("{id}", &client_id)
+            .replace("{grant}", &grant)
+            .replace("{pat}", &personal_token)
+            .replace("{trust}", &trust);
+        let body = body.map(|b| serde_json::from_str(&b.to_string().replace("{id}", &client_id)).unwrap());
         let response = call(&app, &token, method, &path, body).await;
         let documented = &doc["paths"][template][method]["responses"];
         assert!(
@@ -284,6 +305,17 @@ async fn every_documented_operation_answers_as_documented(backend: Backend) {
         if template.ends_with("personal-tokens") && method == "get" {
             assert!(!response.body.contains("tsr_pat_"), "a list never shows the token");
             assert_eq!(response.json()[0]["label"], "ci");
+        }
+        if template == "/api/v1/trusts" && method == "post" {
+            let body = response.json();
+            trust = body["id"].as_str().unwrap().to_owned();
+            assert_eq!(
+                (body["clients"][0].as_str(), body["max_ttl_seconds"].as_i64()),
+                (Some(client_id.as_str()), Some(600))
+            );
+        }
+        if template == "/api/v1/trusts" && method == "get" {
+            assert_eq!(response.json()[0]["id"], trust.as_str());
         }
         if template == "/api/v1/audit" {
             let page = response.json();

@@ -37,5 +37,6 @@ mod retention;
 mod revocation;
 mod token_client_credentials;
 mod token_errors;
+mod trusts;
 mod used_assertions;
 mod users;

@@ -8,6 +8,7 @@ mod apps;
 mod misc;
 mod service_accounts;
 mod tokens;
+mod trusts;
 pub mod types;
 mod users;
 
@@ -104,6 +105,18 @@ pub fn routes(config: &mut web::ServiceConfig) {
                     .route(post().to(misc::create_scope)),
             )
             .service(resource("/scopes/{name}", "PUT").route(put().to(misc::update_scope)))
+            .service(
+                resource("/trusts", "GET, POST")
+                    .route(get().to(trusts::list))
+                    .route(post().to(trusts::create)),
+            )
+            .service(
+                resource("/trusts/{id}", "GET, DELETE")
+                    .route(get().to(trusts::show))
+                    .route(delete().to(trusts::delete)),
+            )
+            .service(resource("/trusts/{id}/enable", "POST").route(post().to(trusts::enable)))
+            .service(resource("/trusts/{id}/disable", "POST").route(post().to(trusts::disable)))
             .service(resource("/keys", "GET").route(get().to(misc::list_keys)))
             .service(resource("/keys/rotate", "POST").route(post().to(misc::rotate_keys)))
             .service(resource("/audit", "GET").route(get().to(misc::audit)))
@@ -177,6 +190,7 @@ fn printable(text: &str) -> String {
         users::reset_password, users::enable_user, users::disable_user, users::user_grants,
         users::revoke_user_grants, users::revoke_grant,
         tokens::list, tokens::list_of_user, tokens::create, tokens::revoke,
+        trusts::list, trusts::create, trusts::show, trusts::delete, trusts::enable, trusts::disable,
         misc::list_scopes, misc::create_scope, misc::update_scope, misc::list_keys, misc::rotate_keys, misc::audit,
     ),
     modifiers(&BearerAuth, &CommonResponses),
@@ -187,6 +201,7 @@ fn printable(text: &str) -> String {
         (name = "users", description = "People and their grants"),
         (name = "personal tokens", description = "People's personal API tokens"),
         (name = "scopes", description = "Scopes and their consent-page descriptions"),
+        (name = "trusts", description = "Trusted outside issuers: CI jobs and pods trade their platform's JWT for a token"),
         (name = "keys", description = "Token-signing keys"),
         (name = "audit", description = "The audit log"),
     )

@@ -14,6 +14,7 @@ mod me;
 mod scopes;
 mod service_accounts;
 mod tokens;
+mod trusts;
 mod users;
 
 use std::net::IpAddr;
@@ -52,6 +53,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/console/apps/{id}/delete", web::get().to(apps::delete_form))
         .route("/console/apps/{id}/delete", web::post().to(apps::delete))
         .route("/console/grants/{id}/revoke", web::post().to(users::revoke_grant))
+        .route("/console/trusts", web::get().to(trusts::list))
+        .route("/console/trusts", web::post().to(trusts::create))
+        .route("/console/trusts/new", web::get().to(trusts::new_form))
+        .route("/console/trusts/{id}/enable", web::post().to(trusts::enable))
+        .route("/console/trusts/{id}/disable", web::post().to(trusts::disable))
+        .route("/console/trusts/{id}/delete", web::post().to(trusts::delete))
         .route("/console/service-accounts", web::get().to(service_accounts::service_accounts))
         .route("/console/service-accounts", web::post().to(service_accounts::create_service_account))
         .route("/console/service-accounts/new", web::get().to(service_accounts::new_service_account))

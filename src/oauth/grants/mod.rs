@@ -5,6 +5,7 @@ pub mod client_credentials;
 pub mod jwt_bearer;
 pub mod refresh_token;
 pub mod token_exchange;
+pub mod trusted_jwt;
 
 use super::access_token::TokenSubject;
 use super::id_token::{self, IdTokenFor};

@@ -53,6 +53,7 @@ pub async fn grant(
         grant_id: None,
         personal_token: Some(&personal.id),
         not_after: personal.expires_at,
+        trust: None,
     };
     // Always a JWT: an offline validator is the reason to exchange.
     let issued = server.issue_access_token(client, TokenFormat::Jwt, who, &scope, audiences, now).await?;
