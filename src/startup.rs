@@ -30,6 +30,7 @@ use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
 use crate::service::readiness::DatabaseHealth;
 use crate::service::remote_jwks::RemoteJwks;
+use crate::service::replay_guard::ReplayGuard;
 use crate::service::retention::Retention;
 use crate::service::sessions::Sessions;
 use crate::service::sign_in::SignIn;
@@ -51,6 +52,8 @@ pub struct Core {
     pub personal_tokens: Arc<PersonalTokens>,
     /// Trusted outside issuers.
     pub trusts: Arc<Trusts>,
+    /// The single use of JWT assertions.
+    pub replays: Arc<ReplayGuard>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub retention: Arc<Retention>,
@@ -109,6 +112,7 @@ impl Core {
             audit.clone(),
             settings.personal_tokens,
         ));
+        let replays = Arc::new(ReplayGuard::new(store.clone()));
         let oauth = Arc::new(OAuthServer::new(OAuthParts {
             store: store.clone(),
             keys: keys.clone(),
@@ -129,6 +133,7 @@ impl Core {
             audit: audit.clone(),
             personal_tokens: personal_tokens.clone(),
             remote_jwks: Arc::new(RemoteJwks::new(clock.clone())),
+            replays: replays.clone(),
         }));
         let admin = Arc::new(Admin::new(AdminParts {
             store: store.clone(),
@@ -161,6 +166,7 @@ impl Core {
             audit,
             personal_tokens,
             trusts,
+            replays,
             clock,
             metrics,
             clients,

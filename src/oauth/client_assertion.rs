@@ -74,7 +74,7 @@ impl OAuthServer {
         };
         // Kept until the assertion can no longer be accepted, skew included.
         let kept_until = UnixTime::from_seconds(exp.saturating_add(CLOCK_SKEW_SECONDS));
-        if !self.store.use_assertion(client.id.as_str(), &self.hasher.digest(jti), kept_until).await? {
+        if !self.replays.first_use(client.id.as_str(), &self.hasher.digest(jti), kept_until).await? {
             return Err(refuse("the assertion was used before: its 'jti' must be new each time".into()));
         }
         Ok(claims)

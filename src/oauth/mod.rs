@@ -33,6 +33,7 @@ use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
 use crate::service::remote_jwks::RemoteJwks;
+use crate::service::replay_guard::ReplayGuard;
 use crate::service::throttle::FailureThrottle;
 use crate::store::{ClientCache, Store, StoredClient};
 
@@ -59,6 +60,7 @@ pub struct OAuthServer {
     personal_tokens: Arc<PersonalTokens>,
     metrics: Arc<Metrics>,
     remote_jwks: Arc<RemoteJwks>,
+    replays: Arc<ReplayGuard>,
 }
 
 /// What an `OAuthServer` is built from.
@@ -77,6 +79,8 @@ pub struct OAuthParts {
     pub metrics: Arc<Metrics>,
     /// Key sets fetched from clients' and trusted issuers' URLs.
     pub remote_jwks: Arc<RemoteJwks>,
+    /// The single use of assertions' `jti`s, across every node.
+    pub replays: Arc<ReplayGuard>,
 }
 
 impl OAuthServer {
@@ -93,6 +97,7 @@ impl OAuthServer {
             personal_tokens,
             metrics,
             remote_jwks,
+            replays,
         } = parts;
         Self {
             store,
@@ -106,6 +111,7 @@ impl OAuthServer {
             personal_tokens,
             metrics,
             remote_jwks,
+            replays,
         }
     }
 

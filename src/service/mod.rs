@@ -12,6 +12,7 @@ pub mod keys;
 pub mod personal_tokens;
 pub mod readiness;
 pub mod remote_jwks;
+pub mod replay_guard;
 pub mod retention;
 pub mod sessions;
 pub mod sign_in;

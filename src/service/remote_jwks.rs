@@ -36,6 +36,9 @@ struct Entry {
     attempted_at: Option<UnixTime>,
     /// Why the last fetch failed, while it is too soon to try again.
     failure: Option<String>,
+    /// Held while a fetch is under way: requests that come meanwhile wait
+    /// for its outcome rather than fetch again or be refused.
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub struct RemoteJwks {
@@ -47,7 +50,10 @@ pub struct RemoteJwks {
 enum Plan {
     Use(Arc<PublicJwks>),
     Refuse(String),
-    Fetch,
+    /// Fetch, holding the entry's gate.
+    Fetch(tokio::sync::OwnedMutexGuard<()>),
+    /// Wait for the fetch under way, then decide again.
+    Wait(Arc<tokio::sync::Mutex<()>>),
 }
 
 impl RemoteJwks {
@@ -62,38 +68,20 @@ impl RemoteJwks {
         kid: Option<&str>,
     ) -> Result<Arc<PublicJwks>, JwksUnavailable> {
         let now = self.clock.now();
-        let plan = {
-            let mut entries = crate::sync::lock(&self.entries);
-            let entry = entries.entry(url.clone()).or_default();
-            let fresh =
-                entry.fetched_at.is_some_and(|at| now.seconds() - at.seconds() < REFRESH_AFTER_SECONDS);
-            let knows_kid = |keys: &PublicJwks| {
-                kid.is_none_or(|kid| keys.keys().iter().any(|k| k.kid.as_deref() == Some(kid)))
-            };
-            let too_soon = entry
-                .attempted_at
-                .is_some_and(|at| now.seconds() - at.seconds() < MIN_FETCH_INTERVAL_SECONDS);
-            match (&entry.keys, too_soon) {
-                (Some(keys), _) if fresh && knows_kid(keys) => Plan::Use(Arc::clone(keys)),
-                (Some(keys), true) if entry.failure.is_none() => Plan::Use(Arc::clone(keys)),
-                (_, true) => Plan::Refuse(entry.failure.clone().unwrap_or_else(|| {
-                    "the key set was fetched less than a minute ago and has no such key".to_owned()
-                })),
-                (_, false) => {
-                    // Claimed now, so concurrent requests do not all fetch.
-                    entry.attempted_at = Some(now);
-                    Plan::Fetch
-                }
-            }
-        };
+        let mut plan = self.plan(url, kid, now, true);
+        if let Plan::Wait(gate) = plan {
+            drop(gate.lock().await);
+            plan = self.plan(url, kid, now, false);
+        }
         match plan {
             Plan::Use(keys) => Ok(keys),
             Plan::Refuse(why) => Err(JwksUnavailable(why)),
-            Plan::Fetch => {
+            Plan::Wait(_) => Err(JwksUnavailable("the key set is being fetched; try again".into())),
+            Plan::Fetch(guard) => {
                 let fetched = fetch(url).await;
                 let mut entries = crate::sync::lock(&self.entries);
                 let entry = entries.entry(url.clone()).or_default();
-                match fetched {
+                let outcome = match fetched {
                     Ok(keys) => {
                         let keys = Arc::new(keys);
                         entry.keys = Some(Arc::clone(&keys));
@@ -105,8 +93,41 @@ impl RemoteJwks {
                         entry.failure = Some(why.clone());
                         Err(JwksUnavailable(why))
                     }
-                }
+                };
+                drop(guard);
+                outcome
             }
+        }
+    }
+
+    /// Decides under the lock; `may_fetch` is false once a request has
+    /// waited for a fetch (it takes that fetch's outcome).
+    fn plan(&self, url: &JwksUri, kid: Option<&str>, now: UnixTime, may_fetch: bool) -> Plan {
+        let mut entries = crate::sync::lock(&self.entries);
+        let entry = entries.entry(url.clone()).or_default();
+        let fresh = entry.fetched_at.is_some_and(|at| now.seconds() - at.seconds() < REFRESH_AFTER_SECONDS);
+        let knows_kid = |keys: &PublicJwks| {
+            kid.is_none_or(|kid| keys.keys().iter().any(|k| k.kid.as_deref() == Some(kid)))
+        };
+        if let Some(keys) = entry.keys.as_ref().filter(|keys| fresh && knows_kid(keys)) {
+            return Plan::Use(Arc::clone(keys));
+        }
+        let guard = match Arc::clone(&entry.gate).try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => return Plan::Wait(Arc::clone(&entry.gate)),
+        };
+        let too_soon =
+            entry.attempted_at.is_some_and(|at| now.seconds() - at.seconds() < MIN_FETCH_INTERVAL_SECONDS);
+        match (&entry.keys, too_soon) {
+            (Some(keys), true) if entry.failure.is_none() => Plan::Use(Arc::clone(keys)),
+            (_, true) => Plan::Refuse(entry.failure.clone().unwrap_or_else(|| {
+                "the key set was fetched less than a minute ago and has no such key".to_owned()
+            })),
+            (_, false) if may_fetch => {
+                entry.attempted_at = Some(now);
+                Plan::Fetch(guard)
+            }
+            (_, false) => Plan::Refuse("the key set has no such key".to_owned()),
         }
     }
 }
@@ -223,6 +244,18 @@ mod tests {
         clock.advance(REFRESH_AFTER_SECONDS);
         cache.keys_for(&site.url, Some("a")).await.unwrap();
         assert_eq!(site.requests(), 4);
+    }
+
+    #[tokio::test]
+    async fn requests_during_a_fetch_wait_for_it_instead_of_failing() {
+        let site = publisher().await;
+        site.serve_kids(&["a"]);
+        let clock = ManualClock::new(UnixTime::from_seconds(1_000_000));
+        let cache = RemoteJwks::new(Arc::new(clock));
+        let asks = (0..16).map(|_| cache.keys_for(&site.url, Some("a")));
+        let answers = futures_util::future::join_all(asks).await;
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        assert_eq!(site.requests(), 1, "one fetch for all of them");
     }
 
     #[tokio::test]

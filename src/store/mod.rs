@@ -22,7 +22,7 @@ mod tokens;
 mod trusts;
 mod users;
 
-pub use assertions::AssertionStore;
+pub use assertions::{AssertionStore, AssertionUse};
 pub use audit::{AuditQuery, AuditRecord, AuditStore, NewAuditEvent};
 pub use cache::{ClientCache, SYNC_INTERVAL};
 pub use changes::{Change, ChangeStore, Entity};
