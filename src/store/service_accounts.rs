@@ -122,8 +122,8 @@ impl ServiceAccountStore for Database {
         enabled: bool,
         now: UnixTime,
     ) -> StoreResult<()> {
-        // Disabling also ends the tokens of every client acting for the
-        // account (tokens_not_before), so enabling again revives none.
+        // Disabling also ends the tokens of every client and trust acting
+        // for the account (tokens_not_before), so enabling again revives none.
         let transaction = async {
             let mut tx = self.pool().begin().await?;
             let done = sqlx::query("UPDATE service_accounts SET enabled = $1 WHERE username = $2")
@@ -137,6 +137,15 @@ impl ServiceAccountStore for Database {
             if !enabled {
                 sqlx::query(
                     "UPDATE clients SET tokens_not_before = $1, updated_at = $1 WHERE service_account_id = \
+                     (SELECT id FROM service_accounts WHERE username = $2)",
+                )
+                .bind(now.seconds())
+                .bind(username.as_str())
+                .execute(&mut *tx)
+                .await?;
+                // And of every trust mapped to it.
+                sqlx::query(
+                    "UPDATE trusts SET tokens_not_before = $1, updated_at = $1 WHERE service_account_id = \
                      (SELECT id FROM service_accounts WHERE username = $2)",
                 )
                 .bind(now.seconds())

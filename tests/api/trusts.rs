@@ -171,6 +171,8 @@ async fn a_ci_job_trades_its_jwt_for_a_jira_token_with_no_stored_secret(backend:
     exchange(&app, &platform.token(&app, "acme/deploy-tools", "refs/heads/main"), &[])
         .await
         .assert_oauth_error(400, "invalid_request");
+    app.core.admin.set_service_account_enabled(&tester(), &username, true).await.unwrap();
+    assert!(!app.is_active(&jira_client, &token).await, "enabling the account again revives nothing");
 }
 
 async fn every_mismatch_is_refused_with_a_reason_and_audited(backend: Backend) {
