@@ -5,6 +5,7 @@ use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, T
 use utoipa::ToSchema;
 
 use super::wire_schema::{nullable_one_of, one_of};
+use super::{non_blank, take};
 use super::{
     Audience, AuthMethod, ClientId, ClientKeys, ClientType, GrantType, InvalidInput, Lifetime, PkcePolicy,
     RedirectUri, ScopeName, ScopeSet, ServiceAccount, TokenFormat, UnixTime, Username,
@@ -503,19 +504,6 @@ impl From<&Client> for App {
             created_at: client.created_at.seconds(),
         }
     }
-}
-
-/// The value, or None with the error noted against `field`.
-fn take<T>(
-    errors: &mut Vec<InvalidInput>,
-    field: &'static str,
-    result: Result<T, InvalidInput>,
-) -> Option<T> {
-    result.map_err(|error| errors.push(error.in_field(field))).ok()
-}
-
-fn non_blank(values: &[String]) -> impl Iterator<Item = &str> {
-    values.iter().map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 fn optional(value: Option<&str>) -> Option<&str> {

@@ -38,6 +38,19 @@ pub use trust::{IssuerUrl, NewTrust, Trust, TrustDraft, TrustView, DEFAULT_TRUST
 pub use user::{Email, NewUser, Password, Role, User, UserChanges};
 pub use username::Username;
 
+/// A draft's parse: the value, or None with the error noted against `field`.
+fn take<T>(
+    errors: &mut Vec<InvalidInput>,
+    field: &'static str,
+    result: Result<T, InvalidInput>,
+) -> Option<T> {
+    result.map_err(|error| errors.push(error.in_field(field))).ok()
+}
+
+fn non_blank(values: &[String]) -> impl Iterator<Item = &str> {
+    values.iter().map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
 /// Why a value given by a person or a peer was refused; the text is safe to
 /// show (it never repeats a secret).
 /// `field` names the form field (or API property) at fault, when one is.

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::jwks::check_outside_url;
+use super::{non_blank, take};
 use super::{
     Audience, ClaimCondition, ClientId, FormFields, InvalidInput, JwksUri, Lifetime, ScopeName, ScopeSet,
     ServiceAccount, TrustId, UnixTime, Username,
@@ -173,10 +174,7 @@ impl TrustDraft {
         let scopes = take(
             &mut errors,
             "scopes",
-            self.scopes
-                .iter()
-                .map(|s| s.trim())
-                .filter(|s| !s.is_empty())
+            non_blank(&self.scopes)
                 .map(ScopeName::parse)
                 .collect::<Result<Vec<_>, _>>()
                 .map(ScopeSet::from_names),
@@ -185,12 +183,7 @@ impl TrustDraft {
         let clients = take(
             &mut errors,
             "clients",
-            self.clients
-                .iter()
-                .map(|c| c.trim())
-                .filter(|c| !c.is_empty())
-                .map(ClientId::parse)
-                .collect::<Result<Vec<_>, _>>(),
+            non_blank(&self.clients).map(ClientId::parse).collect::<Result<Vec<_>, _>>(),
         );
         if let Some(clients) = &clients {
             if clients.is_empty() && !self.allow_without_client {
@@ -230,15 +223,6 @@ impl TrustDraft {
             _ => Err(errors),
         }
     }
-}
-
-/// The value, or None with the error noted against `field`.
-fn take<T>(
-    errors: &mut Vec<InvalidInput>,
-    field: &'static str,
-    result: Result<T, InvalidInput>,
-) -> Option<T> {
-    result.map_err(|error| errors.push(error.in_field(field))).ok()
 }
 
 fn parse_conditions(texts: &[String]) -> Result<Vec<ClaimCondition>, InvalidInput> {

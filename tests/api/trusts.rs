@@ -11,7 +11,7 @@ use tessera::domain::TrustDraft;
 
 use crate::both_backends;
 use crate::support::cli::tessera;
-use crate::support::jira_standin::{JiraMode, JiraStandIn};
+use crate::support::jira_standin::JiraStandIn;
 use crate::support::outside_keys::{closed_port_url, unsigned, Answer, KeyHolder, KeySite};
 use crate::support::{
     jwt_parts, send, spawn_app, tester, Backend, ClientSpec, Response, TestApp, TestClient, TestData,
@@ -127,22 +127,11 @@ async fn a_ci_job_trades_its_jwt_for_a_jira_token_with_no_stored_secret(backend:
     assert_eq!(claims["trust"], trust.id.as_str());
 
     // Jira accepts it, offline (PEM) and by introspection.
-    let kid = app.core.keys.current().signer(app.clock.now()).unwrap().kid().to_owned();
-    let pem = app.get(&format!("/oauth2/keys/{kid}.pem")).await.body;
-    let offline =
-        JiraStandIn::start(JiraMode::Pem { pem, username_claim: "username".into() }, &["svc-deploy"]).await;
+    let offline = JiraStandIn::with_pem(&app, &["svc-deploy"]).await;
     let seen = send(app.http.get(offline.myself_url()).bearer_auth(&token)).await;
     assert_eq!((seen.status, seen.json()["name"].clone()), (200, json!("svc-deploy")), "{}", seen.body);
     let jira_client = app.create_client(ClientSpec { resource_server: true, ..Default::default() }).await;
-    let online = JiraStandIn::start(
-        JiraMode::Introspection {
-            url: app.url("/oauth2/introspect"),
-            client_id: jira_client.id.clone(),
-            client_secret: jira_client.secret.clone(),
-        },
-        &["svc-deploy"],
-    )
-    .await;
+    let online = JiraStandIn::introspecting(&app, &jira_client, &["svc-deploy"]).await;
     let seen = send(app.http.get(online.myself_url()).bearer_auth(&token)).await;
     assert_eq!((seen.status, seen.json()["name"].clone()), (200, json!("svc-deploy")), "{}", seen.body);
 

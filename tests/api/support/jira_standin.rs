@@ -67,6 +67,24 @@ impl JiraStandIn {
         Self::start_at(JiraAddress::reserve(), mode, usernames).await
     }
 
+    /// Jira introspecting `app`'s tokens as `client` (a resource server).
+    pub async fn introspecting(app: &super::TestApp, client: &super::TestClient, usernames: &[&str]) -> Self {
+        let mode = JiraMode::Introspection {
+            url: app.url("/oauth2/introspect"),
+            client_id: client.id.clone(),
+            client_secret: client.secret.clone(),
+        };
+        Self::start(mode, usernames).await
+    }
+
+    /// Jira checking `app`'s JWTs offline with the PEM of its signing key.
+    pub async fn with_pem(app: &super::TestApp, usernames: &[&str]) -> Self {
+        use tessera::clock::Clock as _;
+        let kid = app.core.keys.current().signer(app.clock.now()).unwrap().kid().to_owned();
+        let pem = app.get(&format!("/oauth2/keys/{kid}.pem")).await.body;
+        Self::start(JiraMode::Pem { pem, username_claim: "username".into() }, usernames).await
+    }
+
     pub async fn start_at(address: JiraAddress, mode: JiraMode, usernames: &[&str]) -> Self {
         let JiraAddress { listener, base_url } = address;
         let users = usernames
