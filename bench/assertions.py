@@ -8,7 +8,7 @@ One Tessera (release build) on a fresh Postgres database, three clients of
 one service account: a secret (client_secret_basic), an RS256 key and an
 ES256 key (private_key_jwt, keys registered with `--jwks`). The three take
 turns, ROUNDS times (default 3), SECONDS each (default 10) at 32
-connections, driven by examples/loadgen.rs, which signs every assertion
+connections (BENCH_CONNECTIONS to change), driven by examples/loadgen.rs, which signs every assertion
 (fresh jti) before its clock starts so the client's signing does not
 compete with the server. Prints per run and as medians: tokens/s, p99, the
 server's CPU time per token, and Postgres's CPU time per token (the jti
@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
-CONNECTIONS = 32
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 
 
 def postgres_cpu_seconds():
