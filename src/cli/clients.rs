@@ -11,6 +11,7 @@ use super::output::{table, time, yes_no};
 use super::{command_line_actor, DatabaseArgs, Output};
 use crate::domain::{App, Client, ClientDraft, Grace, UnixTime, MAX_JWKS_BYTES};
 use crate::service::admin::ClientWithSecret;
+use crate::service::ServiceError;
 use crate::startup::Core;
 
 #[derive(Debug, Args)]
@@ -100,9 +101,7 @@ pub async fn run(core: &Core, command: ClientCommand, out: Output) -> anyhow::Re
     let actor = command_line_actor();
     match command {
         ClientCommand::Create(args) => {
-            let new = args.draft()?.parse().map_err(|errors| {
-                anyhow::anyhow!(errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))
-            })?;
+            let new = args.draft()?.parse().map_err(ServiceError::from_field_errors)?;
             let created = admin.create_client(&actor, new).await?;
             out.print(secret_json(&created)?, secret_text(&created, "created client", core.clock.now()))
         }

@@ -162,6 +162,11 @@ pub fn peek(token: &str) -> Result<Unverified, AssertionRejected> {
     Ok(Unverified { kid, issuer: text("iss").or_else(|| text("sub")) })
 }
 
+/// The key id `token`'s header names, unverified (the header alone is read).
+pub fn key_id(token: &str) -> Result<Option<String>, AssertionRejected> {
+    Ok(read_header(token)?.1)
+}
+
 /// The header's `alg` and `kid`, read before anything trusts them.
 fn read_header(token: &str) -> Result<(String, Option<String>), AssertionRejected> {
     if token.len() > MAX_ASSERTION_BYTES || token.split('.').count() != 3 {
@@ -302,6 +307,7 @@ mod tests {
         assert_eq!(seen, Unverified { kid: Some("k1".into()), issuer: Some("app".into()) });
         let forged = format!("{}x", &token[..token.len() - 2]);
         assert_eq!(peek(&forged).unwrap().issuer.as_deref(), Some("app"));
+        assert_eq!(key_id(&forged).unwrap().as_deref(), Some("k1"), "the header alone is read");
         assert_eq!(peek("a.b").unwrap_err(), AssertionRejected::Malformed);
         let only_sub = sign(&signer, json!({"alg": "ES256"}), json!({"sub": "svc"}));
         assert_eq!(peek(&only_sub).unwrap().issuer.as_deref(), Some("svc"));

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use super::discovery::endpoint;
 use super::{OAuthError, OAuthServer};
-use crate::crypto::assertion::{peek, verify_assertion, AssertionClaims, AssertionRules, CLOCK_SKEW_SECONDS};
+use crate::crypto::assertion::{
+    key_id, verify_assertion, AssertionClaims, AssertionRules, CLOCK_SKEW_SECONDS,
+};
 use crate::domain::{AuthMethod, Client, ClientKeys, ClientType, PublicJwks, UnixTime};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -86,7 +88,7 @@ impl OAuthServer {
         match &client.keys {
             Some(ClientKeys::Inline(keys)) => Ok(Arc::clone(keys)),
             Some(ClientKeys::Remote(uri)) => {
-                let kid = peek(token).map_err(|why| why.to_string())?.kid;
+                let kid = key_id(token).map_err(|why| why.to_string())?;
                 self.remote_jwks.keys_for(uri, kid.as_deref()).await.map_err(|why| why.0)
             }
             None => Err("this client has no registered public keys".into()),

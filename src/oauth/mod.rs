@@ -125,10 +125,19 @@ impl OAuthServer {
         let params = params::FormParams::parse(request.body)?;
         let token_request = TokenRequest::parse(&params)?;
         let now = self.clock.now();
-        if let TokenRequest::TokenExchange { subject_type: SubjectTokenType::Jwt, .. } = &token_request {
+        let token_request = match token_request {
             // The caller may be no client at all (a trust allowing it).
-            return grants::trusted_jwt::exchange(self, request, &params, token_request, now).await;
-        }
+            TokenRequest::TokenExchange {
+                subject_type: SubjectTokenType::Jwt,
+                subject_token,
+                scope,
+                resources,
+            } => {
+                let exchange = grants::trusted_jwt::Exchange { subject_token, scope, resources };
+                return grants::trusted_jwt::exchange(self, request, &params, exchange, now).await;
+            }
+            other => other,
+        };
         let client = match &token_request {
             // The assertion may be the client's only proof (RFC 7523 §3.1).
             TokenRequest::JwtBearer { assertion, .. } => {

@@ -16,10 +16,17 @@ use crate::domain::{ClientId, GrantType, ScopeSet, TokenFormat, Trust, UnixTime}
 use crate::oauth::access_token::TokenSubject;
 use crate::oauth::client_auth::PresentedCredentials;
 use crate::oauth::params::FormParams;
-use crate::oauth::token_request::{TokenRequest, ACCESS_TOKEN_TYPE};
+use crate::oauth::token_request::ACCESS_TOKEN_TYPE;
 use crate::oauth::{OAuthError, OAuthServer, Request, TokenResponse};
 use crate::service::audit::{Actor, Kind, Target};
 use crate::store::StoredClient;
+
+/// A token exchange of a JWT, as the request gave it.
+pub(crate) struct Exchange {
+    pub subject_token: String,
+    pub scope: Option<ScopeSet>,
+    pub resources: Vec<String>,
+}
 
 /// Why no trust took the JWT: what the audit log and the caller are told.
 struct Refusal<'a> {
@@ -31,12 +38,10 @@ pub(crate) async fn exchange(
     server: &OAuthServer,
     request: &Request<'_>,
     params: &FormParams,
-    token_request: TokenRequest,
+    exchange: Exchange,
     now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
-    let TokenRequest::TokenExchange { subject_token, scope, resources, .. } = token_request else {
-        return Err(OAuthError::invalid_request("not a token exchange"));
-    };
+    let Exchange { subject_token, scope, resources } = exchange;
     let presented = PresentedCredentials::from_request(request.authorization, params)?;
     let caller = match presented {
         PresentedCredentials::None | PresentedCredentials::IdOnly { .. } => None,
@@ -52,21 +57,25 @@ pub(crate) async fn exchange(
         Some(id) => Actor::client(id.as_str(), request.peer),
         None => Actor::anonymous(request.peer),
     };
-    let trusts = match peek(&subject_token).ok().and_then(|seen| seen.issuer) {
-        Some(issuer) => server.store.trusts_of_issuer(&issuer).await?,
+    // Read once, unverified: which trusts to try, and which key to fetch.
+    let seen = peek(&subject_token).ok();
+    let trusts = match seen.as_ref().and_then(|seen| seen.issuer.as_deref()) {
+        Some(issuer) => server.store.trusts_of_issuer(issuer).await?,
         None => Vec::new(),
     };
-    let (trust, claims) = match matching_trust(server, &trusts, &subject_token, caller_id, now).await {
-        Ok(matched) => matched,
-        Err(refusal) => {
-            let target = refusal.trust.map_or(Target::None, |t| Target::Trust(&t.id));
-            server.audit.record_later(Kind::TrustRefused, &actor, target, &refusal.reason);
-            if caller.is_none() {
-                server.throttle.record_failure(None, request.peer, now);
+    let kid = seen.and_then(|seen| seen.kid);
+    let (trust, claims) =
+        match matching_trust(server, &trusts, &subject_token, kid.as_deref(), caller_id, now).await {
+            Ok(matched) => matched,
+            Err(refusal) => {
+                let target = refusal.trust.map_or(Target::None, |t| Target::Trust(&t.id));
+                server.audit.record_later(Kind::TrustRefused, &actor, target, &refusal.reason);
+                if caller.is_none() {
+                    server.throttle.record_failure(None, request.peer, now);
+                }
+                return Err(OAuthError::InvalidRequest(refusal.reason));
             }
-            return Err(OAuthError::InvalidRequest(refusal.reason));
-        }
-    };
+        };
     let response = issue(server, trust, caller.as_deref(), scope, &resources, now).await;
     let detail = match &response {
         Ok(_) => format!(
@@ -89,6 +98,7 @@ async fn matching_trust<'a>(
     server: &OAuthServer,
     trusts: &'a [Trust],
     token: &str,
+    kid: Option<&str>,
     caller: Option<&ClientId>,
     now: UnixTime,
 ) -> Result<(&'a Trust, AssertionClaims), Refusal<'a>> {
@@ -102,7 +112,6 @@ async fn matching_trust<'a>(
     if enabled.is_empty() {
         return Err(Refusal { trust: Some(first), reason: "the trust for this issuer is disabled".into() });
     }
-    let kid = peek(token).ok().and_then(|seen| seen.kid);
     // The refusal of the trust that got furthest.
     let mut best: Option<(u8, Refusal<'a>)> = None;
     let mut note = |stage: u8, trust: &'a Trust, reason: String| {
@@ -111,7 +120,7 @@ async fn matching_trust<'a>(
         }
     };
     for trust in enabled {
-        let keys = match server.remote_jwks.keys_for(&trust.jwks_uri, kid.as_deref()).await {
+        let keys = match server.remote_jwks.keys_for(&trust.jwks_uri, kid).await {
             Ok(keys) => keys,
             Err(why) => {
                 note(0, trust, format!("the issuer's keys are not at hand: {why}"));
