@@ -13,6 +13,11 @@ connections (BENCH_CONNECTIONS to change), driven by examples/loadgen.rs, which 
 compete with the server. Prints per run and as medians: tokens/s, p99, the
 server's CPU time per token, and Postgres's CPU time per token (the jti
 record is one INSERT per assertion; this is where it shows).
+
+BENCH_PIN=1 gives Tessera a core of its own, as a node with its database on
+another host has: the server runs on CPU 0, Postgres and the load generator
+share CPU 1 (Postgres's affinity is restored afterwards). Without it, the
+three share both cores and the database's CPU is taken from Tessera's.
 """
 
 import base64
@@ -28,6 +33,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+PIN = os.environ.get("BENCH_PIN") == "1"
+
+
+def postgres_pids():
+    pids = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().startswith("postgres"):
+                        pids.append(pid)
+            except OSError:
+                pass
+    return pids
+
+
+def pin_postgres(cpus):
+    """Every postgres process, the postmaster included, so backends forked
+    later inherit the same affinity."""
+    for pid in postgres_pids():
+        subprocess.run(["taskset", "-a", "-p", "-c", cpus, pid], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
 
 
 def postgres_cpu_seconds():
@@ -76,7 +103,11 @@ def main():
         client = cli("client", "create", "--name", alg, *common, "--auth-method", "private_key_jwt", "--jwks", jwks)
         keyed[alg] = (client["client_id"], key)
 
-    server = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server_pin = ["taskset", "-c", "0"] if PIN else []
+    client_pin = ["taskset", "-c", "1"] if PIN else []
+    if PIN:
+        pin_postgres("1")
+    server = subprocess.Popen([*server_pin, binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = {"client_secret_basic": [], "private_key_jwt RS256": [], "private_key_jwt ES256": []}
     try:
         bench.wait_ready(f"{url}/readyz")
@@ -86,10 +117,10 @@ def main():
 
         def command(name, duration):
             if name == "client_secret_basic":
-                return [loadgen, "basic", url, basic_id, secret["client_secret"], str(CONNECTIONS), str(duration)]
+                return [*client_pin, loadgen, "basic", url, basic_id, secret["client_secret"], str(CONNECTIONS), str(duration)]
             alg = name.rsplit(" ", 1)[1]
             client_id, key = keyed[alg]
-            return [loadgen, "assertion", url, client_id, alg, key, str(CONNECTIONS), str(duration), count]
+            return [*client_pin, loadgen, "assertion", url, client_id, alg, key, str(CONNECTIONS), str(duration), count]
 
         for name in runs:  # warm-up
             bench.run(command(name, 2)[:-1] + ["2000"] if name != "client_secret_basic" else command(name, 2))
@@ -115,6 +146,8 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if PIN:
+            pin_postgres(f"0-{os.cpu_count() - 1}")
 
     base = statistics.median(r["rps"] for r in runs["client_secret_basic"])
     print(f"\n| client authentication | tokens/s (median) | vs secret | p99 ms | server CPU-µs/token | "
