@@ -138,14 +138,15 @@ async fn handle(request: &HttpRequest, state: &AppState, raw: &[u8], is_post: bo
         }
     }
 
+    let hint = auth.login_hint.as_deref().unwrap_or_default();
     match state.oauth.next_step(&auth, session.as_ref(), false).await {
         Ok(Next::Redirect(url)) => redirect(&url, is_post),
         Ok(Next::Consent) => match &session {
             Some(session) => consent_page(state, &auth, session, &carried).await,
             // Consent is asked only of a signed-in visitor; anyone else signs in first.
-            None => login_page(state, &auth, None, &carried, None, "", 200).await,
+            None => login_page(state, &auth, None, &carried, None, hint, 200).await,
         },
-        Ok(Next::SignIn) => login_page(state, &auth, session.as_ref(), &carried, None, "", 200).await,
+        Ok(Next::SignIn) => login_page(state, &auth, session.as_ref(), &carried, None, hint, 200).await,
         Err(error) => authorize_error(error, is_post),
     }
 }

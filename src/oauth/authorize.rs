@@ -10,11 +10,12 @@ use url::form_urlencoded;
 
 use super::params::FormParams;
 use super::OAuthServer;
+use crate::crypto::jwt::verify_id_token_hint;
 use crate::crypto::secrets::{generate_secret, random_id};
 use crate::domain::ADMIN_SCOPE;
 use crate::domain::{
     Client, ClientId, ClientType, CodeChallenge, GrantId, GrantType, PkcePolicy, RedirectUri, Role, ScopeSet,
-    UnixTime, User,
+    UnixTime, User, UserId,
 };
 use crate::store::{NewCode, StoreError, StoredClient, StoredSession};
 
@@ -24,6 +25,8 @@ pub const CODE_LIFETIME_SECONDS: i64 = 60;
 pub const GRANT_MAX_LIFETIME_SECONDS: i64 = 365 * 86_400;
 /// Longest `state` or `nonce` accepted; longer is refused, never truncated.
 const MAX_ECHOED_LENGTH: usize = 4_096;
+/// Longest `login_hint` used; a longer one is ignored (it is only a hint).
+const MAX_LOGIN_HINT: usize = 256;
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -37,6 +40,12 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
+    /// The person an `id_token_hint` names: someone else signed in must
+    /// sign in again (or, with `prompt=none`, `login_required`).
+    pub expected_user: Option<UserId>,
+    /// The username to offer on the sign-in form (`login_hint`, or the
+    /// person `id_token_hint` names).
+    pub login_hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,11 +166,65 @@ impl OAuthServer {
             nonce: None,
             prompt: Prompt::default(),
             max_age: None,
+            expected_user: None,
+            login_hint: None,
         };
-        match read_request(&mut request, params, repeated) {
-            Ok(()) => Ok(request),
-            Err((code, description)) => Err(request.error(self.config.issuer.as_str(), code, &description)),
+        let issuer = self.config.issuer.as_str();
+        let outside = match read_request(&mut request, params, repeated) {
+            Ok(outside) => outside,
+            Err((code, description)) => return Err(request.error(issuer, code, &description)),
+        };
+        self.ignore_unknown_scopes(&request, &outside).await?;
+        if let Some(hint) = params.get("login_hint") {
+            request.login_hint =
+                Some(hint.trim()).filter(|h| !h.is_empty() && h.len() <= MAX_LOGIN_HINT).map(str::to_owned);
         }
+        if let Some(hint) = params.get("id_token_hint") {
+            let user_id = self
+                .hinted_user(&request.client.client.id, hint)
+                .map_err(|why| request.error(issuer, "invalid_request", why))?;
+            let user = self.store.find_user(&user_id).await.map_err(|e| self.store_failure(&request, e))?;
+            if let Some(user) = user {
+                request.login_hint = Some(user.username.to_string());
+            }
+            request.expected_user = Some(user_id);
+        }
+        Ok(request)
+    }
+
+    /// Scope values outside the client's are refused when this server
+    /// knows them (the client may not have them) and ignored when it does
+    /// not (OIDC Core §3.1.2.1: stock clients ask for `address`, `phone`).
+    async fn ignore_unknown_scopes(
+        &self,
+        request: &AuthorizationRequest,
+        outside: &ScopeSet,
+    ) -> Result<(), AuthorizeError> {
+        if outside.is_empty() {
+            return Ok(());
+        }
+        let known = self.store.list_scopes().await.map_err(|e| self.store_failure(request, e))?;
+        if outside.iter().any(|name| known.iter().any(|scope| &scope.name == name)) {
+            return Err(request.error(
+                &self.config.issuer,
+                "invalid_scope",
+                "a requested scope is not allowed for this client",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The user an `id_token_hint` names: an ID token this server signed
+    /// for this client, expired or not.
+    fn hinted_user(&self, client: &ClientId, hint: &str) -> Result<UserId, &'static str> {
+        let now = self.clock.now();
+        let keys = self.keys.current();
+        let claims = verify_id_token_hint(hint, |kid| keys.find(kid, now), &self.config.issuer)
+            .map_err(|_| "id_token_hint is not an ID token issued by this server")?;
+        if !claims.aud.to_vec().iter().any(|aud| aud == client.as_str()) {
+            return Err("id_token_hint was issued to another client");
+        }
+        Ok(UserId::new(claims.sub))
     }
 
     /// The enabled client a request names, or the page saying why not.
@@ -202,6 +265,18 @@ impl OAuthServer {
             };
         };
         let auth_time = auth_time.unwrap_or(now);
+        let someone_else = request.expected_user.as_ref().is_some_and(|expected| expected != &user.id);
+        if someone_else && !just_signed_in {
+            return if request.prompt.none {
+                Err(request.error(
+                    issuer,
+                    "login_required",
+                    "another user is signed in than id_token_hint names",
+                ))
+            } else {
+                Ok(Next::SignIn)
+            };
+        }
         let too_old = request.max_age.is_some_and(|max| now.seconds() - auth_time.seconds() >= max);
         if !just_signed_in && (request.prompt.login || too_old) {
             return if request.prompt.none {
@@ -322,12 +397,14 @@ fn redirect_target(
     }
 }
 
-/// Everything after client and redirect URI, into `request`.
+/// Everything after client and redirect URI, into `request`; gives back
+/// the asked-for scope values outside the client's, to be refused or
+/// ignored.
 fn read_request(
     request: &mut AuthorizationRequest,
     params: &FormParams,
     repeated: &[String],
-) -> Result<(), Refusal> {
+) -> Result<ScopeSet, Refusal> {
     if request.state.as_ref().is_some_and(|s| s.len() > MAX_ECHOED_LENGTH) {
         request.state = None;
         return refuse("invalid_request", "state is too long");
@@ -353,7 +430,7 @@ fn read_request(
     if params.get("response_mode").is_some_and(|m| m != "query") {
         return refuse("invalid_request", "only response_mode=query is supported");
     }
-    let scope = requested_scope(client, params.get("scope"))?;
+    let (scope, outside) = requested_scope(client, params.get("scope"))?;
     let challenge =
         pkce_challenge(client, params.get("code_challenge"), params.get("code_challenge_method"))?;
     request.scope = scope;
@@ -371,18 +448,20 @@ fn read_request(
         };
         request.max_age = Some(seconds);
     }
-    Ok(())
+    Ok(outside)
 }
 
-/// The scope asked for (all the client may have when none is), within what
-/// the client may have.
-fn requested_scope(client: &Client, text: Option<&str>) -> Result<ScopeSet, Refusal> {
+/// The scope asked for (all the client may have when none is) split into
+/// what the client may have and the rest.
+fn requested_scope(client: &Client, text: Option<&str>) -> Result<(ScopeSet, ScopeSet), Refusal> {
     let Some(text) = text else {
-        return Ok(client.scopes.clone());
+        return Ok((client.scopes.clone(), ScopeSet::default()));
     };
     match ScopeSet::parse(text) {
-        Ok(scope) if scope.is_subset_of(&client.scopes) => Ok(scope),
-        Ok(_) => refuse("invalid_scope", "a requested scope is not allowed for this client"),
+        Ok(scope) => {
+            let outside = ScopeSet::from_names(scope.missing_from(&client.scopes).cloned());
+            Ok((scope.intersection(&client.scopes), outside))
+        }
         Err(_) => refuse("invalid_scope", "scope is malformed"),
     }
 }

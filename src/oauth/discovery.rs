@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::crypto::signing::SigningAlgorithm;
 use crate::domain::ACCEPTED_ALGORITHMS;
+use crate::oauth::id_token::ACR_VALUES;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Metadata {
@@ -35,6 +36,7 @@ pub struct Metadata {
     pub subject_types_supported: Vec<&'static str>,
     pub scopes_supported: Vec<&'static str>,
     pub claims_supported: Vec<String>,
+    pub acr_values_supported: Vec<&'static str>,
 }
 
 /// The published URL of an endpoint: `endpoint(issuer, "token")`.
@@ -90,6 +92,8 @@ impl Metadata {
                 "nonce",
                 "azp",
                 "at_hash",
+                "acr",
+                "amr",
                 "preferred_username",
                 "name",
                 "email",
@@ -98,6 +102,7 @@ impl Metadata {
             .iter()
             .map(|c| c.to_string())
             .collect(),
+            acr_values_supported: ACR_VALUES.to_vec(),
         }
     }
 }

@@ -6,12 +6,20 @@ use serde::Serialize;
 
 use super::OAuthServer;
 use crate::crypto::b64url;
-use crate::crypto::jwt::sign_jwt;
+use crate::crypto::jwt::{sign_jwt, ID_TOKEN_TYP};
 use crate::crypto::signing::SigningAlgorithm;
 use crate::domain::{Client, ScopeSet, UnixTime, User};
 
 /// The scope that asks for an ID token.
 pub const OPENID: &str = "openid";
+
+/// The authentication context class of a sign-in with a password: ISO/IEC
+/// 29115 level 1 (OIDC Core §2, `acr`; "0" would mean below it).
+pub const ACR_PASSWORD: &str = "1";
+/// The authentication context classes this server can state.
+pub const ACR_VALUES: &[&str] = &[ACR_PASSWORD];
+/// How the person signed in (RFC 8176): with a password.
+pub const AMR_PASSWORD: &str = "pwd";
 
 #[derive(Serialize)]
 struct IdTokenClaims<'a> {
@@ -22,6 +30,8 @@ struct IdTokenClaims<'a> {
     exp: i64,
     iat: i64,
     auth_time: i64,
+    acr: &'a str,
+    amr: [&'a str; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     at_hash: String,
@@ -72,13 +82,15 @@ impl OAuthServer {
             exp: now.plus(request.lifetime).seconds(),
             iat: now.seconds(),
             auth_time: request.auth_time.seconds(),
+            acr: ACR_PASSWORD,
+            amr: [AMR_PASSWORD],
             nonce: request.nonce,
             at_hash: at_hash(key.alg(), request.access_token),
             preferred_username: has("profile").then(|| request.user.username.as_str()),
             name: if has("profile") { request.user.display_name.as_deref() } else { None },
             email: has("email").then(|| request.user.email.as_str()),
         };
-        sign_jwt(key, "JWT", &claims)
+        sign_jwt(key, ID_TOKEN_TYP, &claims)
     }
 }
 

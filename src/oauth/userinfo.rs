@@ -67,9 +67,9 @@ impl OAuthServer {
             .ok_or(UserinfoError::InvalidToken("the access token is not valid"))?;
         let mut claims = Map::new();
         claims.insert("sub".into(), json!(user.id.as_str()));
-        claims.insert(self.config.username_claim.clone(), json!(user.username.as_str()));
-        claims.insert("preferred_username".into(), json!(user.username.as_str()));
         if has("profile") {
+            claims.insert(self.config.username_claim.clone(), json!(user.username.as_str()));
+            claims.insert("preferred_username".into(), json!(user.username.as_str()));
             if let Some(name) = &user.display_name {
                 claims.insert("name".into(), json!(name));
             }

@@ -35,7 +35,7 @@ both_backends!(
 
 pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 pub(crate) struct Setup {
     pub app: TestApp,
@@ -314,6 +314,8 @@ async fn a_request_that_cannot_be_trusted_gets_a_page_never_a_redirect(backend: 
 async fn bad_requests_from_a_verified_client_go_back_with_an_error(backend: Backend) {
     let setup = setup(backend, ClientType::Public, PkcePolicy::Required).await;
     let app = &setup.app;
+    // Known here but not the client's (an unknown one would be ignored).
+    app.scope("jira:admin").await;
     let browser = Browser::new();
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("response_type", "")], "invalid_request"),

@@ -65,7 +65,8 @@ async fn people_app(app: &TestApp, name: &str) -> String {
         client_type: "public".into(),
         grants: vec!["authorization_code".into()],
         redirect_uris: vec!["https://portal.example.com/callback".into()],
-        scopes: vec!["openid".into()],
+        // Jira's userinfo mode reads the username, a profile claim.
+        scopes: vec!["openid".into(), "profile".into()],
         ..ClientDraft::default()
     };
     let created = app.core.admin.create_client(&tester(), draft.parse().unwrap()).await.unwrap();
@@ -361,7 +362,10 @@ async fn a_test_as_yourself_passes_userinfo_mode_and_every_test_token_dies_after
     // Mode 2 resolves the person through userinfo: the token stands on a grant.
     let result = run_test(&mut admin, &format!("user:{portal}")).await;
     assert!(result.contains("Jira accepted the token.") && result.contains("as Jira user root"), "{result}");
-    assert!(result.contains("JWT for <code>root</code> through app Portal; scope openid"), "{result}");
+    assert!(
+        result.contains("JWT for <code>root</code> through app Portal; scope openid profile"),
+        "{result}"
+    );
 
     // Each test token (JWT for a person, JWT and opaque for a service) is
     // dead once Jira has answered.

@@ -27,6 +27,7 @@ mod jwt_bearer;
 mod keys;
 mod lifecycle;
 mod oidc;
+mod oidc_claims;
 mod operations;
 mod outage;
 mod personal_tokens;
