@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::output::{table, time, yes_no};
 use super::{command_line_actor, DatabaseArgs, Output};
-use crate::domain::{ClientId, Email, NewUser, Password, Role, User, Username};
+use crate::domain::{ClientId, Email, NewUser, Password, ProfileDraft, Role, User, UserChanges, Username};
 use crate::startup::Core;
 
 #[derive(Debug, Args)]
@@ -30,12 +30,31 @@ pub enum UserCommand {
         /// The name shown on pages (default: the username)
         #[arg(long)]
         display_name: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArgs,
         /// Make the user an administrator
         #[arg(long)]
         admin: bool,
         /// Read the password from the first line of standard input
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Change a user's username, email or profile; what is not given stays
+    /// as it is, and an empty value ("") clears an optional field
+    Update {
+        /// The user's current username
+        username: String,
+        /// A new Jira username
+        #[arg(long = "new-username")]
+        new_username: Option<String>,
+        /// A new email address
+        #[arg(long)]
+        email: Option<String>,
+        /// The name shown on pages and released as `name`
+        #[arg(long)]
+        display_name: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// List users
     List,
@@ -73,23 +92,80 @@ pub enum UserCommand {
     },
 }
 
+/// The OpenID Connect standard claims apps may ask for.
+#[derive(Debug, Args, Default)]
+pub struct ProfileArgs {
+    /// Given (first) name, released with the profile scope
+    #[arg(long)]
+    pub given_name: Option<String>,
+    /// Family (last) name, released with the profile scope
+    #[arg(long)]
+    pub family_name: Option<String>,
+    /// Whether the email address is known to reach the user (email_verified);
+    /// alone it means true
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
+    pub email_verified: Option<bool>,
+    /// Language tag (BCP 47), like en-GB
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// Time zone (IANA), like Europe/Paris
+    #[arg(long)]
+    pub zoneinfo: Option<String>,
+}
+
+impl ProfileArgs {
+    /// `base` with what was given laid over it.
+    fn over(self, base: ProfileDraft) -> ProfileDraft {
+        ProfileDraft {
+            given_name: self.given_name.or(base.given_name),
+            family_name: self.family_name.or(base.family_name),
+            email_verified: self.email_verified.unwrap_or(base.email_verified),
+            locale: self.locale.or(base.locale),
+            zoneinfo: self.zoneinfo.or(base.zoneinfo),
+        }
+    }
+}
+
 pub async fn run(core: &Core, command: UserCommand, out: Output) -> anyhow::Result<()> {
     let accounts = &core.accounts;
     let actor = command_line_actor();
     match command {
-        UserCommand::Create { username, email, display_name, admin, password_stdin } => {
+        UserCommand::Create { username, email, display_name, profile, admin, password_stdin } => {
             let username = Username::parse(&username)?;
             let email = Email::parse(&email)?;
+            let profile = profile.over(ProfileDraft::default()).parse()?;
             let password = Password::parse(&read_password(password_stdin)?)?;
             let new = NewUser {
                 username,
                 email,
                 display_name: display_name.filter(|d| !d.trim().is_empty()),
+                profile,
                 password,
                 role: if admin { Role::Admin } else { Role::User },
             };
             let user = accounts.create_user(&actor, new).await?;
             out.print(user_json(&user), format!("created {} {}", user.role.as_str(), user.username))
+        }
+        UserCommand::Update { username, new_username, email, display_name, profile } => {
+            let current = accounts.find_user(&Username::parse(&username)?).await?;
+            let changes = UserChanges {
+                username: match new_username {
+                    Some(name) => Username::parse(&name)?,
+                    None => current.username.clone(),
+                },
+                email: match email {
+                    Some(email) => Email::parse(&email)?,
+                    None => current.email.clone(),
+                },
+                display_name: match display_name {
+                    Some(name) => Some(name).filter(|d| !d.trim().is_empty()),
+                    None => current.display_name.clone(),
+                },
+                profile: profile.over(ProfileDraft::from(&current.profile)).parse()?,
+                role: current.role,
+            };
+            let user = accounts.update_user(&actor, &current.username, changes).await?;
+            out.print(user_json(&user), format!("updated user {}", user.username))
         }
         UserCommand::List => {
             let users = accounts.list_users().await?;
@@ -181,8 +257,14 @@ fn user_json(user: &User) -> serde_json::Value {
         "username": user.username.as_str(),
         "email": user.email.as_str(),
         "display_name": user.display_name,
+        "given_name": user.profile.given_name,
+        "family_name": user.profile.family_name,
+        "email_verified": user.profile.email_verified,
+        "locale": user.profile.locale,
+        "zoneinfo": user.profile.zoneinfo,
         "role": user.role.as_str(),
         "enabled": user.enabled,
         "created_at": user.created_at.seconds(),
+        "updated_at": user.updated_at.seconds(),
     })
 }

@@ -35,7 +35,7 @@ pub use scope::{ScopeName, ScopeSet, ADMIN_SCOPE, OFFLINE_ACCESS};
 pub use service_account::{NewServiceAccount, ServiceAccount, ServiceAccountChanges};
 pub use time::{UnixTime, Utc};
 pub use trust::{IssuerUrl, NewTrust, Trust, TrustDraft, TrustView, DEFAULT_TRUST_TTL, MAX_TRUST_TTL};
-pub use user::{Email, NewUser, Password, Role, User, UserChanges};
+pub use user::{Email, NewUser, Password, Profile, ProfileDraft, Role, User, UserChanges};
 pub use username::Username;
 
 /// A draft's parse: the value, or None with the error noted against `field`.

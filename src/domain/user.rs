@@ -119,10 +119,14 @@ pub struct User {
     pub id: UserId,
     pub username: Username,
     pub email: Email,
+    /// The OpenID Connect `name`.
     pub display_name: Option<String>,
+    pub profile: Profile,
     pub role: Role,
     pub enabled: bool,
     pub created_at: UnixTime,
+    /// Last change of the profile (`updated_at`).
+    pub updated_at: UnixTime,
 }
 
 #[derive(Debug)]
@@ -130,6 +134,7 @@ pub struct NewUser {
     pub username: Username,
     pub email: Email,
     pub display_name: Option<String>,
+    pub profile: Profile,
     pub password: Password,
     pub role: Role,
 }
@@ -141,7 +146,123 @@ pub struct UserChanges {
     pub username: Username,
     pub email: Email,
     pub display_name: Option<String>,
+    pub profile: Profile,
     pub role: Role,
+}
+
+/// The OpenID Connect standard claims of a person beyond username, name and
+/// email (Core §5.1), as applications may ask for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// Whether the address is known to reach this person.
+    pub email_verified: bool,
+    /// A BCP 47 language tag, e.g. `en-GB`.
+    pub locale: Option<String>,
+    /// An IANA time zone, e.g. `Europe/Paris`.
+    pub zoneinfo: Option<String>,
+}
+
+/// The profile as typed (command line, API, console form): every field
+/// optional text, checked by `parse`.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileDraft {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email_verified: bool,
+    pub locale: Option<String>,
+    pub zoneinfo: Option<String>,
+}
+
+/// Longest name part accepted.
+const MAX_NAME: usize = 200;
+
+impl ProfileDraft {
+    /// The checked profile, or the first field that is wrong (named).
+    pub fn parse(&self) -> Result<Profile, InvalidInput> {
+        Ok(Profile {
+            given_name: name_part(self.given_name.as_deref()).map_err(|e| e.in_field("given_name"))?,
+            family_name: name_part(self.family_name.as_deref()).map_err(|e| e.in_field("family_name"))?,
+            email_verified: self.email_verified,
+            locale: given(self.locale.as_deref())
+                .map(parse_locale)
+                .transpose()
+                .map_err(|e| e.in_field("locale"))?,
+            zoneinfo: given(self.zoneinfo.as_deref())
+                .map(parse_zoneinfo)
+                .transpose()
+                .map_err(|e| e.in_field("zoneinfo"))?,
+        })
+    }
+}
+
+impl From<&Profile> for ProfileDraft {
+    fn from(profile: &Profile) -> Self {
+        Self {
+            given_name: profile.given_name.clone(),
+            family_name: profile.family_name.clone(),
+            email_verified: profile.email_verified,
+            locale: profile.locale.clone(),
+            zoneinfo: profile.zoneinfo.clone(),
+        }
+    }
+}
+
+fn given(text: Option<&str>) -> Option<&str> {
+    text.map(str::trim).filter(|t| !t.is_empty())
+}
+
+fn name_part(text: Option<&str>) -> Result<Option<String>, InvalidInput> {
+    let Some(text) = given(text) else {
+        return Ok(None);
+    };
+    if text.chars().count() > MAX_NAME || text.chars().any(char::is_control) {
+        return Err(InvalidInput::new(format!(
+            "a name must be at most {MAX_NAME} characters, without control characters"
+        )));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// A BCP 47 language tag in its common shape: a 2–3 letter language, then
+/// subtags of 1–8 letters or digits, joined by hyphens (`en`, `en-GB`,
+/// `zh-Hant-TW`). `en_GB` is refused with the fix in the message.
+fn parse_locale(text: &str) -> Result<String, InvalidInput> {
+    let bad = || {
+        InvalidInput::new(format!(
+            "'{}' is not a language tag (BCP 47, like en or en-GB; use '-', not '_')",
+            printable(text)
+        ))
+    };
+    let mut parts = text.split('-');
+    let language = parts.next().unwrap_or_default();
+    if !(2..=3).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(bad());
+    }
+    if text.len() > 35
+        || !parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        return Err(bad());
+    }
+    Ok(text.to_owned())
+}
+
+/// An IANA time zone name in its shape: `Area/Location` parts of letters,
+/// digits, `_`, `-` and `+`, or `UTC`.
+fn parse_zoneinfo(text: &str) -> Result<String, InvalidInput> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.starts_with(|c: char| c.is_ascii_alphabetic())
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+    };
+    if text.len() > 64 || !text.split('/').all(part_ok) {
+        return Err(InvalidInput::new(format!(
+            "'{}' is not a time zone (an IANA name, like Europe/Paris or UTC)",
+            printable(text)
+        )));
+    }
+    Ok(text.to_owned())
 }
 
 #[cfg(test)]
@@ -157,6 +278,34 @@ mod tests {
         {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn profiles_are_checked_field_by_field() {
+        let draft = ProfileDraft {
+            given_name: Some(" Jane ".into()),
+            family_name: Some("".into()),
+            email_verified: true,
+            locale: Some("en-GB".into()),
+            zoneinfo: Some("America/Argentina/Buenos_Aires".into()),
+        };
+        let profile = draft.parse().unwrap();
+        assert_eq!(profile.given_name.as_deref(), Some("Jane"));
+        assert_eq!(profile.family_name, None, "empty is absent");
+        for (locale, ok) in
+            [("en", true), ("zh-Hant-TW", true), ("en_GB", false), ("e", false), ("english", false)]
+        {
+            let draft = ProfileDraft { locale: Some(locale.into()), ..ProfileDraft::default() };
+            assert_eq!(draft.parse().is_ok(), ok, "{locale}");
+        }
+        for (zone, ok) in
+            [("UTC", true), ("Etc/GMT+1", true), ("Europe/", false), ("../etc", false), ("a b", false)]
+        {
+            let draft = ProfileDraft { zoneinfo: Some(zone.into()), ..ProfileDraft::default() };
+            assert_eq!(draft.parse().is_ok(), ok, "{zone}");
+        }
+        let long = ProfileDraft { given_name: Some("x".repeat(201)), ..ProfileDraft::default() };
+        assert_eq!(long.parse().unwrap_err().field, Some("given_name"));
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct ConsentPage<'a> {
     client_name: &'a str,
     username: &'a str,
     scopes: Vec<(String, String)>,
+    /// Claims asked for by name beyond what the scopes release.
+    claims: Vec<String>,
     params: Vec<(String, String)>,
     csrf_token: &'a str,
 }
@@ -265,6 +267,7 @@ async fn consent_page(
         client_name: &auth.client.client.name,
         username: &username,
         scopes,
+        claims: auth.claims.beyond(&auth.scope, &state.oauth.config().username_claim),
         params: carried.to_vec(),
         csrf_token: &session.csrf_token,
     };

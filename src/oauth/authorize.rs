@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use url::form_urlencoded;
 
+use super::claims::ClaimsRequest;
 use super::params::FormParams;
 use super::OAuthServer;
 use crate::crypto::jwt::verify_id_token_hint;
@@ -46,6 +47,8 @@ pub struct AuthorizationRequest {
     /// The username to offer on the sign-in form (`login_hint`, or the
     /// person `id_token_hint` names).
     pub login_hint: Option<String>,
+    /// The `claims` request parameter (OIDC Core §5.5).
+    pub claims: ClaimsRequest,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -168,6 +171,7 @@ impl OAuthServer {
             max_age: None,
             expected_user: None,
             login_hint: None,
+            claims: ClaimsRequest::default(),
         };
         let issuer = self.config.issuer.as_str();
         let outside = match read_request(&mut request, params, repeated) {
@@ -188,6 +192,9 @@ impl OAuthServer {
                 request.login_hint = Some(user.username.to_string());
             }
             request.expected_user = Some(user_id);
+        }
+        if request.expected_user.is_none() {
+            request.expected_user = request.claims.required_subject().map(UserId::new);
         }
         Ok(request)
     }
@@ -286,7 +293,9 @@ impl OAuthServer {
             };
         }
         // Public clients are asked every time (SEC-A21): their identity is not assured.
-        let remembered = if request.prompt.consent || request.is_public() {
+        // Claims asked for beyond the scope were never approved as such.
+        let beyond_scope = !request.claims.beyond(&request.scope, &self.config.username_claim).is_empty();
+        let remembered = if request.prompt.consent || request.is_public() || beyond_scope {
             false
         } else {
             let consent = self
@@ -355,6 +364,7 @@ impl OAuthServer {
             redirect_uri_given: request.redirect_uri_given,
             code_challenge: request.challenge.as_ref().map(|c| c.as_str().to_owned()),
             nonce: request.nonce.clone(),
+            claims: (!request.claims.is_empty()).then(|| request.claims.to_json()),
             expires_at: now.plus(CODE_LIFETIME_SECONDS),
             grant_expires_at: now.plus(GRANT_MAX_LIFETIME_SECONDS),
         };
@@ -441,6 +451,15 @@ fn read_request(
     }
     if let Some(prompt) = params.get("prompt") {
         request.prompt = Prompt::parse(prompt).or_else(|why| refuse("invalid_request", why))?;
+    }
+    if let Some(claims) = params.get("claims") {
+        request.claims = ClaimsRequest::parse(claims).or_else(|why| refuse("invalid_request", &why))?;
+        if !request.claims.acr_satisfiable() {
+            return refuse(
+                "access_denied",
+                "the essential acr asked for cannot be met: people sign in here with a password (acr 1)",
+            );
+        }
     }
     if let Some(max_age) = params.get("max_age") {
         let Some(seconds) = parse_max_age(max_age) else {

@@ -36,6 +36,7 @@ pub struct Metadata {
     pub subject_types_supported: Vec<&'static str>,
     pub scopes_supported: Vec<&'static str>,
     pub claims_supported: Vec<String>,
+    pub claims_parameter_supported: bool,
     pub acr_values_supported: Vec<&'static str>,
 }
 
@@ -94,14 +95,18 @@ impl Metadata {
                 "at_hash",
                 "acr",
                 "amr",
-                "preferred_username",
-                "name",
-                "email",
-                username_claim,
             ]
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
+            .into_iter()
+            .chain(crate::oauth::claims::person_claims())
+            .map(str::to_owned)
+            .chain(std::iter::once(username_claim.to_owned()))
+            .fold(Vec::new(), |mut all, claim| {
+                if !all.contains(&claim) {
+                    all.push(claim);
+                }
+                all
+            }),
+            claims_parameter_supported: true,
             acr_values_supported: ACR_VALUES.to_vec(),
         }
     }

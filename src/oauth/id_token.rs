@@ -4,6 +4,7 @@
 use aws_lc_rs::digest;
 use serde::Serialize;
 
+use super::claims::{person_claims_for, ClaimsRequest, Place};
 use super::OAuthServer;
 use crate::crypto::b64url;
 use crate::crypto::jwt::{sign_jwt, ID_TOKEN_TYP};
@@ -35,12 +36,9 @@ struct IdTokenClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     at_hash: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    preferred_username: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
+    /// The person's claims the scope and the `claims` request release.
+    #[serde(flatten)]
+    person: serde_json::Map<String, serde_json::Value>,
 }
 
 pub fn wanted(scope: &ScopeSet) -> bool {
@@ -65,6 +63,7 @@ pub struct IdTokenFor<'a> {
     pub scope: &'a ScopeSet,
     pub auth_time: UnixTime,
     pub nonce: Option<&'a str>,
+    pub claims: &'a ClaimsRequest,
     pub access_token: &'a str,
     pub lifetime: i64,
 }
@@ -73,7 +72,6 @@ impl OAuthServer {
     pub(crate) fn issue_id_token(&self, request: IdTokenFor<'_>, now: UnixTime) -> anyhow::Result<String> {
         let keys = self.keys.current();
         let key = keys.signer(now).ok_or_else(|| anyhow::anyhow!("no signing key is active"))?;
-        let has = |name: &str| request.scope.iter().any(|s| s.as_str() == name);
         let claims = IdTokenClaims {
             iss: &self.config.issuer,
             sub: request.user.id.as_str(),
@@ -86,9 +84,14 @@ impl OAuthServer {
             amr: [AMR_PASSWORD],
             nonce: request.nonce,
             at_hash: at_hash(key.alg(), request.access_token),
-            preferred_username: has("profile").then(|| request.user.username.as_str()),
-            name: if has("profile") { request.user.display_name.as_deref() } else { None },
-            email: has("email").then(|| request.user.email.as_str()),
+            person: person_claims_for(
+                request.user,
+                &self.config.username_claim,
+                request.scope,
+                request.claims,
+                Place::IdToken,
+                false,
+            ),
         };
         sign_jwt(key, ID_TOKEN_TYP, &claims)
     }

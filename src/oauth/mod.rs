@@ -5,6 +5,7 @@
 pub(crate) mod access_token;
 pub mod admin_caller;
 pub mod authorize;
+pub mod claims;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;

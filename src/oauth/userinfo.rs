@@ -3,8 +3,10 @@
 
 use serde_json::{json, Map, Value};
 
+use super::claims::{person_claims_for, ClaimsRequest, Place};
 use super::id_token::OPENID;
 use super::{OAuthError, OAuthServer};
+use crate::domain::ScopeSet;
 
 /// How the bearer token arrived (RFC 6750 §2).
 pub enum Bearer<'a> {
@@ -65,18 +67,23 @@ impl OAuthServer {
             .map_err(OAuthError::from)?
             .filter(|u| u.enabled)
             .ok_or(UserinfoError::InvalidToken("the access token is not valid"))?;
+        let asked = match &facts.grant_id {
+            Some(grant_id) => ClaimsRequest::from_stored(
+                self.store.find_grant_claims(grant_id).await.map_err(OAuthError::from)?.as_deref(),
+            ),
+            None => ClaimsRequest::default(),
+        };
+        let scope = ScopeSet::parse(&facts.scope).unwrap_or_default();
         let mut claims = Map::new();
         claims.insert("sub".into(), json!(user.id.as_str()));
-        if has("profile") {
-            claims.insert(self.config.username_claim.clone(), json!(user.username.as_str()));
-            claims.insert("preferred_username".into(), json!(user.username.as_str()));
-            if let Some(name) = &user.display_name {
-                claims.insert("name".into(), json!(name));
-            }
-        }
-        if has("email") {
-            claims.insert("email".into(), json!(user.email.as_str()));
-        }
+        claims.extend(person_claims_for(
+            &user,
+            &self.config.username_claim,
+            &scope,
+            &asked,
+            Place::Userinfo,
+            own_token,
+        ));
         Ok(Value::Object(claims))
     }
 }

@@ -292,6 +292,7 @@ impl Accounts {
             username: Username::parse(BOOTSTRAP_ADMIN)?,
             email: Email::parse("admin@localhost")?,
             display_name: Some("Administrator".into()),
+            profile: Default::default(),
             password,
             role: Role::Admin,
         };

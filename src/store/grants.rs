@@ -30,6 +30,8 @@ pub struct NewCode {
     pub redirect_uri_given: bool,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
+    /// The `claims` request parameter, normalised JSON; kept with the grant.
+    pub claims: Option<String>,
     pub expires_at: UnixTime,
     pub grant_expires_at: UnixTime,
 }
@@ -46,6 +48,7 @@ pub struct StoredCode {
     pub redirect_uri_given: bool,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
+    pub claims: Option<String>,
     pub expires_at: UnixTime,
     pub used: bool,
     pub grant_revoked: bool,
@@ -88,6 +91,8 @@ pub trait GrantStore: Send + Sync {
     /// Revokes every live grant of a user; returns how many.
     async fn revoke_user_grants(&self, user_id: &UserId, now: UnixTime) -> StoreResult<u64>;
     async fn find_grant(&self, grant_id: &GrantId) -> StoreResult<Option<GrantSummary>>;
+    /// The `claims` request the grant was started with, if any.
+    async fn find_grant_claims(&self, grant_id: &GrantId) -> StoreResult<Option<String>>;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -134,6 +139,8 @@ pub struct StoredRefreshToken {
     pub grant_revoked: bool,
     pub grant_expires_at: UnixTime,
     pub auth_time: UnixTime,
+    /// The grant's `claims` request, normalised JSON.
+    pub claims: Option<String>,
 }
 
 const GRANT_SUMMARY: &str =
@@ -161,7 +168,7 @@ fn grant_summary(row: &sqlx::any::AnyRow) -> Result<GrantSummary, StoreError> {
 
 const INSERT_GRANT: &str =
     "INSERT INTO grants (id, user_id, client_id, scope, auth_time, created_at, expires_at, \
-     revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+     claims, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)";
 
 #[async_trait]
 impl GrantStore for Database {
@@ -176,6 +183,7 @@ impl GrantStore for Database {
                 .bind(code.auth_time.seconds())
                 .bind(now.seconds())
                 .bind(code.grant_expires_at.seconds())
+                .bind(code.claims.as_deref())
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
@@ -207,6 +215,7 @@ impl GrantStore for Database {
                 .bind(grant.auth_time.seconds())
                 .bind(now.seconds())
                 .bind(grant.expires_at.seconds())
+                .bind(None::<String>)
                 .execute(self.pool()),
         )
         .await?;
@@ -218,7 +227,7 @@ impl GrantStore for Database {
             .read(|| {
                 sqlx::query(
                     "SELECT c.grant_id, c.client_id, g.user_id, g.scope, g.auth_time, c.redirect_uri, \
-                     c.redirect_uri_given, c.code_challenge, c.nonce, c.expires_at, c.used_at, g.revoked_at \
+                     c.redirect_uri_given, c.code_challenge, c.nonce, g.claims, c.expires_at, c.used_at, g.revoked_at \
                      FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1",
                 )
                 .bind(code_hash)
@@ -238,6 +247,7 @@ impl GrantStore for Database {
                 redirect_uri_given: row.try_get::<i64, _>("redirect_uri_given")? != 0,
                 code_challenge: row.try_get("code_challenge")?,
                 nonce: row.try_get("nonce")?,
+                claims: row.try_get("claims")?,
                 expires_at: UnixTime::from_seconds(row.try_get("expires_at")?),
                 used: row.try_get::<Option<i64>, _>("used_at")?.is_some(),
                 grant_revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
@@ -288,7 +298,7 @@ impl GrantStore for Database {
     async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<StoredRefreshToken>> {
         let row = self.read(|| sqlx::query(
                     "SELECT r.grant_id, g.client_id, g.user_id, r.scope, r.issued_at, r.expires_at, r.used_at, \
-                     r.successor_hash, g.revoked_at, g.expires_at AS grant_expires_at, g.auth_time \
+                     r.successor_hash, g.revoked_at, g.expires_at AS grant_expires_at, g.auth_time, g.claims \
                      FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1",
                 )
                 .bind(token_hash)
@@ -310,9 +320,21 @@ impl GrantStore for Database {
                 grant_revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
                 grant_expires_at: UnixTime::from_seconds(row.try_get("grant_expires_at")?),
                 auth_time: UnixTime::from_seconds(row.try_get("auth_time")?),
+                claims: row.try_get("claims")?,
             })
         };
         read().map(Some).map_err(StoreError::Unexpected)
+    }
+
+    async fn find_grant_claims(&self, grant_id: &GrantId) -> StoreResult<Option<String>> {
+        let claims: Option<Option<String>> = self
+            .read(|| {
+                sqlx::query_scalar("SELECT claims FROM grants WHERE id = $1")
+                    .bind(grant_id.as_str())
+                    .fetch_optional(self.pool())
+            })
+            .await?;
+        Ok(claims.flatten())
     }
 
     async fn rotate_refresh_token(

@@ -7,7 +7,7 @@ use super::db::{flag, to_flag};
 use super::principals;
 use super::{Database, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
-use crate::domain::{Email, NewUser, UnixTime, User, UserChanges, UserId, Username};
+use crate::domain::{Email, NewUser, Profile, UnixTime, User, UserChanges, UserId, Username};
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -31,7 +31,8 @@ pub trait UserStore: Send + Sync {
 }
 
 pub(super) const COLUMNS: &str =
-    "id, username, email, display_name, role, enabled, created_at, password_hash";
+    "id, username, email, display_name, given_name, family_name, email_verified, \
+     locale, zoneinfo, role, enabled, created_at, updated_at, password_hash";
 
 pub(super) fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
     let read = || -> anyhow::Result<(User, String)> {
@@ -43,9 +44,17 @@ pub(super) fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
             username: Username::parse(&username).context("stored username is invalid")?,
             email: Email::parse(&email).context("stored email is invalid")?,
             display_name: row.try_get("display_name")?,
+            profile: Profile {
+                given_name: row.try_get("given_name")?,
+                family_name: row.try_get("family_name")?,
+                email_verified: flag(row, "email_verified")?,
+                locale: row.try_get("locale")?,
+                zoneinfo: row.try_get("zoneinfo")?,
+            },
             role: role.parse()?,
             enabled: flag(row, "enabled")?,
             created_at: UnixTime::from_seconds(row.try_get("created_at")?),
+            updated_at: UnixTime::from_seconds(row.try_get("updated_at")?),
         };
         Ok((user, row.try_get("password_hash")?))
     };
@@ -63,13 +72,19 @@ impl UserStore for Database {
                 return Ok(Err(taken));
             }
             sqlx::query(
-                "INSERT INTO users (id, username, email, display_name, password_hash, role, enabled, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)",
+                "INSERT INTO users (id, username, email, display_name, given_name, family_name, email_verified, \
+                 locale, zoneinfo, password_hash, role, enabled, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)",
             )
             .bind(&id)
             .bind(new.username.as_str())
             .bind(new.email.as_str())
             .bind(new.display_name.as_deref())
+            .bind(new.profile.given_name.as_deref())
+            .bind(new.profile.family_name.as_deref())
+            .bind(to_flag(new.profile.email_verified))
+            .bind(new.profile.locale.as_deref())
+            .bind(new.profile.zoneinfo.as_deref())
             .bind(password_hash)
             .bind(new.role.as_str())
             .bind(now.seconds())
@@ -90,9 +105,11 @@ impl UserStore for Database {
                 username: new.username.clone(),
                 email: new.email.clone(),
                 display_name: new.display_name.clone(),
+                profile: new.profile.clone(),
                 role: new.role,
                 enabled: true,
                 created_at: now,
+                updated_at: now,
             }),
         }
     }
@@ -194,12 +211,18 @@ impl UserStore for Database {
         let transaction = async {
             let mut tx = self.pool().begin().await?;
             let id: Option<String> = sqlx::query_scalar(
-                "UPDATE users SET username = $1, email = $2, display_name = $3, role = $4, updated_at = $5 \
-                 WHERE username = $6 RETURNING id",
+                "UPDATE users SET username = $1, email = $2, display_name = $3, given_name = $4, family_name = $5, \
+                 email_verified = $6, locale = $7, zoneinfo = $8, role = $9, updated_at = $10 \
+                 WHERE username = $11 RETURNING id",
             )
             .bind(changes.username.as_str())
             .bind(changes.email.as_str())
             .bind(changes.display_name.as_deref())
+            .bind(changes.profile.given_name.as_deref())
+            .bind(changes.profile.family_name.as_deref())
+            .bind(to_flag(changes.profile.email_verified))
+            .bind(changes.profile.locale.as_deref())
+            .bind(changes.profile.zoneinfo.as_deref())
             .bind(changes.role.as_str())
             .bind(now.seconds())
             .bind(username.as_str())

@@ -352,6 +352,7 @@ async fn person_grant(app: &TestApp) -> String {
         redirect_uri_given: true,
         code_challenge: None,
         nonce: None,
+        claims: None,
         expires_at: tessera::domain::UnixTime::now().plus(60),
         grant_expires_at: tessera::domain::UnixTime::now().plus(86_400),
     };
@@ -498,6 +499,7 @@ async fn a_person_gets_the_admin_scope_only_while_an_admin(backend: Backend) {
         username: jane.clone(),
         email: user.email.clone(),
         display_name: None,
+        profile: Default::default(),
         role: Role::Admin,
     };
     app.core.accounts.update_user(&tester(), &jane, promote).await.unwrap();
@@ -513,8 +515,13 @@ async fn a_person_gets_the_admin_scope_only_while_an_admin(backend: Backend) {
     assert_eq!((events[0].kind.as_str(), events[0].actor.as_str()), ("scope.created", "jane"));
     assert_eq!(events[0].address.as_deref(), Some("127.0.0.1"));
 
-    let demote =
-        UserChanges { username: jane.clone(), email: user.email, display_name: None, role: Role::User };
+    let demote = UserChanges {
+        username: jane.clone(),
+        email: user.email,
+        display_name: None,
+        profile: Default::default(),
+        role: Role::User,
+    };
     app.core.accounts.update_user(&tester(), &jane, demote).await.unwrap();
     assert_error(&call(app, &token, "get", "/api/v1/apps", None).await, 403, "forbidden");
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use reqwest::header::{HeaderMap, HeaderValue};
 
 use tessera::domain::{
-    ClientType, Email, GrantType, NewClient, NewUser, Password, PkcePolicy, RedirectUri, Role, ScopeName,
-    ScopeSet, TokenFormat, Username,
+    ClientType, Email, GrantType, NewClient, NewUser, Password, PkcePolicy, Profile, RedirectUri, Role,
+    ScopeName, ScopeSet, TokenFormat, Username,
 };
 
 use crate::both_backends;
@@ -71,6 +71,13 @@ pub(crate) async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, r
                 username: Username::parse("jane").unwrap(),
                 email: Email::parse("jane@example.com").unwrap(),
                 display_name: Some("Jane Doe".into()),
+                profile: Profile {
+                    given_name: Some("Jane".into()),
+                    family_name: Some("Doe".into()),
+                    email_verified: true,
+                    locale: Some("en-GB".into()),
+                    zoneinfo: Some("Europe/London".into()),
+                },
                 password: Password::parse(PASSWORD).unwrap(),
                 role: Role::User,
             },

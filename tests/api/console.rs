@@ -85,6 +85,7 @@ pub async fn add_user(app: &TestApp, name: &str, role: Role, password: &str) -> 
                 username: Username::parse(name).unwrap(),
                 email: Email::parse(&format!("{name}@example.com")).unwrap(),
                 display_name: None,
+                profile: Default::default(),
                 password: Password::parse(password).unwrap(),
                 role,
             },
@@ -120,7 +121,7 @@ fn location(response: &Response) -> &str {
 }
 
 /// The text of the field errors on a page.
-fn field_errors(page: &str) -> Vec<String> {
+pub(crate) fn field_errors(page: &str) -> Vec<String> {
     page.split("class=\"field-error\"")
         .skip(1)
         .filter_map(|part| Some(part[part.find('>')? + 1..part.find("</p>")?].to_owned()))

@@ -36,6 +36,7 @@ mod query_plans;
 mod refresh;
 mod retention;
 mod revocation;
+mod standard_claims;
 mod token_client_credentials;
 mod token_errors;
 mod trusts;

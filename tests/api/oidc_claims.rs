@@ -50,6 +50,7 @@ async fn add_bob(setup: &Setup) {
                 username: Username::parse("bob").unwrap(),
                 email: Email::parse("bob@example.com").unwrap(),
                 display_name: None,
+                profile: Default::default(),
                 password: Password::parse(PASSWORD).unwrap(),
                 role: Role::User,
             },
@@ -178,6 +179,12 @@ async fn an_id_token_hint_naming_someone_else_asks_for_sign_in(backend: Backend)
     // prompt=none for bob while jane is signed in: login_required, never jane's code.
     let none = [("prompt", "none"), ("id_token_hint", bob_hint.as_str())];
     let refused = browser.get(&authorize_url(app, &setup.client, &none)).await;
+    assert_eq!(location(&refused).1.get("error").map(String::as_str), Some("login_required"));
+    // The claims parameter can name the subject too (Core §5.5.1).
+    let bob_sub = jwt_parts(&bob_hint).1["sub"].as_str().unwrap().to_owned();
+    let by_sub = json!({"id_token": {"sub": {"value": bob_sub}}}).to_string();
+    let refused =
+        browser.get(&authorize_url(app, &setup.client, &[("prompt", "none"), ("claims", &by_sub)])).await;
     assert_eq!(location(&refused).1.get("error").map(String::as_str), Some("login_required"));
     // For jane herself the hint passes (a public client is asked to consent every time).
     let own = [("prompt", "none"), ("id_token_hint", jane_hint.as_str())];

@@ -357,6 +357,7 @@ async fn an_admins_personal_token_opens_the_admin_api_while_they_are_admin(backe
         username: root2.clone(),
         email: user.email.clone(),
         display_name: None,
+        profile: Default::default(),
         role: Role::User,
     };
     app.core.accounts.update_user(&tester(), &root2, changes).await.unwrap();

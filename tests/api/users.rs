@@ -132,6 +132,7 @@ async fn names_that_differ_only_by_case_are_refused(backend: Backend) {
         username: name(username),
         email: Email::parse(&format!("{}@example.com", username.to_lowercase().replace('ü', "u"))).unwrap(),
         display_name: None,
+        profile: Default::default(),
         password: Password::parse("long enough password").unwrap(),
         role: Role::User,
     };
@@ -160,6 +161,7 @@ async fn names_that_differ_only_by_case_are_refused(backend: Backend) {
         username: name(to),
         email: Email::parse("unal@example.com").unwrap(),
         display_name: None,
+        profile: Default::default(),
         role: Role::User,
     };
     let taken = accounts.update_user(&who, &name("ünal"), rename("ALICE")).await.unwrap_err();

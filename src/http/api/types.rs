@@ -119,6 +119,25 @@ pub struct UserInput {
     #[serde(default)]
     #[schema(nullable, max_length = 200)]
     pub display_name: Option<String>,
+    /// Released as `given_name` with the `profile` scope.
+    #[serde(default)]
+    #[schema(nullable, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub given_name: Option<String>,
+    /// Released as `family_name` with the `profile` scope.
+    #[serde(default)]
+    #[schema(nullable, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub family_name: Option<String>,
+    /// The email address is known to reach the user (default false).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// A BCP 47 language tag, like `en-GB`.
+    #[serde(default)]
+    #[schema(nullable, max_length = 35, pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+    pub locale: Option<String>,
+    /// An IANA time zone, like `Europe/Paris`.
+    #[serde(default)]
+    #[schema(nullable, max_length = 64, pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z][A-Za-z0-9_+-]*)*$")]
+    pub zoneinfo: Option<String>,
     /// `user` (default) or `admin`.
     #[serde(default)]
     #[schema(schema_with = roles)]
@@ -134,9 +153,16 @@ pub struct UserOutput {
     pub username: String,
     pub email: String,
     pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email_verified: bool,
+    pub locale: Option<String>,
+    pub zoneinfo: Option<String>,
     pub role: String,
     pub enabled: bool,
     pub created_at: i64,
+    /// Last change of the profile.
+    pub updated_at: i64,
 }
 
 impl From<User> for UserOutput {
@@ -145,9 +171,15 @@ impl From<User> for UserOutput {
             username: user.username.to_string(),
             email: user.email.as_str().to_owned(),
             display_name: user.display_name,
+            given_name: user.profile.given_name,
+            family_name: user.profile.family_name,
+            email_verified: user.profile.email_verified,
+            locale: user.profile.locale,
+            zoneinfo: user.profile.zoneinfo,
             role: user.role.as_str().to_owned(),
             enabled: user.enabled,
             created_at: user.created_at.seconds(),
+            updated_at: user.updated_at.seconds(),
         }
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use super::types::{ApiError, Grant, PasswordInput, RevokedCount, UserInput, UserOutput};
 use super::AdminErrors;
 use super::{existing, no_content, ok, username, Failure, JsonBody};
-use crate::domain::{Email, GrantId, InvalidInput, NewUser, Password, Role, UserChanges};
+use crate::domain::{Email, GrantId, InvalidInput, NewUser, Password, ProfileDraft, Role, UserChanges};
 use crate::http::extract::AdminCaller;
 use crate::http::AppState;
 use crate::service::accounts::GrantsOf;
@@ -30,6 +30,15 @@ fn parse_profile(input: &UserInput) -> Result<UserChanges, Failure> {
         username: username(&input.username)?,
         email: Email::parse(&input.email).map_err(|e| Failure::invalid(e.in_field("email")))?,
         display_name: input.display_name.clone().filter(|d| !d.trim().is_empty()),
+        profile: ProfileDraft {
+            given_name: input.given_name.clone(),
+            family_name: input.family_name.clone(),
+            email_verified: input.email_verified,
+            locale: input.locale.clone(),
+            zoneinfo: input.zoneinfo.clone(),
+        }
+        .parse()
+        .map_err(Failure::invalid)?,
         role,
     })
 }
@@ -48,6 +57,7 @@ pub async fn create_user(
         username: profile.username,
         email: profile.email,
         display_name: profile.display_name,
+        profile: profile.profile,
         password,
         role: profile.role,
     };

@@ -5,7 +5,7 @@ use askama::Template;
 
 use super::apps::GrantRow;
 use super::{admin, failure, form_errors, notice, see_other, FieldErrors, Form, Layout, Visitor};
-use crate::domain::{Email, GrantId, NewUser, Password, Role, UserChanges, Username};
+use crate::domain::{Email, GrantId, NewUser, Password, ProfileDraft, Role, UserChanges, Username};
 use crate::http::extract::{Admin, AdminForm};
 use crate::http::pages::html;
 use crate::http::AppState;
@@ -49,16 +49,25 @@ pub struct UserForm {
     pub username: String,
     pub email: String,
     pub display_name: String,
+    pub profile: ProfileDraft,
     pub role: String,
     pub errors: FieldErrors,
 }
 
 impl UserForm {
     fn posted(form: &Form) -> Self {
+        let optional = |name: &str| Some(form.text(name)).filter(|t| !t.is_empty());
         Self {
             username: form.text("username"),
             email: form.text("email"),
             display_name: form.text("display_name"),
+            profile: ProfileDraft {
+                given_name: optional("given_name"),
+                family_name: optional("family_name"),
+                email_verified: form.checked("email_verified"),
+                locale: optional("locale"),
+                zoneinfo: optional("zoneinfo"),
+            },
             role: form.text("role"),
             errors: FieldErrors::default(),
         }
@@ -71,7 +80,8 @@ impl UserForm {
         let email = Email::parse(&self.email).map_err(|e| self.errors.add("email", e.message)).ok();
         let role = self.role.parse::<Role>().map_err(|e| self.errors.add("role", e.to_string())).ok();
         let display_name = Some(self.display_name.clone()).filter(|d| !d.is_empty());
-        Some(UserChanges { username: username?, email: email?, display_name, role: role? })
+        let profile = self.profile.parse().map_err(|e| self.errors.add_invalid(&e)).ok();
+        Some(UserChanges { username: username?, email: email?, display_name, profile: profile?, role: role? })
     }
 }
 
@@ -89,6 +99,7 @@ pub async fn new_user(request: HttpRequest, state: web::Data<AppState>) -> HttpR
                 username: String::new(),
                 email: String::new(),
                 display_name: String::new(),
+                profile: ProfileDraft::default(),
                 role: "user".into(),
                 errors: FieldErrors::default(),
             };
@@ -114,6 +125,7 @@ pub async fn create_user(
         username: changes.username,
         email: changes.email,
         display_name: changes.display_name,
+        profile: changes.profile,
         password,
         role: changes.role,
     };
@@ -169,6 +181,7 @@ async fn user_page(
         username: user.username.to_string(),
         email: user.email.as_str().to_owned(),
         display_name: user.display_name.clone().unwrap_or_default(),
+        profile: ProfileDraft::from(&user.profile),
         role: user.role.as_str().to_owned(),
         errors: FieldErrors::default(),
     });

@@ -7,6 +7,7 @@
 
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
 use crate::domain::{Client, CodeChallenge, CodeVerifier, GrantId, GrantType, UnixTime};
+use crate::oauth::claims::ClaimsRequest;
 use crate::oauth::{OAuthError, OAuthServer, TokenResponse};
 use crate::service::audit::{Actor, Kind, Target};
 
@@ -90,6 +91,7 @@ pub async fn grant(
         audiences,
         auth_time: code.auth_time,
         nonce: code.nonce.as_deref(),
+        claims: ClaimsRequest::from_stored(code.claims.as_deref()),
         refresh_token,
     };
     respond_for_user(server, grant, now).await

@@ -8,6 +8,7 @@ pub mod token_exchange;
 pub mod trusted_jwt;
 
 use super::access_token::TokenSubject;
+use super::claims::ClaimsRequest;
 use super::id_token::{self, IdTokenFor};
 use super::{OAuthError, OAuthServer, TokenResponse};
 use crate::domain::{Audience, Client, GrantId, ScopeSet, UnixTime, User};
@@ -27,6 +28,8 @@ pub(crate) struct UserGrant<'a> {
     pub audiences: Vec<String>,
     pub auth_time: UnixTime,
     pub nonce: Option<&'a str>,
+    /// The grant's `claims` request.
+    pub claims: ClaimsRequest,
     pub refresh_token: Option<String>,
 }
 
@@ -49,6 +52,7 @@ pub(crate) async fn respond_for_user(
             scope: grant.scope,
             auth_time: grant.auth_time,
             nonce: grant.nonce,
+            claims: &grant.claims,
             access_token: &issued.token,
             lifetime: issued.expires_in,
         };

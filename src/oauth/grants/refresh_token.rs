@@ -12,6 +12,7 @@
 //! is a replay: the whole grant (its refresh and access tokens) is revoked,
 //! and whoever holds the successor learns it at its next use.
 
+use crate::oauth::claims::ClaimsRequest;
 use std::net::IpAddr;
 
 use super::{invalid, resolve_audience, respond_for_user, UserGrant};
@@ -165,6 +166,7 @@ pub async fn grant(
         audiences,
         auth_time: stored.auth_time,
         nonce: None,
+        claims: ClaimsRequest::from_stored(stored.claims.as_deref()),
         refresh_token: Some(successor),
     };
     respond_for_user(server, grant, now).await
