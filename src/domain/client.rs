@@ -29,6 +29,8 @@ pub struct Client {
     pub grants: BTreeSet<GrantType>,
     pub scopes: ScopeSet,
     pub redirect_uris: Vec<RedirectUri>,
+    /// Where RP-initiated logout may send the browser back to (exact match).
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub audiences: Vec<Audience>,
     pub service_account: Option<ServiceAccount>,
     pub access_token_ttl: Option<Lifetime>,
@@ -63,6 +65,7 @@ pub struct NewClient {
     pub grants: BTreeSet<GrantType>,
     pub scopes: ScopeSet,
     pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub audiences: Vec<Audience>,
     pub service_account: Option<Username>,
     pub access_token_ttl: Option<Lifetime>,
@@ -169,6 +172,17 @@ impl NewClient {
             return Err(InvalidInput::new(format!("redirect URI '{twice}' is listed twice"))
                 .in_field("redirect_uris"));
         }
+        if !code_flow && !self.post_logout_redirect_uris.is_empty() {
+            return Err(InvalidInput::new(
+                "post-logout redirect URIs are for apps people sign in to (the authorization_code grant)",
+            )
+            .in_field("post_logout_redirect_uris"));
+        }
+        let mut uris = BTreeSet::new();
+        if let Some(twice) = self.post_logout_redirect_uris.iter().find(|u| !uris.insert(*u)) {
+            return Err(InvalidInput::new(format!("post-logout redirect URI '{twice}' is listed twice"))
+                .in_field("post_logout_redirect_uris"));
+        }
         if self.grants.is_empty() {
             return Err(InvalidInput::new("a client needs at least one grant (--grant)").in_field("grants"));
         }
@@ -224,6 +238,14 @@ pub struct ClientDraft {
     #[serde(default)]
     #[arg(long = "redirect-uri", help = "Registered redirect URI (repeatable; authorization_code only)")]
     pub redirect_uris: Vec<String>,
+    /// Where the app may send people after signing them out
+    /// (RP-initiated logout), matched exactly.
+    #[serde(default)]
+    #[arg(
+        long = "post-logout-redirect-uri",
+        help = "Where sign-out may return the browser to (repeatable; exact match; authorization_code only)"
+    )]
+    pub post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
     #[arg(long = "scope", help = "Allowed scope (repeatable)")]
     pub scopes: Vec<String>,
@@ -320,6 +342,11 @@ impl ClientDraft {
             "redirect_uris",
             non_blank(&self.redirect_uris).map(RedirectUri::parse).collect::<Result<_, _>>(),
         );
+        let post_logout_redirect_uris = take(
+            &mut errors,
+            "post_logout_redirect_uris",
+            non_blank(&self.post_logout_redirect_uris).map(RedirectUri::parse).collect::<Result<_, _>>(),
+        );
         let scopes = take(
             &mut errors,
             "scopes",
@@ -384,6 +411,7 @@ impl ClientDraft {
                 grants: grants?,
                 scopes: scopes?,
                 redirect_uris: redirect_uris?,
+                post_logout_redirect_uris: post_logout_redirect_uris?,
                 audiences: audiences?,
                 service_account: service_account?,
                 access_token_ttl: access_token_ttl?,
@@ -406,6 +434,11 @@ impl ClientDraft {
             client_type: client.client_type.as_str().into(),
             grants: client.grants.iter().map(|g| g.as_str().to_owned()).collect(),
             redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
+            post_logout_redirect_uris: client
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
             scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             auth_method: Some(client.auth_method.as_str().into()),
             jwks: client.keys.as_ref().and_then(ClientKeys::inline).map(|j| j.as_str().to_owned()),
@@ -428,6 +461,7 @@ impl ClientDraft {
             client_type: form.text("client_type"),
             grants: form.lines("grants"),
             redirect_uris: form.lines("redirect_uris"),
+            post_logout_redirect_uris: form.lines("post_logout_redirect_uris"),
             scopes: form.lines("scopes"),
             auth_method: Some(form.text("auth_method")),
             jwks: Some(form.text("jwks")),
@@ -464,6 +498,7 @@ pub struct App {
     pub grants: Vec<String>,
     pub scopes: Vec<String>,
     pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     pub token_format: String,
     pub pkce: String,
     pub access_token_ttl_seconds: Option<i64>,
@@ -493,6 +528,11 @@ impl From<&Client> for App {
             grants: client.grants.iter().map(|g| g.as_str().to_owned()).collect(),
             scopes: client.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             redirect_uris: client.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
+            post_logout_redirect_uris: client
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
             token_format: client.token_format.as_str().into(),
             pkce: client.pkce.as_str().into(),
             access_token_ttl_seconds: client.access_token_ttl.map(|t| t.seconds()),
@@ -560,6 +600,7 @@ mod tests {
             grants: grants.iter().copied().collect(),
             scopes: ScopeSet::default(),
             redirect_uris: uris.iter().map(|u| RedirectUri::parse(u).unwrap()).collect(),
+            post_logout_redirect_uris: Vec::new(),
             audiences: Vec::new(),
             service_account: None,
             access_token_ttl: None,

@@ -17,6 +17,8 @@ pub struct Metadata {
     pub userinfo_endpoint: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
+    /// RP-Initiated Logout 1.0.
+    pub end_session_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
@@ -62,6 +64,7 @@ impl Metadata {
             userinfo_endpoint: endpoint(issuer, "userinfo"),
             introspection_endpoint: endpoint(issuer, "introspect"),
             revocation_endpoint: endpoint(issuer, "revoke"),
+            end_session_endpoint: endpoint(issuer, "logout"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             grant_types_supported: vec![

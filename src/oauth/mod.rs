@@ -9,6 +9,7 @@ pub mod claims;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod discovery;
+pub mod end_session;
 mod error;
 pub mod grants;
 pub mod id_token;

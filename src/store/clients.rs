@@ -112,6 +112,7 @@ fn children_query(one: bool) -> String {
          UNION ALL SELECT client_id, 'scope', scope, NULL FROM client_scopes WHERE {client} \
          UNION ALL SELECT client_id, 'audience', audience, NULL FROM client_audiences WHERE {client} \
          UNION ALL SELECT client_id, 'redirect_uri', uri, NULL FROM client_redirect_uris WHERE {client} \
+         UNION ALL SELECT client_id, 'post_logout_uri', uri, NULL FROM client_post_logout_uris WHERE {client} \
          UNION ALL SELECT client_id, 'secret', secret_hash, expires_at FROM client_secrets WHERE {client} \
          UNION ALL SELECT cs.client_id, 'disabled_scope', cs.scope, NULL FROM client_scopes cs \
          JOIN scopes s ON s.name = cs.scope WHERE {disabled} AND s.enabled = 0"
@@ -146,6 +147,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
             grants: BTreeSet::new(),
             scopes: ScopeSet::default(),
             redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
             audiences: Vec::new(),
             service_account: service_accounts::from_row(row)?,
             access_token_ttl: ttl.map(Lifetime::from_seconds),
@@ -186,6 +188,7 @@ fn add_children(
                 "disabled_scope" => disabled.push(ScopeName::parse(&value)?),
                 "audience" => client.audiences.push(Audience::parse(&value)?),
                 "redirect_uri" => client.redirect_uris.push(RedirectUri::parse(&value)?),
+                "post_logout_uri" => client.post_logout_redirect_uris.push(RedirectUri::parse(&value)?),
                 "secret" => secrets.push(SecretRecord {
                     digest: value,
                     expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(UnixTime::from_seconds),
@@ -199,6 +202,7 @@ fn add_children(
     client.scopes = ScopeSet::from_names(scopes);
     client.audiences.sort();
     client.redirect_uris.sort();
+    client.post_logout_redirect_uris.sort();
     Ok((secrets, disabled))
 }
 
@@ -403,7 +407,13 @@ impl ClientStore for Database {
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            for table in ["client_redirect_uris", "client_grants", "client_scopes", "client_audiences"] {
+            for table in [
+                "client_redirect_uris",
+                "client_post_logout_uris",
+                "client_grants",
+                "client_scopes",
+                "client_audiences",
+            ] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE client_id = $1"))
                     .bind(id.as_str())
                     .execute(&mut *tx)
@@ -491,10 +501,14 @@ async fn insert_children(
     id: &ClientId,
     new: &NewClient,
 ) -> Result<(), sqlx::Error> {
-    let children: [(&str, Vec<&str>); 4] = [
+    let children: [(&str, Vec<&str>); 5] = [
         (
             "INSERT INTO client_redirect_uris (client_id, uri) VALUES ($1, $2)",
             new.redirect_uris.iter().map(|u| u.as_str()).collect(),
+        ),
+        (
+            "INSERT INTO client_post_logout_uris (client_id, uri) VALUES ($1, $2)",
+            new.post_logout_redirect_uris.iter().map(|u| u.as_str()).collect(),
         ),
         (
             "INSERT INTO client_grants (client_id, grant_type) VALUES ($1, $2)",

@@ -85,40 +85,43 @@ pub(crate) async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, r
         .await
         .unwrap();
     app.scope("jira:read").await;
-    let created = app
-        .core
-        .admin
-        .create_client(
-            &tester(),
-            NewClient {
-                name: "Demo <App>".into(),
-                client_type: kind,
-                auth_method: None,
-                token_format: TokenFormat::Jwt,
-                grants: if refresh {
-                    [GrantType::AuthorizationCode, GrantType::RefreshToken].into_iter().collect()
-                } else {
-                    [GrantType::AuthorizationCode].into_iter().collect()
+    let created =
+        app.core
+            .admin
+            .create_client(
+                &tester(),
+                NewClient {
+                    name: "Demo <App>".into(),
+                    client_type: kind,
+                    auth_method: None,
+                    token_format: TokenFormat::Jwt,
+                    grants: if refresh {
+                        [GrantType::AuthorizationCode, GrantType::RefreshToken].into_iter().collect()
+                    } else {
+                        [GrantType::AuthorizationCode].into_iter().collect()
+                    },
+                    scopes: ScopeSet::from_names(
+                        ["openid", "profile", "email", "jira:read", "offline_access"]
+                            .map(|s| ScopeName::parse(s).unwrap()),
+                    ),
+                    redirect_uris: vec![
+                        RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
+                        RedirectUri::parse("https://app.example/cb").unwrap(),
+                    ],
+                    post_logout_redirect_uris: vec![
+                        RedirectUri::parse("https://app.example/signed-out").unwrap()
+                    ],
+                    audiences: Vec::new(),
+                    service_account: None,
+                    access_token_ttl: None,
+                    refresh_token_ttl: None,
+                    resource_server: false,
+                    pkce,
+                    keys: None,
                 },
-                scopes: ScopeSet::from_names(
-                    ["openid", "profile", "email", "jira:read", "offline_access"]
-                        .map(|s| ScopeName::parse(s).unwrap()),
-                ),
-                redirect_uris: vec![
-                    RedirectUri::parse("http://127.0.0.1/cb").unwrap(),
-                    RedirectUri::parse("https://app.example/cb").unwrap(),
-                ],
-                audiences: Vec::new(),
-                service_account: None,
-                access_token_ttl: None,
-                refresh_token_ttl: None,
-                resource_server: false,
-                pkce,
-                keys: None,
-            },
-        )
-        .await
-        .unwrap();
+            )
+            .await
+            .unwrap();
     let client = TestClient {
         id: created.client.id.to_string(),
         secret: created.secret.map(|s| s.expose().to_owned()).unwrap_or_default(),
@@ -590,12 +593,19 @@ async fn signing_out_ends_the_session(backend: Backend) {
     let form = browser.get(&app.url("/oauth2/logout")).await;
     assert_eq!(form.status, 200);
     assert!(form.body.contains("Sign out of Tessera") && form.body.contains("jane"));
-    let forged = browser.post(&app.url("/oauth2/logout"), &[], HeaderMap::new()).await;
+    let forged = browser
+        .post(&app.url("/oauth2/logout"), &[("tessera_action".into(), "logout".into())], HeaderMap::new())
+        .await;
     assert_eq!(forged.status, 403, "no CSRF token, no sign-out");
+    // A bare POST is a sign-out request from elsewhere: it asks first.
+    let asked = browser.post(&app.url("/oauth2/logout"), &[], HeaderMap::new()).await;
+    assert!(asked.status == 200 && asked.body.contains("Sign out of Tessera"), "{}", asked.body);
     let still = browser.get(&authorize_url(app, &setup.client, &[("prompt", "none")])).await;
     assert!(location(&still).1.contains_key("code"), "still signed in");
 
-    let done = browser.post(&app.url("/oauth2/logout"), &hidden_fields(&form.body), HeaderMap::new()).await;
+    let mut fields = hidden_fields(&form.body);
+    fields.push(("tessera_action".into(), "logout".into()));
+    let done = browser.post(&app.url("/oauth2/logout"), &fields, HeaderMap::new()).await;
     assert_eq!(done.status, 200);
     assert!(done.body.contains("You are signed out"));
     assert_eq!(done.header("clear-site-data"), Some("\"cookies\""));

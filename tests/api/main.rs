@@ -26,6 +26,7 @@ mod jira_page;
 mod jwt_bearer;
 mod keys;
 mod lifecycle;
+mod logout;
 mod oidc;
 mod oidc_claims;
 mod operations;
