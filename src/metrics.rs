@@ -14,6 +14,7 @@ use prometheus::{
 pub const THROTTLE_CLIENT_AUTH: &str = "client_auth";
 pub const THROTTLE_SIGN_IN: &str = "sign_in";
 pub const THROTTLE_INTROSPECTION_SCAN: &str = "introspection_scan";
+pub const THROTTLE_USER_CODE: &str = "user_code";
 
 /// `reason` label values of failed client authentications.
 pub const AUTH_FAILURE_INVALID_CREDENTIALS: &str = "invalid_credentials";
@@ -163,7 +164,8 @@ impl Metrics {
         for reason in [AUTH_FAILURE_INVALID_CREDENTIALS, AUTH_FAILURE_UNKNOWN_CLIENT] {
             client_auth_failures.with_label_values(&[reason]);
         }
-        for kind in [THROTTLE_CLIENT_AUTH, THROTTLE_SIGN_IN, THROTTLE_INTROSPECTION_SCAN] {
+        for kind in [THROTTLE_CLIENT_AUTH, THROTTLE_SIGN_IN, THROTTLE_INTROSPECTION_SCAN, THROTTLE_USER_CODE]
+        {
             throttled.with_label_values(&[kind]);
             throttle_untracked.with_label_values(&[kind]);
         }

@@ -128,6 +128,10 @@ impl Core {
                 ThrottlePolicy::CLIENT_AUTHENTICATION,
                 throttle_counters(&metrics, metrics::THROTTLE_CLIENT_AUTH),
             ),
+            user_codes: FailureThrottle::new(
+                ThrottlePolicy::USER_CODE,
+                throttle_counters(&metrics, metrics::THROTTLE_USER_CODE),
+            ),
             metrics: metrics.clone(),
             clients: clients.clone(),
             audit: audit.clone(),

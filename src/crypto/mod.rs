@@ -9,6 +9,7 @@ pub mod password;
 pub mod personal_token;
 pub mod secrets;
 pub mod signing;
+pub mod user_code;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -61,17 +61,24 @@ pub fn random_id(n: usize) -> String {
 /// identifiers people type: they never start with `-`, so a command line
 /// never mistakes one for a flag.
 pub fn random_alphanumeric(n: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    random_chars(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", n)
+}
+
+/// `n` characters drawn uniformly from `alphabet` (at most 256 of them).
+pub fn random_chars(alphabet: &[u8], n: usize) -> String {
+    let size = alphabet.len();
+    // Bytes at or above the largest multiple of the size are dropped, so
+    // every character is equally likely.
+    let limit = 256 - 256 % size;
     let mut out = String::with_capacity(n);
     let mut buffer = [0u8; 64];
     while out.len() < n {
         fill_random(&mut buffer);
-        // 248 = 4 × 62: rejecting larger bytes keeps every character equally likely.
-        for byte in buffer.iter().filter(|b| **b < 248) {
+        for byte in buffer.iter().map(|b| usize::from(*b)).filter(|b| *b < limit) {
             if out.len() == n {
                 break;
             }
-            out.push(ALPHABET[(*byte % 62) as usize] as char);
+            out.push(char::from(alphabet[byte % size]));
         }
     }
     out

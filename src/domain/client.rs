@@ -144,9 +144,10 @@ impl NewClient {
             return Err(InvalidInput::new("redirect URIs are only for the authorization_code grant")
                 .in_field("redirect_uris"));
         }
-        if self.grants.contains(&GrantType::RefreshToken) && !code_flow {
+        let person_flow = code_flow || self.grants.contains(&GrantType::DeviceCode);
+        if self.grants.contains(&GrantType::RefreshToken) && !person_flow {
             return Err(InvalidInput::new(
-                "the refresh_token grant needs the authorization_code grant: refresh tokens come from a code exchange",
+                "the refresh_token grant needs the authorization_code or device_code grant: refresh tokens come from a person's approval",
             )
             .in_field("grants"));
         }
@@ -232,7 +233,7 @@ pub struct ClientDraft {
     #[arg(
         long = "grant",
         required = true,
-        help = "Allowed grant type (repeatable): client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange"
+        help = "Allowed grant type (repeatable): client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange, urn:ietf:params:oauth:grant-type:jwt-bearer"
     )]
     pub grants: Vec<String>,
     #[serde(default)]

@@ -91,6 +91,7 @@ wire_enum!(
         RefreshToken => "refresh_token",
         TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
     } what: "grant type"
 );
 

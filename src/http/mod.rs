@@ -4,6 +4,7 @@
 pub mod api;
 mod authorize;
 pub mod console;
+mod device;
 mod errors;
 pub mod extract;
 pub mod health;
@@ -100,6 +101,16 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::resource("/oauth2/userinfo")
                 .route(web::get().to(userinfo::get))
                 .route(web::post().to(userinfo::post)),
+        )
+        .service(
+            web::resource("/oauth2/device_authorization")
+                .route(web::post().to(device::authorization))
+                .default_service(web::to(errors::post_only)),
+        )
+        .service(
+            web::resource("/oauth2/device")
+                .route(web::get().to(device::get))
+                .route(web::post().to(device::post)),
         )
         .service(
             web::resource("/oauth2/logout")

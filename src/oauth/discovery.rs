@@ -19,6 +19,8 @@ pub struct Metadata {
     pub revocation_endpoint: String,
     /// RP-Initiated Logout 1.0.
     pub end_session_endpoint: String,
+    /// RFC 8628.
+    pub device_authorization_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
@@ -65,6 +67,7 @@ impl Metadata {
             introspection_endpoint: endpoint(issuer, "introspect"),
             revocation_endpoint: endpoint(issuer, "revoke"),
             end_session_endpoint: endpoint(issuer, "logout"),
+            device_authorization_endpoint: endpoint(issuer, "device_authorization"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             grant_types_supported: vec![
@@ -73,6 +76,7 @@ impl Metadata {
                 "refresh_token",
                 "urn:ietf:params:oauth:grant-type:token-exchange",
                 "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:device_code",
             ],
             code_challenge_methods_supported: vec!["S256"],
             authorization_response_iss_parameter_supported: true,

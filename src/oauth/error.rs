@@ -21,6 +21,14 @@ pub enum OAuthError {
     UnsupportedGrantType(String),
     InvalidScope(String),
     InvalidTarget(String),
+    /// RFC 8628 §3.5: the person has not answered yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls faster than its interval (now 5 s longer).
+    PollingTooFast,
+    /// RFC 8628 §3.5: the person said no.
+    AccessDenied(String),
+    /// RFC 8628 §3.5: the device code expired before it was approved.
+    ExpiredToken(String),
     /// Too many failed attempts from this client or address.
     SlowDown {
         retry_after: u64,
@@ -39,7 +47,10 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
-            Self::SlowDown { .. } => "slow_down",
+            Self::SlowDown { .. } | Self::PollingTooFast => "slow_down",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::AccessDenied(_) => "access_denied",
+            Self::ExpiredToken(_) => "expired_token",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",
         }
@@ -54,7 +65,15 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::InvalidScope(d)
             | Self::InvalidTarget(d)
-            | Self::InvalidClientAssertion(d) => d.as_str(),
+            | Self::InvalidClientAssertion(d)
+            | Self::AccessDenied(d)
+            | Self::ExpiredToken(d) => d.as_str(),
+            Self::AuthorizationPending => {
+                "the person has not approved the device yet; poll again after the interval"
+            }
+            Self::PollingTooFast => {
+                "polled faster than the interval; wait 5 seconds longer between polls from now on"
+            }
             Self::InvalidClient { .. } => "client authentication failed",
             Self::SlowDown { .. } => "too many failed attempts; wait before retrying",
             Self::TemporarilyUnavailable => "the server cannot reach its database; retry later",

@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod claims;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod device;
 pub mod discovery;
 pub mod end_session;
 mod error;
@@ -57,6 +58,7 @@ pub struct OAuthServer {
     clock: Arc<dyn Clock>,
     config: OAuthConfig,
     throttle: FailureThrottle,
+    user_codes: FailureThrottle,
     clients: Arc<ClientCache>,
     audit: Arc<Audit>,
     personal_tokens: Arc<PersonalTokens>,
@@ -74,6 +76,8 @@ pub struct OAuthParts {
     pub config: OAuthConfig,
     /// Back-off after failed client authentications.
     pub throttle: FailureThrottle,
+    /// Back-off after wrong user codes on the device verification page.
+    pub user_codes: FailureThrottle,
     /// Shared with the admin service, which evicts what it changes.
     pub clients: Arc<ClientCache>,
     pub audit: Arc<Audit>,
@@ -94,6 +98,7 @@ impl OAuthServer {
             clock,
             config,
             throttle,
+            user_codes,
             clients,
             audit,
             personal_tokens,
@@ -108,6 +113,7 @@ impl OAuthServer {
             clock,
             config,
             throttle,
+            user_codes,
             clients,
             audit,
             personal_tokens,
@@ -181,6 +187,9 @@ impl OAuthServer {
                     resources: &resources,
                 };
                 grants::token_exchange::grant(self, &client.client, exchange, now).await
+            }
+            TokenRequest::DeviceCode { device_code } => {
+                grants::device_code::grant(self, &client.client, &device_code, &[], now).await
             }
             TokenRequest::JwtBearer { scope, resources, .. } => {
                 grants::client_credentials::issue(self, &client.client, scope, &resources, now).await

@@ -33,6 +33,10 @@ pub enum TokenRequest {
         scope: Option<ScopeSet>,
         resources: Vec<String>,
     },
+    /// RFC 8628 §3.4: the device asks whether its person has approved.
+    DeviceCode {
+        device_code: String,
+    },
     /// RFC 7523 §2.1: a JWT the client signed is the grant.
     JwtBearer {
         assertion: String,
@@ -49,6 +53,7 @@ impl TokenRequest {
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::TokenExchange { .. } => GrantType::TokenExchange,
             Self::JwtBearer { .. } => GrantType::JwtBearer,
+            Self::DeviceCode { .. } => GrantType::DeviceCode,
         }
     }
 }
@@ -83,6 +88,9 @@ impl TokenRequest {
                 scope: parse_scope(params.get("scope"))?,
                 resources: params.all("resource").to_vec(),
             }),
+            "urn:ietf:params:oauth:grant-type:device_code" => {
+                Ok(Self::DeviceCode { device_code: params.require("device_code")?.to_owned() })
+            }
             "client_credentials" => Ok(Self::ClientCredentials {
                 scope: parse_scope(params.get("scope"))?,
                 resources: params.all("resource").to_vec(),

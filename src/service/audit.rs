@@ -106,10 +106,15 @@ pub enum Kind {
     TrustExchanged,
     /// An outside JWT was refused.
     TrustRefused,
+    /// A person approved a device (RFC 8628) for an app.
+    DeviceApproved,
+    DeviceDenied,
+    /// A user code typed that names no live device authorization.
+    DeviceCodeFailed,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 37] = [
+    pub const ALL: [Kind; 40] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -147,6 +152,9 @@ impl Kind {
         Self::TrustDeleted,
         Self::TrustExchanged,
         Self::TrustRefused,
+        Self::DeviceApproved,
+        Self::DeviceDenied,
+        Self::DeviceCodeFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -188,6 +196,9 @@ impl Kind {
             Self::TrustDeleted => "trust.deleted",
             Self::TrustExchanged => "trust.exchanged",
             Self::TrustRefused => "trust.refused",
+            Self::DeviceApproved => "device.approved",
+            Self::DeviceDenied => "device.denied",
+            Self::DeviceCodeFailed => "device.code_failed",
         }
     }
 
@@ -204,6 +215,7 @@ impl Kind {
                 | Self::RefreshTokenReuse
                 | Self::CodeReplay
                 | Self::TrustRefused
+                | Self::DeviceCodeFailed
         )
     }
 
@@ -219,6 +231,9 @@ impl Kind {
                 | Self::CodeReplay
                 | Self::TrustExchanged
                 | Self::TrustRefused
+                | Self::DeviceApproved
+                | Self::DeviceDenied
+                | Self::DeviceCodeFailed
         )
     }
 }

@@ -78,6 +78,20 @@ impl ThrottlePolicy {
     };
 }
 
+impl ThrottlePolicy {
+    /// User codes typed on the device verification page (RFC 8628 §5.1):
+    /// 5 wrong codes per browser session and address in 15 minutes, then
+    /// 1 s, 2 s, 4 s … up to 15 minutes; 20 per address across sessions.
+    /// With 20^8 codes and a handful live, guessing one takes centuries.
+    pub const USER_CODE: Self = Self {
+        window_seconds: 900,
+        per_pair: Limit { free: 5, max_delay_seconds: 900 },
+        per_source: Limit { free: 20, max_delay_seconds: 900 },
+        max_inactive_introspections: u32::MAX,
+        max_tracked: MAX_TRACKED,
+    };
+}
+
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         Self::CLIENT_AUTHENTICATION

@@ -398,7 +398,28 @@ impl GrantStore for Database {
     }
 }
 
-async fn insert_refresh_token(
+/// A grant row, inside `tx`.
+pub(super) async fn insert_grant(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    grant: &NewGrant,
+    claims: Option<&str>,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(INSERT_GRANT)
+        .bind(grant.grant_id.as_str())
+        .bind(grant.user_id.as_str())
+        .bind(grant.client_id.as_str())
+        .bind(grant.scope.to_string())
+        .bind(grant.auth_time.seconds())
+        .bind(now.seconds())
+        .bind(grant.expires_at.seconds())
+        .bind(claims)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_refresh_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     token: &NewRefreshToken,
 ) -> Result<(), sqlx::Error> {

@@ -10,6 +10,7 @@ mod cache;
 mod changes;
 mod clients;
 mod db;
+mod device_codes;
 mod grants;
 mod keys;
 mod personal_tokens;
@@ -28,6 +29,7 @@ pub use cache::{ClientCache, SYNC_INTERVAL};
 pub use changes::{Change, ChangeStore, Entity};
 pub use clients::{ClientStore, Counts, SecretRecord, StoredClient};
 pub use db::{Backend, Database, FaultPoint};
+pub use device_codes::{DeviceCodeStore, DeviceStatus, NewDeviceCode, StoredDeviceCode};
 pub use grants::{
     GrantStore, GrantSummary, GrantsOf, NewCode, NewGrant, NewRefreshToken, StoredCode, StoredRefreshToken,
 };
@@ -74,6 +76,7 @@ pub trait Store:
     + RetentionStore
     + AssertionStore
     + TrustStore
+    + DeviceCodeStore
 {
 }
 

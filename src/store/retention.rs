@@ -40,10 +40,13 @@ pub enum PurgeRule {
     /// Used JWT assertions past their expiry (a replay would be refused
     /// for its `exp` alone).
     UsedAssertions,
+    /// Device authorizations past their expiry (an approved one's grant
+    /// lives on under its own rule).
+    DeviceCodes,
 }
 
 impl PurgeRule {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::AccessTokens,
         Self::RevokedJwts,
         Self::RefreshTokens,
@@ -56,6 +59,7 @@ impl PurgeRule {
         Self::TokenCounts,
         Self::Changes,
         Self::UsedAssertions,
+        Self::DeviceCodes,
     ];
 
     /// The table, also the `table` label of `tessera_purged_rows_total`.
@@ -73,6 +77,7 @@ impl PurgeRule {
             Self::TokenCounts => "token_issuance",
             Self::Changes => "changes",
             Self::UsedAssertions => "used_assertions",
+            Self::DeviceCodes => "device_codes",
         }
     }
 
@@ -90,7 +95,8 @@ impl PurgeRule {
             | Self::RefreshTokens
             | Self::AuthorizationCodes
             | Self::Sessions
-            | Self::UsedAssertions => {
+            | Self::UsedAssertions
+            | Self::DeviceCodes => {
                 &[("expires_at < $1", "expires_at")]
             }
             Self::Grants => &[("expires_at < $1", "expires_at, id"), ("revoked_at IS NOT NULL AND $1 IS NOT NULL", "id")],
@@ -146,7 +152,7 @@ impl Cutoffs {
             | PurgeRule::Grants
             | PurgeRule::Sessions
             | PurgeRule::UsedAssertions => self.now,
-            PurgeRule::AuthorizationCodes => self.codes,
+            PurgeRule::AuthorizationCodes | PurgeRule::DeviceCodes => self.codes,
             PurgeRule::FormSubmissions => self.form_submissions,
             PurgeRule::PersonalTokens => self.personal_tokens,
             PurgeRule::AuditEvents => self.audit,
@@ -291,7 +297,7 @@ async fn delete_grants(
 ) -> Result<u64, sqlx::Error> {
     let chosen = format!("SELECT id FROM grants WHERE {condition} ORDER BY {order} LIMIT {limit}");
     let mut tx = connection.begin().await?;
-    for child in ["refresh_tokens", "authorization_codes"] {
+    for child in ["refresh_tokens", "authorization_codes", "device_codes"] {
         sqlx::query(&format!("DELETE FROM {child} WHERE grant_id IN ({chosen})"))
             .bind(cutoff)
             .execute(&mut *tx)

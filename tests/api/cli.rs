@@ -141,7 +141,7 @@ async fn bad_input_is_one_line_on_stderr_and_changes_nothing(backend: Backend) {
         ),
         (
             vec!["client", "create", "--name", "x", "--grant", "refresh_token"],
-            "needs the authorization_code grant",
+            "needs the authorization_code or device_code grant",
         ),
         (with(&["--redirect-uri", "https://app.example/cb"]), "authorization_code"),
         (with(&["--audience", "has space"]), "audience"),

@@ -29,9 +29,14 @@ async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backe
             "client_credentials",
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:token-exchange",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:device_code"
         ])
     );
+    assert_eq!(metadata["device_authorization_endpoint"], format!("{ISSUER}/oauth2/device_authorization"));
+    assert_eq!(metadata["end_session_endpoint"], format!("{ISSUER}/oauth2/logout"));
+    assert_eq!(metadata["claims_parameter_supported"], true);
+    assert_eq!(metadata["acr_values_supported"], serde_json::json!(["1"]));
     assert_eq!(metadata["authorization_endpoint"], format!("{ISSUER}/oauth2/authorize"));
     assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(metadata["response_modes_supported"], serde_json::json!(["query"]));

@@ -16,6 +16,7 @@ mod client_cache;
 mod client_keys;
 mod console;
 mod console_browser;
+mod device_flow;
 mod disabled_scopes;
 mod disabling;
 mod discovery;
