@@ -44,6 +44,7 @@ fn client() -> &'static Arc<StoredClient> {
                 grants: [GrantType::AuthorizationCode, GrantType::RefreshToken].into_iter().collect(),
                 scopes: ScopeSet::parse("openid profile email offline_access read write").expect("scopes"),
                 redirect_uris: uris.iter().map(|u| RedirectUri::parse(u).expect("redirect URI")).collect(),
+                post_logout_redirect_uris: Vec::new(),
                 audiences: Vec::new(),
                 service_account: None,
                 access_token_ttl: None,
@@ -205,6 +206,9 @@ fuzz_target!(|query: &[u8]| {
         nonce: params.get("nonce").map(str::to_owned),
         prompt,
         max_age,
+        expected_user: None,
+        login_hint: None,
+        claims: Default::default(),
     };
     check_response_url(&request, &[("code", params.get("code").unwrap_or("c0de"))]);
     check_response_url(

@@ -86,6 +86,7 @@ fn check_draft(draft: &ClientDraft) {
         grants: new.grants.clone(),
         scopes: new.scopes.clone(),
         redirect_uris: new.redirect_uris.clone(),
+        post_logout_redirect_uris: new.post_logout_redirect_uris.clone(),
         audiences: new.audiences.clone(),
         service_account: new.service_account.clone().map(|username| ServiceAccount {
             id: ServiceAccountId::new("sa-1"),
