@@ -51,6 +51,7 @@ fn client() -> &'static Arc<StoredClient> {
                 refresh_token_ttl: None,
                 resource_server: false,
                 pkce: PkcePolicy::Required,
+                require_par: false,
                 keys: None,
                 enabled: true,
                 created_at: UnixTime::from_seconds(0),
@@ -209,6 +210,7 @@ fuzz_target!(|query: &[u8]| {
         expected_user: None,
         login_hint: None,
         claims: Default::default(),
+        pushed: None,
     };
     check_response_url(&request, &[("code", params.get("code").unwrap_or("c0de"))]);
     check_response_url(

@@ -14,6 +14,7 @@ const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// `scope` as the grants see it: absent or blank is None.
 fn expected_scope(params: &FormParams) -> Option<Option<ScopeSet>> {
@@ -47,6 +48,7 @@ fuzz_target!(|body: &[u8]| {
                                 | "client_credentials"
                                 | TOKEN_EXCHANGE
                                 | JWT_BEARER
+                                | DEVICE_CODE
                         )
                     ),
                     "{grant_type:?} is supported"
@@ -91,6 +93,10 @@ fuzz_target!(|body: &[u8]| {
             let mut expected = resources.to_vec();
             expected.extend(params.all("audience").iter().cloned());
             assert_eq!(asked, expected);
+        }
+        TokenRequest::DeviceCode { device_code } => {
+            assert_eq!(grant_type, Some(DEVICE_CODE));
+            assert_eq!(Some(device_code.as_str()), params.get("device_code"));
         }
         TokenRequest::JwtBearer { assertion, scope, resources: asked } => {
             assert_eq!(grant_type, Some(JWT_BEARER));

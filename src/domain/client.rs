@@ -37,6 +37,8 @@ pub struct Client {
     pub refresh_token_ttl: Option<Lifetime>,
     pub resource_server: bool,
     pub pkce: PkcePolicy,
+    /// Authorization requests must be pushed first (RFC 9126).
+    pub require_par: bool,
     /// The public keys of `private_key_jwt` and the JWT bearer grant.
     pub keys: Option<ClientKeys>,
     pub enabled: bool,
@@ -72,6 +74,7 @@ pub struct NewClient {
     pub refresh_token_ttl: Option<Lifetime>,
     pub resource_server: bool,
     pub pkce: PkcePolicy,
+    pub require_par: bool,
     pub keys: Option<ClientKeys>,
 }
 
@@ -150,6 +153,12 @@ impl NewClient {
                 "the refresh_token grant needs the authorization_code or device_code grant: refresh tokens come from a person's approval",
             )
             .in_field("grants"));
+        }
+        if self.require_par && !code_flow {
+            return Err(InvalidInput::new(
+                "pushed authorization requests are for the authorization_code grant",
+            )
+            .in_field("require_pushed_authorization_requests"));
         }
         if self.pkce == PkcePolicy::Optional && !code_flow {
             return Err(
@@ -302,6 +311,10 @@ pub struct ClientDraft {
     #[serde(default)]
     #[arg(long, help = "May introspect any token")]
     pub resource_server: bool,
+    /// Authorization requests must be pushed first (RFC 9126, `/oauth2/par`).
+    #[serde(default)]
+    #[arg(long = "require-par", help = "Authorization requests must be pushed first (PAR, RFC 9126)")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A posted HTML form, as `ClientDraft::from_form` reads it.
@@ -419,6 +432,7 @@ impl ClientDraft {
                 refresh_token_ttl: refresh_token_ttl?,
                 resource_server: self.resource_server,
                 pkce: pkce?,
+                require_par: self.require_pushed_authorization_requests,
                 keys: keys?,
             })
         })();
@@ -451,6 +465,7 @@ impl ClientDraft {
             audiences: client.audiences.iter().map(|a| a.as_str().to_owned()).collect(),
             service_account: client.service_account.as_ref().map(|sa| sa.username.to_string()),
             resource_server: client.resource_server,
+            require_pushed_authorization_requests: client.require_par,
         }
     }
 
@@ -474,6 +489,7 @@ impl ClientDraft {
             audiences: form.lines("audiences"),
             service_account: Some(form.text("service_account")),
             resource_server: form.checked("resource_server"),
+            require_pushed_authorization_requests: form.checked("require_pushed_authorization_requests"),
         }
     }
 }
@@ -507,6 +523,7 @@ pub struct App {
     pub audiences: Vec<String>,
     pub service_account: Option<String>,
     pub resource_server: bool,
+    pub require_pushed_authorization_requests: bool,
     pub enabled: bool,
     /// Unix seconds.
     pub created_at: i64,
@@ -541,6 +558,7 @@ impl From<&Client> for App {
             audiences: client.audiences.iter().map(|a| a.as_str().to_owned()).collect(),
             service_account: client.service_account.as_ref().map(|sa| sa.username.to_string()),
             resource_server: client.resource_server,
+            require_pushed_authorization_requests: client.require_par,
             enabled: client.enabled,
             created_at: client.created_at.seconds(),
         }
@@ -602,6 +620,7 @@ mod tests {
             scopes: ScopeSet::default(),
             redirect_uris: uris.iter().map(|u| RedirectUri::parse(u).unwrap()).collect(),
             post_logout_redirect_uris: Vec::new(),
+            require_par: false,
             audiences: Vec::new(),
             service_account: None,
             access_token_ttl: None,

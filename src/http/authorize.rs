@@ -10,7 +10,7 @@ use super::pages::{error_page, form_is_ours, html, redirect, session_cookie};
 use super::AppState;
 use crate::domain::User;
 use crate::http::observe::client_address;
-use crate::oauth::authorize::{AuthorizationRequest, AuthorizeError, Next};
+use crate::oauth::authorize::{AuthorizationRequest, AuthorizeError, Next, FORM_FIELDS};
 use crate::oauth::params::FormParams;
 use crate::service::sessions::Started;
 use crate::service::sessions::StoredSession;
@@ -18,8 +18,6 @@ use crate::service::sign_in::SignedIn;
 
 /// Longest query or form accepted.
 const REQUEST_LIMIT: usize = 16 * 1024;
-/// Form fields of our own pages; never carried as protocol parameters.
-const PAGE_FIELDS: &[&str] = &["tessera_action", "tessera_csrf", "username", "password"];
 
 #[derive(Template)]
 #[template(path = "auth/login.html")]
@@ -134,7 +132,7 @@ async fn handle(request: &HttpRequest, state: &AppState, raw: &[u8], is_post: bo
                         };
                     }
                 }
-                "deny" => return redirect(&state.oauth.deny(&auth), true),
+                "deny" => return redirect(&state.oauth.deny(&auth).await, true),
                 _ => {}
             }
         }
@@ -278,7 +276,7 @@ async fn consent_page(
 fn carried_params(params: &FormParams) -> Vec<(String, String)> {
     let mut carried: Vec<(String, String)> = params
         .iter()
-        .filter(|(name, _)| !PAGE_FIELDS.contains(name))
+        .filter(|(name, _)| !FORM_FIELDS.contains(name))
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
     carried.sort();

@@ -3,17 +3,16 @@
 //! `/oauth2/device` where the person enters the user code, signs in and
 //! approves, over the rules in `oauth::device`.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::pages::{error_page, form_is_ours, html, session_cookie};
 use super::{oauth_error_response, AppState};
 use crate::http::extract::OAuthForm;
+use crate::http::oauth::{core_request, no_store};
 use crate::http::observe::client_address;
 use crate::oauth::device::{DeviceLookup, PendingDevice, Typist};
 use crate::oauth::params::FormParams;
-use crate::oauth::Request;
 use crate::service::audit::Actor;
 use crate::service::sessions::{Started, StoredSession};
 use crate::service::sign_in::SignedIn;
@@ -26,16 +25,8 @@ pub async fn authorization(
     form: OAuthForm,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let core = Request {
-        authorization: request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()),
-        body: &form.0,
-        peer: client_address(&request),
-    };
-    match state.oauth.device_authorization(&core).await {
-        Ok(answer) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"))
-            .json(answer),
+    match state.oauth.device_authorization(&core_request(&request, &form.0)).await {
+        Ok(answer) => no_store(HttpResponse::Ok()).json(answer),
         Err(error) => oauth_error_response(&error),
     }
 }

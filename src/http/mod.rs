@@ -103,6 +103,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(web::post().to(userinfo::post)),
         )
         .service(
+            web::resource("/oauth2/par")
+                .route(web::post().to(oauth::pushed_request))
+                .default_service(web::to(errors::post_only)),
+        )
+        .service(
             web::resource("/oauth2/device_authorization")
                 .route(web::post().to(device::authorization))
                 .default_service(web::to(errors::post_only)),

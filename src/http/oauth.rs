@@ -1,4 +1,4 @@
-//! `/oauth2/token`, `/oauth2/introspect`, `/oauth2/revoke`.
+//! `/oauth2/token`, `/oauth2/introspect`, `/oauth2/revoke`, `/oauth2/par`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -29,12 +29,24 @@ pub async fn revoke(request: HttpRequest, form: OAuthForm, state: web::Data<AppS
     }
 }
 
-fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+/// `POST /oauth2/par` (RFC 9126): 201 with the `request_uri`.
+pub async fn pushed_request(
+    request: HttpRequest,
+    form: OAuthForm,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match state.oauth.push_authorization_request(&core_request(&request, &form.0)).await {
+        Ok(answer) => no_store(HttpResponse::Created()).json(answer),
+        Err(error) => oauth_error_response(&error),
+    }
+}
+
+pub(super) fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     builder.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
     builder
 }
 
-fn core_request<'a>(request: &'a HttpRequest, body: &'a [u8]) -> Request<'a> {
+pub(super) fn core_request<'a>(request: &'a HttpRequest, body: &'a [u8]) -> Request<'a> {
     Request {
         authorization: request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()),
         body,

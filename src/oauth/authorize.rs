@@ -28,6 +28,12 @@ pub const GRANT_MAX_LIFETIME_SECONDS: i64 = 365 * 86_400;
 const MAX_ECHOED_LENGTH: usize = 4_096;
 /// Longest `login_hint` used; a longer one is ignored (it is only a hint).
 const MAX_LOGIN_HINT: usize = 256;
+/// How long a pushed request lives once opened: the person's time to sign
+/// in and approve.
+pub const PUSHED_FLOW_SECONDS: i64 = 600;
+/// Fields of Tessera's own sign-in and consent forms, posted back to the
+/// authorization endpoint beside the protocol parameters.
+pub const FORM_FIELDS: &[&str] = &["tessera_action", "tessera_csrf", "username", "password"];
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -49,6 +55,40 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// The `claims` request parameter (OIDC Core §5.5).
     pub claims: ClaimsRequest,
+    /// The digest of the `request_uri` this request was pushed under
+    /// (RFC 9126): its answer uses it up.
+    pub pushed: Option<String>,
+}
+
+/// Why a request is refused, before it is known how to answer: a page
+/// while the redirect URI is not trusted, else an error for the client —
+/// a redirect at the authorization endpoint, JSON at the PAR endpoint.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    Page { status: u16, message: String },
+    Back { request: Box<AuthorizationRequest>, code: &'static str, description: String },
+}
+
+impl Refused {
+    fn back(request: &AuthorizationRequest, code: &'static str, description: String) -> Self {
+        Self::Back { request: Box::new(request.clone()), code, description }
+    }
+
+    fn from_page(error: AuthorizeError) -> Self {
+        match error {
+            AuthorizeError::Page { status, message } => Self::Page { status, message },
+            AuthorizeError::Redirect(_) => {
+                Self::Page { status: 400, message: "The request cannot be completed.".into() }
+            }
+        }
+    }
+
+    fn into_authorize_error(self, issuer: &str) -> AuthorizeError {
+        match self {
+            Self::Page { status, message } => AuthorizeError::Page { status, message },
+            Self::Back { request, code, description } => request.error(issuer, code, &description),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,8 +197,81 @@ impl OAuthServer {
             return Err(page(400, "The request repeats client_id or redirect_uri, so it cannot be trusted."));
         }
         let client = self.requesting_client(params.get("client_id")).await?;
-        let (redirect_uri, given) =
-            redirect_target(&client.client.redirect_uris, params.get("redirect_uri"))?;
+        if let Some(request_uri) = params.get("request_uri") {
+            return self.pushed_request(client, request_uri, params).await;
+        }
+        if client.client.require_par {
+            return Err(page(
+                400,
+                "This application must push its authorization requests first (PAR), and this one did not come that way.",
+            ));
+        }
+        let issuer = self.config.issuer.clone();
+        self.read_authorization(client, params, repeated)
+            .await
+            .map_err(|refused| refused.into_authorize_error(&issuer))
+    }
+
+    /// The request a `request_uri` stands for (RFC 9126 §4): pushed by this
+    /// client, unused and unexpired, and alone — no other parameter may
+    /// come beside it, so nothing is mixed into what the client pushed.
+    async fn pushed_request(
+        &self,
+        client: Arc<StoredClient>,
+        request_uri: &str,
+        params: &FormParams,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        let alone = params
+            .iter()
+            .all(|(name, _)| name == "client_id" || name == "request_uri" || FORM_FIELDS.contains(&name));
+        if !alone {
+            return Err(page(
+                400,
+                "A pushed request stands alone: only client_id and request_uri may come with it. Go back to the application and start again.",
+            ));
+        }
+        let hash = self.hasher.digest(request_uri);
+        let now = self.clock.now();
+        let stored = self
+            .store
+            .open_pushed_request(&hash, &client.client.id, now, PUSHED_FLOW_SECONDS)
+            .await
+            .map_err(|error| match error {
+                StoreError::Unavailable(_) => {
+                    page(503, "Tessera cannot reach its database right now. Try again in a moment.")
+                }
+                other => {
+                    tracing::error!(error = ?other, "authorization request failed");
+                    page(500, "Something went wrong; the server log has the details.")
+                }
+            })?;
+        let Some(stored) = stored else {
+            return Err(page(
+                400,
+                "The pushed request is unknown, expired or already used. Go back to the application and start again.",
+            ));
+        };
+        let pushed = FormParams::parse(stored.as_bytes())
+            .map_err(|_| page(500, "Something went wrong; the server log has the details."))?;
+        let issuer = self.config.issuer.clone();
+        let mut request = self
+            .read_authorization(client, &pushed, &[])
+            .await
+            .map_err(|refused| refused.into_authorize_error(&issuer))?;
+        request.pushed = Some(hash);
+        Ok(request)
+    }
+
+    /// Everything after the client: the redirect URI (until it is trusted
+    /// every error is a page), then the rest (errors go back to the client).
+    pub(crate) async fn read_authorization(
+        &self,
+        client: Arc<StoredClient>,
+        params: &FormParams,
+        repeated: &[String],
+    ) -> Result<AuthorizationRequest, Refused> {
+        let (redirect_uri, given) = redirect_target(&client.client.redirect_uris, params.get("redirect_uri"))
+            .map_err(Refused::from_page)?;
         let mut request = AuthorizationRequest {
             client,
             redirect_uri,
@@ -172,11 +285,11 @@ impl OAuthServer {
             expected_user: None,
             login_hint: None,
             claims: ClaimsRequest::default(),
+            pushed: None,
         };
-        let issuer = self.config.issuer.as_str();
         let outside = match read_request(&mut request, params, repeated) {
             Ok(outside) => outside,
-            Err((code, description)) => return Err(request.error(issuer, code, &description)),
+            Err((code, description)) => return Err(Refused::back(&request, code, description)),
         };
         self.ignore_unknown_scopes(&request, &outside).await?;
         if let Some(hint) = params.get("login_hint") {
@@ -186,8 +299,8 @@ impl OAuthServer {
         if let Some(hint) = params.get("id_token_hint") {
             let user_id = self
                 .hinted_user(&request.client.client.id, hint)
-                .map_err(|why| request.error(issuer, "invalid_request", why))?;
-            let user = self.store.find_user(&user_id).await.map_err(|e| self.store_failure(&request, e))?;
+                .map_err(|why| Refused::back(&request, "invalid_request", why.to_owned()))?;
+            let user = self.store.find_user(&user_id).await.map_err(|e| self.store_refusal(&request, e))?;
             if let Some(user) = user {
                 request.login_hint = Some(user.username.to_string());
             }
@@ -206,16 +319,16 @@ impl OAuthServer {
         &self,
         request: &AuthorizationRequest,
         outside: &ScopeSet,
-    ) -> Result<(), AuthorizeError> {
+    ) -> Result<(), Refused> {
         if outside.is_empty() {
             return Ok(());
         }
-        let known = self.store.list_scopes().await.map_err(|e| self.store_failure(request, e))?;
+        let known = self.store.list_scopes().await.map_err(|e| self.store_refusal(request, e))?;
         if outside.iter().any(|name| known.iter().any(|scope| &scope.name == name)) {
-            return Err(request.error(
-                &self.config.issuer,
+            return Err(Refused::back(
+                request,
                 "invalid_scope",
-                "a requested scope is not allowed for this client",
+                "a requested scope is not allowed for this client".into(),
             ));
         }
         Ok(())
@@ -333,7 +446,12 @@ impl OAuthServer {
         self.issue_code(request, user, auth_time).await
     }
 
-    pub fn deny(&self, request: &AuthorizationRequest) -> String {
+    pub async fn deny(&self, request: &AuthorizationRequest) -> String {
+        if let Some(pushed) = &request.pushed {
+            if let Err(error) = self.store.finish_pushed_request(pushed, self.clock.now()).await {
+                tracing::warn!(error = %error, "a denied pushed request stays until it expires");
+            }
+        }
         request.response_url(
             &self.config.issuer,
             &[("error", "access_denied"), ("error_description", "the user declined")],
@@ -368,6 +486,13 @@ impl OAuthServer {
             expires_at: now.plus(CODE_LIFETIME_SECONDS),
             grant_expires_at: now.plus(GRANT_MAX_LIFETIME_SECONDS),
         };
+        // A pushed request is used up before its code exists: it never yields two.
+        if let Some(pushed) = &request.pushed {
+            self.store
+                .finish_pushed_request(pushed, now)
+                .await
+                .map_err(|e| self.store_failure(request, e))?;
+        }
         self.store.create_code(&new, now).await.map_err(|e| self.store_failure(request, e))?;
         Ok(request.response_url(&self.config.issuer, &[("code", code.expose())]))
     }
@@ -375,14 +500,17 @@ impl OAuthServer {
     /// After the redirect URI is verified, a storage failure goes back to
     /// the client as `temporarily_unavailable` or `server_error`.
     fn store_failure(&self, request: &AuthorizationRequest, error: StoreError) -> AuthorizeError {
-        let issuer = self.config.issuer.as_str();
+        self.store_refusal(request, error).into_authorize_error(&self.config.issuer)
+    }
+
+    fn store_refusal(&self, request: &AuthorizationRequest, error: StoreError) -> Refused {
         match error {
             StoreError::Unavailable(_) => {
-                request.error(issuer, "temporarily_unavailable", "try again in a moment")
+                Refused::back(request, "temporarily_unavailable", "try again in a moment".into())
             }
             other => {
                 tracing::error!(error = ?other, "authorization request failed");
-                request.error(issuer, "server_error", "the server met an unexpected error")
+                Refused::back(request, "server_error", "the server met an unexpected error".into())
             }
         }
     }
@@ -433,9 +561,6 @@ fn read_request(
     }
     if params.get("request").is_some() {
         return refuse("request_not_supported", "request objects are not supported");
-    }
-    if params.get("request_uri").is_some() {
-        return refuse("request_uri_not_supported", "request_uri is not supported");
     }
     if params.get("response_mode").is_some_and(|m| m != "query") {
         return refuse("invalid_request", "only response_mode=query is supported");

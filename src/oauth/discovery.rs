@@ -21,6 +21,10 @@ pub struct Metadata {
     pub end_session_endpoint: String,
     /// RFC 8628.
     pub device_authorization_endpoint: String,
+    /// RFC 9126.
+    pub pushed_authorization_request_endpoint: String,
+    /// Whether every client must push (per client, a registration flag).
+    pub require_pushed_authorization_requests: bool,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
@@ -68,6 +72,8 @@ impl Metadata {
             revocation_endpoint: endpoint(issuer, "revoke"),
             end_session_endpoint: endpoint(issuer, "logout"),
             device_authorization_endpoint: endpoint(issuer, "device_authorization"),
+            pushed_authorization_request_endpoint: endpoint(issuer, "par"),
+            require_pushed_authorization_requests: false,
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             grant_types_supported: vec![

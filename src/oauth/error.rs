@@ -29,6 +29,13 @@ pub enum OAuthError {
     AccessDenied(String),
     /// RFC 8628 §3.5: the device code expired before it was approved.
     ExpiredToken(String),
+    /// An authorization request's own error (RFC 6749 §4.1.2.1), answered
+    /// as JSON at the PAR endpoint: `unsupported_response_type`,
+    /// `request_not_supported`, `access_denied`.
+    Authorization {
+        code: &'static str,
+        description: String,
+    },
     /// Too many failed attempts from this client or address.
     SlowDown {
         retry_after: u64,
@@ -49,6 +56,7 @@ impl OAuthError {
             Self::InvalidTarget(_) => "invalid_target",
             Self::SlowDown { .. } | Self::PollingTooFast => "slow_down",
             Self::AuthorizationPending => "authorization_pending",
+            Self::Authorization { code, .. } => code,
             Self::AccessDenied(_) => "access_denied",
             Self::ExpiredToken(_) => "expired_token",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
@@ -67,7 +75,8 @@ impl OAuthError {
             | Self::InvalidTarget(d)
             | Self::InvalidClientAssertion(d)
             | Self::AccessDenied(d)
-            | Self::ExpiredToken(d) => d.as_str(),
+            | Self::ExpiredToken(d)
+            | Self::Authorization { description: d, .. } => d.as_str(),
             Self::AuthorizationPending => {
                 "the person has not approved the device yet; poll again after the interval"
             }

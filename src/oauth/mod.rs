@@ -15,6 +15,7 @@ mod error;
 pub mod grants;
 pub mod id_token;
 pub mod introspection;
+pub mod par;
 pub mod params;
 pub mod probe_token;
 pub mod revocation;

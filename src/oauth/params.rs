@@ -70,6 +70,20 @@ impl FormParams {
         Ok((params, repeats))
     }
 
+    /// The parameters URL-encoded again, without those named in `skip`
+    /// (sorted, so the same request reads the same).
+    pub fn to_query(&self, skip: &[&str]) -> String {
+        let mut pairs: Vec<(&str, &str)> = self
+            .single
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(self.repeated.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str()))))
+            .filter(|(name, _)| !skip.contains(name))
+            .collect();
+        pairs.sort();
+        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    }
+
     /// Every single-valued parameter, for carrying a request through forms.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.single.iter().map(|(k, v)| (k.as_str(), v.as_str()))

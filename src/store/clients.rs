@@ -91,7 +91,7 @@ pub struct Counts {
 fn client_query(filter: &str) -> String {
     format!(
         "SELECT c.id, c.name, c.client_type, c.auth_method, c.token_format, c.access_token_ttl, \
-         c.refresh_token_ttl, c.resource_server, c.pkce, c.jwks, c.jwks_uri, c.enabled, c.created_at, {sa} \
+         c.refresh_token_ttl, c.resource_server, c.pkce, c.require_par, c.jwks, c.jwks_uri, c.enabled, c.created_at, {sa} \
          FROM clients c LEFT JOIN service_accounts sa ON sa.id = c.service_account_id {filter}",
         sa = service_accounts::COLUMNS
     )
@@ -154,6 +154,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
             refresh_token_ttl: refresh_ttl.map(Lifetime::from_seconds),
             resource_server: flag(row, "resource_server")?,
             pkce: pkce.parse()?,
+            require_par: flag(row, "require_par")?,
             keys: ClientKeys::from_parts(jwks.as_deref(), jwks_uri.as_deref())
                 .context("stored client keys are invalid")?,
             enabled: flag(row, "enabled")?,
@@ -223,7 +224,7 @@ impl ClientStore for Database {
             sqlx::query(
                 "INSERT INTO clients (id, name, client_type, auth_method, token_format, service_account_id, \
                  access_token_ttl, refresh_token_ttl, resource_server, pkce, jwks, jwks_uri, enabled, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $11, $8, $9, $12, $13, 1, $10, $10)",
+                 updated_at, require_par) VALUES ($1, $2, $3, $4, $5, $6, $7, $11, $8, $9, $12, $13, 1, $10, $10, $14)",
             )
             .bind(id.as_str())
             .bind(new.name.trim())
@@ -238,6 +239,7 @@ impl ClientStore for Database {
             .bind(new.refresh_token_ttl.map(|l| l.seconds()))
             .bind(jwks_text(new))
             .bind(jwks_uri_text(new))
+            .bind(to_flag(new.require_par))
             .execute(&mut *tx)
             .await?;
             insert_children(&mut tx, id, new).await?;
@@ -388,7 +390,7 @@ impl ClientStore for Database {
             let done = sqlx::query(
                 "UPDATE clients SET name = $1, auth_method = $2, token_format = $3, service_account_id = $4, \
                  access_token_ttl = $5, refresh_token_ttl = $6, resource_server = $7, pkce = $8, updated_at = $9, \
-                 jwks = $11, jwks_uri = $12 WHERE id = $10",
+                 jwks = $11, jwks_uri = $12, require_par = $13 WHERE id = $10",
             )
             .bind(new.name.trim())
             .bind(auth_method.as_str())
@@ -402,6 +404,7 @@ impl ClientStore for Database {
             .bind(id.as_str())
             .bind(jwks_text(new))
             .bind(jwks_uri_text(new))
+            .bind(to_flag(new.require_par))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {

@@ -15,6 +15,7 @@ mod grants;
 mod keys;
 mod personal_tokens;
 mod principals;
+mod pushed_requests;
 mod retention;
 mod scopes;
 mod service_accounts;
@@ -35,6 +36,7 @@ pub use grants::{
 };
 pub use keys::{KeyStore, StoredKey};
 pub use personal_tokens::{NewPersonalToken, PersonalTokenStore};
+pub use pushed_requests::{NewPushedRequest, PushedRequestStore};
 pub use retention::{Cutoffs, PurgeRule, PurgeSession, RetentionStore};
 pub use scopes::{Scope, ScopeStore};
 pub use service_accounts::ServiceAccountStore;
@@ -77,6 +79,7 @@ pub trait Store:
     + AssertionStore
     + TrustStore
     + DeviceCodeStore
+    + PushedRequestStore
 {
 }
 

@@ -43,10 +43,12 @@ pub enum PurgeRule {
     /// Device authorizations past their expiry (an approved one's grant
     /// lives on under its own rule).
     DeviceCodes,
+    /// Pushed authorization requests past their expiry.
+    PushedRequests,
 }
 
 impl PurgeRule {
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::AccessTokens,
         Self::RevokedJwts,
         Self::RefreshTokens,
@@ -60,6 +62,7 @@ impl PurgeRule {
         Self::Changes,
         Self::UsedAssertions,
         Self::DeviceCodes,
+        Self::PushedRequests,
     ];
 
     /// The table, also the `table` label of `tessera_purged_rows_total`.
@@ -78,6 +81,7 @@ impl PurgeRule {
             Self::Changes => "changes",
             Self::UsedAssertions => "used_assertions",
             Self::DeviceCodes => "device_codes",
+            Self::PushedRequests => "pushed_requests",
         }
     }
 
@@ -96,7 +100,8 @@ impl PurgeRule {
             | Self::AuthorizationCodes
             | Self::Sessions
             | Self::UsedAssertions
-            | Self::DeviceCodes => {
+            | Self::DeviceCodes
+            | Self::PushedRequests => {
                 &[("expires_at < $1", "expires_at")]
             }
             Self::Grants => &[("expires_at < $1", "expires_at, id"), ("revoked_at IS NOT NULL AND $1 IS NOT NULL", "id")],
@@ -151,7 +156,8 @@ impl Cutoffs {
             | PurgeRule::RefreshTokens
             | PurgeRule::Grants
             | PurgeRule::Sessions
-            | PurgeRule::UsedAssertions => self.now,
+            | PurgeRule::UsedAssertions
+            | PurgeRule::PushedRequests => self.now,
             PurgeRule::AuthorizationCodes | PurgeRule::DeviceCodes => self.codes,
             PurgeRule::FormSubmissions => self.form_submissions,
             PurgeRule::PersonalTokens => self.personal_tokens,

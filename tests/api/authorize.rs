@@ -111,6 +111,7 @@ pub(crate) async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, r
                     post_logout_redirect_uris: vec![
                         RedirectUri::parse("https://app.example/signed-out").unwrap()
                     ],
+                    require_par: false,
                     audiences: Vec::new(),
                     service_account: None,
                     access_token_ttl: None,
@@ -341,7 +342,6 @@ async fn bad_requests_from_a_verified_client_go_back_with_an_error(backend: Back
         (vec![("prompt", "none login")], "invalid_request"),
         (vec![("prompt", "none")], "login_required"),
         (vec![("request", "eyJ.x.y")], "request_not_supported"),
-        (vec![("request_uri", "https://x.example/r")], "request_uri_not_supported"),
         (vec![("response_mode", "fragment")], "invalid_request"),
         (vec![("max_age", "-1")], "invalid_request"),
     ];
@@ -360,6 +360,11 @@ async fn bad_requests_from_a_verified_client_go_back_with_an_error(backend: Back
     let without_state =
         browser.get(&authorize_url(app, &setup.client, &[("state", ""), ("response_type", "")])).await;
     assert!(!location(&without_state).1.contains_key("state"), "an empty state is absent");
+    // A request_uri is only ever one Tessera issued for a pushed request:
+    // anything else is a page, and nothing it names is fetched.
+    let foreign =
+        browser.get(&authorize_url(app, &setup.client, &[("request_uri", "https://x.example/r")])).await;
+    assert_eq!((foreign.status, foreign.header("location")), (400, None));
 }
 
 async fn forms_need_their_csrf_token_and_a_same_site_origin(backend: Backend) {

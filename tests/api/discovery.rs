@@ -36,6 +36,8 @@ async fn both_metadata_documents_list_exactly_what_is_implemented(backend: Backe
     assert_eq!(metadata["device_authorization_endpoint"], format!("{ISSUER}/oauth2/device_authorization"));
     assert_eq!(metadata["end_session_endpoint"], format!("{ISSUER}/oauth2/logout"));
     assert_eq!(metadata["claims_parameter_supported"], true);
+    assert_eq!(metadata["pushed_authorization_request_endpoint"], format!("{ISSUER}/oauth2/par"));
+    assert_eq!(metadata["require_pushed_authorization_requests"], false);
     assert_eq!(metadata["acr_values_supported"], serde_json::json!(["1"]));
     assert_eq!(metadata["authorization_endpoint"], format!("{ISSUER}/oauth2/authorize"));
     assert_eq!(metadata["response_types_supported"], serde_json::json!(["code"]));

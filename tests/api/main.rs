@@ -32,6 +32,7 @@ mod oidc;
 mod oidc_claims;
 mod operations;
 mod outage;
+mod par;
 mod personal_tokens;
 mod private_key_jwt;
 mod query_plans;

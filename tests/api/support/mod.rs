@@ -372,6 +372,7 @@ impl TestApp {
                     scopes: ScopeSet::from_names(spec.scopes.iter().map(|s| ScopeName::parse(s).unwrap())),
                     redirect_uris: Vec::new(),
                     post_logout_redirect_uris: Vec::new(),
+                    require_par: false,
                     refresh_token_ttl: None,
                     audiences: spec.audiences.iter().map(|a| Audience::parse(a).unwrap()).collect(),
                     service_account: spec.service_account.map(|u| Username::parse(u).unwrap()),
