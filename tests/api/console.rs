@@ -321,7 +321,7 @@ async fn register_deploy_app(app: &TestApp, console: &mut Console, name: &str) -
         .await
 }
 
-fn client_id_on(page: &str) -> String {
+pub(crate) fn client_id_on(page: &str) -> String {
     let start = page.find("id=\"client-id\">").expect("the client id is shown") + "id=\"client-id\">".len();
     page[start..start + page[start..].find('<').unwrap()].to_owned()
 }

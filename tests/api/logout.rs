@@ -18,6 +18,7 @@ both_backends!(
     a_request_not_tied_to_the_session_asks_first,
     bad_sign_out_requests_are_a_page_and_sign_nobody_out,
     post_logout_redirect_uris_are_registered_per_app,
+    the_console_registers_logout_addresses_and_the_par_requirement,
 );
 
 const BACK: &str = "https://app.example/signed-out";
@@ -226,4 +227,42 @@ async fn post_logout_redirect_uris_are_registered_per_app(backend: Backend) {
     body["post_logout_redirect_uris"] = json!(["ftp://wiki.example/bye"]);
     let refused = call(app, &token, "post", "/api/v1/apps", Some(body)).await;
     assert_eq!((refused.status, refused.json()["field"].clone()), (400, json!("post_logout_redirect_uris")));
+}
+
+/// The console's app form registers post-logout redirect URIs (one per
+/// line) and the PAR requirement, and refuses a bad URI on its field.
+async fn the_console_registers_logout_addresses_and_the_par_requirement(backend: Backend) {
+    let (app, mut console) = crate::console::admin_console(backend).await;
+    console.get("/console/apps/new").await;
+    let fields = |logout: &'static str| {
+        vec![
+            ("name", "Portal"),
+            ("client_type", "public"),
+            ("grants", "authorization_code"),
+            ("redirect_uris", "https://portal.example/cb"),
+            ("post_logout_redirect_uris", logout),
+            ("scopes", "openid"),
+            ("auth_method", "none"),
+            ("token_format", "jwt"),
+            ("pkce", "required"),
+            ("require_pushed_authorization_requests", "on"),
+        ]
+    };
+    let bad = console.post("/console/apps", &fields("http://portal.example/bye")).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let errors = crate::console::field_errors(&bad.body);
+    assert!(errors.iter().any(|e| e.contains("https")), "{errors:?}");
+
+    let made = console
+        .post("/console/apps", &fields("https://portal.example/bye\nhttps://portal.example/bye2"))
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let id = crate::console::client_id_on(&made.body);
+    let shown = console.get(&format!("/console/apps/{id}")).await;
+    assert!(shown.body.contains("<code>https://portal.example/bye</code>"), "{}", shown.body);
+    assert!(shown.body.contains("<code>https://portal.example/bye2</code>"));
+    assert!(shown.body.contains("Pushed requests (PAR)</dt><dd>required"), "{}", shown.body);
+    let stored = app.core.admin.find_client(&id).await.unwrap();
+    assert!(stored.require_par);
+    assert_eq!(stored.post_logout_redirect_uris.len(), 2);
 }
