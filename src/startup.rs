@@ -223,6 +223,9 @@ pub struct Application {
     pub core: Arc<Core>,
     pub lifecycle: Arc<Lifecycle>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The batched saving of counts: stopped between batches, never
+    /// aborted in the middle of one (the counts it holds would be lost).
+    counts: CountFlush,
 }
 
 impl Application {
@@ -290,10 +293,10 @@ impl Application {
             spawn_key_maintenance(core.clone()),
             spawn_purge(core.clone()),
             spawn_cache_sync(core.clone()),
-            spawn_count_flush(core.clone()),
         ];
+        let counts = spawn_count_flush(core.clone());
         lifecycle.serving();
-        Ok(Self { port, management_port, server, management, core, lifecycle, background })
+        Ok(Self { port, management_port, server, management, core, lifecycle, background, counts })
     }
 
     pub fn port(&self) -> u16 {
@@ -333,7 +336,7 @@ impl Application {
     /// node reports not ready there); one future drives both servers, so
     /// dropping it drops both.
     pub async fn run(self) -> std::io::Result<()> {
-        let Application { server, management, core, background, .. } = self;
+        let Application { server, management, core, background, counts, .. } = self;
         let management_handle = management.as_ref().map(Server::handle);
         let management = async move {
             match management {
@@ -346,6 +349,7 @@ impl Application {
             for task in &background {
                 task.abort();
             }
+            counts.stop().await;
             core.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
             if let Err(error) = core.audit.flush_counts().await {
                 tracing::warn!(%error, "could not save the last token counts");
@@ -588,13 +592,34 @@ fn spawn_cache_sync(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
 /// How often the tokens-issued counts go from memory to the database.
 pub const COUNT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The task saving counts in batches, and how to stop it between two.
+struct CountFlush {
+    stop: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountFlush {
+    /// Lets a batch being saved finish, then ends the task.
+    async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
 /// Saves the per-client token counts of the dashboard and the last use of
-/// personal tokens, in batches.
-fn spawn_count_flush(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// personal tokens, in batches. A flush takes the counts out of memory
+/// before writing them, so it is never cancelled half-way: stopping waits
+/// for the tick instead.
+fn spawn_count_flush(core: Arc<Core>) -> CountFlush {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = stop.clone();
+    let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(COUNT_FLUSH_INTERVAL);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stopped.notified() => return,
+            }
             if let Err(error) = core.audit.flush_counts().await {
                 tracing::warn!(%error, "could not save token counts; keeping them for the next try");
             }
@@ -602,7 +627,8 @@ fn spawn_count_flush(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
                 tracing::warn!(%error, "could not save personal-token use; keeping it for the next try");
             }
         }
-    })
+    });
+    CountFlush { stop, task }
 }
 
 /// Runs the retention purge every `TESSERA_PURGE_INTERVAL` (one node at
