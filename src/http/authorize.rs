@@ -166,26 +166,18 @@ async fn sign_in(
     let password = params.get("password").unwrap_or_default();
     let place = format!("to authorize {}", auth.client.client.name);
     let peer = client_address(request);
-    let SignedIn { user, started, auth_time } =
-        match state.sign_in.sign_in(login, password, old_cookie, peer, &place).await {
-            Ok(Ok(signed_in)) => signed_in,
-            Ok(Err(refused)) => {
-                let message = refused.message();
-                return login_page(state, auth, current, carried, Some(&message), login, refused.status())
-                    .await;
-            }
-            Err(error) => {
-                error.log("sign-in");
-                return unavailable(&state.oauth, auth);
-            }
-        };
-    let session = StoredSession {
-        user: Some(user),
-        csrf_token: started.csrf_token.clone(),
-        auth_time: Some(auth_time),
-        last_seen_at: auth_time,
-        expires_at: auth_time,
+    let signed_in: SignedIn = match state.sign_in.sign_in(login, password, old_cookie, peer, &place).await {
+        Ok(Ok(signed_in)) => signed_in,
+        Ok(Err(refused)) => {
+            let message = refused.message();
+            return login_page(state, auth, current, carried, Some(&message), login, refused.status()).await;
+        }
+        Err(error) => {
+            error.log("sign-in");
+            return unavailable(&state.oauth, auth);
+        }
     };
+    let (session, started) = signed_in.into_session();
     let mut response = match state.oauth.next_step(auth, Some(&session), true).await {
         Ok(Next::Redirect(url)) => redirect(&url, true),
         Ok(Next::Consent) => consent_page(state, auth, &session, carried).await,
@@ -241,25 +233,13 @@ async fn consent_page(
     session: &StoredSession,
     carried: &[(String, String)],
 ) -> HttpResponse {
-    let descriptions = match state.admin.list_scopes().await {
+    let scopes = match state.admin.describe_scopes(&auth.scope).await {
         Ok(scopes) => scopes,
         Err(error) => {
             error.log("consent page");
             return unavailable(&state.oauth, auth);
         }
     };
-    let scopes = auth
-        .scope
-        .iter()
-        .map(|name| {
-            let description = descriptions
-                .iter()
-                .find(|s| &s.name == name)
-                .map(|s| s.description.clone())
-                .unwrap_or_default();
-            (name.to_string(), description)
-        })
-        .collect();
     let username = session.user.as_ref().map(|u| u.username.to_string()).unwrap_or_default();
     let page = ConsentPage {
         client_name: &auth.client.client.name,

@@ -172,7 +172,7 @@ async fn sign_in(
         .sign_in
         .sign_in(login, password, visit.cookie.as_deref(), client_address(request), &place)
         .await;
-    let SignedIn { user, started, auth_time } = match outcome {
+    let signed_in: SignedIn = match outcome {
         Ok(Ok(signed_in)) => signed_in,
         Ok(Err(refused)) => {
             let message = refused.message();
@@ -192,13 +192,7 @@ async fn sign_in(
             return error_page(503, UNAVAILABLE);
         }
     };
-    let session = StoredSession {
-        user: Some(user),
-        csrf_token: started.csrf_token.clone(),
-        auth_time: Some(auth_time),
-        last_seen_at: auth_time,
-        expires_at: auth_time,
-    };
+    let (session, started) = signed_in.into_session();
     let signed_in = Visit { session: Some(session), cookie: Some(started.cookie.clone()), started: None };
     let mut response = confirm(state, &signed_in, device).await;
     let _ = response.add_cookie(&session_cookie(state, started.cookie));
@@ -207,25 +201,13 @@ async fn sign_in(
 
 /// "Allow this app on your device?", with the scopes explained.
 async fn confirm(state: &AppState, visit: &Visit, device: &PendingDevice) -> HttpResponse {
-    let descriptions = match state.admin.list_scopes().await {
+    let scopes = match state.admin.describe_scopes(&device.scope).await {
         Ok(scopes) => scopes,
         Err(error) => {
             error.log("device page");
             return error_page(503, UNAVAILABLE);
         }
     };
-    let scopes = device
-        .scope
-        .iter()
-        .map(|name| {
-            let description = descriptions
-                .iter()
-                .find(|s| &s.name == name)
-                .map(|s| s.description.clone())
-                .unwrap_or_default();
-            (name.to_string(), description)
-        })
-        .collect();
     let username = visit.session.as_ref().and_then(|s| s.user.as_ref()).map(|u| u.username.to_string());
     let page = DevicePage {
         step: DeviceStep::Confirm,

@@ -323,8 +323,7 @@ impl OAuthServer {
         if outside.is_empty() {
             return Ok(());
         }
-        let known = self.store.list_scopes().await.map_err(|e| self.store_refusal(request, e))?;
-        if outside.iter().any(|name| known.iter().any(|scope| &scope.name == name)) {
+        if self.knows_any(outside).await.map_err(|e| self.store_refusal(request, e))? {
             return Err(Refused::back(
                 request,
                 "invalid_scope",
@@ -332,6 +331,16 @@ impl OAuthServer {
             ));
         }
         Ok(())
+    }
+
+    /// Whether any of `outside` is a scope this server knows: those are
+    /// refused, values it does not know are ignored (OIDC Core §3.1.2.1).
+    pub(crate) async fn knows_any(&self, outside: &ScopeSet) -> Result<bool, StoreError> {
+        if outside.is_empty() {
+            return Ok(false);
+        }
+        let known = self.store.list_scopes().await?;
+        Ok(outside.iter().any(|name| known.iter().any(|scope| &scope.name == name)))
     }
 
     /// The user an `id_token_hint` names: an ID token this server signed
@@ -471,12 +480,7 @@ impl OAuthServer {
             grant_id: GrantId::new(random_id(16)),
             client_id: request.client.client.id.clone(),
             user_id: user.id.clone(),
-            // Only an admin's token opens the admin API.
-            scope: if user.role == Role::Admin {
-                request.scope.clone()
-            } else {
-                request.scope.without(ADMIN_SCOPE)
-            },
+            scope: grantable(user, &request.scope),
             auth_time,
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_given: request.redirect_uri_given,
@@ -602,11 +606,24 @@ fn requested_scope(client: &Client, text: Option<&str>) -> Result<(ScopeSet, Sco
         return Ok((client.scopes.clone(), ScopeSet::default()));
     };
     match ScopeSet::parse(text) {
-        Ok(scope) => {
-            let outside = ScopeSet::from_names(scope.missing_from(&client.scopes).cloned());
-            Ok((scope.intersection(&client.scopes), outside))
-        }
+        Ok(scope) => Ok(split_scope(client, &scope)),
         Err(_) => refuse("invalid_scope", "scope is malformed"),
+    }
+}
+
+/// The scope asked for split into what the client may have and the rest.
+pub(crate) fn split_scope(client: &Client, asked: &ScopeSet) -> (ScopeSet, ScopeSet) {
+    let outside = ScopeSet::from_names(asked.missing_from(&client.scopes).cloned());
+    (asked.intersection(&client.scopes), outside)
+}
+
+/// What a person's grant may hold of `scope`: only an admin's opens the
+/// admin API.
+pub(crate) fn grantable(user: &User, scope: &ScopeSet) -> ScopeSet {
+    if user.role == Role::Admin {
+        scope.clone()
+    } else {
+        scope.without(ADMIN_SCOPE)
     }
 }
 

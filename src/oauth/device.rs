@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::authorize::GRANT_MAX_LIFETIME_SECONDS;
+use super::authorize::{grantable, split_scope, GRANT_MAX_LIFETIME_SECONDS};
 use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::secrets::{generate_secret, random_id};
 use crate::crypto::user_code;
-use crate::domain::{GrantId, GrantType, Role, ScopeSet, UnixTime, User, ADMIN_SCOPE};
+use crate::domain::{GrantId, GrantType, ScopeSet, UnixTime, User};
 use crate::service::audit::{Actor, Kind, Target};
 use crate::store::{DeviceStatus, NewDeviceCode, NewGrant, StoreError, StoredClient};
 
@@ -102,18 +102,15 @@ impl OAuthServer {
             None => client.scopes.clone(),
             Some(text) => {
                 let asked = ScopeSet::parse(text).map_err(|e| OAuthError::InvalidScope(e.message))?;
-                let outside = ScopeSet::from_names(asked.missing_from(&client.scopes).cloned());
                 // As in the browser: values this server does not know are
                 // ignored, known ones the client lacks refused.
-                if !outside.is_empty() {
-                    let known = self.store.list_scopes().await?;
-                    if outside.iter().any(|name| known.iter().any(|scope| &scope.name == name)) {
-                        return Err(OAuthError::InvalidScope(
-                            "a requested scope is not allowed for this client".into(),
-                        ));
-                    }
+                let (allowed, outside) = split_scope(client, &asked);
+                if self.knows_any(&outside).await? {
+                    return Err(OAuthError::InvalidScope(
+                        "a requested scope is not allowed for this client".into(),
+                    ));
                 }
-                asked.intersection(&client.scopes)
+                allowed
             }
         };
         let device_code = generate_secret(DEVICE_CODE_PREFIX);
@@ -195,11 +192,7 @@ impl OAuthServer {
             grant_id: GrantId::new(random_id(16)),
             client_id: device.client.client.id.clone(),
             user_id: user.id.clone(),
-            scope: if user.role == Role::Admin {
-                device.scope.clone()
-            } else {
-                device.scope.without(ADMIN_SCOPE)
-            },
+            scope: grantable(user, &device.scope),
             auth_time,
             expires_at: now.plus(GRANT_MAX_LIFETIME_SECONDS),
         };

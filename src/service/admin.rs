@@ -146,6 +146,23 @@ impl Admin {
         Ok(self.store.list_scopes().await?)
     }
 
+    /// Each scope of `scope` with its description, as a consent page lists
+    /// them (an unknown one with none).
+    pub async fn describe_scopes(
+        &self,
+        scope: &crate::domain::ScopeSet,
+    ) -> Result<Vec<(String, String)>, ServiceError> {
+        let known = self.store.list_scopes().await?;
+        Ok(scope
+            .iter()
+            .map(|name| {
+                let description =
+                    known.iter().find(|s| &s.name == name).map(|s| s.description.clone()).unwrap_or_default();
+                (name.to_string(), description)
+            })
+            .collect())
+    }
+
     /// Changes a scope's description, or disables it (not a built-in one):
     /// a disabled scope can no longer be requested or given to an app.
     pub async fn update_scope(

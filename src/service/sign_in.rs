@@ -31,6 +31,21 @@ pub struct SignedIn {
     pub auth_time: UnixTime,
 }
 
+impl SignedIn {
+    /// The new session as a page handling this request sees it, and what
+    /// the browser's cookie must be set to.
+    pub fn into_session(self) -> (StoredSession, Started) {
+        let session = StoredSession {
+            user: Some(self.user),
+            csrf_token: self.started.csrf_token.clone(),
+            auth_time: Some(self.auth_time),
+            last_seen_at: self.auth_time,
+            expires_at: self.auth_time,
+        };
+        (session, self.started)
+    }
+}
+
 /// Why a sign-in was refused; `message` is for the form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {

@@ -173,7 +173,7 @@ impl DeviceCodeStore for Database {
     ) -> StoreResult<bool> {
         let transaction = async {
             let mut tx = self.pool().begin().await?;
-            insert_grant(&mut tx, grant, None, now).await?;
+            insert_grant(&mut *tx, grant, None, now).await?;
             let done = sqlx::query(
                 "UPDATE device_codes SET status = $1, grant_id = $2 \
                  WHERE user_code_hash = $3 AND status = $4 AND expires_at > $5",

@@ -175,17 +175,15 @@ impl GrantStore for Database {
     async fn create_code(&self, code: &NewCode, now: UnixTime) -> StoreResult<()> {
         let transaction = async {
             let mut tx = self.pool().begin().await?;
-            sqlx::query(INSERT_GRANT)
-                .bind(code.grant_id.as_str())
-                .bind(code.user_id.as_str())
-                .bind(code.client_id.as_str())
-                .bind(code.scope.to_string())
-                .bind(code.auth_time.seconds())
-                .bind(now.seconds())
-                .bind(code.grant_expires_at.seconds())
-                .bind(code.claims.as_deref())
-                .execute(&mut *tx)
-                .await?;
+            let grant = NewGrant {
+                grant_id: code.grant_id.clone(),
+                client_id: code.client_id.clone(),
+                user_id: code.user_id.clone(),
+                scope: code.scope.clone(),
+                auth_time: code.auth_time,
+                expires_at: code.grant_expires_at,
+            };
+            insert_grant(&mut *tx, &grant, code.claims.as_deref(), now).await?;
             sqlx::query(
                 "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, redirect_uri_given, \
                  code_challenge, nonce, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
@@ -206,20 +204,7 @@ impl GrantStore for Database {
     }
 
     async fn create_grant(&self, grant: &NewGrant, now: UnixTime) -> StoreResult<()> {
-        self.bounded(
-            sqlx::query(INSERT_GRANT)
-                .bind(grant.grant_id.as_str())
-                .bind(grant.user_id.as_str())
-                .bind(grant.client_id.as_str())
-                .bind(grant.scope.to_string())
-                .bind(grant.auth_time.seconds())
-                .bind(now.seconds())
-                .bind(grant.expires_at.seconds())
-                .bind(None::<String>)
-                .execute(self.pool()),
-        )
-        .await?;
-        Ok(())
+        self.bounded(insert_grant(self.pool(), grant, None, now)).await
     }
 
     async fn find_code(&self, code_hash: &str) -> StoreResult<Option<StoredCode>> {
@@ -398,9 +383,9 @@ impl GrantStore for Database {
     }
 }
 
-/// A grant row, inside `tx`.
-pub(super) async fn insert_grant(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+/// A grant row, on a connection or inside a transaction.
+pub(super) async fn insert_grant<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     grant: &NewGrant,
     claims: Option<&str>,
     now: UnixTime,
@@ -414,7 +399,7 @@ pub(super) async fn insert_grant(
         .bind(now.seconds())
         .bind(grant.expires_at.seconds())
         .bind(claims)
-        .execute(&mut **tx)
+        .execute(executor)
         .await?;
     Ok(())
 }
