@@ -214,6 +214,7 @@ async fn guessing_user_codes_is_throttled_per_session_and_address(backend: Backe
     let blocked = guess(&text(&real, "user_code")).await;
     assert_eq!(blocked.status, 429, "{}", blocked.body);
     assert!(blocked.body.contains("Too many wrong codes"), "{}", blocked.body);
+    assert!(app.core.audit.flush(std::time::Duration::from_secs(5)).await, "failure events are queued");
     let events =
         app.core.audit.list(&tessera::store::AuditQuery { limit: 20, ..Default::default() }).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.kind == "device.code_failed").count(), 5);
