@@ -5,6 +5,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod directory;
 pub mod domain;
 pub mod http;
 pub mod jira;

@@ -15,6 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::secrets::SecretHasher;
+use crate::directory::Directory;
 use crate::http::health::Health;
 use crate::http::observe::{observe, Observer};
 use crate::http::{routes, AppState, CookieSettings};
@@ -25,7 +26,8 @@ use crate::oauth::discovery::Metadata;
 use crate::oauth::{OAuthConfig, OAuthParts, OAuthServer};
 use crate::service::accounts::{Accounts, BOOTSTRAP_ADMIN};
 use crate::service::admin::{Admin, AdminParts};
-use crate::service::audit::Audit;
+use crate::service::audit::{Actor, Audit};
+use crate::service::directory::{DirectoryPeople, SyncTrigger};
 use crate::service::keys::KeyManager;
 use crate::service::personal_tokens::PersonalTokens;
 use crate::service::readiness::DatabaseHealth;
@@ -52,6 +54,8 @@ pub struct Core {
     pub personal_tokens: Arc<PersonalTokens>,
     /// Trusted outside issuers.
     pub trusts: Arc<Trusts>,
+    /// People from LDAP / Active Directory, when `TESSERA_LDAP_URL` is set.
+    pub directory: Option<Arc<DirectoryPeople>>,
     /// The single use of JWT assertions.
     pub replays: Arc<ReplayGuard>,
     pub clock: Arc<dyn Clock>,
@@ -158,7 +162,17 @@ impl Core {
         let retention =
             Arc::new(Retention::new(store.clone(), clock.clone(), settings.retention, metrics.clone()));
         let trusts = Arc::new(Trusts::new(store.clone(), clock.clone(), audit.clone()));
+        let directory = match &settings.directory {
+            Some(directory) => Some(Arc::new(DirectoryPeople::new(
+                Directory::new(directory.clone())?,
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+            ))),
+            None => None,
+        };
         Ok(Self {
+            directory,
             retention,
             settings,
             database,
@@ -292,6 +306,7 @@ impl Application {
         let background = vec![
             spawn_key_maintenance(core.clone()),
             spawn_purge(core.clone()),
+            spawn_directory_sync(core.clone()),
             spawn_cache_sync(core.clone()),
         ];
         let counts = spawn_count_flush(core.clone());
@@ -439,6 +454,7 @@ fn main_server(
         ),
         core.audit.clone(),
         core.clock.clone(),
+        core.directory.clone(),
     );
     let state = web::Data::new(AppState {
         oauth: core.oauth.clone(),
@@ -463,6 +479,7 @@ fn main_server(
             clock: core.clock.clone(),
             base_url: core.settings.jira_url.clone(),
         })),
+        directory: core.directory.clone(),
     });
     let health = web::Data::new(health);
     let observer = Arc::new(Observer {
@@ -633,6 +650,37 @@ fn spawn_count_flush(core: Arc<Core>) -> CountFlush {
 
 /// Runs the retention purge every `TESSERA_PURGE_INTERVAL` (one node at
 /// a time: the others find the lock taken and skip their turn).
+/// The directory sync: every node wakes at a tenth of the interval (at
+/// least every 10 s) and syncs when the last sync, by any node, is older
+/// than the interval; the lease in the database lets one node at a time.
+fn spawn_directory_sync(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Some(directory) = core.directory.clone() else { return };
+        let Some(every) = directory.directory().settings().sync_interval else { return };
+        let tick = (every / 10).clamp(Duration::from_secs(1), Duration::from_secs(10));
+        let actor = Actor::new("directory sync", None);
+        loop {
+            tokio::time::sleep(tick).await;
+            match directory.sync(SyncTrigger::Scheduled, &actor).await {
+                Ok(report) if report.ran && !report.ok => {
+                    tracing::warn!(
+                        error = report.error.as_deref().unwrap_or(""),
+                        "directory sync failed; nobody was disabled"
+                    )
+                }
+                Ok(report) if report.ran => tracing::info!(
+                    people = report.people_seen,
+                    disabled = report.users_disabled,
+                    enabled = report.users_enabled,
+                    "directory sync done"
+                ),
+                Ok(_) => {}
+                Err(error) => error.log("the directory sync"),
+            }
+        }
+    })
+}
+
 fn spawn_purge(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Some(every) = core.settings.purge_interval else {

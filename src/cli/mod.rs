@@ -6,6 +6,7 @@
 //! the database's flags.
 
 mod clients;
+mod directory;
 mod keys;
 mod maintenance;
 mod output;
@@ -83,6 +84,8 @@ enum StoredCommand {
     Token(tokens::TokenArgs),
     /// Trusted outside issuers: CI jobs and pods trade their platform's JWT for a token
     Trust(trusts::TrustArgs),
+    /// The LDAP / Active Directory people sign in against: test, sync, status, link
+    Directory(directory::DirectoryArgs),
     /// Delete rows that can never be valid again (expired and revoked
     /// tokens, ended grants and sessions, old audit events); the server
     /// also does this every TESSERA_PURGE_INTERVAL
@@ -123,6 +126,7 @@ impl StoredCommand {
             Self::Keys(args) => &args.database,
             Self::Token(args) => &args.database,
             Self::Trust(args) => &args.database,
+            Self::Directory(args) => &args.database,
             Self::Purge(args) => &args.database,
         }
     }
@@ -206,6 +210,7 @@ async fn run_stored(core: &Core, command: StoredCommand, out: Output) -> anyhow:
         StoredCommand::Keys(args) => keys::run(core, args.command, out).await,
         StoredCommand::Token(args) => tokens::run(core, args.command, out).await,
         StoredCommand::Trust(args) => trusts::run(core, args.command, out).await,
+        StoredCommand::Directory(args) => directory::run(core, args.command, out).await,
         StoredCommand::Purge(args) => maintenance::purge(core, args, out).await,
     }
 }

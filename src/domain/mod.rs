@@ -11,6 +11,7 @@ mod personal_token;
 mod pkce;
 mod redirect_uri;
 mod scope;
+mod scope_limits;
 mod service_account;
 mod time;
 mod trust;
@@ -32,10 +33,11 @@ pub use personal_token::{parse_token_label, PersonalToken, TokenPolicy, TokenSta
 pub use pkce::{CodeChallenge, CodeVerifier};
 pub use redirect_uri::RedirectUri;
 pub use scope::{ScopeName, ScopeSet, ADMIN_SCOPE, OFFLINE_ACCESS};
+pub use scope_limits::{parse_group_names, ScopeLimits};
 pub use service_account::{NewServiceAccount, ServiceAccount, ServiceAccountChanges};
 pub use time::{UnixTime, Utc};
 pub use trust::{IssuerUrl, NewTrust, Trust, TrustDraft, TrustView, DEFAULT_TRUST_TTL, MAX_TRUST_TTL};
-pub use user::{Email, NewUser, Password, Profile, ProfileDraft, Role, User, UserChanges};
+pub use user::{DirectoryLink, Email, NewUser, Password, Profile, ProfileDraft, Role, User, UserChanges};
 pub use username::Username;
 
 /// A draft's parse: the value, or None with the error noted against `field`.

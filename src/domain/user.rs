@@ -127,6 +127,29 @@ pub struct User {
     pub created_at: UnixTime,
     /// Last change of the profile (`updated_at`).
     pub updated_at: UnixTime,
+    /// For a person from the directory: where they are there. `None`: a
+    /// local account, whose password is kept here.
+    pub directory: Option<DirectoryLink>,
+}
+
+/// What Tessera remembers of a directory user's entry: its DN and the
+/// groups that matter here (the admin group, the groups scopes are limited
+/// to), as of their last sign-in or sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryLink {
+    pub dn: String,
+    pub groups: Vec<String>,
+    pub seen_at: UnixTime,
+}
+
+impl User {
+    /// Is the person a member of one of `groups` (directory group names,
+    /// compared without regard to case)? Local users are in no group.
+    pub fn in_any_group(&self, groups: &[String]) -> bool {
+        self.directory
+            .as_ref()
+            .is_some_and(|link| link.groups.iter().any(|g| groups.iter().any(|w| w.eq_ignore_ascii_case(g))))
+    }
 }
 
 #[derive(Debug)]

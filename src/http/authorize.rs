@@ -35,6 +35,8 @@ struct ConsentPage<'a> {
     client_name: &'a str,
     username: &'a str,
     scopes: Vec<(String, String)>,
+    /// Why each scope asked for that this person may not grant is left out.
+    withheld: Vec<String>,
     /// Claims asked for by name beyond what the scopes release.
     claims: Vec<String>,
     params: Vec<(String, String)>,
@@ -233,18 +235,22 @@ async fn consent_page(
     session: &StoredSession,
     carried: &[(String, String)],
 ) -> HttpResponse {
-    let scopes = match state.admin.describe_scopes(&auth.scope).await {
-        Ok(scopes) => scopes,
+    let Some(user) = session.user.as_ref() else {
+        return unavailable(&state.oauth, auth);
+    };
+    let (scopes, withheld) = match state.admin.consent_scopes(user, &auth.scope).await {
+        Ok(lines) => lines,
         Err(error) => {
             error.log("consent page");
             return unavailable(&state.oauth, auth);
         }
     };
-    let username = session.user.as_ref().map(|u| u.username.to_string()).unwrap_or_default();
+    let username = user.username.to_string();
     let page = ConsentPage {
         client_name: &auth.client.client.name,
         username: &username,
         scopes,
+        withheld,
         claims: auth.claims.beyond(&auth.scope, &state.oauth.config().username_claim),
         params: carried.to_vec(),
         csrf_token: &session.csrf_token,

@@ -52,6 +52,8 @@ struct DevicePage<'a> {
     client_name: &'a str,
     username: &'a str,
     scopes: Vec<(String, String)>,
+    /// Why each scope asked for that this person may not grant is left out.
+    withheld: Vec<String>,
     error: Option<&'a str>,
 }
 
@@ -183,6 +185,7 @@ async fn sign_in(
                 client_name: &device.client.client.name,
                 username: login,
                 scopes: Vec::new(),
+                withheld: Vec::new(),
                 error: Some(&message),
             };
             return html(refused.status(), page.render());
@@ -201,14 +204,17 @@ async fn sign_in(
 
 /// "Allow this app on your device?", with the scopes explained.
 async fn confirm(state: &AppState, visit: &Visit, device: &PendingDevice) -> HttpResponse {
-    let scopes = match state.admin.describe_scopes(&device.scope).await {
-        Ok(scopes) => scopes,
+    let Some(user) = visit.session.as_ref().and_then(|s| s.user.as_ref()) else {
+        return error_page(503, UNAVAILABLE);
+    };
+    let (scopes, withheld) = match state.admin.consent_scopes(user, &device.scope).await {
+        Ok(lines) => lines,
         Err(error) => {
             error.log("device page");
             return error_page(503, UNAVAILABLE);
         }
     };
-    let username = visit.session.as_ref().and_then(|s| s.user.as_ref()).map(|u| u.username.to_string());
+    let username = Some(user.username.to_string());
     let page = DevicePage {
         step: DeviceStep::Confirm,
         csrf_token: visit.csrf_token(),
@@ -216,6 +222,7 @@ async fn confirm(state: &AppState, visit: &Visit, device: &PendingDevice) -> Htt
         client_name: &device.client.client.name,
         username: username.as_deref().unwrap_or_default(),
         scopes,
+        withheld,
         error: None,
     };
     html(200, page.render())
@@ -274,6 +281,7 @@ fn render(
         client_name: device.map(|d| d.client.client.name.as_str()).unwrap_or_default(),
         username: "",
         scopes: Vec::new(),
+        withheld: Vec::new(),
         error,
     };
     html(status, page.render())

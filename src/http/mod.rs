@@ -67,6 +67,8 @@ pub struct AppState {
     pub key_publish_ahead: crate::domain::Lifetime,
     /// The Jira page: values to paste and the connection test.
     pub jira: Arc<crate::jira::Jira>,
+    /// People from LDAP / Active Directory, when configured.
+    pub directory: Option<Arc<crate::service::directory::DirectoryPeople>>,
 }
 
 /// `GET /`: people who type the server's address want the console.

@@ -13,9 +13,8 @@ use super::params::FormParams;
 use super::OAuthServer;
 use crate::crypto::jwt::verify_id_token_hint;
 use crate::crypto::secrets::{generate_secret, random_id};
-use crate::domain::ADMIN_SCOPE;
 use crate::domain::{
-    Client, ClientId, ClientType, CodeChallenge, GrantId, GrantType, PkcePolicy, RedirectUri, Role, ScopeSet,
+    Client, ClientId, ClientType, CodeChallenge, GrantId, GrantType, PkcePolicy, RedirectUri, ScopeSet,
     UnixTime, User, UserId,
 };
 use crate::store::{NewCode, StoreError, StoredClient, StoredSession};
@@ -474,13 +473,14 @@ impl OAuthServer {
         auth_time: UnixTime,
     ) -> Result<String, AuthorizeError> {
         let now = self.clock.now();
+        let limits = self.store.scope_limits().await.map_err(|e| self.store_failure(request, e))?;
         let code = generate_secret("");
         let new = NewCode {
             code_hash: self.hasher.digest(code.expose()),
             grant_id: GrantId::new(random_id(16)),
             client_id: request.client.client.id.clone(),
             user_id: user.id.clone(),
-            scope: grantable(user, &request.scope),
+            scope: limits.grantable(user, &request.scope),
             auth_time,
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_given: request.redirect_uri_given,
@@ -615,16 +615,6 @@ fn requested_scope(client: &Client, text: Option<&str>) -> Result<(ScopeSet, Sco
 pub(crate) fn split_scope(client: &Client, asked: &ScopeSet) -> (ScopeSet, ScopeSet) {
     let outside = ScopeSet::from_names(asked.missing_from(&client.scopes).cloned());
     (asked.intersection(&client.scopes), outside)
-}
-
-/// What a person's grant may hold of `scope`: only an admin's opens the
-/// admin API.
-pub(crate) fn grantable(user: &User, scope: &ScopeSet) -> ScopeSet {
-    if user.role == Role::Admin {
-        scope.clone()
-    } else {
-        scope.without(ADMIN_SCOPE)
-    }
 }
 
 /// The PKCE challenge (S256 only), required unless a confidential client's

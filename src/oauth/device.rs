@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::authorize::{grantable, split_scope, GRANT_MAX_LIFETIME_SECONDS};
+use super::authorize::{split_scope, GRANT_MAX_LIFETIME_SECONDS};
 use super::params::FormParams;
 use super::{OAuthError, OAuthServer, Request};
 use crate::crypto::secrets::{generate_secret, random_id};
@@ -188,11 +188,12 @@ impl OAuthServer {
         actor: &Actor,
     ) -> Result<bool, OAuthError> {
         let now = self.clock.now();
+        let limits = self.store.scope_limits().await?;
         let grant = NewGrant {
             grant_id: GrantId::new(random_id(16)),
             client_id: device.client.client.id.clone(),
             user_id: user.id.clone(),
-            scope: grantable(user, &device.scope),
+            scope: limits.grantable(user, &device.scope),
             auth_time,
             expires_at: now.plus(GRANT_MAX_LIFETIME_SECONDS),
         };

@@ -17,6 +17,8 @@ pub use crate::store::{GrantSummary, GrantsOf};
 
 /// A typed login, looked up: the account it names, if any, with its hash.
 pub struct LoginAttempt {
+    /// Lower case: the back-off's key for a login that names nobody.
+    typed_lower: String,
     typed: String,
     found: Option<(User, String)>,
 }
@@ -28,8 +30,18 @@ impl LoginAttempt {
     pub fn throttle_key(&self) -> String {
         match &self.found {
             Some((user, _)) => format!("user:{}", user.id),
-            None => format!("login:{}", self.typed),
+            None => format!("login:{}", self.typed_lower),
         }
+    }
+
+    /// The account found, if any.
+    pub fn user(&self) -> Option<&User> {
+        self.found.as_ref().map(|(user, _)| user)
+    }
+
+    /// The login as typed (trimmed).
+    pub fn typed(&self) -> &str {
+        &self.typed
     }
 }
 
@@ -124,7 +136,8 @@ impl Accounts {
         username: &Username,
         password: &Password,
     ) -> Result<(), ServiceError> {
-        self.find_user(username).await?;
+        let user = self.find_user(username).await?;
+        refuse_directory_password(&user)?;
         let hash = self.passwords.hash(password).await?;
         self.store.set_password_hash(username, &hash, self.clock.now()).await?;
         self.audit.record(Kind::UserPasswordReset, actor, Target::User(username), "").await?;
@@ -141,6 +154,7 @@ impl Accounts {
         current: &str,
         new: &Password,
     ) -> Result<(), ServiceError> {
+        refuse_directory_password(user)?;
         let Some(current) = Password::for_verification(current) else {
             return Err(InvalidInput::new("the current password is not right")
                 .in_field("current_password")
@@ -249,7 +263,7 @@ impl Accounts {
     pub async fn resolve_login(&self, login: &str) -> Result<LoginAttempt, ServiceError> {
         let login = login.trim();
         let found = if login.len() <= 320 { self.store.find_user_for_login(login).await? } else { None };
-        Ok(LoginAttempt { typed: login.to_lowercase(), found })
+        Ok(LoginAttempt { typed_lower: login.to_lowercase(), typed: login.to_owned(), found })
     }
 
     /// The second half: the password check (argon2, also for an unknown
@@ -262,9 +276,12 @@ impl Accounts {
         let Some(password) = Password::for_verification(password) else {
             return Ok(None);
         };
-        let stored = attempt.found.as_ref().map(|(_, hash)| hash.as_str());
+        // A directory user's password is not kept here: never a match, at
+        // the cost of the same argon2 run as an unknown login.
+        let found = attempt.found.filter(|(user, _)| user.directory.is_none());
+        let stored = found.as_ref().map(|(_, hash)| hash.as_str());
         let matches = self.passwords.verify(&password, stored).await?;
-        Ok(attempt.found.map(|(user, _)| user).filter(|user| matches && user.enabled))
+        Ok(found.map(|(user, _)| user).filter(|user| matches && user.enabled))
     }
 
     /// At first start, with no enabled admin, creates `admin` with the given
@@ -303,6 +320,17 @@ impl Accounts {
             Err(other) => Err(other),
         }
     }
+}
+
+/// A directory user's password lives in the directory: it is changed there.
+fn refuse_directory_password(user: &User) -> Result<(), ServiceError> {
+    if user.directory.is_some() {
+        return Err(ServiceError::Conflict(format!(
+            "{}'s password is kept in the company directory (LDAP); change it there",
+            user.username
+        )));
+    }
+    Ok(())
 }
 
 fn check_display_name(name: Option<&str>) -> Result<(), InvalidInput> {

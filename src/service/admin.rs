@@ -10,9 +10,9 @@ use crate::crypto::secrets::{
     generate_secret, random_alphanumeric, Secret, SecretHasher, CLIENT_SECRET_PREFIX,
 };
 use crate::domain::{
-    AuthMethod, Client, ClientDraft, ClientId, ClientType, Grace, GrantType, InvalidInput, Lifetime,
-    NewClient, NewServiceAccount, ScopeName, ServiceAccount, ServiceAccountChanges, UnixTime, Username,
-    ADMIN_SCOPE,
+    parse_group_names, AuthMethod, Client, ClientDraft, ClientId, ClientType, Grace, GrantType, InvalidInput,
+    Lifetime, NewClient, NewServiceAccount, ScopeLimits, ScopeName, ServiceAccount, ServiceAccountChanges,
+    UnixTime, Username, ADMIN_SCOPE,
 };
 use crate::service::audit::{Actor, Audit, Kind, Target};
 use crate::service::keys::{KeyInfo, KeyManager};
@@ -146,6 +146,25 @@ impl Admin {
         Ok(self.store.list_scopes().await?)
     }
 
+    /// Who may grant which scope (the admin scope, the group limits).
+    pub async fn scope_limits(&self) -> Result<ScopeLimits, ServiceError> {
+        Ok(self.store.scope_limits().await?)
+    }
+
+    /// What a consent page shows `user` asked for `scope`: each scope they
+    /// may grant with its description, and why each other one is left out
+    /// (the admin scope for a non-admin, a scope limited to directory
+    /// groups they are not in).
+    pub async fn consent_scopes(
+        &self,
+        user: &crate::domain::User,
+        scope: &crate::domain::ScopeSet,
+    ) -> Result<(Vec<(String, String)>, Vec<String>), ServiceError> {
+        let limits = self.store.scope_limits().await?;
+        let withheld = scope.iter().filter_map(|s| limits.refusal(user, s.as_str())).collect();
+        Ok((self.describe_scopes(&limits.grantable(user, scope)).await?, withheld))
+    }
+
     /// Each scope of `scope` with its description, as a consent page lists
     /// them (an unknown one with none).
     pub async fn describe_scopes(
@@ -171,21 +190,30 @@ impl Admin {
         name: &ScopeName,
         description: &str,
         enabled: bool,
+        allowed_groups: Option<&[String]>,
     ) -> Result<(), ServiceError> {
         check_scope_description(description)?;
         let scopes = self.store.list_scopes().await?;
         let Some(scope) = scopes.iter().find(|s| &s.name == name) else {
             return Err(ServiceError::NotFound(format!("no scope named '{name}'")));
         };
+        let allowed_groups = match allowed_groups {
+            Some(given) => parse_group_names(given.iter().map(String::as_str))?,
+            None => scope.allowed_groups.clone(),
+        };
         if scope.builtin && !enabled {
             return Err(InvalidInput::new(format!("'{name}' is built in and cannot be disabled"))
                 .in_field("enabled")
                 .into());
         }
-        self.store.update_scope(name, description.trim(), enabled, self.clock.now()).await?;
+        self.store.update_scope(name, description.trim(), enabled, &allowed_groups, self.clock.now()).await?;
         self.clients.clear();
-        let detail = if enabled { "enabled" } else { "disabled" };
-        self.audit.record(Kind::ScopeUpdated, actor, Target::Scope(name), detail).await?;
+        let state = if enabled { "enabled" } else { "disabled" };
+        let detail = match allowed_groups.is_empty() {
+            true => state.to_owned(),
+            false => format!("{state}; only members of {} may grant it", allowed_groups.join(", ")),
+        };
+        self.audit.record(Kind::ScopeUpdated, actor, Target::Scope(name), &detail).await?;
         Ok(())
     }
 

@@ -111,10 +111,20 @@ pub enum Kind {
     DeviceDenied,
     /// A user code typed that names no live device authorization.
     DeviceCodeFailed,
+    /// A person from the directory signed in for the first time.
+    DirectoryUserProvisioned,
+    /// The sync disabled a user missing or disabled in the directory.
+    DirectoryUserDisabled,
+    /// The sync enabled a user it had disabled, back in the directory.
+    DirectoryUserEnabled,
+    /// An admin made a local user a directory user.
+    DirectoryUserLinked,
+    /// A directory sync ran (or failed, disabling nobody).
+    DirectorySync,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 40] = [
+    pub const ALL: [Kind; 45] = [
         Self::SignIn,
         Self::SignInFailed,
         Self::SignOut,
@@ -155,6 +165,11 @@ impl Kind {
         Self::DeviceApproved,
         Self::DeviceDenied,
         Self::DeviceCodeFailed,
+        Self::DirectoryUserProvisioned,
+        Self::DirectoryUserDisabled,
+        Self::DirectoryUserEnabled,
+        Self::DirectoryUserLinked,
+        Self::DirectorySync,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -198,6 +213,11 @@ impl Kind {
             Self::TrustRefused => "trust.refused",
             Self::DeviceApproved => "device.approved",
             Self::DeviceDenied => "device.denied",
+            Self::DirectoryUserProvisioned => "directory.user_provisioned",
+            Self::DirectoryUserDisabled => "directory.user_disabled",
+            Self::DirectoryUserEnabled => "directory.user_enabled",
+            Self::DirectoryUserLinked => "directory.user_linked",
+            Self::DirectorySync => "directory.sync",
             Self::DeviceCodeFailed => "device.code_failed",
         }
     }

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod directory;
 mod error;
 pub mod keys;
 pub mod personal_tokens;

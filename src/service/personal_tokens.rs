@@ -209,6 +209,7 @@ impl PersonalTokens {
             return Ok(ScopeSet::default());
         }
         let enabled = self.store.list_scopes().await?;
+        let limits = crate::store::limits_of(&enabled);
         for name in &names {
             let known = enabled.iter().any(|s| s.enabled && &s.name == name);
             if !known {
@@ -219,6 +220,9 @@ impl PersonalTokens {
             }
             if name.as_str() == ADMIN_SCOPE && owner.role != Role::Admin {
                 return Err(field(format!("only admins may have {ADMIN_SCOPE}")).into());
+            }
+            if let Some(why) = limits.refusal(owner, name.as_str()) {
+                return Err(field(why).into());
             }
         }
         Ok(ScopeSet::from_names(names))

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::domain::{UnixTime, User};
-use crate::service::accounts::Accounts;
+use crate::service::accounts::{Accounts, LoginAttempt};
 use crate::service::audit::{Actor, Audit, Kind, Target};
+use crate::service::directory::{DirectoryPeople, DirectorySignIn};
 use crate::service::sessions::{Sessions, Started};
 use crate::service::throttle::FailureThrottle;
 use crate::service::{ServiceError, ServiceResult};
@@ -22,6 +23,8 @@ pub struct SignIn {
     throttle: FailureThrottle,
     audit: Arc<Audit>,
     clock: Arc<dyn Clock>,
+    /// People from LDAP / Active Directory, when configured.
+    directory: Option<Arc<DirectoryPeople>>,
 }
 
 /// A person signed in: their new session, and when (the ID token's `auth_time`).
@@ -56,6 +59,11 @@ pub enum Refusal {
     WrongCredentials,
     /// Too many password checks at once: try again in a moment.
     Busy,
+    /// The account is in the directory, which does not answer.
+    DirectoryUnavailable,
+    /// The directory knows the person, but they cannot be a user here (a
+    /// local account holds the name, the entry has no email …).
+    DirectoryRefused,
 }
 
 impl Refusal {
@@ -66,6 +74,14 @@ impl Refusal {
             }
             Self::WrongCredentials => "The username or password is not right.".into(),
             Self::Busy => "Too many sign-ins at once. Try again in a moment.".into(),
+            Self::DirectoryUnavailable => {
+                "The company directory (LDAP) cannot be reached right now, so directory accounts cannot sign in. \
+                 Try again in a moment."
+                    .into()
+            }
+            Self::DirectoryRefused => {
+                "Your directory account cannot sign in here yet. Ask an administrator: the audit log says why.".into()
+            }
         }
     }
 
@@ -74,7 +90,8 @@ impl Refusal {
         match self {
             Self::Throttled { .. } => 429,
             Self::WrongCredentials => 200,
-            Self::Busy => 503,
+            Self::Busy | Self::DirectoryUnavailable => 503,
+            Self::DirectoryRefused => 403,
         }
     }
 }
@@ -86,8 +103,9 @@ impl SignIn {
         throttle: FailureThrottle,
         audit: Arc<Audit>,
         clock: Arc<dyn Clock>,
+        directory: Option<Arc<DirectoryPeople>>,
     ) -> Self {
-        Self { accounts, sessions, throttle, audit, clock }
+        Self { accounts, sessions, throttle, audit, clock, directory }
     }
 
     /// Checks `login` and `password` typed at `place` (for the audit log)
@@ -109,23 +127,70 @@ impl SignIn {
         if let Some(wait_seconds) = self.throttle.blocked(Some(&account), peer, now) {
             return Ok(Err(Refusal::Throttled { wait_seconds }));
         }
-        let user = match self.accounts.check_password(attempt, password).await {
-            Ok(Some(user)) => user,
-            Ok(None) => {
+        let user = match self.check(attempt, password).await? {
+            Checked::User(user) => *user,
+            Checked::Wrong(why) => {
                 self.throttle.record_failure(Some(&account), peer, now);
                 // The typed login is not recorded: people paste passwords into it.
-                let detail = format!("wrong username or password, {place}");
+                let detail = format!("{why}, {place}");
                 self.audit.record_later(Kind::SignInFailed, &Actor::anonymous(peer), Target::None, &detail);
                 return Ok(Err(Refusal::WrongCredentials));
             }
-            Err(ServiceError::Busy(_)) => return Ok(Err(Refusal::Busy)),
-            Err(error) => return Err(error),
+            Checked::Refused(refusal, why) => {
+                let detail = format!("{why}, {place}");
+                self.audit.record_later(Kind::SignInFailed, &Actor::anonymous(peer), Target::None, &detail);
+                return Ok(Err(refusal));
+            }
         };
         self.throttle.record_success(&account, peer);
         let (started, auth_time) = self.sessions.sign_in(old_cookie, &user).await?;
         let actor = Actor::new(user.username.as_str(), peer);
         self.audit.record_later(Kind::SignIn, &actor, Target::User(&user.username), place);
         Ok(Ok(SignedIn { user, started, auth_time }))
+    }
+
+    /// Checks the password where the account's password lives: here for a
+    /// local account (and, with no directory, for a login that names
+    /// nobody: the same argon2 run either way), in the directory for a
+    /// directory account or a login that names nobody here. A local
+    /// account is never checked against the directory, nor a directory one
+    /// here.
+    async fn check(&self, attempt: LoginAttempt, password: &str) -> ServiceResult<Checked> {
+        let local = attempt.user().is_some_and(|u| u.directory.is_none());
+        let directory = match &self.directory {
+            Some(directory) if !local => directory,
+            _ => {
+                // (A directory user, with no directory configured, never matches.)
+                return match self.accounts.check_password(attempt, password).await {
+                    Ok(Some(user)) => Ok(Checked::User(Box::new(user))),
+                    Ok(None) => Ok(Checked::Wrong("wrong username or password")),
+                    Err(ServiceError::Busy(_)) => {
+                        Ok(Checked::Refused(Refusal::Busy, "too many password checks at once".into()))
+                    }
+                    Err(error) => Err(error),
+                };
+            }
+        };
+        // A directory user found by email signs in by their username there.
+        let username = match attempt.user() {
+            Some(user) => user.username.as_str().to_owned(),
+            None => attempt.typed().to_owned(),
+        };
+        let known = attempt.user().cloned();
+        match directory.sign_in(&username, password).await? {
+            DirectorySignIn::SignedIn(user) => match known {
+                Some(known) if known.id != user.id => Ok(Checked::Wrong("wrong username or password")),
+                _ => Ok(Checked::User(user)),
+            },
+            DirectorySignIn::WrongCredentials => Ok(Checked::Wrong("wrong username or password (directory)")),
+            DirectorySignIn::Unavailable => {
+                Ok(Checked::Refused(Refusal::DirectoryUnavailable, "the directory did not answer".into()))
+            }
+            DirectorySignIn::Refused(why) => Ok(Checked::Refused(
+                Refusal::DirectoryRefused,
+                format!("the directory knows the person but they cannot sign in here: {why}"),
+            )),
+        }
     }
 
     /// The session behind a cookie value, if it is live.
@@ -149,6 +214,15 @@ impl SignIn {
         }
         Ok(())
     }
+}
+
+/// What checking a password came to.
+enum Checked {
+    User(Box<User>),
+    /// A wrong password or unknown login: counted by the back-off.
+    Wrong(&'static str),
+    /// Refused for another reason (not counted), with the audit's words.
+    Refused(Refusal, String),
 }
 
 /// "N seconds" or "N minutes", for the back-off message.

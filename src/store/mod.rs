@@ -11,6 +11,7 @@ mod changes;
 mod clients;
 mod db;
 mod device_codes;
+mod directory;
 mod grants;
 mod keys;
 mod personal_tokens;
@@ -31,6 +32,7 @@ pub use changes::{Change, ChangeStore, Entity};
 pub use clients::{ClientStore, Counts, SecretRecord, StoredClient};
 pub use db::{Backend, Database, FaultPoint};
 pub use device_codes::{DeviceCodeStore, DeviceStatus, NewDeviceCode, StoredDeviceCode};
+pub use directory::{DirectoryRecord, DirectoryStore, NotProvisioned, SyncRecord};
 pub use grants::{
     GrantStore, GrantSummary, GrantsOf, NewCode, NewGrant, NewRefreshToken, StoredCode, StoredRefreshToken,
 };
@@ -38,7 +40,7 @@ pub use keys::{KeyStore, StoredKey};
 pub use personal_tokens::{NewPersonalToken, PersonalTokenStore};
 pub use pushed_requests::{NewPushedRequest, PushedRequestStore};
 pub use retention::{Cutoffs, PurgeRule, PurgeSession, RetentionStore};
-pub use scopes::{Scope, ScopeStore};
+pub use scopes::{limits_of, Scope, ScopeStore};
 pub use service_accounts::ServiceAccountStore;
 pub use sessions::{ConsentStore, NewSession, SessionStore, StoredSession};
 pub use tokens::{PersonLink, Standing, StoredAccessToken, TokenStore};
@@ -80,6 +82,7 @@ pub trait Store:
     + TrustStore
     + DeviceCodeStore
     + PushedRequestStore
+    + DirectoryStore
 {
 }
 

@@ -7,7 +7,7 @@ use super::db::{flag, to_flag};
 use super::principals;
 use super::{Database, StoreError, StoreResult};
 use crate::crypto::secrets::random_id;
-use crate::domain::{Email, NewUser, Profile, UnixTime, User, UserChanges, UserId, Username};
+use crate::domain::{DirectoryLink, Email, NewUser, Profile, UnixTime, User, UserChanges, UserId, Username};
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -32,7 +32,8 @@ pub trait UserStore: Send + Sync {
 
 pub(super) const COLUMNS: &str =
     "id, username, email, display_name, given_name, family_name, email_verified, \
-     locale, zoneinfo, role, enabled, created_at, updated_at, password_hash";
+     locale, zoneinfo, role, enabled, created_at, updated_at, password_hash, origin, directory_dn, \
+     directory_groups, directory_seen_at";
 
 pub(super) fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
     let read = || -> anyhow::Result<(User, String)> {
@@ -55,11 +56,28 @@ pub(super) fn from_row(row: &AnyRow) -> Result<(User, String), StoreError> {
             enabled: flag(row, "enabled")?,
             created_at: UnixTime::from_seconds(row.try_get("created_at")?),
             updated_at: UnixTime::from_seconds(row.try_get("updated_at")?),
+            directory: directory_link(row)?,
         };
         Ok((user, row.try_get("password_hash")?))
     };
     read().map_err(StoreError::Unexpected)
 }
+
+/// The directory columns of a user row: `None` for a local account.
+fn directory_link(row: &AnyRow) -> anyhow::Result<Option<DirectoryLink>> {
+    let origin: String = row.try_get("origin")?;
+    if origin != ORIGIN_DIRECTORY {
+        return Ok(None);
+    }
+    let groups: String = row.try_get("directory_groups")?;
+    Ok(Some(DirectoryLink {
+        dn: row.try_get::<Option<String>, _>("directory_dn")?.unwrap_or_default(),
+        groups: groups.lines().filter(|g| !g.is_empty()).map(str::to_owned).collect(),
+        seen_at: UnixTime::from_seconds(row.try_get::<Option<i64>, _>("directory_seen_at")?.unwrap_or(0)),
+    }))
+}
+
+pub(super) const ORIGIN_DIRECTORY: &str = "directory";
 
 #[async_trait]
 impl UserStore for Database {
@@ -110,6 +128,7 @@ impl UserStore for Database {
                 enabled: true,
                 created_at: now,
                 updated_at: now,
+                directory: None,
             }),
         }
     }
@@ -147,32 +166,18 @@ impl UserStore for Database {
     }
 
     async fn set_user_enabled(&self, username: &Username, enabled: bool, now: UnixTime) -> StoreResult<()> {
-        // Disabling ends everything the user holds, in the same transaction,
-        // so enabling them again revives nothing issued before.
         let transaction = async {
             let mut tx = self.pool().begin().await?;
-            let id: Option<String> = sqlx::query_scalar(
-                "UPDATE users SET enabled = $1, updated_at = $2 WHERE username = $3 RETURNING id",
-            )
-            .bind(to_flag(enabled))
-            .bind(now.seconds())
-            .bind(username.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(id) = id else { return Ok(false) };
-            if !enabled {
-                end_user_grants_and_sessions(&mut tx, &id, now).await?;
-                sqlx::query(
-                    "UPDATE personal_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
-                     AND (expires_at IS NULL OR expires_at > $1)",
-                )
-                .bind(now.seconds())
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            let found = set_enabled_in(&mut tx, "username", username.as_str(), enabled, now).await?;
+            if found.is_some() {
+                // An admin's decision: a later directory sync does not undo it.
+                sqlx::query("UPDATE users SET directory_disabled = 0 WHERE username = $1")
+                    .bind(username.as_str())
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
-            Ok(true)
+            Ok(found.is_some())
         };
         if !self.bounded(transaction).await? {
             return Err(StoreError::NotFound(format!("no user named '{username}'")));
@@ -283,6 +288,42 @@ impl UserStore for Database {
 
 /// Revokes every live grant of a user (their refresh tokens and the access
 /// tokens that name the grant die with it) and ends their browser sessions.
+/// Enables or disables the user whose `column` (id or username) is
+/// `value`; returns their id, or `None` when there is no such user.
+/// Disabling ends everything the user holds in the same transaction —
+/// sessions, grants with their refresh tokens, personal API tokens — so
+/// enabling them again revives nothing issued before.
+pub(super) async fn set_enabled_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    column: &str,
+    value: &str,
+    enabled: bool,
+    now: UnixTime,
+) -> Result<Option<String>, sqlx::Error> {
+    let column = if column == "id" { "id" } else { "username" };
+    let id: Option<String> = sqlx::query_scalar(&format!(
+        "UPDATE users SET enabled = $1, updated_at = $2 WHERE {column} = $3 RETURNING id"
+    ))
+    .bind(to_flag(enabled))
+    .bind(now.seconds())
+    .bind(value)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    if !enabled {
+        end_user_grants_and_sessions(tx, &id, now).await?;
+        sqlx::query(
+            "UPDATE personal_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(now.seconds())
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Some(id))
+}
+
 async fn end_user_grants_and_sessions(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     user_id: &str,

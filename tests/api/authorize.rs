@@ -63,6 +63,11 @@ pub(crate) async fn setup_with_issuer(backend: Backend, issuer: &str) -> Setup {
 }
 
 pub(crate) async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, refresh: bool) -> Setup {
+    add_jane(&app).await;
+    setup_apps_on(app, kind, pkce, refresh).await
+}
+
+async fn add_jane(app: &TestApp) {
     app.core
         .accounts
         .create_user(
@@ -84,6 +89,11 @@ pub(crate) async fn setup_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, r
         )
         .await
         .unwrap();
+}
+
+/// The clients of `setup_on`, on a server whose people are already there
+/// (or come from the directory).
+pub(crate) async fn setup_apps_on(app: TestApp, kind: ClientType, pkce: PkcePolicy, refresh: bool) -> Setup {
     app.scope("jira:read").await;
     let created =
         app.core
@@ -167,12 +177,23 @@ pub(crate) async fn sign_in_and_approve(setup: &Setup, browser: &Browser, url: &
 }
 
 async fn sign_in_with_and_approve(setup: &Setup, browser: &Browser, url: &str, password: &str) -> Response {
+    sign_in_as_and_approve(setup, browser, url, "jane", password).await
+}
+
+/// Signs `username` in with `password` and approves.
+pub(crate) async fn sign_in_as_and_approve(
+    setup: &Setup,
+    browser: &Browser,
+    url: &str,
+    username: &str,
+    password: &str,
+) -> Response {
     let app = &setup.app;
     let login = browser.get(url).await;
     assert_eq!(login.status, 200, "{} {:?}", login.body, login.header("location"));
     assert!(login.body.contains("Sign in"), "{}", login.body);
     let consent = browser
-        .submit(app, &login, &[("username", "jane"), ("password", password), ("tessera_action", "login")])
+        .submit(app, &login, &[("username", username), ("password", password), ("tessera_action", "login")])
         .await;
     if consent.status == 303 {
         return consent; // consent remembered from before

@@ -16,7 +16,7 @@ both_backends!(
 
 async fn set_scope(app: &TestApp, name: &str, enabled: bool) {
     let name = ScopeName::parse(name).unwrap();
-    app.core.admin.update_scope(&tester(), &name, "", enabled).await.unwrap();
+    app.core.admin.update_scope(&tester(), &name, "", enabled, None).await.unwrap();
 }
 
 async fn client_credentials_never_get_a_disabled_scope(backend: Backend) {

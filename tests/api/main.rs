@@ -17,6 +17,7 @@ mod client_keys;
 mod console;
 mod console_browser;
 mod device_flow;
+mod directory;
 mod disabled_scopes;
 mod disabling;
 mod discovery;

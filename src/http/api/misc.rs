@@ -51,7 +51,8 @@ pub async fn update_scope(
                 .in_field("name"),
         ));
     }
-    state.admin.update_scope(&actor, &name, &input.description, input.enabled).await?;
+    let groups = input.allowed_groups.as_deref();
+    state.admin.update_scope(&actor, &name, &input.description, input.enabled, groups).await?;
     let scopes = state.admin.list_scopes().await?;
     let scope = scopes.into_iter().find(|s| s.name == name).map(ScopeOutput::from);
     Ok(ok(StatusCode::OK, &scope))

@@ -5,6 +5,7 @@
 //! document at `/api/v1/openapi.json` is generated from these handlers.
 
 mod apps;
+mod directory;
 mod misc;
 mod service_accounts;
 mod tokens;
@@ -117,6 +118,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
             )
             .service(resource("/trusts/{id}/enable", "POST").route(post().to(trusts::enable)))
             .service(resource("/trusts/{id}/disable", "POST").route(post().to(trusts::disable)))
+            .service(resource("/directory", "GET").route(get().to(directory::status)))
+            .service(resource("/directory/test", "POST").route(post().to(directory::test)))
+            .service(resource("/directory/sync", "POST").route(post().to(directory::sync)))
             .service(resource("/keys", "GET").route(get().to(misc::list_keys)))
             .service(resource("/keys/rotate", "POST").route(post().to(misc::rotate_keys)))
             .service(resource("/audit", "GET").route(get().to(misc::audit)))
@@ -192,6 +196,7 @@ fn printable(text: &str) -> String {
         tokens::list, tokens::list_of_user, tokens::create, tokens::revoke,
         trusts::list, trusts::create, trusts::show, trusts::delete, trusts::enable, trusts::disable,
         misc::list_scopes, misc::create_scope, misc::update_scope, misc::list_keys, misc::rotate_keys, misc::audit,
+        directory::status, directory::test, directory::sync,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
@@ -202,6 +207,7 @@ fn printable(text: &str) -> String {
         (name = "personal tokens", description = "People's personal API tokens"),
         (name = "scopes", description = "Scopes and their consent-page descriptions"),
         (name = "trusts", description = "Trusted outside issuers: CI jobs and pods trade their platform's JWT for a token"),
+        (name = "directory", description = "The LDAP / Active Directory people sign in against"),
         (name = "keys", description = "Token-signing keys"),
         (name = "audit", description = "The audit log"),
     )

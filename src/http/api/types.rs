@@ -210,6 +210,12 @@ pub struct ScopeInput {
     /// PUT only; built-in scopes cannot be disabled.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// PUT only: directory groups whose members alone may grant the scope
+    /// (consent, personal API tokens, refresh); `[]` lifts the limit, and
+    /// leaving it out keeps the current one.
+    #[serde(default)]
+    #[schema(nullable, max_items = 50)]
+    pub allowed_groups: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -222,6 +228,8 @@ pub struct ScopeOutput {
     pub description: String,
     pub builtin: bool,
     pub enabled: bool,
+    /// Directory groups whose members alone may grant it (empty: anyone).
+    pub allowed_groups: Vec<String>,
 }
 
 impl From<Scope> for ScopeOutput {
@@ -231,6 +239,7 @@ impl From<Scope> for ScopeOutput {
             description: scope.description,
             builtin: scope.builtin,
             enabled: scope.enabled,
+            allowed_groups: scope.allowed_groups,
         }
     }
 }
@@ -391,4 +400,124 @@ fn audit_kinds() -> Object {
 
 fn audit_categories() -> Object {
     one_of(["security", "admin"]).build()
+}
+
+/// The directory people sign in against, and its last sync.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectoryStatus {
+    /// False when `TESSERA_LDAP_URL` is not set (every other field is then empty).
+    pub configured: bool,
+    #[schema(nullable)]
+    pub url: Option<String>,
+    /// Unix seconds.
+    #[schema(nullable)]
+    pub last_sync_started_at: Option<i64>,
+    #[schema(nullable)]
+    pub last_sync_finished_at: Option<i64>,
+    /// `ok` or `failed`.
+    #[schema(nullable)]
+    pub last_sync_outcome: Option<String>,
+    #[schema(nullable)]
+    pub last_sync_error: Option<String>,
+    pub people_seen: u64,
+    pub users_updated: u64,
+    pub users_disabled: u64,
+    pub users_enabled: u64,
+    /// A node holds the sync right now.
+    pub syncing: bool,
+    /// The last error this node met talking to the directory.
+    #[schema(nullable)]
+    pub last_error: Option<String>,
+    #[schema(nullable)]
+    pub last_error_at: Option<i64>,
+}
+
+impl DirectoryStatus {
+    pub fn not_configured() -> Self {
+        Self {
+            configured: false,
+            url: None,
+            last_sync_started_at: None,
+            last_sync_finished_at: None,
+            last_sync_outcome: None,
+            last_sync_error: None,
+            people_seen: 0,
+            users_updated: 0,
+            users_disabled: 0,
+            users_enabled: 0,
+            syncing: false,
+            last_error: None,
+            last_error_at: None,
+        }
+    }
+
+    pub fn of(
+        directory: &crate::service::directory::DirectoryPeople,
+        record: &crate::service::directory::SyncRecord,
+    ) -> Self {
+        let last_error = directory.last_error();
+        Self {
+            configured: true,
+            url: Some(directory.directory().settings().url.clone()),
+            last_sync_started_at: record.started_at.map(|t| t.seconds()),
+            last_sync_finished_at: record.finished_at.map(|t| t.seconds()),
+            last_sync_outcome: record.outcome.clone(),
+            last_sync_error: record.error.clone(),
+            people_seen: record.people_seen,
+            users_updated: record.users_updated,
+            users_disabled: record.users_disabled,
+            users_enabled: record.users_enabled,
+            syncing: record.holder.is_some(),
+            last_error_at: last_error.as_ref().map(|(at, _)| at.seconds()),
+            last_error: last_error.map(|(_, error)| error),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryTestInput {
+    /// A username to look up as well (no password is checked).
+    #[serde(default)]
+    #[schema(nullable, max_length = 256)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectoryTestOutput {
+    pub ok: bool,
+    /// What was checked, one line each.
+    pub steps: Vec<String>,
+    #[schema(nullable)]
+    pub error: Option<String>,
+}
+
+impl From<crate::service::directory::ConnectionTest> for DirectoryTestOutput {
+    fn from(test: crate::service::directory::ConnectionTest) -> Self {
+        Self { ok: test.ok, steps: test.steps, error: test.error }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncOutput {
+    pub ok: bool,
+    #[schema(nullable)]
+    pub error: Option<String>,
+    pub people_seen: u64,
+    pub users_updated: u64,
+    pub users_disabled: u64,
+    pub users_enabled: u64,
+}
+
+impl From<crate::service::directory::SyncReport> for SyncOutput {
+    fn from(report: crate::service::directory::SyncReport) -> Self {
+        Self {
+            ok: report.ok,
+            error: report.error,
+            people_seen: report.people_seen,
+            users_updated: report.users_updated,
+            users_disabled: report.users_disabled,
+            users_enabled: report.users_enabled,
+        }
+    }
 }

@@ -21,6 +21,8 @@ struct DashboardPage {
     /// Client id, app name, tokens.
     issued: Vec<(String, String, i64)>,
     events: Vec<EventRow>,
+    /// The directory's last sync, when one is configured.
+    directory: Option<super::directory::DirectorySummary>,
 }
 
 pub async fn show(Admin(visitor): Admin, state: web::Data<AppState>) -> HttpResponse {
@@ -39,12 +41,14 @@ pub async fn show(Admin(visitor): Admin, state: web::Data<AppState>) -> HttpResp
             .collect();
         let query = AuditQuery { kinds: security_kinds(), limit: 10, ..AuditQuery::default() };
         let events = state.audit.list(&query).await?.into_iter().map(EventRow::from).collect();
-        Ok::<_, ServiceError>((counts, issued, events))
+        let directory = super::directory::summary(&state).await?;
+        Ok::<_, ServiceError>((counts, issued, events, directory))
     };
     match gather.await {
-        Ok((counts, issued, events)) => html(
+        Ok((counts, issued, events, directory)) => html(
             200,
-            DashboardPage { layout: visitor.layout("dashboard", None), counts, issued, events }.render(),
+            DashboardPage { layout: visitor.layout("dashboard", None), counts, issued, events, directory }
+                .render(),
         ),
         Err(error) => failure(&visitor, error, "/console"),
     }

@@ -7,6 +7,7 @@
 mod apps;
 mod audit;
 mod dashboard;
+mod directory;
 mod jira;
 mod keys;
 mod login;
@@ -40,6 +41,9 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/console/login", web::post().to(login::submit))
         .route("/console/logout", web::post().to(login::logout))
         .route("/console/dashboard", web::get().to(dashboard::show))
+        .route("/console/directory", web::get().to(directory::show))
+        .route("/console/directory/test", web::post().to(directory::test))
+        .route("/console/directory/sync", web::post().to(directory::sync))
         .route("/console/apps", web::get().to(apps::list))
         .route("/console/apps", web::post().to(apps::create))
         .route("/console/apps/new", web::get().to(apps::new_form))
@@ -366,6 +370,8 @@ pub fn notice(request: &HttpRequest) -> Option<&'static str> {
         "tokens_revoked" => "Every token issued until now is revoked.",
         "password" => "Password changed.",
         "password_reset" => "Password set; the user's sessions have ended.",
+        "synced" => "Synced with the directory.",
+        "sync_failed" => "The sync could not list the directory and disabled nobody; the error is below.",
         "rotated" => "A new signing key is published; it starts signing after the publish-ahead period.",
         "already" => "This form was already sent: the app exists, and its secret was shown only then.",
         "token_revoked" => "Revoked: the token stops working at once.",

@@ -32,6 +32,8 @@ pub struct ScopeForm {
     pub description: String,
     pub enabled: bool,
     pub builtin: bool,
+    /// Directory groups whose members alone may grant it, one per line.
+    pub allowed_groups: String,
     pub errors: FieldErrors,
 }
 
@@ -60,6 +62,7 @@ pub async fn new_form(request: HttpRequest, state: web::Data<AppState>) -> HttpR
                 description: String::new(),
                 enabled: true,
                 builtin: false,
+                allowed_groups: String::new(),
                 errors: FieldErrors::default(),
             };
             form_page(&visitor, form, false, 200)
@@ -74,6 +77,7 @@ pub async fn create(AdminForm(visitor, posted_form): AdminForm, state: web::Data
         description: posted_form.text("description"),
         enabled: true,
         builtin: false,
+        allowed_groups: String::new(),
         errors: FieldErrors::default(),
     };
     let name = match ScopeName::parse(&form.name) {
@@ -119,6 +123,7 @@ pub async fn edit_form(
                 description: scope.description,
                 enabled: scope.enabled,
                 builtin: scope.builtin,
+                allowed_groups: scope.allowed_groups.join("\n"),
                 errors: FieldErrors::default(),
             };
             form_page(&visitor, form, true, 200)
@@ -141,9 +146,14 @@ pub async fn update(
         description: posted_form.text("description"),
         enabled: posted_form.checked("enabled"),
         builtin: scope.builtin,
+        allowed_groups: posted_form.text("allowed_groups"),
         errors: FieldErrors::default(),
     };
-    match state.admin.update_scope(&visitor.actor(), &scope.name, &form.description, form.enabled).await {
+    let groups: Vec<String> = form.allowed_groups.lines().map(str::to_owned).collect();
+    let actor = visitor.actor();
+    let updated =
+        state.admin.update_scope(&actor, &scope.name, &form.description, form.enabled, Some(&groups));
+    match updated.await {
         Ok(()) => see_other("/console/scopes?done=saved"),
         Err(error) => match error {
             ServiceError::Invalid(invalid) => {

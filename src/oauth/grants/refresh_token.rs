@@ -113,25 +113,29 @@ pub async fn grant(
     } else if now >= stored.expires_at {
         return Err(invalid("the refresh token is unknown, expired or revoked"));
     }
+    let Some(user) = server.store.find_user(&stored.user_id).await?.filter(|u| u.enabled) else {
+        server.store.revoke_grant(&stored.grant_id, now).await?;
+        return Err(invalid("the user of this grant is disabled"));
+    };
     // What the client may be issued now: a scope disabled (or taken from
-    // the client) since the grant is left out, never handed out.
-    let issuable = stored.scope.intersection(&client.scopes);
+    // the client) since the grant is left out, never handed out; so is one
+    // the person may no longer grant (no longer an admin, or out of the
+    // directory group the scope is limited to).
+    let limits = server.store.scope_limits().await?;
+    let issuable = limits.grantable(&user, &stored.scope.intersection(&client.scopes));
     let scope = match requested {
         None => issuable,
         Some(asked) if asked.is_subset_of(&issuable) => asked,
         Some(asked) if asked.is_subset_of(&stored.scope) => {
             let missing = asked.missing_from(&issuable).next().map(ToString::to_string).unwrap_or_default();
-            return Err(OAuthError::InvalidScope(format!(
-                "scope '{missing}' is disabled or no longer allowed for this client"
-            )));
+            let why = limits.refusal(&user, &missing).unwrap_or_else(|| {
+                format!("scope '{missing}' is disabled or no longer allowed for this client")
+            });
+            return Err(OAuthError::InvalidScope(why));
         }
         Some(_) => {
             return Err(OAuthError::InvalidScope("the refresh token was not granted that scope".into()))
         }
-    };
-    let Some(user) = server.store.find_user(&stored.user_id).await?.filter(|u| u.enabled) else {
-        server.store.revoke_grant(&stored.grant_id, now).await?;
-        return Err(invalid("the user of this grant is disabled"));
     };
     let audiences = resolve_audience(client, resources, &server.config.default_audience)?;
     if stored.used_at.is_none() {

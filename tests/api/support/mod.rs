@@ -12,6 +12,7 @@ pub mod fault_proxy;
 pub mod jira_standin;
 pub mod outside_keys;
 pub mod process;
+pub mod slapd;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -14,6 +14,9 @@ use crate::crypto::signing::SigningAlgorithm;
 use crate::domain::{InvalidInput, Lifetime, TokenPolicy};
 use crate::proxies::TrustedProxies;
 
+mod directory;
+pub use directory::{DirectorySettings, Transport};
+
 /// A secret string from the environment or a file; never printed.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
@@ -140,6 +143,60 @@ pub struct RawSettings {
     /// How long audit events are kept (default 400d)
     #[arg(long, env = "TESSERA_AUDIT_RETENTION", hide_env_values = true)]
     pub audit_retention: Option<String>,
+    /// LDAP / Active Directory to sign people in against: ldaps://host or ldap://host (StartTLS)
+    #[arg(long, env = "TESSERA_LDAP_URL", hide_env_values = true)]
+    pub ldap_url: Option<String>,
+    /// DN Tessera binds as to search the directory (default: anonymous)
+    #[arg(long, env = "TESSERA_LDAP_BIND_DN", hide_env_values = true)]
+    pub ldap_bind_dn: Option<String>,
+    /// Password of TESSERA_LDAP_BIND_DN; only from the environment or the file
+    #[arg(skip)]
+    pub ldap_bind_password: Option<SecretString>,
+    /// Where people are searched, e.g. ou=people,dc=example,dc=com
+    #[arg(long, env = "TESSERA_LDAP_USER_BASE", hide_env_values = true)]
+    pub ldap_user_base: Option<String>,
+    /// Which entries are people (default (objectClass=person))
+    #[arg(long, env = "TESSERA_LDAP_USER_FILTER", hide_env_values = true)]
+    pub ldap_user_filter: Option<String>,
+    /// Attribute holding the (Jira) username (default uid; Active Directory: sAMAccountName)
+    #[arg(long, env = "TESSERA_LDAP_USERNAME_ATTRIBUTE", hide_env_values = true)]
+    pub ldap_username_attribute: Option<String>,
+    /// Attribute holding the email address (default mail)
+    #[arg(long, env = "TESSERA_LDAP_EMAIL_ATTRIBUTE", hide_env_values = true)]
+    pub ldap_email_attribute: Option<String>,
+    /// Attribute holding the display name (default cn; Active Directory: displayName)
+    #[arg(long, env = "TESSERA_LDAP_NAME_ATTRIBUTE", hide_env_values = true)]
+    pub ldap_name_attribute: Option<String>,
+    /// Attribute holding the given name (default givenName)
+    #[arg(long, env = "TESSERA_LDAP_GIVEN_NAME_ATTRIBUTE", hide_env_values = true)]
+    pub ldap_given_name_attribute: Option<String>,
+    /// Attribute holding the family name (default sn)
+    #[arg(long, env = "TESSERA_LDAP_FAMILY_NAME_ATTRIBUTE", hide_env_values = true)]
+    pub ldap_family_name_attribute: Option<String>,
+    /// Directory group whose members are Tessera admins (default: none)
+    #[arg(long, env = "TESSERA_LDAP_ADMIN_GROUP", hide_env_values = true)]
+    pub ldap_admin_group: Option<String>,
+    /// Where groups are searched (default: TESSERA_LDAP_USER_BASE)
+    #[arg(long, env = "TESSERA_LDAP_GROUP_BASE", hide_env_values = true)]
+    pub ldap_group_base: Option<String>,
+    /// Attribute holding a group's name (default cn)
+    #[arg(long, env = "TESSERA_LDAP_GROUP_NAME_ATTRIBUTE", hide_env_values = true)]
+    pub ldap_group_name_attribute: Option<String>,
+    /// People this filter matches count as disabled (Active Directory's userAccountControl is always read)
+    #[arg(long, env = "TESSERA_LDAP_DISABLED_FILTER", hide_env_values = true)]
+    pub ldap_disabled_filter: Option<String>,
+    /// PEM file of the CA(s) the directory's certificate is checked against (default: the system's)
+    #[arg(long, env = "TESSERA_LDAP_CA_FILE", hide_env_values = true)]
+    pub ldap_ca_file: Option<PathBuf>,
+    /// StartTLS on ldap:// URLs (default true; false only for a directory on loopback)
+    #[arg(long, env = "TESSERA_LDAP_STARTTLS", hide_env_values = true)]
+    pub ldap_starttls: Option<bool>,
+    /// Longest wait for the directory per sign-in or search (default 5s)
+    #[arg(long, env = "TESSERA_LDAP_TIMEOUT", hide_env_values = true)]
+    pub ldap_timeout: Option<String>,
+    /// How often people missing or disabled in the directory are disabled here, or `off` (default 15m)
+    #[arg(long, env = "TESSERA_LDAP_SYNC_INTERVAL", hide_env_values = true)]
+    pub ldap_sync_interval: Option<String>,
 }
 
 /// The settings alone, read from the environment: what commands other
@@ -205,6 +262,24 @@ impl RawSettings {
             purge_interval: self.purge_interval.or(other.purge_interval),
             pat_keep_ended: self.pat_keep_ended.or(other.pat_keep_ended),
             audit_retention: self.audit_retention.or(other.audit_retention),
+            ldap_url: self.ldap_url.or(other.ldap_url),
+            ldap_bind_dn: self.ldap_bind_dn.or(other.ldap_bind_dn),
+            ldap_bind_password: self.ldap_bind_password.or(other.ldap_bind_password),
+            ldap_user_base: self.ldap_user_base.or(other.ldap_user_base),
+            ldap_user_filter: self.ldap_user_filter.or(other.ldap_user_filter),
+            ldap_username_attribute: self.ldap_username_attribute.or(other.ldap_username_attribute),
+            ldap_email_attribute: self.ldap_email_attribute.or(other.ldap_email_attribute),
+            ldap_name_attribute: self.ldap_name_attribute.or(other.ldap_name_attribute),
+            ldap_given_name_attribute: self.ldap_given_name_attribute.or(other.ldap_given_name_attribute),
+            ldap_family_name_attribute: self.ldap_family_name_attribute.or(other.ldap_family_name_attribute),
+            ldap_admin_group: self.ldap_admin_group.or(other.ldap_admin_group),
+            ldap_group_base: self.ldap_group_base.or(other.ldap_group_base),
+            ldap_group_name_attribute: self.ldap_group_name_attribute.or(other.ldap_group_name_attribute),
+            ldap_disabled_filter: self.ldap_disabled_filter.or(other.ldap_disabled_filter),
+            ldap_ca_file: self.ldap_ca_file.or(other.ldap_ca_file),
+            ldap_starttls: self.ldap_starttls.or(other.ldap_starttls),
+            ldap_timeout: self.ldap_timeout.or(other.ldap_timeout),
+            ldap_sync_interval: self.ldap_sync_interval.or(other.ldap_sync_interval),
         }
     }
 }
@@ -251,6 +326,8 @@ pub struct Settings {
     /// `None` when the scheduled purge is off (`tessera purge` still works).
     pub purge_interval: Option<Duration>,
     pub retention: RetentionPolicy,
+    /// The LDAP / Active Directory people sign in against, when configured.
+    pub directory: Option<DirectorySettings>,
 }
 
 /// How long ended records are kept before the purge deletes them.
@@ -283,6 +360,12 @@ impl Settings {
             given.master_key =
                 std::env::var("TESSERA_MASTER_KEY").ok().filter(|v| !v.is_empty()).map(SecretString::new);
         }
+        if given.ldap_bind_password.is_none() {
+            given.ldap_bind_password = std::env::var("TESSERA_LDAP_BIND_PASSWORD")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(SecretString::new);
+        }
         let file = match config_path {
             Some(path) => Some(read_file(path)?),
             None => {
@@ -299,6 +382,7 @@ impl Settings {
 
     /// Applies defaults and checks every value.
     pub fn resolve(raw: RawSettings) -> anyhow::Result<Self> {
+        let directory = DirectorySettings::from_raw(&raw)?;
         let bind = raw.bind.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let issuer = parse_issuer(raw.issuer.as_deref().unwrap_or(&format!("http://{bind}")))?;
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
@@ -382,6 +466,7 @@ impl Settings {
             audit: lifetime(raw.audit_retention, "400d", "TESSERA_AUDIT_RETENTION")?,
         };
         Ok(Self {
+            directory,
             management_bind,
             trusted_proxies,
             shutdown_grace: Duration::from_secs(shutdown_grace.seconds().unsigned_abs()),
