@@ -56,6 +56,8 @@ pub enum Verdict {
 
 /// Most idle connections kept.
 const POOL_SIZE: usize = 4;
+/// Longest wait for a pooled connection to show it is alive.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(1);
 /// Entries per page of the sync's search (Active Directory's default
 /// MaxPageSize is 1,000).
 const PAGE_SIZE: i32 = 500;
@@ -216,17 +218,21 @@ impl Directory {
         }
     }
 
-    /// A pooled connection bound as the service account, or a new one.
+    /// A pooled connection bound as the service account, or a new one. A
+    /// pooled one must first answer a read of the root DSE: directories
+    /// close idle connections (Active Directory after 15 minutes), and a
+    /// sign-in must not fail on one that died in the pool.
     async fn checkout(&self) -> Result<Ldap, DirectoryError> {
         loop {
             let idle = crate::sync::lock(&self.idle).pop();
-            match idle {
-                Some(mut ldap) => {
-                    if !ldap.is_closed() {
-                        return Ok(ldap);
-                    }
-                }
-                None => return self.connect().await,
+            let Some(mut ldap) = idle else { return self.connect().await };
+            if ldap.is_closed() {
+                continue;
+            }
+            let probe = ldap.search("", Scope::Base, "(objectClass=*)", vec!["1.1"]);
+            // Any answer, even a refusal, shows the connection is alive.
+            if let Ok(Ok(_)) = tokio::time::timeout(LIVENESS_TIMEOUT, probe).await {
+                return Ok(ldap);
             }
         }
     }

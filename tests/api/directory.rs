@@ -35,6 +35,8 @@ both_backends!(
     a_scope_limited_to_a_group_is_for_its_members_only,
     the_console_and_the_api_show_test_and_sync_the_directory,
     the_command_line_tests_syncs_shows_and_links,
+    the_scheduled_sync_runs_by_itself,
+    a_pooled_connection_that_went_silent_is_replaced,
 );
 
 async fn app_with(backend: Backend, slapd: &Slapd) -> TestApp {
@@ -660,4 +662,45 @@ async fn the_command_line_tests_syncs_shows_and_links(backend: Backend) {
     let none = bare.args(["directory", "sync"]).output().await.unwrap();
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("no directory is configured"));
+}
+
+async fn the_scheduled_sync_runs_by_itself(backend: Backend) {
+    let slapd = Slapd::start();
+    // A 10 s interval: the server looks every second, and the first sync is due at once.
+    let app = spawn_app_with(backend, |raw| {
+        slapd.configure(raw);
+        raw.ldap_sync_interval = Some("10s".into());
+    })
+    .await;
+    let (_, done) = console_sign_in(&app, "bob", BOB.password).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    slapd.delete(&format!("uid=bob,{PEOPLE}")).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while user(&app, "bob").await.unwrap().enabled {
+        assert!(Instant::now() < deadline, "the scheduled sync did not disable bob within 20 s");
+        // The server's clock is the test's: let an interval pass each time.
+        app.clock.advance(11);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let syncs = audit_details(&app, "directory.sync").await;
+    assert!(!syncs.is_empty());
+    assert!(audit_details(&app, "directory.user_disabled").await.iter().any(|d| d.contains("bob")));
+}
+
+async fn a_pooled_connection_that_went_silent_is_replaced(backend: Backend) {
+    let slapd = Slapd::start();
+    let proxy = crate::support::fault_proxy::FaultProxy::start(([127, 0, 0, 1], slapd.port).into()).await;
+    let app = spawn_app_with(backend, |raw| {
+        slapd.configure(raw);
+        raw.ldap_url = Some(format!("ldap://127.0.0.1:{}", proxy.port));
+    })
+    .await;
+    let (_, done) = console_sign_in(&app, "jane", JANE.password).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    // The pooled connections go silent, as after a firewall's idle timeout.
+    proxy.stall();
+    let started = Instant::now();
+    let (_, done) = console_sign_in(&app, "jane", JANE.password).await;
+    assert_eq!(done.status, 303, "a new connection replaces the silent one: {}", done.body);
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
 }
