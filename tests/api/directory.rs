@@ -607,6 +607,14 @@ async fn the_console_and_the_api_show_test_and_sync_the_directory(backend: Backe
     let test =
         crate::admin_api::call(&app, &token, "post", "/api/v1/directory/test", Some(body)).await.json();
     assert_eq!(test["ok"], true, "{test}");
+    let jane = crate::admin_api::call(&app, &token, "get", "/api/v1/users/jane", None).await.json();
+    assert_eq!(jane["source"], "directory", "{jane}");
+    assert_eq!(jane["directory_dn"], format!("uid=jane,{PEOPLE}"));
+    let users = console.get("/console/users").await;
+    assert!(users.body.contains("<td>directory</td>"), "{}", users.body);
+    let shown = console.get("/console/users/jane").await;
+    assert!(shown.body.contains("From the directory: <code>uid=jane,ou=people"), "{}", shown.body);
+    assert!(!shown.body.contains("Reset password"), "{}", shown.body);
     let sync = crate::admin_api::call(&app, &token, "post", "/api/v1/directory/sync", None).await;
     assert_eq!(sync.status, 200, "{}", sync.body);
     assert_eq!(sync.json()["people_seen"], 2);

@@ -163,6 +163,11 @@ pub struct UserOutput {
     pub created_at: i64,
     /// Last change of the profile.
     pub updated_at: i64,
+    /// `local` (password kept here) or `directory` (LDAP / Active Directory).
+    pub source: String,
+    /// The person's entry in the directory.
+    #[schema(nullable)]
+    pub directory_dn: Option<String>,
 }
 
 impl From<User> for UserOutput {
@@ -180,6 +185,8 @@ impl From<User> for UserOutput {
             enabled: user.enabled,
             created_at: user.created_at.seconds(),
             updated_at: user.updated_at.seconds(),
+            source: if user.directory.is_some() { "directory" } else { "local" }.to_owned(),
+            directory_dn: user.directory.map(|link| link.dn),
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct UserRow {
     pub display_name: String,
     pub admin: bool,
     pub enabled: bool,
+    /// From LDAP / Active Directory (its password is kept there).
+    pub from_directory: bool,
 }
 
 #[derive(Template)]
@@ -40,6 +42,7 @@ pub async fn users(Admin(visitor): Admin, request: HttpRequest, state: web::Data
             display_name: user.display_name.unwrap_or_default(),
             admin: user.role == Role::Admin,
             enabled: user.enabled,
+            from_directory: user.directory.is_some(),
         })
         .collect();
     html(200, UsersPage { layout: visitor.layout("users", notice(&request)), users }.render())
@@ -151,6 +154,9 @@ struct UserPage {
     layout: Layout,
     original: String,
     enabled: bool,
+    /// The person's entry in the directory, for a directory user (whose
+    /// password is kept there, so the page offers no reset).
+    directory_dn: Option<String>,
     form: UserForm,
     grants: Vec<GrantRow>,
     revoke_base: &'static str,
@@ -192,6 +198,7 @@ async fn user_page(
         layout: visitor.layout("users", notice),
         original: user.username.to_string(),
         enabled: user.enabled,
+        directory_dn: user.directory.as_ref().map(|link| link.dn.clone()),
         form,
         grants_back: format!("/console/users/{}", user.username),
         grants: grants.into_iter().map(GrantRow::from).collect(),
