@@ -112,12 +112,9 @@ impl Directory {
                 Err(error) => return Err(error),
             };
             let bound = ldap.simple_bind(&person.dn, password).await.map_err(unreachable)?;
-            let verdict = match bound.rc {
-                0 => Verdict::Person(person),
-                INVALID_CREDENTIALS => Verdict::WrongCredentials,
-                // Locked, expired password, … : refused like a wrong password.
-                _ => Verdict::WrongCredentials,
-            };
+            // Invalid credentials, a locked account, an expired password …:
+            // all refused alike.
+            let verdict = if bound.rc == 0 { Verdict::Person(person) } else { Verdict::WrongCredentials };
             // Back to the service account before anyone else uses it.
             if self.service_bind(&mut ldap).await.is_ok() {
                 self.checkin(ldap);
@@ -154,11 +151,12 @@ impl Directory {
         let work = async {
             let mut ldap = self.bounded(self.checkout()).await?;
             let attributes = self.person_attributes();
-            let entries = self.paged_search(&mut ldap, &self.settings.user_filter, &attributes).await?;
+            let base = &self.settings.user_base;
+            let entries = self.paged_search(&mut ldap, base, &self.settings.user_filter, &attributes).await?;
             let disabled: HashSet<String> = match &self.settings.disabled_filter {
                 Some(filter) => {
                     let both = format!("(&{}{filter})", self.settings.user_filter);
-                    let dns = self.paged_search(&mut ldap, &both, &["1.1".to_owned()]).await?;
+                    let dns = self.paged_search(&mut ldap, base, &both, &["1.1".to_owned()]).await?;
                     dns.into_iter().map(|e| normalise_dn(&e.dn)).collect()
                 }
                 None => HashSet::new(),
@@ -187,12 +185,8 @@ impl Directory {
     pub async fn check(&self) -> Result<(), DirectoryError> {
         self.bounded(async {
             let mut ldap = self.connect().await?;
-            let (entries, _) = ldap
-                .search(&self.settings.user_base, Scope::Base, "(objectClass=*)", vec!["1.1"])
-                .await
-                .map_err(unreachable)?
-                .success()
-                .map_err(|e| refused(&self.settings.user_base, e))?;
+            let base = &self.settings.user_base;
+            let entries = Self::search(&mut ldap, base, Scope::Base, "(objectClass=*)", vec!["1.1"]).await?;
             if entries.is_empty() {
                 return Err(DirectoryError::Refused(format!(
                     "TESSERA_LDAP_USER_BASE '{}' is not an entry the service account can read",
@@ -292,6 +286,24 @@ impl Directory {
         ]
     }
 
+    /// One search, not paged (a person, a membership check): its entries,
+    /// or why the directory gave none.
+    async fn search(
+        ldap: &mut Ldap,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: Vec<&str>,
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let (entries, _) = ldap
+            .search(base, scope, filter, attributes)
+            .await
+            .map_err(unreachable)?
+            .success()
+            .map_err(|e| refused(base, e))?;
+        Ok(entries.into_iter().map(SearchEntry::construct).collect())
+    }
+
     /// The one entry of `username` on `ldap`, with its disabled state and
     /// groups; `None` when there is none or more than one.
     async fn find_on(
@@ -302,42 +314,29 @@ impl Directory {
     ) -> Result<Option<DirectoryPerson>, DirectoryError> {
         let s = &self.settings;
         let filter = format!("(&{}({}={}))", s.user_filter, s.username_attribute, ldap_escape(username));
-        let (entries, _) = ldap
-            .search(&s.user_base, Scope::Subtree, &filter, self.person_attributes())
-            .await
-            .map_err(unreachable)?
-            .success()
-            .map_err(|e| refused(&s.user_base, e))?;
+        let attributes = self.person_attributes();
+        let attributes = attributes.iter().map(String::as_str).collect();
+        let entries = Self::search(ldap, &s.user_base, Scope::Subtree, &filter, attributes).await?;
         let mut people: Vec<DirectoryPerson> =
-            entries.into_iter().map(SearchEntry::construct).filter_map(|e| self.person_from(e)).collect();
+            entries.into_iter().filter_map(|e| self.person_from(e)).collect();
         let (Some(mut person), true) = (people.pop(), people.is_empty()) else {
             return Ok(None);
         };
         if let Some(disabled_filter) = &s.disabled_filter {
-            let (matched, _) = ldap
-                .search(&person.dn, Scope::Base, disabled_filter, vec!["1.1"])
-                .await
-                .map_err(unreachable)?
-                .success()
-                .map_err(|e| refused(&person.dn, e))?;
+            let matched = Self::search(ldap, &person.dn, Scope::Base, disabled_filter, vec!["1.1"]).await?;
             person.disabled |= !matched.is_empty();
         }
         if !groups.is_empty() {
-            let (group_filter, _) = self.groups_filter(groups);
             let membership = format!(
-                "(&{group_filter}(|(member={dn})(uniqueMember={dn})(memberUid={uid})))",
+                "(&{}(|(member={dn})(uniqueMember={dn})(memberUid={uid})))",
+                self.groups_filter(groups),
                 dn = ldap_escape(&person.dn),
                 uid = ldap_escape(&person.username),
             );
-            let (found, _) = ldap
-                .search(&s.group_base, Scope::Subtree, &membership, vec![s.group_name_attribute.as_str()])
-                .await
-                .map_err(unreachable)?
-                .success()
-                .map_err(|e| refused(&s.group_base, e))?;
+            let attributes = vec![s.group_name_attribute.as_str()];
+            let found = Self::search(ldap, &s.group_base, Scope::Subtree, &membership, attributes).await?;
             person.groups = found
                 .into_iter()
-                .map(SearchEntry::construct)
                 .filter_map(|e| first(&e, &s.group_name_attribute))
                 .filter(|name| groups.iter().any(|g| g.eq_ignore_ascii_case(name)))
                 .collect();
@@ -348,10 +347,10 @@ impl Directory {
     }
 
     /// `(|(cn=g1)(cn=g2))` for the groups asked about.
-    fn groups_filter(&self, groups: &[String]) -> (String, usize) {
+    fn groups_filter(&self, groups: &[String]) -> String {
         let attribute = &self.settings.group_name_attribute;
         let terms: String = groups.iter().map(|g| format!("({attribute}={})", ldap_escape(g))).collect();
-        (format!("(|{terms})"), groups.len())
+        format!("(|{terms})")
     }
 
     /// Every member of the groups asked about (for the sync).
@@ -361,14 +360,14 @@ impl Directory {
             return Ok(members);
         }
         let s = &self.settings;
-        let (filter, _) = self.groups_filter(groups);
+        let filter = self.groups_filter(groups);
         let attributes = vec![
             s.group_name_attribute.clone(),
             "member".to_owned(),
             "uniqueMember".to_owned(),
             "memberUid".to_owned(),
         ];
-        let entries = self.paged_search_under(ldap, &s.group_base, &filter, &attributes).await?;
+        let entries = self.paged_search(ldap, &s.group_base, &filter, &attributes).await?;
         for entry in entries {
             let Some(name) = first(&entry, &s.group_name_attribute) else { continue };
             if !groups.iter().any(|g| g.eq_ignore_ascii_case(&name)) {
@@ -386,16 +385,8 @@ impl Directory {
         Ok(members)
     }
 
+    /// A search in pages (any number of entries), each page under the timeout.
     async fn paged_search(
-        &self,
-        ldap: &mut Ldap,
-        filter: &str,
-        attributes: &[String],
-    ) -> Result<Vec<SearchEntry>, DirectoryError> {
-        self.paged_search_under(ldap, &self.settings.user_base, filter, attributes).await
-    }
-
-    async fn paged_search_under(
         &self,
         ldap: &mut Ldap,
         base: &str,

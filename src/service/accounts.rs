@@ -17,8 +17,7 @@ pub use crate::store::{GrantSummary, GrantsOf};
 
 /// A typed login, looked up: the account it names, if any, with its hash.
 pub struct LoginAttempt {
-    /// Lower case: the back-off's key for a login that names nobody.
-    typed_lower: String,
+    /// As typed (trimmed).
     typed: String,
     found: Option<(User, String)>,
 }
@@ -30,7 +29,7 @@ impl LoginAttempt {
     pub fn throttle_key(&self) -> String {
         match &self.found {
             Some((user, _)) => format!("user:{}", user.id),
-            None => format!("login:{}", self.typed_lower),
+            None => format!("login:{}", self.typed.to_lowercase()),
         }
     }
 
@@ -263,7 +262,7 @@ impl Accounts {
     pub async fn resolve_login(&self, login: &str) -> Result<LoginAttempt, ServiceError> {
         let login = login.trim();
         let found = if login.len() <= 320 { self.store.find_user_for_login(login).await? } else { None };
-        Ok(LoginAttempt { typed_lower: login.to_lowercase(), typed: login.to_owned(), found })
+        Ok(LoginAttempt { typed: login.to_owned(), found })
     }
 
     /// The second half: the password check (argon2, also for an unknown

@@ -151,8 +151,9 @@ impl Admin {
         Ok(self.store.scope_limits().await?)
     }
 
-    /// What a consent page shows `user` asked for `scope`: each scope they
-    /// may grant with its description, and why each other one is left out
+    /// What a consent page shows `user` asked for `scope` (one read of the
+    /// scopes): each scope they may grant with its description (an unknown
+    /// one with none), and why each other one is left out
     /// (the admin scope for a non-admin, a scope limited to directory
     /// groups they are not in).
     pub async fn consent_scopes(
@@ -160,26 +161,19 @@ impl Admin {
         user: &crate::domain::User,
         scope: &crate::domain::ScopeSet,
     ) -> Result<(Vec<(String, String)>, Vec<String>), ServiceError> {
-        let limits = self.store.scope_limits().await?;
-        let withheld = scope.iter().filter_map(|s| limits.refusal(user, s.as_str())).collect();
-        Ok((self.describe_scopes(&limits.grantable(user, scope)).await?, withheld))
-    }
-
-    /// Each scope of `scope` with its description, as a consent page lists
-    /// them (an unknown one with none).
-    pub async fn describe_scopes(
-        &self,
-        scope: &crate::domain::ScopeSet,
-    ) -> Result<Vec<(String, String)>, ServiceError> {
         let known = self.store.list_scopes().await?;
-        Ok(scope
+        let limits = crate::store::limits_of(&known);
+        let withheld = scope.iter().filter_map(|s| limits.refusal(user, s.as_str())).collect();
+        let granted = limits
+            .grantable(user, scope)
             .iter()
             .map(|name| {
                 let description =
                     known.iter().find(|s| &s.name == name).map(|s| s.description.clone()).unwrap_or_default();
                 (name.to_string(), description)
             })
-            .collect())
+            .collect();
+        Ok((granted, withheld))
     }
 
     /// Changes a scope's description, or disables it (not a built-in one):

@@ -27,6 +27,8 @@ use crate::store::{DirectoryRecord, NotProvisioned, Store};
 /// Longest a sync may hold the lease (a node that dies mid-sync frees it
 /// after this).
 const SYNC_LEASE_SECONDS: i64 = 600;
+/// Longest display, given or family name kept (as a profile form allows).
+const MAX_NAME_CHARS: usize = 200;
 /// Longest the listing of everyone may take.
 const SYNC_LISTING_LIMIT: Duration = Duration::from_secs(300);
 
@@ -51,7 +53,7 @@ pub enum SyncTrigger {
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct SyncReport {
     /// False when another node held the sync, or (scheduled) it was not due.
     pub ran: bool,
@@ -138,22 +140,19 @@ impl DirectoryPeople {
             Ok(record) => record,
             Err(refused) => return Ok(Err(refused)),
         };
-        let existed = self.store.find_user_by_username(&record.username).await?.is_some();
-        let provisioned = self.store.provision_directory_user(&record, self.clock.now()).await?;
-        if let Ok(user) = &provisioned {
-            if !existed {
-                let detail = format!("from {}; role {}", person.dn, user.role.as_str());
-                self.audit
-                    .record(
-                        Kind::DirectoryUserProvisioned,
-                        &Actor::new("directory", None),
-                        Target::User(&user.username),
-                        &detail,
-                    )
-                    .await?;
-            }
+        let provisioned = match self.store.provision_directory_user(&record, self.clock.now()).await? {
+            Ok(provisioned) => provisioned,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let user = provisioned.user;
+        if provisioned.created {
+            let detail = format!("from {}; role {}", person.dn, user.role.as_str());
+            let actor = Actor::new("directory", None);
+            self.audit
+                .record(Kind::DirectoryUserProvisioned, &actor, Target::User(&user.username), &detail)
+                .await?;
         }
-        Ok(provisioned)
+        Ok(Ok(user))
     }
 
     /// The stored form of `person`, or why it cannot be stored.
@@ -180,9 +179,9 @@ impl DirectoryPeople {
         Ok(DirectoryRecord {
             username,
             email,
-            display_name: person.display_name.clone().map(|n| n.chars().take(200).collect()),
-            given_name: person.given_name.clone().map(|n| n.chars().take(200).collect()),
-            family_name: person.family_name.clone().map(|n| n.chars().take(200).collect()),
+            display_name: clipped(&person.display_name),
+            given_name: clipped(&person.given_name),
+            family_name: clipped(&person.family_name),
             dn: person.dn.clone(),
             groups: person.groups.clone(),
             role,
@@ -223,28 +222,14 @@ impl DirectoryPeople {
                     "a directory sync is running on another node; try again shortly",
                 ));
             }
-            return Ok(SyncReport {
-                ran: false,
-                ok: true,
-                error: None,
-                people_seen: 0,
-                users_updated: 0,
-                users_disabled: 0,
-                users_enabled: 0,
-            });
+            return Ok(SyncReport { ran: false, ok: true, ..SyncReport::default() });
         }
         let result = self.compare(actor).await;
-        let mut report = match result {
+        let report = match result {
             Ok(report) => report,
-            Err(Failure::Directory(why)) => SyncReport {
-                ran: true,
-                ok: false,
-                error: Some(why),
-                people_seen: 0,
-                users_updated: 0,
-                users_disabled: 0,
-                users_enabled: 0,
-            },
+            Err(Failure::Directory(why)) => {
+                SyncReport { ran: true, ok: false, error: Some(why), ..SyncReport::default() }
+            }
             Err(Failure::Service(error)) => {
                 let record = SyncRecord {
                     finished_at: Some(self.clock.now()),
@@ -256,7 +241,6 @@ impl DirectoryPeople {
                 return Err(error);
             }
         };
-        report.ran = true;
         let record = SyncRecord {
             finished_at: Some(self.clock.now()),
             outcome: Some(if report.ok { "ok" } else { "failed" }.into()),
@@ -298,15 +282,8 @@ impl DirectoryPeople {
         }
         let by_name: HashMap<String, &DirectoryPerson> =
             people.iter().map(|p| (p.username.to_lowercase(), p)).collect();
-        let mut report = SyncReport {
-            ran: true,
-            ok: true,
-            error: None,
-            people_seen: people.len() as u64,
-            users_updated: 0,
-            users_disabled: 0,
-            users_enabled: 0,
-        };
+        let mut report =
+            SyncReport { ran: true, ok: true, people_seen: people.len() as u64, ..SyncReport::default() };
         for user in users {
             let found = by_name.get(&user.username.as_str().to_lowercase()).copied();
             let person = match found {
@@ -430,6 +407,11 @@ impl DirectoryPeople {
             Err(error) => ConnectionTest { ok: false, steps, error: Some(error.to_string()) },
         }
     }
+}
+
+/// A name from the directory, cut to the longest a profile holds.
+fn clipped(name: &Option<String>) -> Option<String> {
+    name.as_ref().map(|n| n.chars().take(MAX_NAME_CHARS).collect())
 }
 
 enum Failure {

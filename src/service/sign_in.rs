@@ -137,8 +137,15 @@ impl SignIn {
                 return Ok(Err(Refusal::WrongCredentials));
             }
             Checked::Refused(refusal, why) => {
-                let detail = format!("{why}, {place}");
-                self.audit.record_later(Kind::SignInFailed, &Actor::anonymous(peer), Target::None, &detail);
+                if let Some(why) = why {
+                    let detail = format!("{why}, {place}");
+                    self.audit.record_later(
+                        Kind::SignInFailed,
+                        &Actor::anonymous(peer),
+                        Target::None,
+                        &detail,
+                    );
+                }
                 return Ok(Err(refusal));
             }
         };
@@ -164,31 +171,30 @@ impl SignIn {
                 return match self.accounts.check_password(attempt, password).await {
                     Ok(Some(user)) => Ok(Checked::User(Box::new(user))),
                     Ok(None) => Ok(Checked::Wrong("wrong username or password")),
-                    Err(ServiceError::Busy(_)) => {
-                        Ok(Checked::Refused(Refusal::Busy, "too many password checks at once".into()))
-                    }
+                    // Not audited: nobody was refused, only asked to come back.
+                    Err(ServiceError::Busy(_)) => Ok(Checked::Refused(Refusal::Busy, None)),
                     Err(error) => Err(error),
                 };
             }
         };
         // A directory user found by email signs in by their username there.
-        let username = match attempt.user() {
-            Some(user) => user.username.as_str().to_owned(),
-            None => attempt.typed().to_owned(),
+        let (username, known) = match attempt.user() {
+            Some(user) => (user.username.as_str(), Some(&user.id)),
+            None => (attempt.typed(), None),
         };
-        let known = attempt.user().cloned();
-        match directory.sign_in(&username, password).await? {
-            DirectorySignIn::SignedIn(user) => match known {
-                Some(known) if known.id != user.id => Ok(Checked::Wrong("wrong username or password")),
-                _ => Ok(Checked::User(user)),
-            },
-            DirectorySignIn::WrongCredentials => Ok(Checked::Wrong("wrong username or password (directory)")),
-            DirectorySignIn::Unavailable => {
-                Ok(Checked::Refused(Refusal::DirectoryUnavailable, "the directory did not answer".into()))
+        match directory.sign_in(username, password).await? {
+            DirectorySignIn::SignedIn(user) if known.is_some_and(|id| *id != user.id) => {
+                Ok(Checked::Wrong("wrong username or password"))
             }
+            DirectorySignIn::SignedIn(user) => Ok(Checked::User(user)),
+            DirectorySignIn::WrongCredentials => Ok(Checked::Wrong("wrong username or password (directory)")),
+            DirectorySignIn::Unavailable => Ok(Checked::Refused(
+                Refusal::DirectoryUnavailable,
+                Some("the directory did not answer".into()),
+            )),
             DirectorySignIn::Refused(why) => Ok(Checked::Refused(
                 Refusal::DirectoryRefused,
-                format!("the directory knows the person but they cannot sign in here: {why}"),
+                Some(format!("the directory knows the person but they cannot sign in here: {why}")),
             )),
         }
     }
@@ -221,8 +227,9 @@ enum Checked {
     User(Box<User>),
     /// A wrong password or unknown login: counted by the back-off.
     Wrong(&'static str),
-    /// Refused for another reason (not counted), with the audit's words.
-    Refused(Refusal, String),
+    /// Refused for another reason (not counted), with the audit's words
+    /// (none: not audited).
+    Refused(Refusal, Option<String>),
 }
 
 /// "N seconds" or "N minutes", for the back-off message.

@@ -34,6 +34,14 @@ pub struct DirectoryRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotProvisioned(pub String);
 
+/// A directory user as stored after provisioning.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub user: User,
+    /// This sign-in created them (their first).
+    pub created: bool,
+}
+
 /// The last sync, and who runs one now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncRecord {
@@ -50,6 +58,14 @@ pub struct SyncRecord {
     pub users_enabled: u64,
 }
 
+impl SyncRecord {
+    /// Is a node syncing at `now`? (A holder that died leaves its name
+    /// until the lease runs out.)
+    pub fn running(&self, now: UnixTime) -> bool {
+        self.holder.is_some() && self.lease_until.is_some_and(|until| until >= now)
+    }
+}
+
 #[async_trait]
 pub trait DirectoryStore: Send + Sync {
     /// Creates the directory user, or refreshes their attributes, groups
@@ -59,7 +75,7 @@ pub trait DirectoryStore: Send + Sync {
         &self,
         record: &DirectoryRecord,
         now: UnixTime,
-    ) -> StoreResult<Result<User, NotProvisioned>>;
+    ) -> StoreResult<Result<Provisioned, NotProvisioned>>;
     /// Every user who came from the directory.
     async fn list_directory_users(&self) -> StoreResult<Vec<User>>;
     /// The sync disables a directory user: every token of theirs ends, and
@@ -92,7 +108,7 @@ impl DirectoryStore for Database {
         &self,
         record: &DirectoryRecord,
         now: UnixTime,
-    ) -> StoreResult<Result<User, NotProvisioned>> {
+    ) -> StoreResult<Result<Provisioned, NotProvisioned>> {
         let key = principals::name_key(record.username.as_str());
         let transaction = async {
             let mut tx = self.pool().begin().await?;
@@ -138,6 +154,7 @@ impl DirectoryStore for Database {
                 ))));
             }
             let groups = record.groups.join("\n");
+            let created = existing.is_none();
             let id = match existing {
                 Some(id) => {
                     sqlx::query(
@@ -195,10 +212,10 @@ impl DirectoryStore for Database {
             let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
             let row = sqlx::query(&sql).bind(&id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
-            Ok(Ok(row))
+            Ok(Ok((row, created)))
         };
         match self.bounded(transaction).await {
-            Ok(Ok(row)) => Ok(Ok(from_row(&row)?.0)),
+            Ok(Ok((row, created))) => Ok(Ok(Provisioned { user: from_row(&row)?.0, created })),
             Ok(Err(refused)) => Ok(Err(refused)),
             // Two first sign-ins of one person at once: the other one won.
             Err(StoreError::Conflict(_)) => Ok(Err(NotProvisioned(format!(

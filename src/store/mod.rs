@@ -32,7 +32,7 @@ pub use changes::{Change, ChangeStore, Entity};
 pub use clients::{ClientStore, Counts, SecretRecord, StoredClient};
 pub use db::{Backend, Database, FaultPoint};
 pub use device_codes::{DeviceCodeStore, DeviceStatus, NewDeviceCode, StoredDeviceCode};
-pub use directory::{DirectoryRecord, DirectoryStore, NotProvisioned, SyncRecord};
+pub use directory::{DirectoryRecord, DirectoryStore, NotProvisioned, Provisioned, SyncRecord};
 pub use grants::{
     GrantStore, GrantSummary, GrantsOf, NewCode, NewGrant, NewRefreshToken, StoredCode, StoredRefreshToken,
 };

@@ -25,7 +25,7 @@ pub async fn status(_: AdminCaller, state: web::Data<AppState>) -> Result<HttpRe
         return Ok(ok(StatusCode::OK, &DirectoryStatus::not_configured()));
     };
     let record = directory.status().await?;
-    Ok(ok(StatusCode::OK, &DirectoryStatus::of(directory, &record)))
+    Ok(ok(StatusCode::OK, &DirectoryStatus::of(directory, &record, state.clock.now())))
 }
 
 #[utoipa::path(post, path = "/api/v1/directory/test", tag = "directory", request_body = DirectoryTestInput,

@@ -410,7 +410,7 @@ fn audit_categories() -> Object {
 }
 
 /// The directory people sign in against, and its last sync.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct DirectoryStatus {
     /// False when `TESSERA_LDAP_URL` is not set (every other field is then empty).
     pub configured: bool,
@@ -440,27 +440,15 @@ pub struct DirectoryStatus {
 }
 
 impl DirectoryStatus {
+    /// What the API says with no directory configured.
     pub fn not_configured() -> Self {
-        Self {
-            configured: false,
-            url: None,
-            last_sync_started_at: None,
-            last_sync_finished_at: None,
-            last_sync_outcome: None,
-            last_sync_error: None,
-            people_seen: 0,
-            users_updated: 0,
-            users_disabled: 0,
-            users_enabled: 0,
-            syncing: false,
-            last_error: None,
-            last_error_at: None,
-        }
+        Self::default()
     }
 
     pub fn of(
         directory: &crate::service::directory::DirectoryPeople,
         record: &crate::service::directory::SyncRecord,
+        now: crate::domain::UnixTime,
     ) -> Self {
         let last_error = directory.last_error();
         Self {
@@ -474,7 +462,7 @@ impl DirectoryStatus {
             users_updated: record.users_updated,
             users_disabled: record.users_disabled,
             users_enabled: record.users_enabled,
-            syncing: record.holder.is_some(),
+            syncing: record.running(now),
             last_error_at: last_error.as_ref().map(|(at, _)| at.seconds()),
             last_error: last_error.map(|(_, error)| error),
         }

@@ -43,7 +43,7 @@ pub async fn summary(state: &AppState) -> Result<Option<DirectorySummary>, Servi
         users_updated: record.users_updated,
         users_disabled: record.users_disabled,
         users_enabled: record.users_enabled,
-        syncing: record.holder.is_some(),
+        syncing: record.running(state.clock.now()),
         last_error: directory.last_error().map(|(at, error): (UnixTime, String)| (when(at), error)),
     }))
 }
