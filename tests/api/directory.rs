@@ -527,6 +527,19 @@ async fn a_scope_limited_to_a_group_is_for_its_members_only(backend: Backend) {
     assert_eq!(changed.json()["allowed_groups"], serde_json::json!(["jira-writers", "jira-administrators"]));
     let body = serde_json::json!({"description": "Read Jira", "allowed_groups": ["jira-writers"]});
     crate::admin_api::call(app, &token, "put", "/api/v1/scopes/jira:read", Some(body)).await;
+    // Bad group names are refused on their field, and change nothing.
+    let body = serde_json::json!({"description": "x", "allowed_groups": ["bad\u{7}name"]});
+    let refused = crate::admin_api::call(app, &token, "put", "/api/v1/scopes/jira:read", Some(body)).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "allowed_groups", "{}", refused.body);
+    let many: Vec<String> = (0..51).map(|i| format!("g{i}")).collect();
+    let body = serde_json::json!({"description": "x", "allowed_groups": many});
+    let refused = crate::admin_api::call(app, &token, "put", "/api/v1/scopes/jira:read", Some(body)).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let listed = crate::admin_api::call(app, &token, "get", "/api/v1/scopes", None).await.json();
+    let read = listed.as_array().unwrap().iter().find(|s| s["name"] == "jira:read").unwrap().clone();
+    assert_eq!(read["allowed_groups"], serde_json::json!(["jira-writers"]));
+    assert_eq!(read["description"], "Read Jira");
 
     // Consent: jane (a member) gets the scope; bob is told he cannot.
     let jane = tokens_of(&setup, "jane", JANE.password).await;
@@ -665,6 +678,13 @@ async fn the_command_line_tests_syncs_shows_and_links(backend: Backend) {
     let status = run(&["directory", "status"], password).await;
     let stdout = String::from_utf8_lossy(&status.stdout);
     assert!(stdout.contains("people seen 3") && stdout.contains("(ok)"), "{stdout}");
+    // Linking someone the directory does not know: one clear line.
+    add_user(&app, "zed", Role::User, "zed's local password").await;
+    let unknown = run(&["directory", "link", "zed"], password).await;
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success());
+    assert!(stderr.contains("the directory has no single entry with uid=zed"), "{stderr}");
+    assert!(user(&app, "zed").await.unwrap().directory.is_none());
     // Without a directory: one clear line.
     let mut bare = command_for(&app.data);
     let none = bare.args(["directory", "sync"]).output().await.unwrap();

@@ -214,7 +214,7 @@ impl Slapd {
             .expect("slapadd runs");
         assert!(output.status.success(), "slapadd: {}", String::from_utf8_lossy(&output.stderr));
         let port = free_port();
-        let ldaps_port = free_port();
+        let ldaps_port = std::iter::repeat_with(free_port).find(|p| *p != port).expect("a second port");
         let mut server = Self {
             url: format!("ldap://127.0.0.1:{port}"),
             port,
@@ -241,14 +241,19 @@ impl Slapd {
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("slapd.log")).expect("slapd's log"))
             .spawn()
             .expect("slapd starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "slapd did not listen on {} within 10 s", self.port);
-            std::thread::sleep(Duration::from_millis(20));
+        for port in [self.port, self.ldaps_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                let log = || std::fs::read_to_string(self.dir.join("slapd.log")).unwrap_or_default();
+                assert!(exited.is_none(), "slapd exited ({exited:?}): {}", log());
+                assert!(Instant::now() < deadline, "slapd did not listen on {port} within 10 s: {}", log());
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
@@ -278,6 +283,9 @@ impl Slapd {
         raw.ldap_disabled_filter = Some("(employeeType=disabled)".into());
         raw.ldap_ca_file = Some(self.ca_file.clone());
         raw.ldap_sync_interval = Some("off".into());
+        // Generous, so a cold machine's first TLS handshake never decides a
+        // test; the tests of the timeout set their own.
+        raw.ldap_timeout = Some("20s".into());
     }
 
     async fn root(&self) -> ldap3::Ldap {
